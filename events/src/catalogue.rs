@@ -1,0 +1,619 @@
+//! The event catalogue: every kind of fact trustfold records, typed and versioned.
+//!
+//! Each payload struct is one kind. Its `KIND` string and `SCHEMA_VERSION` are stored in
+//! the envelope, and the payload is stored as JSON. Decoding reads every version ever
+//! written: [`EventPayload::decode`] upcasts older shapes (v1 -> v2 -> ...) into the current
+//! one in memory. A stored event is never rewritten.
+//!
+//! Names are facts in the past tense. Fields carry their unit last (`latency_ms`,
+//! `cost_usd`, `payload_bytes`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::hash::BlobHash;
+
+/// One status for runs everywhere: events, the runs projection and the CLI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Initiated,
+    Running,
+    Paused,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    /// Whether no further event of the run is expected.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Initiated => "initiated",
+            RunStatus::Running => "running",
+            RunStatus::Paused => "paused",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A connector the planner chose, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlannedConnector {
+    pub connector: String,
+    /// `discovery` or `enrichment`.
+    pub phase: String,
+    pub reason: String,
+    pub cost_usd: f64,
+    pub trust: f64,
+}
+
+/// A connector the planner left out, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SkippedConnector {
+    pub connector: String,
+    pub reason: String,
+}
+
+/// A run began: the question and the planner's answer to "which sources, and why".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunStarted {
+    pub query: String,
+    /// `discover-many`, `resolve-one` or `import`.
+    pub mode: String,
+    pub budget_usd: f64,
+    /// The planner's query features as it serialised them (sports, brands, areas, intent).
+    #[serde(default)]
+    pub features: serde_json::Value,
+    pub selected: Vec<PlannedConnector>,
+    pub skipped: Vec<SkippedConnector>,
+}
+
+/// An HTTP request as recorded: secrets are removed before it gets here.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RedactedRequest {
+    pub method: String,
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+/// A connector answered; the raw bytes are in the blob store under `payload_hash`.
+///
+/// Schema history: v1 had no `attempt`, `content_type` or `transport` (every response was
+/// a first attempt over HTTP). v2 added them; v1 events upcast with `attempt = 1`,
+/// `content_type = None`, `transport = "http"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConnectorResponded {
+    pub connector: String,
+    pub request: RedactedRequest,
+    pub http_status: u16,
+    pub latency_ms: u64,
+    pub cost_usd: f64,
+    pub attempt: u32,
+    pub payload_hash: BlobHash,
+    pub payload_bytes: u64,
+    pub content_type: Option<String>,
+    /// `http` for a live call, `fixture` for the offline recorded world.
+    pub transport: String,
+}
+
+/// The v1 shape of [`ConnectorResponded`], kept so old logs stay readable.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConnectorRespondedV1 {
+    pub connector: String,
+    pub request: RedactedRequest,
+    pub http_status: u16,
+    pub latency_ms: u64,
+    pub cost_usd: f64,
+    pub payload_hash: BlobHash,
+    pub payload_bytes: u64,
+}
+
+impl From<ConnectorRespondedV1> for ConnectorResponded {
+    fn from(v1: ConnectorRespondedV1) -> Self {
+        ConnectorResponded {
+            connector: v1.connector,
+            request: v1.request,
+            http_status: v1.http_status,
+            latency_ms: v1.latency_ms,
+            cost_usd: v1.cost_usd,
+            attempt: 1,
+            payload_hash: v1.payload_hash,
+            payload_bytes: v1.payload_bytes,
+            content_type: None,
+            transport: "http".to_string(),
+        }
+    }
+}
+
+/// How a connector call failed. Classes group failures for retry policy and reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    Timeout,
+    Connect,
+    Http4xx,
+    Http5xx,
+    /// Rate limited (HTTP 429): retried after `Retry-After`.
+    RateLimited,
+    Decode,
+    TooLarge,
+    /// A secret the connector needs is missing or rejected.
+    Auth,
+    Other,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::Connect => "connect",
+            ErrorClass::Http4xx => "http_4xx",
+            ErrorClass::Http5xx => "http_5xx",
+            ErrorClass::RateLimited => "rate_limited",
+            ErrorClass::Decode => "decode",
+            ErrorClass::TooLarge => "too_large",
+            ErrorClass::Auth => "auth",
+            ErrorClass::Other => "other",
+        }
+    }
+}
+
+/// One attempt of a connector call failed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConnectorFailed {
+    pub connector: String,
+    pub request: RedactedRequest,
+    pub error_class: ErrorClass,
+    pub http_status: Option<u16>,
+    /// Redacted error message.
+    pub message: String,
+    /// Normalised hash of the error, so the same failure groups together.
+    pub fingerprint: String,
+    pub attempt: u32,
+    pub latency_ms: u64,
+    /// Whether another attempt follows; if not, a `DeadLettered` event does.
+    pub will_retry: bool,
+    pub retry_after_ms: Option<u64>,
+    /// The bytes that could not be decoded, if any were received and kept.
+    #[serde(default)]
+    pub payload_hash: Option<BlobHash>,
+}
+
+/// A connector call gave up after its last attempt and was parked for replay.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeadLettered {
+    pub dead_letter_id: String,
+    pub connector: String,
+    pub query: String,
+    pub request: RedactedRequest,
+    pub error_class: ErrorClass,
+    pub fingerprint: String,
+    pub attempts: u32,
+    pub last_message: String,
+}
+
+/// Electric-vehicle charging details of a place.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EvDetails {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connector_types: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_kw_max: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+}
+
+/// The canonical fields of one record of one source. Every field is optional: sources
+/// know different things. Multi-valued fields are sorted and deduplicated by extractors.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CandidateFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_class: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sports: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub address_lines: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locality: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postcode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lat: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lon: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub socials: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opening_hours: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ev: Option<EvDetails>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating_count: Option<u64>,
+    /// Other sources' ids this record names, e.g. {"osm": ["way/123"]}.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub external_ids: BTreeMap<String, Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// One record of one response became a candidate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CandidateExtracted {
+    pub candidate_id: String,
+    pub source: String,
+    pub external_id: String,
+    pub fields: CandidateFields,
+    pub extractor: String,
+    pub extractor_version: u32,
+    pub payload_hash: BlobHash,
+    /// Records the extractor skipped in this payload, each with its reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_records: Vec<String>,
+}
+
+/// A candidate passed the validity checks and is not a duplicate within its run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CandidateAccepted {
+    pub candidate_id: String,
+    pub checks: Vec<String>,
+}
+
+/// Why a candidate was not accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    Invalid,
+    DuplicateInRun,
+    DuplicateInSource,
+}
+
+/// A candidate was rejected, with the reason.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CandidateRejected {
+    pub candidate_id: String,
+    pub reason: RejectReason,
+    pub detail: String,
+    pub duplicate_of: Option<String>,
+}
+
+/// Where a candidate went.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum MergeOutcome {
+    NewEntity {
+        entity_id: String,
+    },
+    ExistingEntity {
+        entity_id: String,
+    },
+    NeedsReview {
+        review_id: String,
+        entity_ids: Vec<String>,
+    },
+}
+
+/// Identity was decided for a candidate, with the score and the features behind it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MergeDecided {
+    pub candidate_id: String,
+    pub decision: MergeOutcome,
+    pub score: f64,
+    pub features: BTreeMap<String, f64>,
+    pub matcher_version: String,
+    /// `matcher`, or `review:<review_id>` when a person decided.
+    pub decided_by: String,
+}
+
+/// Why a person is asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewReason {
+    AmbiguousMatch,
+    BudgetOverrun,
+    FieldConflict,
+}
+
+/// A decision was escalated to a person.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReviewRequested {
+    pub review_id: String,
+    pub reason: ReviewReason,
+    pub candidate_id: Option<String>,
+    pub entity_ids: Vec<String>,
+    pub detail: String,
+}
+
+/// What the person decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewDecision {
+    Approved,
+    Rejected,
+}
+
+/// A person answered a review; the answer is authoritative.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReviewResolved {
+    pub review_id: String,
+    pub decision: ReviewDecision,
+    pub reason: String,
+    pub by: String,
+    pub entity_id: Option<String>,
+}
+
+/// An admin set (or, with `value = None`, cleared) one field of one entity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FieldOverridden {
+    pub entity_id: String,
+    pub field: String,
+    pub value: Option<serde_json::Value>,
+    pub reason: String,
+    pub by: String,
+}
+
+/// Figures of one connector within a run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConnectorFigures {
+    pub connector: String,
+    /// `ok`, `failed`, `skipped`.
+    pub status: String,
+    pub latency_ms: u64,
+    pub candidates: u64,
+    pub cost_usd: f64,
+    pub attempts: u32,
+    pub transport: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A run's figures, written with its terminal event.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunFigures {
+    pub duration_ms: u64,
+    pub cost_usd: f64,
+    pub connectors: Vec<ConnectorFigures>,
+    pub candidates_found: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub entities_created: u64,
+    pub entities_updated: u64,
+    pub reviews_requested: u64,
+}
+
+/// A run finished its work.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunCompleted {
+    pub figures: RunFigures,
+}
+
+/// A run stopped on an error.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunFailed {
+    pub stage: String,
+    pub error: String,
+    pub figures: RunFigures,
+}
+
+/// A run was cancelled (signal or user).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunCancelled {
+    pub reason: String,
+    pub figures: RunFigures,
+}
+
+/// Errors decoding a stored payload.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown event kind {kind:?} (this build knows: {known})")]
+    UnknownKind { kind: String, known: String },
+    #[error(
+        "event kind {kind} has schema version {version}, newer than this build knows \
+         (up to {max}): upgrade trustfold to read it"
+    )]
+    FutureVersion {
+        kind: String,
+        version: u32,
+        max: u32,
+    },
+    #[error("event kind {kind} has schema version {version}, which never existed")]
+    UnknownVersion { kind: String, version: u32 },
+    #[error("payload of {kind} v{version} is not valid: {source}")]
+    Json {
+        kind: String,
+        version: u32,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+macro_rules! catalogue {
+    ($( $kind:ident => $version:expr ),+ $(,)?) => {
+        /// Every kind of event, by name.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum EventKind { $( $kind ),+ }
+
+        impl EventKind {
+            /// All kinds, in catalogue order.
+            pub const ALL: &'static [EventKind] = &[ $( EventKind::$kind ),+ ];
+
+            /// The stored name, e.g. `RunStarted`.
+            pub fn as_str(self) -> &'static str {
+                match self { $( EventKind::$kind => stringify!($kind) ),+ }
+            }
+
+            /// The schema version this build writes.
+            pub fn current_version(self) -> u32 {
+                match self { $( EventKind::$kind => $version ),+ }
+            }
+        }
+
+        impl FromStr for EventKind {
+            type Err = DecodeError;
+            fn from_str(s: &str) -> Result<Self, DecodeError> {
+                match s {
+                    $( stringify!($kind) => Ok(EventKind::$kind), )+
+                    _ => Err(DecodeError::UnknownKind {
+                        kind: s.chars().take(64).collect(),
+                        known: EventKind::ALL.iter().map(|k| k.as_str())
+                            .collect::<Vec<_>>().join(", "),
+                    }),
+                }
+            }
+        }
+
+        /// A typed event payload: one variant per kind, each in its current shape.
+        // Candidates are the common case and the largest variant; boxing them would add an
+        // allocation to the hottest path of replay for no gain.
+        #[allow(clippy::large_enum_variant)]
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum EventPayload { $( $kind($kind) ),+ }
+
+        impl EventPayload {
+            pub fn kind(&self) -> EventKind {
+                match self { $( EventPayload::$kind(_) => EventKind::$kind ),+ }
+            }
+
+            /// The payload as stored: JSON of the current shape.
+            pub fn encode(&self) -> Vec<u8> {
+                let encoded = match self {
+                    $( EventPayload::$kind(p) => serde_json::to_vec(p) ),+
+                };
+                // Serialising plain structs of strings, numbers and maps cannot fail.
+                encoded.expect("event payloads always serialise")
+            }
+
+            fn decode_current(kind: EventKind, bytes: &[u8]) -> Result<Self, serde_json::Error> {
+                Ok(match kind {
+                    $( EventKind::$kind => EventPayload::$kind(serde_json::from_slice(bytes)?) ),+
+                })
+            }
+        }
+
+        $(
+            impl From<$kind> for EventPayload {
+                fn from(p: $kind) -> Self { EventPayload::$kind(p) }
+            }
+        )+
+    };
+}
+
+catalogue! {
+    RunStarted => 1,
+    ConnectorResponded => 2,
+    ConnectorFailed => 1,
+    DeadLettered => 1,
+    CandidateExtracted => 1,
+    CandidateAccepted => 1,
+    CandidateRejected => 1,
+    MergeDecided => 1,
+    ReviewRequested => 1,
+    ReviewResolved => 1,
+    FieldOverridden => 1,
+    RunCompleted => 1,
+    RunFailed => 1,
+    RunCancelled => 1,
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl EventPayload {
+    /// Decodes a stored payload of any version of its kind, upcasting old shapes.
+    pub fn decode(kind: &str, version: u32, bytes: &[u8]) -> Result<Self, DecodeError> {
+        let kind: EventKind = kind.parse()?;
+        let max = kind.current_version();
+        if version > max {
+            return Err(DecodeError::FutureVersion {
+                kind: kind.to_string(),
+                version,
+                max,
+            });
+        }
+        let json_err = |source| DecodeError::Json {
+            kind: kind.to_string(),
+            version,
+            source,
+        };
+        if version == max {
+            return Self::decode_current(kind, bytes).map_err(json_err);
+        }
+        // Upcasters: one arm per retired shape, each lifting it to the next version.
+        match (kind, version) {
+            (EventKind::ConnectorResponded, 1) => {
+                let v1: ConnectorRespondedV1 = serde_json::from_slice(bytes).map_err(json_err)?;
+                Ok(EventPayload::ConnectorResponded(v1.into()))
+            }
+            _ => Err(DecodeError::UnknownVersion {
+                kind: kind.to_string(),
+                version,
+            }),
+        }
+    }
+
+    /// The schema version this payload is written with.
+    pub fn schema_version(&self) -> u32 {
+        self.kind().current_version()
+    }
+
+    /// Blobs this event names; they must exist before it is appended.
+    pub fn blob_refs(&self) -> Vec<BlobHash> {
+        match self {
+            EventPayload::ConnectorResponded(p) => vec![p.payload_hash],
+            EventPayload::ConnectorFailed(p) => p.payload_hash.into_iter().collect(),
+            EventPayload::CandidateExtracted(p) => vec![p.payload_hash],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The run status this event moves its run to, if it is a run lifecycle event.
+    pub fn run_status(&self) -> Option<RunStatus> {
+        match self {
+            EventPayload::RunStarted(_) => Some(RunStatus::Running),
+            EventPayload::RunCompleted(_) => Some(RunStatus::Completed),
+            EventPayload::RunFailed(_) => Some(RunStatus::Failed),
+            EventPayload::RunCancelled(_) => Some(RunStatus::Cancelled),
+            _ => None,
+        }
+    }
+}
