@@ -35,11 +35,12 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
-    /// A new event with a random id. Use [`NewEvent::with_id`] where the fact is
-    /// deterministic, so retries are idempotent.
+    /// A new event with a fresh id. Use [`NewEvent::with_id`] where the fact is
+    /// deterministic, so retries are idempotent. Fresh ids are UUIDv7 (time-ordered), so
+    /// the log's id index grows at its end instead of being written all over.
     pub fn new(stream: impl Into<String>, payload: impl Into<EventPayload>) -> Self {
         NewEvent {
-            id: Uuid::new_v4(),
+            id: Uuid::now_v7(),
             stream: stream.into(),
             run_id: None,
             trace_id: None,
@@ -105,6 +106,24 @@ pub fn format_time(t: &DateTime<Utc>) -> String {
 }
 
 impl StoredEvent {
+    /// Decodes (and upcasts) the payload, consuming the stored event (no copies).
+    pub fn into_recorded(self) -> Result<RecordedEvent, DecodeError> {
+        let payload = EventPayload::decode(&self.kind, self.schema_version, &self.payload)?;
+        Ok(RecordedEvent {
+            seq: self.seq,
+            id: self.id,
+            stream: self.stream,
+            stream_version: self.stream_version,
+            schema_version: self.schema_version,
+            recorded_at: self.recorded_at,
+            run_id: self.run_id,
+            trace_id: self.trace_id,
+            causation_id: self.causation_id,
+            payload,
+            hash: self.hash,
+        })
+    }
+
     /// Decodes (and upcasts) the payload.
     pub fn decode(&self) -> Result<RecordedEvent, DecodeError> {
         let payload = EventPayload::decode(&self.kind, self.schema_version, &self.payload)?;
@@ -151,7 +170,7 @@ impl StoredEvent {
             stream_version: self.stream_version,
             kind: &self.kind,
             schema_version: self.schema_version,
-            recorded_at: &self.recorded_at,
+            recorded_at_us: self.recorded_at.timestamp_micros(),
             run_id: self.run_id,
             trace_id: self.trace_id.as_deref(),
             causation_id: self.causation_id,
@@ -169,7 +188,8 @@ pub struct Envelope<'a> {
     pub stream_version: u64,
     pub kind: &'a str,
     pub schema_version: u32,
-    pub recorded_at: &'a DateTime<Utc>,
+    /// Recorded time in microseconds since the Unix epoch (UTC), as stored.
+    pub recorded_at_us: i64,
     pub run_id: Option<Uuid>,
     pub trace_id: Option<&'a str>,
     pub causation_id: Option<Uuid>,
@@ -192,7 +212,7 @@ impl Envelope<'_> {
         field(&self.stream_version.to_le_bytes());
         field(self.kind.as_bytes());
         field(&self.schema_version.to_le_bytes());
-        field(format_time(self.recorded_at).as_bytes());
+        field(&self.recorded_at_us.to_le_bytes());
         field(self.run_id.as_ref().map_or(&[][..], |u| u.as_bytes()));
         field(self.trace_id.unwrap_or("").as_bytes());
         field(self.causation_id.as_ref().map_or(&[][..], |u| u.as_bytes()));

@@ -470,7 +470,7 @@ fn insert_raw(path: &std::path::Path, kind: &str, version: u32, payload: &[u8]) 
         stream_version: seq,
         kind,
         schema_version: version,
-        recorded_at: &recorded_at,
+        recorded_at_us: recorded_at.timestamp_micros(),
         run_id: None,
         trace_id: None,
         causation_id: None,
@@ -479,9 +479,9 @@ fn insert_raw(path: &std::path::Path, kind: &str, version: u32, payload: &[u8]) 
     let hash = env.chained_hash(&prev);
     let conn = Connection::open(path).unwrap();
     conn.execute(
-        "INSERT INTO events (seq, id, stream, stream_version, kind, schema_version, recorded_at, payload, hash) \
+        "INSERT INTO events (seq, id, stream, stream_version, kind, schema_version, recorded_at_us, payload, hash) \
          VALUES (?1, ?2, 'run/old', ?1, ?3, ?4, ?5, ?6, ?7)",
-        params![seq as i64, id.as_bytes().as_slice(), kind, version, format_time(&recorded_at), payload, hash.0.as_slice()],
+        params![seq as i64, id.as_bytes().as_slice(), kind, version, recorded_at.timestamp_micros(), payload, hash.0.as_slice()],
     )
     .unwrap();
     conn.execute(
@@ -749,4 +749,38 @@ fn two_handles_appending_concurrently_stay_gap_free() {
     assert_eq!(seqs, (1..=400).collect::<Vec<_>>());
     assert!(verify(&store, None).unwrap().is_intact());
     drop(dir);
+}
+
+#[test]
+fn a_long_batch_is_atomic_when_an_event_in_its_middle_is_too_big() {
+    // Long batches are encoded on a second thread while the first inserts; an error half
+    // way must still leave nothing behind.
+    let (_dir, store) = scratch();
+    let mut events: Vec<_> = (0..1000).map(|i| accepted(&i.to_string())).collect();
+    events[700] = NewEvent::new(
+        "candidate/c",
+        CandidateAccepted {
+            candidate_id: "x".repeat(limits::EVENT_BYTES_MAX + 1),
+            checks: vec![],
+        },
+    );
+    let err = store
+        .append(AppendBatch {
+            events,
+            expected: BTreeMap::new(),
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("EVENT_BYTES_MAX"), "{err}");
+    assert_eq!(store.head().unwrap(), None);
+
+    let events: Vec<_> = (0..1000).map(|i| accepted(&i.to_string())).collect();
+    let batch = AppendBatch::for_stream("candidate/c", ExpectedVersion::NoStream, events);
+    assert_eq!(
+        store.append(batch.clone()).unwrap().seqs,
+        (1..=1000).collect::<Vec<_>>()
+    );
+    let again = store.append(batch).unwrap();
+    assert!(again.already_present);
+    assert_eq!(again.seqs.len(), 1000);
+    assert!(verify(&store, None).unwrap().is_intact());
 }

@@ -1,0 +1,69 @@
+//! Command-line definitions and dispatch. Each subcommand lives in `cmd/<name>.rs`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::cmd;
+
+/// trustfold: an event-sourced ingestion pipeline for real-world places.
+#[derive(Debug, Parser)]
+#[command(name = "trustfold", version, about, long_about = None)]
+pub struct Cli {
+    /// Where the log, blobs and projections live.
+    #[arg(
+        long,
+        global = true,
+        env = "TRUSTFOLD_DATA_DIR",
+        default_value = "./trustfold-data"
+    )]
+    pub data_dir: PathBuf,
+
+    /// Log line format on stderr (filter with RUST_LOG).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the log, filtered (NDJSON with --json).
+    Events(cmd::events::Args),
+    /// Check the hash chain, sequence contiguity and blob integrity; exit 3 if broken.
+    Verify(cmd::verify::Args),
+    /// Tools for tests and benchmarks (not part of the stable interface).
+    #[command(subcommand, hide = true)]
+    Dev(cmd::dev::DevCommand),
+}
+
+/// Sets up `tracing` on stderr, filtered by `RUST_LOG` (default: warnings).
+pub fn init_tracing(cli: &Cli) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match cli.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Runs one command and returns its exit code.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Events(args) => cmd::events::run(&cli.data_dir, args),
+        Command::Verify(args) => cmd::verify::run(&cli.data_dir, args),
+        Command::Dev(dev) => cmd::dev::run(&cli.data_dir, dev),
+    }
+}
