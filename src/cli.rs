@@ -37,6 +37,8 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Show which connectors a query would call, and why (calls nothing).
+    Plan(cmd::plan::Args),
     /// Show the log, filtered (NDJSON with --json).
     Events(cmd::events::Args),
     /// Check the hash chain, sequence contiguity and blob integrity; exit 3 if broken.
@@ -62,6 +64,7 @@ pub fn init_tracing(cli: &Cli) {
 /// Runs one command and returns its exit code.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Plan(args) => cmd::plan::run(args),
         Command::Events(args) => cmd::events::run(&cli.data_dir, args),
         Command::Verify(args) => cmd::verify::run(&cli.data_dir, args),
         Command::Dev(dev) => cmd::dev::run(&cli.data_dir, dev),

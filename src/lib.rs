@@ -10,3 +10,4 @@ pub mod cli;
 pub mod cmd;
 pub mod datadir;
 pub mod exit;
+pub mod planner;

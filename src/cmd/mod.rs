@@ -2,4 +2,5 @@
 
 pub mod dev;
 pub mod events;
+pub mod plan;
 pub mod verify;

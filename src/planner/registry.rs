@@ -78,11 +78,6 @@ impl ConnectorId {
             ConnectorId::OpenChargeMap => 5,
         }
     }
-
-    /// The connector's registry entry.
-    pub fn spec(self) -> &'static ConnectorSpec {
-        spec(self)
-    }
 }
 
 impl fmt::Display for ConnectorId {
@@ -305,8 +300,14 @@ mod tests {
         assert!((value(ConnectorId::GooglePlaces) - 0.95 / 0.027).abs() < 1e-9);
         assert!((value(ConnectorId::SportScotland) - 90.0).abs() < 1e-9);
         // Every free source outranks every paid one.
-        for free in ConnectorId::ALL.into_iter().filter(|id| spec(*id).is_free()) {
-            for paid in ConnectorId::ALL.into_iter().filter(|id| !spec(*id).is_free()) {
+        for free in ConnectorId::ALL
+            .into_iter()
+            .filter(|id| spec(*id).is_free())
+        {
+            for paid in ConnectorId::ALL
+                .into_iter()
+                .filter(|id| !spec(*id).is_free())
+            {
                 assert!(value(free) > value(paid), "{free} should outrank {paid}");
             }
         }
@@ -339,7 +340,9 @@ mod tests {
 
     #[test]
     fn given_an_unknown_name_when_parsed_then_the_error_lists_valid_names() {
-        let err = "osm".parse::<ConnectorId>().expect_err("osm is not a wire name");
+        let err = "osm"
+            .parse::<ConnectorId>()
+            .expect_err("osm is not a wire name");
         let message = err.to_string();
         assert!(message.contains("'osm'"), "{message}");
         for id in ConnectorId::ALL {
