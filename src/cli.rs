@@ -39,6 +39,11 @@ pub enum LogFormat {
 pub enum Command {
     /// Show which connectors a query would call, and why (calls nothing).
     Plan(cmd::plan::Args),
+    /// Run one ingest: plan, call the connectors, record every response.
+    Ingest(cmd::ingest::Args),
+    /// Dead letters: connector calls that gave up; list or replay them.
+    #[command(subcommand)]
+    Dlq(cmd::dlq::DlqCommand),
     /// Show the log, filtered (NDJSON with --json).
     Events(cmd::events::Args),
     /// Check the hash chain, sequence contiguity and blob integrity; exit 3 if broken.
@@ -65,6 +70,8 @@ pub fn init_tracing(cli: &Cli) {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Plan(args) => cmd::plan::run(args),
+        Command::Ingest(args) => cmd::ingest::run(&cli.data_dir, args),
+        Command::Dlq(c) => cmd::dlq::run(&cli.data_dir, c),
         Command::Events(args) => cmd::events::run(&cli.data_dir, args),
         Command::Verify(args) => cmd::verify::run(&cli.data_dir, args),
         Command::Dev(dev) => cmd::dev::run(&cli.data_dir, dev),

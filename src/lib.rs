@@ -8,6 +8,8 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod connectors;
 pub mod datadir;
 pub mod exit;
+pub mod ingest;
 pub mod planner;

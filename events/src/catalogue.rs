@@ -153,7 +153,9 @@ impl From<ConnectorRespondedV1> for ConnectorResponded {
 pub enum ErrorClass {
     Timeout,
     Connect,
+    #[serde(rename = "http_4xx")]
     Http4xx,
+    #[serde(rename = "http_5xx")]
     Http5xx,
     /// Rate limited (HTTP 429): retried after `Retry-After`.
     RateLimited,
@@ -614,6 +616,30 @@ impl EventPayload {
             EventPayload::RunFailed(_) => Some(RunStatus::Failed),
             EventPayload::RunCancelled(_) => Some(RunStatus::Cancelled),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_classes_serialise_as_their_documented_names() {
+        for class in [
+            ErrorClass::Timeout,
+            ErrorClass::Connect,
+            ErrorClass::Http4xx,
+            ErrorClass::Http5xx,
+            ErrorClass::RateLimited,
+            ErrorClass::Decode,
+            ErrorClass::TooLarge,
+            ErrorClass::Auth,
+            ErrorClass::Other,
+        ] {
+            let json = serde_json::to_string(&class).unwrap();
+            assert_eq!(json, format!("\"{}\"", class.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorClass>(&json).unwrap(), class);
         }
     }
 }

@@ -1,0 +1,53 @@
+//! `trustfold ingest "<query>"`: one run — plan, fetch, record — and its report.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cmd::plan::PlanArgs;
+use crate::connectors::fetch::FetchPolicy;
+use crate::connectors::secrets::Secrets;
+use crate::datadir::DataDir;
+use crate::exit::bad_input;
+use crate::ingest::{self, calls_for_plan, run_started, RunContext};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Answer every connector from the recorded fixtures, even where keys are set.
+    #[arg(long)]
+    pub offline: bool,
+    /// Print the run report as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
+    let plan = args.plan.plan()?;
+    let policy = FetchPolicy::from_env().map_err(bad_input)?;
+    let secrets = Secrets::from_env();
+    let ids: Vec<_> = plan.selected.iter().map(|s| s.connector).collect();
+    let transports = ingest::transports::choose(&ids, &secrets, args.offline)?;
+    let dir = DataDir::writable(data_dir)?;
+    let store = dir.write_log()?;
+    let blobs = dir.blobs()?;
+    let ctx = RunContext {
+        store: &store,
+        blobs: &blobs,
+        secrets: &secrets,
+        policy,
+        transports,
+        progress: std::io::stderr().is_terminal() && !args.json,
+    };
+    let calls = calls_for_plan(&plan, &ctx.transports);
+    let report = ingest::run_plan(&ctx, &plan, calls, run_started(&plan))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,377 @@
+//! One ingest run: plan, record the plan, call the chosen connectors concurrently, record
+//! every response and failure as it happens, and always end with a terminal event.
+//!
+//! Ordering that the log relies on: a payload is flushed to the blob store before the
+//! `ConnectorResponded` naming it is appended; `RunStarted` is the first event of the run's
+//! stream and `RunCompleted`/`RunFailed` the last.
+
+pub mod report;
+pub mod transports;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use tokio::sync::mpsc;
+use tracing::{info, info_span, warn};
+use trustfold_events::{
+    AppendBatch, BlobStore, ConnectorFailed, ConnectorFigures, ConnectorResponded, DeadLettered,
+    EventPayload, EventStore, ExpectedVersion, NewEvent, PlannedConnector, RunCompleted, RunFailed,
+    RunFigures, RunStarted, SkippedConnector, SqliteEventStore,
+};
+use uuid::Uuid;
+
+use crate::connectors::fetch::{fetch_connector, ConnectorOutcome, FetchEvent, FetchPolicy};
+use crate::connectors::secrets::Secrets;
+use crate::connectors::transport::Transport;
+use crate::connectors::{connector, ConnectorRequest, Query};
+use crate::planner::{ConnectorId, Plan};
+
+pub use report::RunReport;
+
+/// Events of one run, appended to `run/<id>` with a strict expected version: the run is
+/// that stream's only writer, and the compare-and-swap proves it.
+pub struct RunRecorder<'a> {
+    store: &'a SqliteEventStore,
+    blobs: &'a BlobStore,
+    pub run_id: Uuid,
+    pub trace_id: String,
+    /// The run's question, carried into dead letters so they can be replayed.
+    pub query: String,
+    stream: String,
+    version: u64,
+    started_event: Option<Uuid>,
+}
+
+impl<'a> RunRecorder<'a> {
+    pub fn new(store: &'a SqliteEventStore, blobs: &'a BlobStore, query: &str) -> Self {
+        let run_id = Uuid::now_v7();
+        let trace_id = Uuid::new_v4().simple().to_string()[..16].to_string();
+        RunRecorder {
+            store,
+            blobs,
+            run_id,
+            trace_id,
+            query: query.to_string(),
+            stream: format!("run/{run_id}"),
+            version: 0,
+            started_event: None,
+        }
+    }
+
+    /// Appends one event of this run (durably) and returns its id. Its cause is the run's
+    /// `RunStarted`.
+    pub fn record(&mut self, payload: impl Into<EventPayload>) -> Result<Uuid> {
+        self.record_caused(payload, None)
+    }
+
+    /// Appends one event caused by `cause` (or, without one, by the run's `RunStarted`).
+    pub fn record_caused(
+        &mut self,
+        payload: impl Into<EventPayload>,
+        cause: Option<Uuid>,
+    ) -> Result<Uuid> {
+        let mut ev = NewEvent::new(&self.stream, payload).in_run(self.run_id, &self.trace_id);
+        if let Some(cause) = cause.or(self.started_event) {
+            ev = ev.caused_by(cause);
+        }
+        let id = ev.id;
+        let expected = if self.version == 0 {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exact(self.version)
+        };
+        self.store
+            .append(AppendBatch::for_stream(&self.stream, expected, vec![ev]))
+            .with_context(|| format!("recording an event of run {}", self.run_id))?;
+        self.version += 1;
+        if self.started_event.is_none() {
+            self.started_event = Some(id);
+        }
+        Ok(id)
+    }
+
+    /// Stores raw bytes durably and returns their hash.
+    pub fn store_payload(&self, bytes: &[u8]) -> Result<trustfold_events::BlobHash> {
+        Ok(self.blobs.put(bytes)?)
+    }
+}
+
+/// The figures of one connector, as the report and `RunCompleted` show them.
+fn figures_for(id: ConnectorId, transport: &str, o: &ConnectorOutcome) -> ConnectorFigures {
+    ConnectorFigures {
+        connector: id.as_str().to_string(),
+        status: if o.ok { "ok" } else { "failed" }.to_string(),
+        latency_ms: o.latency_ms,
+        candidates: o.records,
+        cost_usd: o.cost_usd,
+        attempts: o.attempts,
+        transport: transport.to_string(),
+        error: o.error.clone(),
+    }
+}
+
+/// Everything a run needs besides the plan.
+pub struct RunContext<'a> {
+    pub store: &'a SqliteEventStore,
+    pub blobs: &'a BlobStore,
+    pub secrets: &'a Secrets,
+    pub policy: FetchPolicy,
+    pub transports: BTreeMap<ConnectorId, Transport>,
+    pub progress: bool,
+}
+
+/// What to call in a run: each connector with its requests.
+pub type CallList = Vec<(ConnectorId, Vec<ConnectorRequest>)>;
+
+/// Builds the requests of every selected connector.
+pub fn calls_for_plan(plan: &Plan, transports: &BTreeMap<ConnectorId, Transport>) -> CallList {
+    let query = Query {
+        text: &plan.query,
+        features: &plan.features,
+        mode: plan.mode,
+    };
+    plan.selected
+        .iter()
+        .filter_map(|s| {
+            let t = transports.get(&s.connector)?;
+            Some((
+                s.connector,
+                connector(s.connector).requests(&t.base_url(s.connector), &query),
+            ))
+        })
+        .collect()
+}
+
+/// The `RunStarted` of a plan.
+pub fn run_started(plan: &Plan) -> RunStarted {
+    RunStarted {
+        query: plan.query.clone(),
+        mode: plan.mode.as_str().to_string(),
+        budget_usd: plan.budget_usd,
+        features: serde_json::to_value(&plan.features).unwrap_or_default(),
+        selected: plan
+            .selected
+            .iter()
+            .map(|s| PlannedConnector {
+                connector: s.connector.as_str().to_string(),
+                phase: s.phase.as_str().to_string(),
+                reason: s.reason.clone(),
+                cost_usd: s.cost_usd,
+                trust: s.trust,
+            })
+            .collect(),
+        skipped: plan
+            .skipped
+            .iter()
+            .map(|s| SkippedConnector {
+                connector: s.connector.as_str().to_string(),
+                reason: s.reason.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Runs the plan: records `RunStarted`, every connector outcome and the terminal event.
+pub fn run_plan(
+    ctx: &RunContext<'_>,
+    plan: &Plan,
+    calls: CallList,
+    started: RunStarted,
+) -> Result<RunReport> {
+    let clock = Instant::now();
+    let mut rec = RunRecorder::new(ctx.store, ctx.blobs, &plan.query);
+    let span = info_span!("run", run_id = %rec.run_id, trace_id = %rec.trace_id);
+    let _entered = span.enter();
+    rec.record(started)?;
+    info!(query = %plan.query, connectors = calls.len(), "run started");
+
+    let progress = report::Progress::new(ctx.progress, &calls);
+    let outcome = fetch_all(ctx, &mut rec, calls, &progress);
+    progress.finish();
+    let duration_ms = clock.elapsed().as_millis() as u64;
+    match outcome {
+        Ok(connectors) => {
+            let figures = RunFigures {
+                duration_ms,
+                cost_usd: connectors.iter().map(|c| c.cost_usd).sum(),
+                candidates_found: connectors.iter().map(|c| c.candidates).sum(),
+                connectors,
+                ..RunFigures::default()
+            };
+            rec.record(RunCompleted {
+                figures: figures.clone(),
+            })?;
+            info!(duration_ms, "run completed");
+            Ok(RunReport::new(plan, &rec, "completed", figures))
+        }
+        Err(err) => {
+            let error = format!("{err:#}");
+            warn!(%error, "run failed");
+            let figures = RunFigures {
+                duration_ms,
+                ..RunFigures::default()
+            };
+            // The terminal event is written even when recording failed part way; if the
+            // store itself is what failed, this attempt fails too and the error says so.
+            if let Err(e) = rec.record(RunFailed {
+                stage: "fetch".into(),
+                error: error.clone(),
+                figures,
+            }) {
+                return Err(err.context(format!("and recording RunFailed also failed: {e:#}")));
+            }
+            Err(err)
+        }
+    }
+}
+
+/// Calls every connector concurrently and records what comes back, in arrival order.
+fn fetch_all(
+    ctx: &RunContext<'_>,
+    rec: &mut RunRecorder<'_>,
+    calls: CallList,
+    progress: &report::Progress,
+) -> Result<Vec<ConnectorFigures>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let (sink, mut events) = mpsc::channel::<FetchEvent>(64);
+        let mut tasks = tokio::task::JoinSet::new();
+        for (id, requests) in calls {
+            let transport = ctx
+                .transports
+                .get(&id)
+                .cloned()
+                .context("no transport chosen")?;
+            let secrets = ctx.secrets.clone();
+            let policy = ctx.policy.clone();
+            let sink = sink.clone();
+            tasks.spawn(async move {
+                let o = fetch_connector(&transport, &secrets, &policy, requests, &sink).await;
+                (id, transport.name(), o)
+            });
+        }
+        drop(sink);
+        while let Some(ev) = events.recv().await {
+            progress.on_event(&ev);
+            record_fetch_event(rec, ctx.secrets, ev, ctx)?;
+        }
+        let mut figures = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            let (id, transport, outcome) = done.context("a connector task panicked")?;
+            progress.on_done(id, &outcome);
+            figures.push(figures_for(id, transport, &outcome));
+        }
+        figures.sort_by_key(|f| {
+            ConnectorId::ALL
+                .iter()
+                .position(|c| c.as_str() == f.connector)
+        });
+        Ok(figures)
+    })
+}
+
+fn record_fetch_event(
+    rec: &mut RunRecorder<'_>,
+    secrets: &Secrets,
+    ev: FetchEvent,
+    ctx: &RunContext<'_>,
+) -> Result<()> {
+    let transport_name = |id: ConnectorId| {
+        ctx.transports
+            .get(&id)
+            .map_or("http", |t| t.name())
+            .to_string()
+    };
+    match ev {
+        FetchEvent::Responded {
+            request,
+            status,
+            latency_ms,
+            attempt,
+            content_type,
+            body,
+            records: _,
+            cost_usd,
+        } => {
+            let hash = rec.store_payload(&body)?;
+            let cause = request.cause;
+            rec.record_caused(
+                ConnectorResponded {
+                    connector: request.connector.as_str().to_string(),
+                    request: request.redacted(secrets),
+                    http_status: status,
+                    latency_ms,
+                    cost_usd,
+                    attempt,
+                    payload_hash: hash,
+                    payload_bytes: body.len() as u64,
+                    content_type,
+                    transport: transport_name(request.connector),
+                },
+                cause,
+            )?;
+        }
+        FetchEvent::Failed {
+            request,
+            class,
+            status,
+            message,
+            fingerprint,
+            attempt,
+            latency_ms,
+            will_retry,
+            retry_after_ms,
+            body,
+        } => {
+            let payload_hash = match &body {
+                Some(b) => Some(rec.store_payload(b)?),
+                None => None,
+            };
+            let cause = request.cause;
+            rec.record_caused(
+                ConnectorFailed {
+                    connector: request.connector.as_str().to_string(),
+                    request: request.redacted(secrets),
+                    error_class: class,
+                    http_status: status,
+                    message: secrets.scrub(&message),
+                    fingerprint,
+                    attempt,
+                    latency_ms,
+                    will_retry,
+                    retry_after_ms,
+                    payload_hash,
+                },
+                cause,
+            )?;
+        }
+        FetchEvent::DeadLettered {
+            request,
+            class,
+            fingerprint,
+            attempts,
+            last_message,
+        } => {
+            let cause = request.cause;
+            rec.record_caused(
+                DeadLettered {
+                    dead_letter_id: Uuid::new_v4().simple().to_string()[..12].to_string(),
+                    connector: request.connector.as_str().to_string(),
+                    query: rec.query.clone(),
+                    request: request.redacted(secrets),
+                    error_class: class,
+                    fingerprint,
+                    attempts,
+                    last_message: secrets.scrub(&last_message),
+                },
+                cause,
+            )?;
+        }
+    }
+    Ok(())
+}
