@@ -253,7 +253,11 @@ async fn attempt_once(
     if !(200..300).contains(&status) {
         return Attempt::Failure {
             // 3xx here means redirects beyond the client's limit; 1xx should never arrive.
-            class: if status >= 400 { ErrorClass::Http4xx } else { ErrorClass::Other },
+            class: if status >= 400 {
+                ErrorClass::Http4xx
+            } else {
+                ErrorClass::Other
+            },
             status: Some(status),
             message: format!("HTTP {status}: {}", snippet(&response.body)),
             retryable: status == 408,

@@ -1,0 +1,3 @@
+fn main() {
+    println!("resolve benchmark: not written yet");
+}
