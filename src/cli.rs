@@ -41,6 +41,8 @@ pub enum Command {
     Plan(cmd::plan::Args),
     /// Run one ingest: plan, call the connectors, record every response.
     Ingest(cmd::ingest::Args),
+    /// Append a recorded response or a dump (native, CSV, NDJSON) and process it like a run.
+    Import(cmd::import::Args),
     /// Dead letters: connector calls that gave up; list or replay them.
     #[command(subcommand)]
     Dlq(cmd::dlq::DlqCommand),
@@ -71,6 +73,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Plan(args) => cmd::plan::run(args),
         Command::Ingest(args) => cmd::ingest::run(&cli.data_dir, args),
+        Command::Import(args) => cmd::import::run(&cli.data_dir, args),
         Command::Dlq(c) => cmd::dlq::run(&cli.data_dir, c),
         Command::Events(args) => cmd::events::run(&cli.data_dir, args),
         Command::Verify(args) => cmd::verify::run(&cli.data_dir, args),

@@ -109,6 +109,22 @@ impl DataDir {
             .with_context(|| format!("opening the blob store of {}", self.root.display()))
     }
 
+    /// The matching thresholds: `<data-dir>/matching.toml` when present, else the defaults.
+    pub fn match_config(&self) -> Result<crate::resolve::MatchConfig> {
+        let path = self.root.join("matching.toml");
+        if !path.exists() {
+            return Ok(crate::resolve::MatchConfig::default());
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+        let config: crate::resolve::MatchConfig =
+            toml::from_str(&text).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+        config
+            .validate()
+            .map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+        Ok(config)
+    }
+
     /// Opens the blob store only if one exists.
     pub fn existing_blobs(&self) -> Result<Option<BlobStore>> {
         if !self.blobs_path().exists() {

@@ -11,5 +11,7 @@ pub mod cmd;
 pub mod connectors;
 pub mod datadir;
 pub mod exit;
+pub mod extract;
 pub mod ingest;
 pub mod planner;
+pub mod resolve;

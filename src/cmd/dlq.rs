@@ -226,6 +226,7 @@ fn replay(data_dir: &Path, id: Option<String>, offline: bool, json: bool) -> Res
         policy: FetchPolicy::from_env().map_err(bad_input)?,
         transports,
         progress: false,
+        match_config: dir.match_config()?,
     };
     let report = ingest::run_plan(&ctx, &plan, calls.into_iter().collect(), started)?;
     if json {

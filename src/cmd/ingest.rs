@@ -41,6 +41,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         policy,
         transports,
         progress: std::io::stderr().is_terminal() && !args.json,
+        match_config: dir.match_config()?,
     };
     let calls = calls_for_plan(&plan, &ctx.transports);
     let report = ingest::run_plan(&ctx, &plan, calls, run_started(&plan))?;

@@ -6,6 +6,7 @@
 //! stream and `RunCompleted`/`RunFailed` the last.
 
 pub mod report;
+pub mod stages;
 pub mod transports;
 
 use std::collections::BTreeMap;
@@ -27,7 +28,7 @@ use crate::connectors::transport::Transport;
 use crate::connectors::{connector, ConnectorRequest, Query};
 use crate::planner::{ConnectorId, Plan};
 
-pub use report::RunReport;
+pub use report::{RunHeader, RunReport};
 
 /// Events of one run, appended to `run/<id>` with a strict expected version: the run is
 /// that stream's only writer, and the compare-and-swap proves it.
@@ -119,6 +120,7 @@ pub struct RunContext<'a> {
     pub policy: FetchPolicy,
     pub transports: BTreeMap<ConnectorId, Transport>,
     pub progress: bool,
+    pub match_config: crate::resolve::MatchConfig,
 }
 
 /// What to call in a run: each connector with its requests.
@@ -172,7 +174,17 @@ pub fn run_started(plan: &Plan) -> RunStarted {
     }
 }
 
-/// Runs the plan: records `RunStarted`, every connector outcome and the terminal event.
+/// A response body kept in memory for extraction after fetching.
+pub struct FetchedPayload {
+    pub connector: ConnectorId,
+    pub response_event: Uuid,
+    pub payload_hash: trustfold_events::BlobHash,
+    pub url: String,
+    pub body: Vec<u8>,
+}
+
+/// Runs the plan: records `RunStarted`, every connector outcome, the extraction,
+/// acceptance and merge decisions, and the terminal event.
 pub fn run_plan(
     ctx: &RunContext<'_>,
     plan: &Plan,
@@ -187,27 +199,50 @@ pub fn run_plan(
     info!(query = %plan.query, connectors = calls.len(), "run started");
 
     let progress = report::Progress::new(ctx.progress, &calls);
-    let outcome = fetch_all(ctx, &mut rec, calls, &progress);
+    let mut stage = "fetch";
+    let fetched = fetch_all(ctx, &mut rec, calls, &progress);
     progress.finish();
+    let outcome = fetched.and_then(|(connectors, payloads)| {
+        stage = "extract";
+        let extracted = extract_payloads(&mut rec, ctx.secrets, payloads)?;
+        stage = "resolve";
+        let stages = process_payloads(ctx.store, &rec, extracted, &ctx.match_config)?;
+        Ok((connectors, stages))
+    });
+    finish_run(&mut rec, &RunHeader::from(plan), clock, stage, outcome)
+}
+
+/// Records the terminal event of a run and builds its report.
+pub fn finish_run(
+    rec: &mut RunRecorder<'_>,
+    header: &RunHeader,
+    clock: Instant,
+    stage: &str,
+    outcome: Result<(Vec<ConnectorFigures>, stages::StageFigures)>,
+) -> Result<RunReport> {
     let duration_ms = clock.elapsed().as_millis() as u64;
     match outcome {
-        Ok(connectors) => {
+        Ok((connectors, st)) => {
             let figures = RunFigures {
                 duration_ms,
                 cost_usd: connectors.iter().map(|c| c.cost_usd).sum(),
-                candidates_found: connectors.iter().map(|c| c.candidates).sum(),
+                candidates_found: st.extracted,
+                accepted: st.accepted,
+                rejected: st.rejected,
+                entities_created: st.entities_created,
+                entities_updated: st.entities_updated,
+                reviews_requested: st.reviews_requested,
                 connectors,
-                ..RunFigures::default()
             };
             rec.record(RunCompleted {
                 figures: figures.clone(),
             })?;
             info!(duration_ms, "run completed");
-            Ok(RunReport::new(plan, &rec, "completed", figures))
+            Ok(RunReport::new(header, rec, "completed", figures, &st))
         }
         Err(err) => {
             let error = format!("{err:#}");
-            warn!(%error, "run failed");
+            warn!(%error, stage, "run failed");
             let figures = RunFigures {
                 duration_ms,
                 ..RunFigures::default()
@@ -215,7 +250,7 @@ pub fn run_plan(
             // The terminal event is written even when recording failed part way; if the
             // store itself is what failed, this attempt fails too and the error says so.
             if let Err(e) = rec.record(RunFailed {
-                stage: "fetch".into(),
+                stage: stage.into(),
                 error: error.clone(),
                 figures,
             }) {
@@ -226,13 +261,108 @@ pub fn run_plan(
     }
 }
 
+/// The ArcGIS service a council request asked (its features' ids are per service).
+fn arcgis_service(url: &str) -> Option<String> {
+    let path = url.split('?').next()?;
+    let mut parts = path.split('/');
+    parts.by_ref().find(|p| *p == "services")?;
+    parts.next().map(str::to_string)
+}
+
+/// Runs each payload's extractor. A payload its extractor cannot read is recorded as a
+/// `ConnectorFailed{decode}` and contributes no candidates.
+pub fn extract_payloads(
+    rec: &mut RunRecorder<'_>,
+    secrets: &Secrets,
+    payloads: Vec<FetchedPayload>,
+) -> Result<Vec<stages::ExtractedPayload>> {
+    let mut out = Vec::new();
+    for p in payloads {
+        let source = p.connector.as_str();
+        let Some(extractor) = crate::extract::extractor_for(source) else {
+            continue;
+        };
+        match extractor.extract(&p.body) {
+            Ok(mut extraction) => {
+                if p.connector == ConnectorId::EdinburghCouncil {
+                    let service = arcgis_service(&p.url).unwrap_or_else(|| "layer".into());
+                    for r in &mut extraction.records {
+                        if let Some(n) = r.external_id.strip_prefix("objectid/") {
+                            r.external_id =
+                                crate::extract::edinburgh_council::arcgis_external_id(&service, n);
+                        }
+                    }
+                }
+                out.push(stages::ExtractedPayload {
+                    source: source.to_string(),
+                    response_event: p.response_event,
+                    payload_hash: p.payload_hash,
+                    extractor: extractor.source().to_string(),
+                    extractor_version: extractor.version(),
+                    extraction,
+                });
+            }
+            Err(e) => {
+                let message = secrets.scrub(&format!(
+                    "extractor {} v{}: {e}",
+                    extractor.source(),
+                    extractor.version()
+                ));
+                rec.record_caused(
+                    ConnectorFailed {
+                        connector: source.to_string(),
+                        request: trustfold_events::RedactedRequest {
+                            method: "EXTRACT".into(),
+                            url: secrets.scrub(&p.url),
+                            ..Default::default()
+                        },
+                        error_class: trustfold_events::ErrorClass::Decode,
+                        http_status: None,
+                        fingerprint: crate::connectors::fetch::fingerprint(
+                            p.connector,
+                            trustfold_events::ErrorClass::Decode,
+                            None,
+                            &message,
+                        ),
+                        message,
+                        attempt: 1,
+                        latency_ms: 0,
+                        will_retry: false,
+                        retry_after_ms: None,
+                        payload_hash: Some(p.payload_hash),
+                    },
+                    Some(p.response_event),
+                )?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Extraction events, then acceptance and identity, for already-extracted payloads.
+pub fn process_payloads(
+    store: &SqliteEventStore,
+    rec: &RunRecorder<'_>,
+    payloads: Vec<stages::ExtractedPayload>,
+    config: &crate::resolve::MatchConfig,
+) -> Result<stages::StageFigures> {
+    let ids = stages::RunIds {
+        run_id: rec.run_id,
+        trace_id: &rec.trace_id,
+    };
+    let mut figures = stages::StageFigures::default();
+    let candidates = stages::record_extractions(store, &ids, payloads, &mut figures)?;
+    stages::accept_and_resolve(store, &ids, &candidates, config, &mut figures)?;
+    Ok(figures)
+}
+
 /// Calls every connector concurrently and records what comes back, in arrival order.
 fn fetch_all(
     ctx: &RunContext<'_>,
     rec: &mut RunRecorder<'_>,
     calls: CallList,
     progress: &report::Progress,
-) -> Result<Vec<ConnectorFigures>> {
+) -> Result<(Vec<ConnectorFigures>, Vec<FetchedPayload>)> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -256,9 +386,12 @@ fn fetch_all(
             });
         }
         drop(sink);
+        let mut payloads = Vec::new();
         while let Some(ev) = events.recv().await {
             progress.on_event(&ev);
-            record_fetch_event(rec, ctx.secrets, ev, ctx)?;
+            if let Some(p) = record_fetch_event(rec, ctx.secrets, ev, ctx)? {
+                payloads.push(p);
+            }
         }
         let mut figures = Vec::new();
         while let Some(done) = tasks.join_next().await {
@@ -271,7 +404,7 @@ fn fetch_all(
                 .iter()
                 .position(|c| c.as_str() == f.connector)
         });
-        Ok(figures)
+        Ok((figures, payloads))
     })
 }
 
@@ -280,7 +413,7 @@ fn record_fetch_event(
     secrets: &Secrets,
     ev: FetchEvent,
     ctx: &RunContext<'_>,
-) -> Result<()> {
+) -> Result<Option<FetchedPayload>> {
     let transport_name = |id: ConnectorId| {
         ctx.transports
             .get(&id)
@@ -300,7 +433,7 @@ fn record_fetch_event(
         } => {
             let hash = rec.store_payload(&body)?;
             let cause = request.cause;
-            rec.record_caused(
+            let response_event = rec.record_caused(
                 ConnectorResponded {
                     connector: request.connector.as_str().to_string(),
                     request: request.redacted(secrets),
@@ -315,6 +448,13 @@ fn record_fetch_event(
                 },
                 cause,
             )?;
+            return Ok(Some(FetchedPayload {
+                connector: request.connector,
+                response_event,
+                payload_hash: hash,
+                url: request.url,
+                body,
+            }));
         }
         FetchEvent::Failed {
             request,
@@ -373,5 +513,5 @@ fn record_fetch_event(
             )?;
         }
     }
-    Ok(())
+    Ok(None)
 }

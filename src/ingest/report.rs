@@ -23,23 +23,61 @@ pub struct RunReport {
     pub estimated_cost_usd: f64,
     pub figures: RunFigures,
     pub skipped: Vec<(String, String)>,
+    /// Records the extractors left out.
+    pub skipped_records: u64,
+    /// Entities this run created or added to: (entity id, name, sources this run).
+    pub entities: Vec<(String, String, Vec<String>)>,
 }
 
-impl RunReport {
-    pub fn new(plan: &Plan, rec: &RunRecorder<'_>, status: &str, figures: RunFigures) -> Self {
-        RunReport {
-            run_id: rec.run_id.to_string(),
-            trace_id: rec.trace_id.clone(),
+/// What a report says about a run besides its figures.
+#[derive(Clone, Debug)]
+pub struct RunHeader {
+    pub query: String,
+    pub mode: String,
+    pub budget_usd: f64,
+    pub estimated_cost_usd: f64,
+    pub skipped: Vec<(String, String)>,
+}
+
+impl From<&Plan> for RunHeader {
+    fn from(plan: &Plan) -> Self {
+        RunHeader {
             query: plan.query.clone(),
             mode: plan.mode.as_str().to_string(),
-            status: status.to_string(),
             budget_usd: plan.budget_usd,
             estimated_cost_usd: plan.estimated_cost_usd,
-            figures,
             skipped: plan
                 .skipped
                 .iter()
                 .map(|s| (s.connector.as_str().to_string(), s.reason.clone()))
+                .collect(),
+        }
+    }
+}
+
+impl RunReport {
+    pub fn new(
+        header: &RunHeader,
+        rec: &RunRecorder<'_>,
+        status: &str,
+        figures: RunFigures,
+        stages: &super::stages::StageFigures,
+    ) -> Self {
+        RunReport {
+            run_id: rec.run_id.to_string(),
+            trace_id: rec.trace_id.clone(),
+            query: header.query.clone(),
+            mode: header.mode.clone(),
+            status: status.to_string(),
+            budget_usd: header.budget_usd,
+            estimated_cost_usd: header.estimated_cost_usd,
+            figures,
+            skipped: header.skipped.clone(),
+            skipped_records: stages.skipped_records,
+            entities: stages
+                .entities
+                .iter()
+                .map(|(id, (name, sources))| (id.clone(), name.clone(), sources.clone()))
                 .collect(),
         }
     }
@@ -118,11 +156,50 @@ impl RunReport {
                 let _ = writeln!(out, "  {c:<18} {why}");
             }
         }
+        let f = &self.figures;
+        let _ = writeln!(out, "\nSummary:");
+        let _ = writeln!(out, "  Candidates Found:    {}", f.candidates_found);
+        let _ = writeln!(out, "  Accepted:            {}", f.accepted);
         let _ = writeln!(
             out,
-            "\nRecords found: {} (extraction and merging are not part of this build yet)",
-            self.figures.candidates_found
+            "  Rejected:            {} (invalid or duplicate in this run)",
+            f.rejected
         );
+        let _ = writeln!(out, "  Entities Created:    {}", f.entities_created);
+        let _ = writeln!(out, "  Entities Updated:    {}", f.entities_updated);
+        let _ = writeln!(out, "  Reviews Requested:   {}", f.reviews_requested);
+        let _ = writeln!(out, "\nPipeline Stages:\n{thin}");
+        let responses: u64 = f.connectors.iter().map(|c| c.attempts as u64).sum();
+        let _ = writeln!(
+            out,
+            "Fetch:       {responses} attempts, raw payloads in the blob store"
+        );
+        let _ = writeln!(
+            out,
+            "Extraction:  {} candidates ({} records skipped with a reason)",
+            f.candidates_found, self.skipped_records
+        );
+        let _ = writeln!(
+            out,
+            "Acceptance:  {} accepted, {} rejected",
+            f.accepted, f.rejected
+        );
+        let _ = writeln!(
+            out,
+            "Identity:    {} new, {} existing, {} to review",
+            f.entities_created, f.entities_updated, f.reviews_requested
+        );
+        if !self.entities.is_empty() {
+            let _ = writeln!(out, "\nEntities touched by this run:");
+            for (i, (id, name, sources)) in self.entities.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "  {:>2}. {name} ({id})\n      Sources: {}",
+                    i + 1,
+                    sources.join(", ")
+                );
+            }
+        }
         let _ = writeln!(
             out,
             "Inspect: trustfold events --run {}\n{rule}",

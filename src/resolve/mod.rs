@@ -1,3 +1,287 @@
-//! Identity resolution: which candidates are the same place. Decided once per candidate,
-//! recorded as `MergeDecided`, never from merged values — only from the candidates already
-//! attached to entities — so identity never depends on trust weights.
+//! Identity resolution: which candidates are the same place.
+//!
+//! Decided once per candidate, recorded as `MergeDecided`, and never from merged values:
+//! a candidate is compared with the *candidates* already attached to entities, so identity
+//! never depends on trust weights, and `rebuild-projections` with new weights cannot move a
+//! candidate from one entity to another.
+//!
+//! The main type is [`IdentityIndex`]: the attached candidates, in the compact form the
+//! matcher reads, and the blocking maps that find the few worth comparing.
+//! [`IdentityIndex::decide`] reads the index and returns a [`Decision`] (it changes nothing
+//! a caller can observe: it only keeps the candidate it just read, so that `attach` of the
+//! same candidate right after need not read its fields again); [`IdentityIndex::attach`]
+//! records where a candidate went, and is what replaying `MergeDecided` events calls to
+//! rebuild the index.
+//!
+//! ```no_run
+//! # use trustfold::resolve::*;
+//! # use trustfold_events::CandidateFields;
+//! let mut index = IdentityIndex::new(MatchConfig::default());
+//! let fields = CandidateFields { name: Some("Powerleague Portobello".into()), lat: Some(55.9513), lon: Some(-3.1072), ..Default::default() };
+//! let id = candidate_id("google_places", "ChIJ123");
+//! let c = CandidateRef { candidate_id: &id, source: "google_places", external_id: "ChIJ123", fields: &fields };
+//! let decision = index.decide(&c);
+//! let entity = match &decision.outcome {
+//!     Outcome::Existing(e) => e.clone(),
+//!     _ => entity_id_for(&id),
+//! };
+//! index.attach(&c, &entity);
+//! ```
+//!
+//! # Rules
+//!
+//! * **The same record**: a candidate with the `(source, external_id)` of an attached one
+//!   (source names compared as in cross-references: "osm" is "openstreetmap") goes to that
+//!   candidate's entity with score 1 and the single feature `same_record`, before any
+//!   scoring. So ingesting the same query twice adds no candidates and no entities. A record
+//!   with an empty id is never "the same record".
+//! * **Scoring** is evidence in log-odds over the features both candidates have; a missing
+//!   feature neither helps nor hurts; a name is mandatory. The formula, every weight and
+//!   worked examples are in `score.rs`; `MergeDecided.features` records each feature, so a
+//!   decision can be recomputed by hand. Generic and brand words count less than
+//!   distinctive ones (a fixed word list, not frequencies in the index: a pair's score
+//!   depends on the pair alone).
+//! * **Two records of one source are not assumed different**: the sportscotland register
+//!   lists a site once per facility, with one site name, address and point. They are
+//!   scored like any pair.
+//! * **Against entities**: an entity's score is the best score of its compared candidates.
+//!   At or above `match_threshold`: [`Outcome::Existing`] (the best entity). In
+//!   `[review_threshold, match_threshold)`: [`Outcome::Review`], the entities in the band,
+//!   best first (at most [`REVIEW_ENTITIES_MAX`]). Below: [`Outcome::NewEntity`], unless
+//!   the candidate has neither coordinates nor a postcode, which cannot found an entity
+//!   anyone could find again: [`Outcome::NoMatchCannotFound`], and the caller rejects it.
+//! * **Determinism**: the same attached set gives the same decision whatever the order it
+//!   was attached in. Ties are broken by entity id, then candidate id, never by arrival.
+//! * **Moving**: `attach` of an attached candidate to another entity moves it (a reviewer's
+//!   answer). A candidate in review is best attached at once to a provisional entity of its
+//!   own (`entity_id_for` its id): later records of the same place then find it, and the
+//!   reviewer's answer moves it, or leaves it where it is.
+//!
+//! # Blocking
+//!
+//! No candidate is compared with every other. Each attached candidate is filed under keys,
+//! and a decision compares only the candidates filed under the keys of the one being
+//! decided:
+//!
+//! * **Near by, with a shared word.** A grid of `cell_m` squares (an equirectangular
+//!   projection per row of cells); the cell and its 8 neighbours are searched, so every
+//!   candidate within `cell_m` is found. In those cells, the candidates sharing one of the
+//!   name's most telling words: its distinctive words if it has any ("drumbrae"), else its
+//!   brand ("powerleague"), else its kind words ("tennis"); never generic ones ("club").
+//!   A rare word (at most 16 candidates city-wide) is found through its city-wide list,
+//!   which records each candidate's cell; a commoner one through (cell, word) blocks.
+//! * **Near by, whatever the name**, when nothing else found anything and the index is
+//!   sparse: the whole of each cell holding at most [`CELL_ALONE_MAX`] candidates (names
+//!   that share only typos).
+//! * **The same phone, website host** (the whole URL on hosts such as facebook.com),
+//!   **postcode or name key** (the sorted most telling words). For a candidate with
+//!   coordinates, postcode and name key only look among candidates without coordinates:
+//!   the cells find the others.
+//! * **Without coordinates, the name's words city-wide**: candidates sharing at least two
+//!   of its distinctive or brand words (one, if it has one): a single shared word is weak
+//!   across a city.
+//! * **Cross-references**: the records it names in `external_ids`, those naming it, and
+//!   those naming the same records.
+//!
+//! A key filed under by more than `common_token_max` candidates ("tennis" city-wide, a
+//! chain's booking number, a chain's website) is too common to narrow anything down and is
+//! skipped. The union is ranked by how strongly each candidate was found (a shared record,
+//! then phone, name key, website, a word near by, a postcode, a word city-wide, the cell
+//! alone; integer weights in `index.rs`), and at most `block_candidates_max` are compared,
+//! strongest first, ties by candidate id hash. Every step is bounded by these limits: there
+//! is no path whose cost grows with the index.
+//!
+//! # At a million candidates
+//!
+//! A decision then costs more in trips to memory than in arithmetic, so the index is laid
+//! out to make few: each attached candidate is one 128-byte record holding what a comparison
+//! reads (`index.rs`), the maps are open-addressing tables with keys and values in one slot
+//! (`table.rs`), and block lists keep their first entries inline. The benchmark
+//! (`benches/resolve.rs`) streams synthetic candidates through `decide` + `attach` at 10k,
+//! 100k and 1M and reports time, comparisons and pairwise precision and recall.
+
+mod index;
+mod normalize;
+mod score;
+mod table;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use trustfold_events::CandidateFields;
+
+pub use index::{IdentityIndex, CELL_ALONE_MAX};
+pub use score::NEAR_M;
+
+/// Recorded in every `MergeDecided`; bumped whenever a decision for the same inputs can
+/// change (a weight, a threshold default, a token list, the blocking rules).
+pub const MATCHER_VERSION: &str = "1";
+
+/// Most entities a `Review` outcome names.
+pub const REVIEW_ENTITIES_MAX: usize = 5;
+
+/// Hard upper bound for `block_candidates_max`: comparisons per decision.
+pub const BLOCK_CANDIDATES_LIMIT: usize = 10_000;
+
+/// Hard upper bound for `common_token_max`: the longest block list ever read.
+pub const COMMON_TOKEN_LIMIT: usize = 100_000;
+
+/// Number of hex digits in candidate and entity ids after the prefix (80 bits).
+const ID_HEX_CHARS: usize = 20;
+
+/// The candidate id of a record: `c_` and 20 hex digits of a blake3 hash of the source and
+/// the record's id at that source. The same record from the same source always gets the
+/// same id, whichever run or response it came from.
+pub fn candidate_id(source: &str, external_id: &str) -> String {
+    prefixed_hash("c_", &["trustfold/candidate/v1", source, external_id])
+}
+
+/// The id of the entity a candidate founds: `e_` and 20 hex digits of a blake3 hash of the
+/// founding candidate's id. Stable: replaying the log founds the same entity ids.
+pub fn entity_id_for(founding_candidate_id: &str) -> String {
+    prefixed_hash("e_", &["trustfold/entity/v1", founding_candidate_id])
+}
+
+/// `prefix` + the first [`ID_HEX_CHARS`] hex digits of blake3 over the parts, each
+/// length-prefixed so ("ab", "c") and ("a", "bc") differ.
+fn prefixed_hash(prefix: &str, parts: &[&str]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for part in parts {
+        hasher.update(&(part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let hex = hasher.finalize().to_hex();
+    format!("{prefix}{}", &hex.as_str()[..ID_HEX_CHARS])
+}
+
+/// The matcher's settings (the `[match]` table of the configuration). Every field has a
+/// default; [`MatchConfig::validate`] names the first one out of range.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MatchConfig {
+    /// Score at or above which a candidate joins the best entity.
+    pub match_threshold: f64,
+    /// Score at or above which (and below `match_threshold`) a person decides.
+    pub review_threshold: f64,
+    /// Side of a blocking cell, metres. Candidates within `cell_m` of each other are always
+    /// compared (the cell and its 8 neighbours are searched).
+    pub cell_m: f64,
+    /// Distance at and beyond which coordinates fully disagree, metres (they agree fully
+    /// within `NEAR_M`, linearly between). 1500 m: big sites (golf courses, parks) are
+    /// pinned hundreds of metres apart by different sources; two venues of one chain are
+    /// rarely closer than a couple of kilometres.
+    pub distance_zero_m: f64,
+    /// Most attached candidates compared per decision (the strongest-found first).
+    pub block_candidates_max: usize,
+    /// A blocking key (token, cell, phone, host, postcode) filed under by more candidates
+    /// than this is not used: it is too common to narrow anything down.
+    pub common_token_max: usize,
+}
+
+impl Default for MatchConfig {
+    fn default() -> Self {
+        MatchConfig {
+            match_threshold: 0.80,
+            review_threshold: 0.60,
+            cell_m: 300.0,
+            distance_zero_m: 1500.0,
+            block_candidates_max: 64,
+            common_token_max: 100,
+        }
+    }
+}
+
+impl MatchConfig {
+    /// Checks every field; the error names the field, its value and the allowed range.
+    pub fn validate(&self) -> Result<(), String> {
+        let unit = |name: &str, v: f64| {
+            if v.is_finite() && (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "match.{name} is {v}: it must be a score between 0 and 1"
+                ))
+            }
+        };
+        unit("match_threshold", self.match_threshold)?;
+        unit("review_threshold", self.review_threshold)?;
+        if self.review_threshold > self.match_threshold {
+            return Err(format!(
+                "match.review_threshold ({}) is above match.match_threshold ({}): the review band must lie below the match threshold",
+                self.review_threshold, self.match_threshold
+            ));
+        }
+        if !(self.cell_m.is_finite() && (10.0..=100_000.0).contains(&self.cell_m)) {
+            return Err(format!(
+                "match.cell_m is {}: it must be between 10 and 100000 metres",
+                self.cell_m
+            ));
+        }
+        if !(self.distance_zero_m.is_finite()
+            && self.distance_zero_m > NEAR_M
+            && self.distance_zero_m <= 1_000_000.0)
+        {
+            return Err(format!(
+                "match.distance_zero_m is {}: it must be more than {NEAR_M} and at most 1000000 metres",
+                self.distance_zero_m
+            ));
+        }
+        if !(1..=BLOCK_CANDIDATES_LIMIT).contains(&self.block_candidates_max) {
+            return Err(format!(
+                "match.block_candidates_max is {}: it must be between 1 and {BLOCK_CANDIDATES_LIMIT}",
+                self.block_candidates_max
+            ));
+        }
+        if !(1..=COMMON_TOKEN_LIMIT).contains(&self.common_token_max) {
+            return Err(format!(
+                "match.common_token_max is {}: it must be between 1 and {COMMON_TOKEN_LIMIT}",
+                self.common_token_max
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A candidate as the matcher sees it: its ids and canonical fields, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct CandidateRef<'a> {
+    pub candidate_id: &'a str,
+    pub source: &'a str,
+    pub external_id: &'a str,
+    pub fields: &'a CandidateFields,
+}
+
+/// Where a candidate goes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Nothing matched: the candidate founds an entity ([`entity_id_for`] its id).
+    NewEntity,
+    /// The candidate is the same place as this entity.
+    Existing(String),
+    /// A person must decide between these entities (best first) and a new one.
+    Review(Vec<String>),
+    /// Nothing matched and the candidate has neither coordinates nor a postcode: it may not
+    /// found an entity (nobody could find that entity again by place). The caller rejects
+    /// it; a later record of the same place with a location will found the entity.
+    NoMatchCannotFound,
+}
+
+/// A decision and the evidence behind it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    pub outcome: Outcome,
+    /// The best pair's score in [0, 1] (0 when nothing was compared).
+    pub score: f64,
+    /// The best pair's features (see `score.rs` for each and its weight), or
+    /// `{"same_record": 1}`. Empty when nothing was compared.
+    pub features: BTreeMap<String, f64>,
+    /// The entity of the best pair, whatever the outcome.
+    pub best_entity: Option<String>,
+    /// The attached candidate of the best pair.
+    pub best_candidate: Option<String>,
+    /// Pairs scored for this decision (at most `block_candidates_max`).
+    pub comparisons: usize,
+}

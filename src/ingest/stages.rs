@@ -1,0 +1,520 @@
+//! The stages after fetching: extraction, acceptance and identity resolution. Each stage's
+//! facts are appended as one atomic batch, so a run interrupted between stages leaves
+//! whole stages behind, never half of one.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::{Context, Result};
+use trustfold_events::{
+    derived_event_id, AppendBatch, BlobHash, CandidateAccepted, CandidateExtracted,
+    CandidateFields, CandidateRejected, EventFilter, EventKind, EventPayload, EventStore,
+    ExpectedVersion, MergeDecided, MergeOutcome, NewEvent, RejectReason, ReviewReason,
+    ReviewRequested, SqliteEventStore, StoreError,
+};
+use uuid::Uuid;
+
+use crate::extract::normalize::name_key;
+use crate::extract::Extraction;
+use crate::resolve::{
+    candidate_id, entity_id_for, CandidateRef, IdentityIndex, MatchConfig, Outcome, MATCHER_VERSION,
+};
+
+/// Distance under which two records of one source with the same name are one site
+/// (the sportscotland register repeats a site once per facility, at one point).
+pub const SAME_SITE_M: f64 = 25.0;
+
+/// How often resolution is retried when another writer created an entity first.
+pub const RESOLVE_ATTEMPTS_MAX: u32 = 3;
+
+/// One payload's extraction, ready to be recorded.
+pub struct ExtractedPayload {
+    pub source: String,
+    /// The `ConnectorResponded` event the records came from.
+    pub response_event: Uuid,
+    pub payload_hash: BlobHash,
+    pub extractor: String,
+    pub extractor_version: u32,
+    pub extraction: Extraction,
+}
+
+/// A candidate of this run after extraction.
+#[derive(Clone, Debug)]
+pub struct RunCandidate {
+    pub candidate_id: String,
+    pub source: String,
+    pub external_id: String,
+    pub fields: CandidateFields,
+    pub extracted_event: Uuid,
+}
+
+/// What the stages did, for the run's figures and report.
+#[derive(Clone, Debug, Default)]
+pub struct StageFigures {
+    pub extracted: u64,
+    pub skipped_records: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub entities_created: u64,
+    pub entities_updated: u64,
+    pub reviews_requested: u64,
+    /// Entities this run created or added to: entity id -> (name, sources).
+    pub entities: BTreeMap<String, (String, Vec<String>)>,
+}
+
+/// The run's envelope fields every stage event carries.
+pub struct RunIds<'a> {
+    pub run_id: Uuid,
+    pub trace_id: &'a str,
+}
+
+fn event(
+    ids: &RunIds<'_>,
+    stream: String,
+    payload: impl Into<EventPayload>,
+    id_parts: &[&str],
+    cause: Uuid,
+) -> NewEvent {
+    NewEvent::new(stream, payload)
+        .with_id(derived_event_id(id_parts))
+        .in_run(ids.run_id, ids.trace_id)
+        .caused_by(cause)
+}
+
+/// Appends a long list of events in batches of at most `BATCH_EVENTS_MAX`.
+fn append_all(store: &SqliteEventStore, events: Vec<NewEvent>) -> Result<(), StoreError> {
+    let mut events = events;
+    while !events.is_empty() {
+        let rest = events.split_off(events.len().min(trustfold_events::limits::BATCH_EVENTS_MAX));
+        store.append(AppendBatch {
+            events,
+            expected: BTreeMap::new(),
+        })?;
+        events = rest;
+    }
+    Ok(())
+}
+
+/// Appends `events` in batches of at most `BATCH_EVENTS_MAX`, each batch carrying the
+/// expectations of the streams it touches. A run's decisions fit one batch unless it found
+/// more than `BATCH_EVENTS_MAX` records; past that, each batch is atomic on its own.
+fn append_with_expectations(
+    store: &SqliteEventStore,
+    events: Vec<NewEvent>,
+    mut expected: BTreeMap<String, ExpectedVersion>,
+) -> Result<(), StoreError> {
+    let mut events = events;
+    while !events.is_empty() {
+        let rest = events.split_off(events.len().min(trustfold_events::limits::BATCH_EVENTS_MAX));
+        let mut batch = AppendBatch {
+            events,
+            expected: BTreeMap::new(),
+        };
+        for ev in &batch.events {
+            if let Some(e) = expected.remove(&ev.stream) {
+                batch.expected.insert(ev.stream.clone(), e);
+            }
+        }
+        store.append(batch)?;
+        events = rest;
+    }
+    Ok(())
+}
+
+/// Stage 1: one `CandidateExtracted` per record.
+pub fn record_extractions(
+    store: &SqliteEventStore,
+    ids: &RunIds<'_>,
+    payloads: Vec<ExtractedPayload>,
+    figures: &mut StageFigures,
+) -> Result<Vec<RunCandidate>> {
+    let run = ids.run_id.to_string();
+    let mut events = Vec::new();
+    let mut candidates = Vec::new();
+    for p in payloads {
+        figures.skipped_records += p.extraction.skipped.len() as u64;
+        let response = p.response_event.to_string();
+        let n = p.extraction.records.len();
+        for (idx, rec) in p.extraction.records.into_iter().enumerate() {
+            let cid = candidate_id(&p.source, &rec.external_id);
+            let idx_s = idx.to_string();
+            // The skipped records of a payload ride on its first candidate, so they are
+            // recorded once and next to the payload they came from.
+            let skipped = if idx == 0 {
+                p.extraction.skipped.clone()
+            } else {
+                Vec::new()
+            };
+            let ev = event(
+                ids,
+                format!("candidate/{cid}"),
+                CandidateExtracted {
+                    candidate_id: cid.clone(),
+                    source: p.source.clone(),
+                    external_id: rec.external_id.clone(),
+                    fields: rec.fields.clone(),
+                    extractor: p.extractor.clone(),
+                    extractor_version: p.extractor_version,
+                    payload_hash: p.payload_hash,
+                    skipped_records: skipped,
+                },
+                &["CandidateExtracted", &run, &response, &idx_s],
+                p.response_event,
+            );
+            candidates.push(RunCandidate {
+                candidate_id: cid,
+                source: p.source.clone(),
+                external_id: rec.external_id,
+                fields: rec.fields,
+                extracted_event: ev.id,
+            });
+            events.push(ev);
+        }
+        figures.extracted += n as u64;
+    }
+    append_all(store, events).context("recording the extracted candidates")?;
+    Ok(candidates)
+}
+
+/// The identity index as the log has it now: every extracted candidate that a
+/// `MergeDecided` attached to an entity, with the fields of its latest extraction.
+pub fn identity_index(
+    store: &SqliteEventStore,
+    config: MatchConfig,
+) -> Result<(IdentityIndex, HashMap<String, String>)> {
+    let mut latest: HashMap<String, (String, String, CandidateFields)> = HashMap::new();
+    let mut attached: Vec<(String, String)> = Vec::new();
+    let mut in_review: HashMap<String, String> = HashMap::new();
+    for kind in [EventKind::CandidateExtracted, EventKind::MergeDecided] {
+        let filter = EventFilter {
+            kind: Some(kind.as_str().to_string()),
+            ..EventFilter::default()
+        };
+        for ev in store.read_filtered(filter) {
+            match ev?.decode()?.payload {
+                EventPayload::CandidateExtracted(c) => {
+                    latest.insert(c.candidate_id, (c.source, c.external_id, c.fields));
+                }
+                EventPayload::MergeDecided(m) => match m.decision {
+                    MergeOutcome::NewEntity { entity_id }
+                    | MergeOutcome::ExistingEntity { entity_id } => {
+                        in_review.remove(&m.candidate_id);
+                        attached.push((m.candidate_id, entity_id));
+                    }
+                    MergeOutcome::NeedsReview { review_id, .. } => {
+                        in_review.insert(m.candidate_id, review_id);
+                    }
+                },
+                _ => {}
+            }
+        }
+    }
+    let mut index = IdentityIndex::new(config);
+    for (cid, eid) in attached {
+        if let Some((source, external_id, fields)) = latest.get(&cid) {
+            let c = CandidateRef {
+                candidate_id: &cid,
+                source,
+                external_id,
+                fields,
+            };
+            index.attach(&c, &eid);
+        }
+    }
+    Ok((index, in_review))
+}
+
+/// Why a candidate cannot be used, if it cannot.
+fn invalid_reason(f: &CandidateFields) -> Option<String> {
+    if f.name.as_deref().map_or(true, |n| n.trim().is_empty()) {
+        return Some("no name".into());
+    }
+    match (f.lat, f.lon) {
+        (Some(lat), Some(lon)) => {
+            if !(lat.is_finite() && lon.is_finite() && lat.abs() <= 90.0 && lon.abs() <= 180.0) {
+                return Some(format!("coordinates out of range ({lat}, {lon})"));
+            }
+            if lat == 0.0 && lon == 0.0 {
+                return Some("coordinates (0, 0)".into());
+            }
+        }
+        (None, None) => {}
+        _ => return Some("only one of latitude and longitude".into()),
+    }
+    let locatable = f.lat.is_some()
+        || f.postcode.is_some()
+        || !f.address_lines.is_empty()
+        || f.phone.is_some()
+        || f.website.is_some();
+    if !locatable {
+        return Some(
+            "nothing to place it by (no coordinates, address, postcode, phone or website)".into(),
+        );
+    }
+    None
+}
+
+fn distance_m(a: &CandidateFields, b: &CandidateFields) -> Option<f64> {
+    match (a.lat, a.lon, b.lat, b.lon) {
+        (Some(a1), Some(a2), Some(b1), Some(b2)) => {
+            Some(crate::connectors::gazetteer::haversine_km((a1, a2), (b1, b2)) * 1000.0)
+        }
+        _ => None,
+    }
+}
+
+/// Stage 2 and 3 together: acceptance, then identity for each accepted candidate. A
+/// candidate is accepted once its identity is known, so a record that can neither join a
+/// place nor found one is rejected rather than accepted and left dangling.
+pub fn accept_and_resolve(
+    store: &SqliteEventStore,
+    ids: &RunIds<'_>,
+    candidates: &[RunCandidate],
+    config: &MatchConfig,
+    figures: &mut StageFigures,
+) -> Result<()> {
+    let mut attempt = 1;
+    loop {
+        let (mut index, in_review) = identity_index(store, config.clone())?;
+        let mut local = StageFigures::default();
+        let (events, expected) =
+            decide_all(ids, candidates, &mut index, config, &in_review, &mut local);
+        match append_with_expectations(store, events, expected) {
+            Ok(()) => {
+                figures.accepted += local.accepted;
+                figures.rejected += local.rejected;
+                figures.entities_created += local.entities_created;
+                figures.entities_updated += local.entities_updated;
+                figures.reviews_requested += local.reviews_requested;
+                figures.entities.extend(local.entities);
+                return Ok(());
+            }
+            // Another run created one of these entities first: re-read and decide again.
+            Err(StoreError::Conflict { .. }) if attempt < RESOLVE_ATTEMPTS_MAX => attempt += 1,
+            Err(e) => return Err(e).context("recording acceptance and merge decisions"),
+        }
+    }
+}
+
+type Expectations = BTreeMap<String, ExpectedVersion>;
+
+fn decide_all(
+    ids: &RunIds<'_>,
+    candidates: &[RunCandidate],
+    index: &mut IdentityIndex,
+    config: &MatchConfig,
+    in_review: &HashMap<String, String>,
+    figures: &mut StageFigures,
+) -> (Vec<NewEvent>, Expectations) {
+    let run = ids.run_id.to_string();
+    let mut events = Vec::new();
+    let mut expected = Expectations::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut kept: Vec<&RunCandidate> = Vec::new();
+    for (i, c) in candidates.iter().enumerate() {
+        let idx = i.to_string();
+        let stream = format!("candidate/{}", c.candidate_id);
+        let reject = |reason, detail: String, duplicate_of: Option<String>| {
+            event(
+                ids,
+                stream.clone(),
+                CandidateRejected {
+                    candidate_id: c.candidate_id.clone(),
+                    reason,
+                    detail,
+                    duplicate_of,
+                },
+                &["CandidateRejected", &run, &c.candidate_id, &idx],
+                c.extracted_event,
+            )
+        };
+        if let Some(why) = invalid_reason(&c.fields) {
+            events.push(reject(RejectReason::Invalid, why, None));
+            figures.rejected += 1;
+            continue;
+        }
+        if seen.contains_key(c.candidate_id.as_str()) {
+            events.push(reject(
+                RejectReason::DuplicateInRun,
+                "the same record came twice in this run".into(),
+                Some(c.candidate_id.clone()),
+            ));
+            figures.rejected += 1;
+            continue;
+        }
+        let key = c.fields.name.as_deref().map(name_key).unwrap_or_default();
+        let same_site = kept.iter().find(|k| {
+            k.source == c.source
+                && k.fields.name.as_deref().map(name_key).unwrap_or_default() == key
+                && match distance_m(&k.fields, &c.fields) {
+                    Some(d) => d <= SAME_SITE_M,
+                    None => k.fields.postcode.is_some() && k.fields.postcode == c.fields.postcode,
+                }
+        });
+        if let Some(first) = same_site {
+            events.push(reject(
+                RejectReason::DuplicateInSource,
+                format!(
+                    "same site as {} ({}) in this {} answer",
+                    first.external_id, first.candidate_id, c.source
+                ),
+                Some(first.candidate_id.clone()),
+            ));
+            figures.rejected += 1;
+            continue;
+        }
+        seen.insert(&c.candidate_id, i);
+        let cref = CandidateRef {
+            candidate_id: &c.candidate_id,
+            source: &c.source,
+            external_id: &c.external_id,
+            fields: &c.fields,
+        };
+        // Identity is decided once: a candidate already attached, or waiting for a
+        // person, is accepted again (it was observed again) but not re-decided.
+        let already = index.entity_of(&c.candidate_id).map(str::to_string);
+        if already.is_some() || in_review.contains_key(&c.candidate_id) {
+            events.push(accepted_event(
+                ids,
+                c,
+                &idx,
+                vec!["valid".into(), "identity already decided".into()],
+            ));
+            figures.accepted += 1;
+            if let Some(eid) = already {
+                note_entity(figures, &eid, c);
+            }
+            kept.push(c);
+            continue;
+        }
+        let decision = index.decide(&cref);
+        let (outcome, stream, stream_expect) = match &decision.outcome {
+            Outcome::NoMatchCannotFound => {
+                events.push(reject(
+                    RejectReason::Invalid,
+                    "matches no known place, and without coordinates or a postcode it cannot found one".into(),
+                    None,
+                ));
+                figures.rejected += 1;
+                continue;
+            }
+            Outcome::NewEntity => {
+                let eid = entity_id_for(&c.candidate_id);
+                figures.entities_created += 1;
+                (
+                    MergeOutcome::NewEntity {
+                        entity_id: eid.clone(),
+                    },
+                    format!("entity/{eid}"),
+                    Some(ExpectedVersion::NoStream),
+                )
+            }
+            Outcome::Existing(eid) => {
+                figures.entities_updated += 1;
+                (
+                    MergeOutcome::ExistingEntity {
+                        entity_id: eid.clone(),
+                    },
+                    format!("entity/{eid}"),
+                    None,
+                )
+            }
+            Outcome::Review(entity_ids) => {
+                let review_id = format!("r_{}", &c.candidate_id.trim_start_matches("c_"));
+                figures.reviews_requested += 1;
+                (
+                    MergeOutcome::NeedsReview {
+                        review_id: review_id.clone(),
+                        entity_ids: entity_ids.clone(),
+                    },
+                    format!("review/{review_id}"),
+                    Some(ExpectedVersion::NoStream),
+                )
+            }
+        };
+        events.push(accepted_event(
+            ids,
+            c,
+            &idx,
+            vec!["valid".into(), "not a duplicate in this run".into()],
+        ));
+        figures.accepted += 1;
+        let merge = event(
+            ids,
+            stream.clone(),
+            MergeDecided {
+                candidate_id: c.candidate_id.clone(),
+                decision: outcome.clone(),
+                score: decision.score,
+                features: decision.features.clone(),
+                matcher_version: MATCHER_VERSION.to_string(),
+                decided_by: "matcher".into(),
+            },
+            &["MergeDecided", &c.candidate_id, "matcher"],
+            c.extracted_event,
+        );
+        let merge_id = merge.id;
+        events.push(merge);
+        if let Some(e) = stream_expect {
+            expected.insert(stream.clone(), e);
+        }
+        match outcome {
+            MergeOutcome::NewEntity { entity_id } | MergeOutcome::ExistingEntity { entity_id } => {
+                index.attach(&cref, &entity_id);
+                note_entity(figures, &entity_id, c);
+            }
+            MergeOutcome::NeedsReview {
+                review_id,
+                entity_ids,
+            } => {
+                events.push(
+                    NewEvent::new(
+                        stream,
+                        ReviewRequested {
+                            review_id: review_id.clone(),
+                            reason: ReviewReason::AmbiguousMatch,
+                            candidate_id: Some(c.candidate_id.clone()),
+                            entity_ids: entity_ids.clone(),
+                            detail: format!(
+                                "score {:.3} is in the review band [{:.2}, {:.2}) against {}",
+                                decision.score,
+                                config.review_threshold,
+                                config.match_threshold,
+                                entity_ids.first().map(String::as_str).unwrap_or("?")
+                            ),
+                        },
+                    )
+                    .with_id(derived_event_id(&["ReviewRequested", &review_id]))
+                    .in_run(ids.run_id, ids.trace_id)
+                    .caused_by(merge_id),
+                );
+            }
+        }
+        kept.push(c);
+    }
+    (events, expected)
+}
+
+fn accepted_event(ids: &RunIds<'_>, c: &RunCandidate, idx: &str, checks: Vec<String>) -> NewEvent {
+    let run = ids.run_id.to_string();
+    event(
+        ids,
+        format!("candidate/{}", c.candidate_id),
+        CandidateAccepted {
+            candidate_id: c.candidate_id.clone(),
+            checks,
+        },
+        &["CandidateAccepted", &run, &c.candidate_id, idx],
+        c.extracted_event,
+    )
+}
+
+fn note_entity(figures: &mut StageFigures, entity_id: &str, c: &RunCandidate) {
+    let entry = figures
+        .entities
+        .entry(entity_id.to_string())
+        .or_insert_with(|| (c.fields.name.clone().unwrap_or_default(), Vec::new()));
+    if !entry.1.contains(&c.source) {
+        entry.1.push(c.source.clone());
+        entry.1.sort();
+    }
+}

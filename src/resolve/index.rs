@@ -1,0 +1,1092 @@
+//! The identity index: attached candidates in the matcher's compact form, the blocking maps
+//! that find the few worth comparing, and the decision itself.
+
+use std::sync::Mutex;
+
+use trustfold_events::CandidateFields;
+
+use super::normalize::{self, Postcode, TokenClass, Website};
+use super::score::{self, AttachedToken, PairFeatures, QueryToken, Side, Vocabulary, NO_ID};
+use super::table::{BlockMap, IdMap, Lists, TokenPostings};
+use super::{CandidateRef, Decision, MatchConfig, Outcome, REVIEW_ENTITIES_MAX};
+
+/// Metres per degree of latitude (and of longitude at the equator) on the sphere of
+/// `haversine_km` (mean radius 6371.0088 km).
+const M_PER_DEG: f64 = 6_371_008.8 * std::f64::consts::PI / 180.0;
+
+/// How strongly a block finds a candidate, in twentieths (integers, so that sums are exact
+/// and the ranking cannot depend on the order in which lists were read). A candidate found
+/// by several blocks sums their priorities; the strongest are compared first.
+mod priority {
+    /// Names the other's `(source, id)` or shares a cross-referenced id: near certain.
+    pub const EXTERNAL_ID: u32 = 2000;
+    /// The same phone number.
+    pub const PHONE: u32 = 60;
+    /// The same website host (whole URL on shared hosts).
+    pub const WEBSITE: u32 = 40;
+    /// The same full postcode.
+    pub const POSTCODE: u32 = 30;
+    /// The same most telling name words (the name key).
+    pub const NAME_KEY: u32 = 50;
+    /// A nearby cell and a name token: twice the token's weight (a distinctive word near
+    /// by: 40; "club" near by: 8).
+    pub const CELL_TOKEN_PER_WEIGHT: f32 = 40.0;
+    /// A name token anywhere: the token's weight (distinctive: 20).
+    pub const TOKEN_PER_WEIGHT: f32 = 20.0;
+    /// Only a nearby cell: the weakest reason to compare (typos in every shared word).
+    pub const CELL: u32 = 5;
+}
+
+/// A cell is read whole (every candidate in it, whatever its name) only while it holds at
+/// most this many candidates. It finds names that share no exact word, only typos
+/// ("Drumbrea" for "Drumbrae"): worth a few comparisons where places are sparse, not the
+/// hundreds of a dense cell, where the (cell, token) blocks do the work.
+pub const CELL_ALONE_MAX: usize = 8;
+
+/// Every token seen in an attached name, by dense id.
+#[derive(Default)]
+struct Vocab {
+    /// By a 128-bit hash of the text: a lookup never reads the text itself.
+    ids: IdMap,
+    texts: Vec<Box<str>>,
+}
+
+impl Vocab {
+    fn key(text: &str) -> (u64, u64) {
+        let mut h = normalize::Hash128::default();
+        h.part(text.as_bytes());
+        h.finish()
+    }
+
+    fn get(&self, text: &str) -> u32 {
+        self.ids.get(Self::key(text)).unwrap_or(NO_ID)
+    }
+
+    fn intern(&mut self, text: &str) -> u32 {
+        let (id, inserted) = self.ids.insert(Self::key(text), self.texts.len() as u32);
+        if inserted {
+            self.texts.push(text.into());
+        }
+        id
+    }
+}
+
+impl Vocabulary for Vocab {
+    fn text(&self, id: u32) -> &str {
+        &self.texts[id as usize]
+    }
+}
+
+/// A candidate's fields in matching form.
+struct Prepared {
+    name: Vec<QueryToken>,
+    name_weight: f32,
+    /// The class of the name's most telling tokens: the ones looked up in the blocks.
+    lookup_class: Option<TokenClass>,
+    /// Hash of the name's most telling tokens, sorted: "Powerleague Edinburgh Portobello"
+    /// and "Portobello Powerleague" share it.
+    name_key: Option<u64>,
+    kinds: u32,
+    /// 32-bit hash of the entity class (never 0).
+    class: Option<u32>,
+    coord: Option<(f64, f64)>,
+    phone: Option<u64>,
+    website: Option<Website>,
+    postcode: Option<Postcode>,
+    address: Vec<u32>,
+    /// The record's own key, then those of the records it names.
+    ids: Vec<(u64, u64)>,
+    /// `ids` as pairs of u32 (low, high), the form the arena and the scorer use.
+    id_words: Vec<u32>,
+}
+
+impl Prepared {
+    /// Reads `fields`; `token_id` gives a token's vocabulary id (or [`NO_ID`]).
+    fn new(
+        fields: &CandidateFields,
+        source: &str,
+        external_id: &str,
+        mut token_id: impl FnMut(&str) -> u32,
+    ) -> Self {
+        let (tokens, name_kinds) = fields
+            .name
+            .as_deref()
+            .map(normalize::name_tokens)
+            .unwrap_or_default();
+        let name: Vec<QueryToken> = tokens
+            .into_iter()
+            .map(|t| QueryToken {
+                id: token_id(&t.text),
+                weight: t.class.weight(),
+                class: t.class,
+                text: t.text,
+            })
+            .collect();
+        let name_weight = name.iter().map(|t| t.weight).sum();
+        let lookup_class = name.iter().map(|t| t.class).min_by_key(|c| lookup_rank(*c));
+        let name_key = lookup_class.map(|class| {
+            let mut words: Vec<&str> = name
+                .iter()
+                .filter(|t| t.class == class)
+                .map(|t| t.text.as_str())
+                .collect();
+            words.sort_unstable();
+            normalize::hash_parts(0, words)
+        });
+        let kinds = name_kinds
+            | normalize::category_kinds(fields.categories.iter().chain(fields.sports.iter()));
+        let class = fields
+            .entity_class
+            .as_deref()
+            .map(normalize::snake)
+            .filter(|c| !c.is_empty())
+            .map(|c| ((normalize::hash_str(&c) >> 32) as u32).max(1));
+        let coord = match (fields.lat, fields.lon) {
+            (Some(lat), Some(lon))
+                if lat.is_finite()
+                    && lon.is_finite()
+                    && lat.abs() <= 90.0
+                    && lon.abs() <= 180.0
+                    // (0, 0) is a missing location written as numbers, not a place.
+                    && !(lat == 0.0 && lon == 0.0) =>
+            {
+                Some((lat, lon))
+            }
+            _ => None,
+        };
+        let address = normalize::address_token_hashes(fields.address_lines.iter());
+        // The candidate's own record first (always, even with an empty id: `ids[0]` is its
+        // own), then the records it names; each as its `record_key`.
+        let mut ids = vec![record_key(source, external_id)];
+        let mut add_id = |source: &str, id: &str| {
+            let key = record_key(source, id);
+            if !id.trim().is_empty()
+                && ids.len() < normalize::LIST_ITEMS_MAX * 2
+                && !ids.contains(&key)
+            {
+                ids.push(key);
+            }
+        };
+        for (other, values) in fields.external_ids.iter().take(normalize::LIST_ITEMS_MAX) {
+            for v in values.iter().take(normalize::LIST_ITEMS_MAX) {
+                add_id(other, v);
+            }
+        }
+        Prepared {
+            name,
+            name_weight,
+            lookup_class,
+            name_key,
+            kinds,
+            class,
+            coord,
+            phone: fields.phone.as_deref().and_then(normalize::phone_key),
+            website: fields.website.as_deref().and_then(normalize::website_key),
+            postcode: fields.postcode.as_deref().and_then(normalize::postcode_key),
+            address,
+            id_words: ids
+                .iter()
+                .flat_map(|&(id, _)| [id as u32, (id >> 32) as u32])
+                .collect(),
+            ids,
+        }
+    }
+
+    fn side(&self) -> Side<'_> {
+        Side {
+            name_weight: self.name_weight,
+            kinds: self.kinds,
+            class: self.class,
+            coord: self.coord,
+            phone: self.phone,
+            website: self.website,
+            postcode: self.postcode,
+            address: &self.address,
+            ids: &self.id_words,
+        }
+    }
+}
+
+/// Strings kept end to end in one buffer, by index.
+#[derive(Default)]
+struct TextArena {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl TextArena {
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.ends.push(self.text.len());
+    }
+
+    fn get(&self, i: u32) -> &str {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+}
+
+/// An attached candidate, in two adjacent cache lines: everything a comparison reads,
+/// with up to [`INLINE_NAME_TOKENS`] name tokens inline (longer names, and the address
+/// token hashes and ids, lie in the index's arenas).
+///
+/// Coordinates are kept as f32 (under 1 m of rounding anywhere on Earth, a few centimetres
+/// in Edinburgh); hashes of websites and entity classes as 32 bits (a false "same" needs a
+/// 1 in 4 billion collision between the two records compared).
+#[repr(align(64))]
+struct Stored {
+    inline_name: [AttachedToken; INLINE_NAME_TOKENS],
+    lat: f32,
+    lon: f32,
+    /// 0 when absent (a phone key has at least 7 digits, so is never 0).
+    phone: u64,
+    /// 0 when absent (a packed postcode has at least 4 non-zero bytes).
+    postcode: u64,
+    web_host: u32,
+    web_full: u32,
+    entity: u32,
+    kinds: u32,
+    name_weight: f32,
+    /// 0 when absent.
+    class: u32,
+    /// Where the name is in `names` when it has more than [`INLINE_NAME_TOKENS`] tokens.
+    names_start: u32,
+    arena_start: u32,
+    name_len: u8,
+    address_len: u8,
+    ids_len: u8,
+    postcode_outward_len: u8,
+    postcode_len: u8,
+    /// [`WEB_PRESENT`], [`WEB_PATH_EMPTY`], [`WEB_SHARED_HOST`].
+    web_flags: u8,
+}
+
+/// Name tokens kept in [`Stored`] itself: nearly every name has at most this many.
+const INLINE_NAME_TOKENS: usize = 8;
+
+// Two cache lines exactly: the layout above is deliberate.
+const _: () = assert!(std::mem::size_of::<Stored>() == 128);
+
+const WEB_PRESENT: u8 = 1;
+const WEB_PATH_EMPTY: u8 = 2;
+const WEB_SHARED_HOST: u8 = 4;
+
+impl Stored {
+    fn coord(&self) -> Option<(f64, f64)> {
+        (!self.lat.is_nan()).then(|| (f64::from(self.lat), f64::from(self.lon)))
+    }
+
+    fn website(&self) -> Option<Website> {
+        (self.web_flags & WEB_PRESENT != 0).then_some(Website {
+            host: self.web_host,
+            full: self.web_full,
+            path_empty: self.web_flags & WEB_PATH_EMPTY != 0,
+            shared_host: self.web_flags & WEB_SHARED_HOST != 0,
+        })
+    }
+
+    fn postcode(&self) -> Option<Postcode> {
+        (self.postcode != 0).then_some(Postcode {
+            full: self.postcode,
+            outward_len: self.postcode_outward_len,
+            len: self.postcode_len,
+        })
+    }
+
+    fn name<'a>(&'a self, names: &'a [AttachedToken]) -> &'a [AttachedToken] {
+        let n = usize::from(self.name_len);
+        if n <= INLINE_NAME_TOKENS {
+            &self.inline_name[..n]
+        } else {
+            let s = self.names_start as usize;
+            &names[s..s + n]
+        }
+    }
+
+    fn address<'a>(&self, arena: &'a [u32]) -> &'a [u32] {
+        let s = self.arena_start as usize;
+        &arena[s..s + usize::from(self.address_len)]
+    }
+
+    fn ids<'a>(&self, arena: &'a [u32]) -> &'a [u32] {
+        let s = self.arena_start as usize + usize::from(self.address_len);
+        &arena[s..s + 2 * usize::from(self.ids_len)]
+    }
+}
+
+/// The candidates attached to entities, and the maps that find the ones worth comparing.
+/// See the module docs of `resolve` for the rules.
+pub struct IdentityIndex {
+    config: MatchConfig,
+    vocab: Vocab,
+    candidates: Vec<Stored>,
+    /// Every attached candidate's id, end to end (one allocation, not one per candidate).
+    candidate_ids: TextArena,
+    /// Hash of each candidate id: ranks equally strong block hits independently of the
+    /// order candidates were attached in.
+    order_keys: Vec<u64>,
+    /// Name tokens of every attached candidate (see [`Stored`]).
+    names: Vec<AttachedToken>,
+    /// Address token hashes and ids (pairs of u32) of every attached candidate.
+    arena: Vec<u32>,
+    /// By [`id_key`] of the candidate id.
+    by_candidate_id: IdMap,
+    /// By a 128-bit hash of (source, external id): two independent 64-bit hashes.
+    by_record: IdMap,
+    /// By [`id_key`] of the entity id.
+    entity_index: IdMap,
+    entity_ids: Vec<Box<str>>,
+    entity_sizes: Vec<u32>,
+    n_entities: usize,
+    /// Blocks. Each list holds candidate indices in attach order.
+    block_cell: BlockMap,
+    /// By [`cell_token_key`].
+    block_cell_token: BlockMap,
+    /// By token id: every candidate with the token (but generic ones), with its cell.
+    block_token: Vec<TokenPostings>,
+    block_name_key: BlockMap,
+    block_name_key_no_coord: BlockMap,
+    block_phone: BlockMap,
+    block_website: BlockMap,
+    block_postcode: BlockMap,
+    block_postcode_no_coord: BlockMap,
+    block_id: BlockMap,
+    lists: Lists,
+    /// Attached candidates that name another record in `external_ids`.
+    n_cross_references: usize,
+    /// Attached candidates with coordinates.
+    n_with_coordinates: usize,
+    /// The last candidate `decide` read, in matching form, under its [`fingerprint`]:
+    /// `attach` right after `decide` (how ingestion calls them) reuses it rather than
+    /// reading the fields a second time. Only a cache: a miss reads the fields.
+    last_prepared: Mutex<Option<((u64, u64), Prepared)>>,
+}
+
+impl IdentityIndex {
+    /// An empty index. The configuration is used as given: call [`MatchConfig::validate`]
+    /// where it is read (an invalid one gives odd decisions, never a panic).
+    pub fn new(config: MatchConfig) -> Self {
+        IdentityIndex {
+            config,
+            vocab: Vocab::default(),
+            candidates: Vec::new(),
+            candidate_ids: TextArena::default(),
+            order_keys: Vec::new(),
+            names: Vec::new(),
+            arena: Vec::new(),
+            by_candidate_id: IdMap::default(),
+            by_record: IdMap::default(),
+            entity_index: IdMap::default(),
+            entity_ids: Vec::new(),
+            entity_sizes: Vec::new(),
+            n_entities: 0,
+            block_cell: BlockMap::default(),
+            block_cell_token: BlockMap::default(),
+            block_token: Vec::new(),
+            block_name_key: BlockMap::default(),
+            block_name_key_no_coord: BlockMap::default(),
+            block_phone: BlockMap::default(),
+            block_website: BlockMap::default(),
+            block_postcode: BlockMap::default(),
+            block_postcode_no_coord: BlockMap::default(),
+            block_id: BlockMap::default(),
+            lists: Lists::default(),
+            n_cross_references: 0,
+            n_with_coordinates: 0,
+            last_prepared: Mutex::new(None),
+        }
+    }
+
+    /// The configuration decisions use.
+    pub fn config(&self) -> &MatchConfig {
+        &self.config
+    }
+
+    /// Attaches a candidate to an entity (replaying `MergeDecided`, or after a decision).
+    ///
+    /// Idempotent: attaching an attached candidate to its entity again changes nothing.
+    /// Attaching it to a *different* entity moves it there (a reviewer's answer overrides
+    /// the matcher's); its blocking keys stay as they were.
+    pub fn attach(&mut self, c: &CandidateRef<'_>, entity_id: &str) {
+        let entity = self.entity_slot(entity_id);
+        let idx = self.candidates.len() as u32;
+        let (i, new) = self.by_candidate_id.insert(id_key(c.candidate_id), idx);
+        if !new {
+            let old = self.candidates[i as usize].entity;
+            if old != entity {
+                self.candidates[i as usize].entity = entity;
+                self.leave(old);
+                self.join(entity);
+            }
+            return;
+        }
+        self.join(entity);
+        let fp = fingerprint(c);
+        let cached = match self.last_prepared.get_mut() {
+            Ok(slot) => slot.take().filter(|(key, _)| *key == fp).map(|(_, p)| p),
+            Err(_) => None,
+        };
+        let vocab = &mut self.vocab;
+        let p = match cached {
+            Some(mut p) => {
+                // Tokens new to the vocabulary when decided get their ids now.
+                for t in p.name.iter_mut().filter(|t| t.id == NO_ID) {
+                    t.id = vocab.intern(&t.text);
+                }
+                p
+            }
+            None => Prepared::new(c.fields, c.source, c.external_id, |t| vocab.intern(t)),
+        };
+        let n_tokens = self.vocab.texts.len();
+        self.block_token
+            .resize_with(n_tokens, TokenPostings::default);
+
+        let tokens = p.name.iter().map(|t| AttachedToken {
+            id: t.id,
+            class: t.class,
+            len: t.text.len().min(255) as u8,
+            first: t.text.as_bytes().first().copied().unwrap_or(0),
+            last: t.text.as_bytes().last().copied().unwrap_or(0),
+        });
+        let names_start = self.names.len() as u32;
+        let mut inline_name = [AttachedToken::default(); INLINE_NAME_TOKENS];
+        if p.name.len() <= INLINE_NAME_TOKENS {
+            for (slot, t) in inline_name.iter_mut().zip(tokens) {
+                *slot = t;
+            }
+        } else {
+            self.names.extend(tokens);
+        }
+        let arena_start = self.arena.len() as u32;
+        self.arena.extend_from_slice(&p.address);
+        self.arena.extend_from_slice(&p.id_words);
+
+        let max = self.config.common_token_max;
+        let lists = &mut self.lists;
+        // Filed under the records it names (its own record is found through `by_record`).
+        for &(id, _) in p.ids.iter().skip(1) {
+            self.block_id.push(id, idx, max, lists);
+        }
+        if let Some(phone) = p.phone {
+            self.block_phone.push(phone, idx, max, lists);
+        }
+        if let Some(w) = p.website {
+            self.block_website.push(w.block_key(), idx, max, lists);
+        }
+        if let Some(pc) = p.postcode {
+            self.block_postcode.push(pc.full, idx, max, lists);
+            if p.coord.is_none() {
+                self.block_postcode_no_coord.push(pc.full, idx, max, lists);
+            }
+        }
+        let cell = p
+            .coord
+            .map(|(lat, lon)| own_cell(lat, lon, self.config.cell_m));
+        let cell_hash = cell.map_or(0, cell_hash);
+        let rare_max = rare_token_max(max);
+        for t in p
+            .name
+            .iter()
+            .filter(|t| indexed_in_cells(t.class, p.lookup_class))
+        {
+            let list = &mut self.block_token[t.id as usize];
+            list.push(idx, cell_hash, max, lists);
+            // While a token is rare, its list (with cells) is the (cell, token) block; the
+            // moment it stops being rare, the blocks are filled from the list, and from then
+            // on kept as candidates arrive.
+            let n = list.n as usize;
+            if n == rare_max + 1 {
+                let pairs: Vec<u32> = list
+                    .usable(max, lists)
+                    .map(<[u32]>::to_vec)
+                    .unwrap_or_default();
+                for pair in pairs.chunks_exact(2).filter(|p| p[1] != 0) {
+                    self.block_cell_token
+                        .push(cell_token_key(pair[1], t.id), pair[0], max, lists);
+                }
+            } else if cell.is_some() && n > rare_max + 1 {
+                self.block_cell_token
+                    .push(cell_token_key(cell_hash, t.id), idx, max, lists);
+            }
+        }
+        if let Some(key) = p.name_key {
+            self.block_name_key.push(key, idx, max, lists);
+            if p.coord.is_none() {
+                self.block_name_key_no_coord.push(key, idx, max, lists);
+            }
+        }
+        if let Some(cell) = cell {
+            self.block_cell.push(cell, idx, CELL_ALONE_MAX, lists);
+            self.n_with_coordinates += 1;
+        }
+        if p.ids.len() > 1 {
+            self.n_cross_references += 1;
+        }
+
+        let (lat, lon) = p
+            .coord
+            .map_or((f32::NAN, f32::NAN), |(lat, lon)| (lat as f32, lon as f32));
+        let web = p.website;
+        let pc = p.postcode;
+        self.candidates.push(Stored {
+            inline_name,
+            lat,
+            lon,
+            phone: p.phone.unwrap_or(0),
+            postcode: pc.map_or(0, |pc| pc.full),
+            web_host: web.map_or(0, |w| w.host),
+            web_full: web.map_or(0, |w| w.full),
+            entity,
+            kinds: p.kinds,
+            name_weight: p.name_weight,
+            class: p.class.unwrap_or(0),
+            names_start,
+            arena_start,
+            name_len: p.name.len() as u8,
+            address_len: p.address.len() as u8,
+            ids_len: p.ids.len() as u8,
+            postcode_outward_len: pc.map_or(0, |pc| pc.outward_len),
+            postcode_len: pc.map_or(0, |pc| pc.len),
+            web_flags: web.map_or(0, |w| {
+                WEB_PRESENT
+                    | if w.path_empty { WEB_PATH_EMPTY } else { 0 }
+                    | if w.shared_host { WEB_SHARED_HOST } else { 0 }
+            }),
+        });
+        self.order_keys.push(normalize::hash_str(c.candidate_id));
+        self.candidate_ids.push(c.candidate_id);
+        if !c.external_id.trim().is_empty() {
+            self.by_record
+                .insert(record_key(c.source, c.external_id), idx);
+        }
+    }
+
+    /// The entity a candidate is attached to.
+    pub fn entity_of(&self, candidate_id: &str) -> Option<&str> {
+        let i = self.by_candidate_id.get(id_key(candidate_id))?;
+        Some(&self.entity_ids[self.candidates[i as usize].entity as usize])
+    }
+
+    /// Entities with at least one attached candidate.
+    pub fn n_entities(&self) -> usize {
+        self.n_entities
+    }
+
+    /// Attached candidates.
+    pub fn n_candidates(&self) -> usize {
+        self.candidates.len()
+    }
+
+    /// Decides a candidate against the attached candidates. Does not attach: the index is
+    /// unchanged but for a one-candidate cache of the candidate's matching form, which
+    /// `attach` of the same candidate (same ids and fields) uses instead of reading the
+    /// fields again.
+    pub fn decide(&self, c: &CandidateRef<'_>) -> Decision {
+        // The same record (candidate ids are derived from it, so the same id too). A record
+        // without an id at its source is never "the same record" as another.
+        let same = if c.external_id.trim().is_empty() {
+            None
+        } else {
+            self.by_record.get(record_key(c.source, c.external_id))
+        };
+        if let Some(i) = same {
+            let entity = self.entity_ids[self.candidates[i as usize].entity as usize].to_string();
+            return Decision {
+                outcome: Outcome::Existing(entity.clone()),
+                score: 1.0,
+                features: [("same_record".to_owned(), 1.0)].into_iter().collect(),
+                best_entity: Some(entity),
+                best_candidate: Some(self.candidate_ids.get(i).to_string()),
+                comparisons: 0,
+            };
+        }
+
+        let q = Prepared::new(c.fields, c.source, c.external_id, |t| self.vocab.get(t));
+        let can_found = q.coord.is_some() || q.postcode.is_some();
+        let compared = if q.name_weight > 0.0 {
+            self.block(&q)
+        } else {
+            Vec::new()
+        };
+        let q_side = q.side();
+
+        // Read every compared candidate's first line before scoring any: the loads are
+        // independent, so the memory system serves them together rather than one per
+        // comparison (at a million candidates each is a trip to memory).
+        let warm = compared
+            .iter()
+            .fold(0u32, |acc, &i| acc ^ self.candidates[i as usize].entity);
+        std::hint::black_box(warm);
+
+        // Every pair's score; the best pair is kept with its features.
+        let mut per_entity: Vec<(u32, f64)> = Vec::with_capacity(compared.len());
+        let mut best: Option<(PairFeatures, u32)> = None;
+        for &i in &compared {
+            let s = &self.candidates[i as usize];
+            let name = score::name_similarity(
+                &q.name,
+                q.name_weight,
+                s.name(&self.names),
+                s.name_weight,
+                &self.vocab,
+            );
+            let a_side = Side {
+                name_weight: s.name_weight,
+                kinds: s.kinds,
+                class: (s.class != 0).then_some(s.class),
+                coord: s.coord(),
+                phone: (s.phone != 0).then_some(s.phone),
+                website: s.website(),
+                postcode: s.postcode(),
+                address: s.address(&self.arena),
+                ids: s.ids(&self.arena),
+            };
+            let f = score::score_pair(name, &q_side, &a_side, self.config.distance_zero_m);
+            per_entity.push((s.entity, f.score));
+            let better = match &best {
+                None => true,
+                Some((b, bi)) => {
+                    let bs = &self.candidates[*bi as usize];
+                    f.score > b.score
+                        || (f.score == b.score
+                            && (
+                                &self.entity_ids[s.entity as usize],
+                                self.candidate_ids.get(i),
+                            ) < (
+                                &self.entity_ids[bs.entity as usize],
+                                self.candidate_ids.get(*bi),
+                            ))
+                }
+            };
+            if better {
+                best = Some((f, i));
+            }
+        }
+
+        // An entity's score is the best of its compared candidates; rank entities by score,
+        // ties by entity id.
+        per_entity.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
+        per_entity.dedup_by_key(|e| e.0);
+        per_entity.sort_unstable_by(|a, b| {
+            b.1.total_cmp(&a.1)
+                .then_with(|| self.entity_ids[a.0 as usize].cmp(&self.entity_ids[b.0 as usize]))
+        });
+
+        let (score, features, best_entity, best_candidate) = match &best {
+            Some((f, i)) => (
+                f.score,
+                f.to_map(),
+                Some(self.entity_ids[self.candidates[*i as usize].entity as usize].to_string()),
+                Some(self.candidate_ids.get(*i).to_string()),
+            ),
+            None => (0.0, Default::default(), None, None),
+        };
+        let outcome = if score >= self.config.match_threshold && best_entity.is_some() {
+            Outcome::Existing(best_entity.clone().unwrap_or_default())
+        } else if score >= self.config.review_threshold && best_entity.is_some() {
+            Outcome::Review(
+                per_entity
+                    .iter()
+                    .take_while(|(_, s)| *s >= self.config.review_threshold)
+                    .take(REVIEW_ENTITIES_MAX)
+                    .map(|(e, _)| self.entity_ids[*e as usize].to_string())
+                    .collect(),
+            )
+        } else if can_found {
+            Outcome::NewEntity
+        } else {
+            Outcome::NoMatchCannotFound
+        };
+        let comparisons = compared.len();
+        if let Ok(mut slot) = self.last_prepared.lock() {
+            *slot = Some((fingerprint(c), q));
+        }
+        Decision {
+            outcome,
+            score,
+            features,
+            best_entity,
+            best_candidate,
+            comparisons,
+        }
+    }
+
+    /// The attached candidates worth comparing with `q`, strongest-found first, at most
+    /// `block_candidates_max` (see the module docs of `resolve`).
+    fn block(&self, q: &Prepared) -> Vec<u32> {
+        let common_max = self.config.common_token_max;
+        let lists = &self.lists;
+        let mut hits: Vec<(u32, u32)> = Vec::with_capacity(64);
+        fn take(hits: &mut Vec<(u32, u32)>, list: Option<&[u32]>, priority: u32) {
+            if let Some(items) = list {
+                hits.extend(items.iter().map(|&c| (c, priority)));
+            }
+        }
+        let weight_priority = |per_weight: f32, weight: f32| (per_weight * weight).round() as u32;
+        // Names are looked up by their most telling words (see `lookup_rank`).
+        let known_tokens = || {
+            q.name
+                .iter()
+                .filter(|t| t.id != NO_ID && Some(t.class) == q.lookup_class)
+        };
+        let cell_tokens = || known_tokens().filter(|t| indexed_in_cells(t.class, q.lookup_class));
+        let global_tokens = || known_tokens().filter(|t| indexed_globally(t.class));
+
+        // Candidates naming this record (only worth a lookup once some candidate names
+        // another record at all); and for each record this one names: that record itself,
+        // and the others naming it.
+        if self.n_cross_references > 0 {
+            take(
+                &mut hits,
+                self.block_id.get(q.ids[0].0, common_max, lists),
+                priority::EXTERNAL_ID,
+            );
+        }
+        for &key in q.ids.iter().skip(1) {
+            take(
+                &mut hits,
+                self.block_id.get(key.0, common_max, lists),
+                priority::EXTERNAL_ID,
+            );
+            if let Some(i) = self.by_record.get(key) {
+                hits.push((i, priority::EXTERNAL_ID));
+            }
+        }
+        if let Some(phone) = q.phone {
+            take(
+                &mut hits,
+                self.block_phone.get(phone, common_max, lists),
+                priority::PHONE,
+            );
+        }
+        if let Some(w) = q.website {
+            take(
+                &mut hits,
+                self.block_website.get(w.block_key(), common_max, lists),
+                priority::WEBSITE,
+            );
+        }
+        match q.coord {
+            Some((lat, lon)) => {
+                let near: Vec<u32> = neighbour_cells(lat, lon, self.config.cell_m)
+                    .map(cell_hash)
+                    .collect();
+                let rare_max = rare_token_max(common_max);
+                for t in cell_tokens() {
+                    let p = weight_priority(priority::CELL_TOKEN_PER_WEIGHT, t.weight);
+                    let list = &self.block_token[t.id as usize];
+                    if list.n as usize <= rare_max {
+                        // A rare word: its own list says where each of its candidates is.
+                        if let Some(pairs) = list.usable(common_max, lists) {
+                            for pair in pairs
+                                .chunks_exact(2)
+                                .filter(|p| p[1] != 0 && near.contains(&p[1]))
+                            {
+                                hits.push((pair[0], p));
+                            }
+                        }
+                    } else {
+                        for &cell in &near {
+                            take(
+                                &mut hits,
+                                self.block_cell_token.get(
+                                    cell_token_key(cell, t.id),
+                                    common_max,
+                                    lists,
+                                ),
+                                p,
+                            );
+                        }
+                    }
+                }
+                // The cells cannot find attached candidates without coordinates. Without
+                // phone, website or postcode in common, such a pair can only reach the
+                // review band on a near-identical name: its name key finds it.
+                if let Some(key) = q.name_key {
+                    take(
+                        &mut hits,
+                        self.block_name_key_no_coord.get(key, common_max, lists),
+                        priority::NAME_KEY,
+                    );
+                }
+                if let Some(pc) = q.postcode {
+                    take(
+                        &mut hits,
+                        self.block_postcode_no_coord.get(pc.full, common_max, lists),
+                        priority::POSTCODE,
+                    );
+                }
+                // Nothing shares a word, a phone, a website or a postcode: look at whatever
+                // is near by, where few enough places are (typos in every shared word).
+                if hits.is_empty() && self.sparse() {
+                    for cell in neighbour_cells(lat, lon, self.config.cell_m) {
+                        if let Some(items) = self.block_cell.get(cell, CELL_ALONE_MAX, lists) {
+                            hits.extend(items.iter().map(|&c| (c, priority::CELL)));
+                        }
+                    }
+                }
+            }
+            None => {
+                if let Some(key) = q.name_key {
+                    take(
+                        &mut hits,
+                        self.block_name_key.get(key, common_max, lists),
+                        priority::NAME_KEY,
+                    );
+                }
+                // City-wide, a single shared word is weak: "Drumbrae Hollow" and "Drumbrae
+                // Ridge" are different places anywhere. With two or more words looked up,
+                // a candidate must share at least two of them.
+                let mut shared: Vec<(u32, u32)> = Vec::new();
+                let mut looked_up = 0;
+                for t in global_tokens() {
+                    looked_up += 1;
+                    let p = weight_priority(priority::TOKEN_PER_WEIGHT, t.weight);
+                    if let Some(pairs) = self
+                        .block_token
+                        .get(t.id as usize)
+                        .and_then(|l| l.usable(common_max, lists))
+                    {
+                        shared.extend(pairs.chunks_exact(2).map(|pair| (pair[0], p)));
+                    }
+                }
+                let required = looked_up.min(2);
+                shared.sort_unstable();
+                for run in shared.chunk_by(|a, b| a.0 == b.0) {
+                    if run.len() >= required {
+                        hits.push((run[0].0, run.iter().map(|h| h.1).sum()));
+                    }
+                }
+                if let Some(pc) = q.postcode {
+                    take(
+                        &mut hits,
+                        self.block_postcode.get(pc.full, common_max, lists),
+                        priority::POSTCODE,
+                    );
+                }
+            }
+        }
+
+        // Union: one entry per candidate, priorities summed (integers: exact in any order).
+        hits.sort_unstable_by_key(|h| h.0);
+        let mut union: Vec<(u32, u32)> = Vec::with_capacity(hits.len());
+        for (c, p) in hits {
+            match union.last_mut() {
+                Some(last) if last.0 == c => last.1 += p,
+                _ => union.push((c, p)),
+            }
+        }
+        let cap = self.config.block_candidates_max.max(1);
+        let rank = |a: &(u32, u32), b: &(u32, u32)| {
+            b.1.cmp(&a.1)
+                .then_with(|| self.order_keys[a.0 as usize].cmp(&self.order_keys[b.0 as usize]))
+                .then(a.0.cmp(&b.0))
+        };
+        if union.len() > cap {
+            union.select_nth_unstable_by(cap - 1, rank);
+            union.truncate(cap);
+        }
+        // The order of comparison does not change the decision (ties are broken by ids):
+        // the union stays in index order.
+        union.into_iter().map(|(c, _)| c).collect()
+    }
+
+    /// Whether the attached candidates with coordinates are, on average over the cells
+    /// they occupy, few enough per cell for [`CELL_ALONE_MAX`] to let cells be read whole.
+    /// Where they are not, reading a cell whole is refused anyway, and skipping the nine
+    /// lookups saves as many trips to memory.
+    fn sparse(&self) -> bool {
+        self.n_with_coordinates <= self.block_cell.len() * CELL_ALONE_MAX
+    }
+
+    /// The dense index of an entity id, registering it if new.
+    fn entity_slot(&mut self, entity_id: &str) -> u32 {
+        let (e, inserted) = self
+            .entity_index
+            .insert(id_key(entity_id), self.entity_ids.len() as u32);
+        if inserted {
+            self.entity_ids.push(entity_id.into());
+            self.entity_sizes.push(0);
+        }
+        e
+    }
+
+    fn join(&mut self, entity: u32) {
+        let size = &mut self.entity_sizes[entity as usize];
+        *size += 1;
+        if *size == 1 {
+            self.n_entities += 1;
+        }
+    }
+
+    fn leave(&mut self, entity: u32) {
+        let size = &mut self.entity_sizes[entity as usize];
+        *size -= 1;
+        if *size == 0 {
+            self.n_entities -= 1;
+        }
+    }
+}
+
+/// Which name tokens are looked up in the blocks: the distinctive words if the name has
+/// any; else its brand ("Powerleague" alone); else its kind words ("Tennis Courts"); else
+/// the generic ones. Looking up "tennis" and "club" for "Drumbrae Hollow Tennis Club" would
+/// bring every tennis club and every club near by, to lose on the name.
+fn lookup_rank(class: TokenClass) -> u8 {
+    match class {
+        TokenClass::Distinctive => 0,
+        TokenClass::Brand => 1,
+        TokenClass::Kind => 2,
+        TokenClass::Generic => 3,
+    }
+}
+
+/// Whether a name token is filed under in the (cell, token) blocks (and the token lists):
+/// every word but the generic ones ("club", "centre", "edinburgh"), which near by say
+/// nothing; except in a name of nothing but generic words ("Edinburgh Sports Club"), where
+/// they are all there is (such names are few, so their lists stay short).
+fn indexed_in_cells(class: TokenClass, lookup_class: Option<TokenClass>) -> bool {
+    class != TokenClass::Generic || lookup_class == Some(TokenClass::Generic)
+}
+
+/// Whether a name token is filed under in the city-wide token blocks: distinctive and
+/// brand words. A kind word ("tennis") is in too many places for a city-wide block to
+/// narrow anything down.
+fn indexed_globally(class: TokenClass) -> bool {
+    matches!(class, TokenClass::Distinctive | TokenClass::Brand)
+}
+
+/// The key of a (cell, token) block, from the cell's hash.
+fn cell_token_key(cell_hash: u32, token: u32) -> u64 {
+    normalize::fmix64((u64::from(cell_hash) << 32) | u64::from(token))
+}
+
+/// A 32-bit hash of a cell key, never 0 (0 marks "no coordinates" in token lists). Two
+/// cells sharing one would only bring a far candidate into a block, where the distance
+/// keeps it apart.
+fn cell_hash(cell: u64) -> u32 {
+    ((normalize::fmix64(cell) >> 32) as u32).max(1)
+}
+
+/// Up to how many candidates a token is rare: its city-wide list is scanned for neighbours
+/// instead of looking the token up in nine cells (1 trip to memory instead of 9).
+const RARE_TOKEN_MAX: usize = 16;
+
+/// [`RARE_TOKEN_MAX`], below the configured common limit (the list must still exist when
+/// the token stops being rare, to fill the cell blocks from it).
+fn rare_token_max(common_token_max: usize) -> usize {
+    RARE_TOKEN_MAX.min(common_token_max.saturating_sub(1))
+}
+
+/// The key of the same record at the same source: 128 bits of hash, so that a million
+/// records collide with odds of about 1 in 10^26. The maps keyed by hashes never read the
+/// keys' text, which at a million candidates would be a cache miss per lookup.
+fn record_key(source: &str, external_id: &str) -> (u64, u64) {
+    let mut h = normalize::Hash128::default();
+    h.tag(4);
+    // "osm" and "openstreetmap" are one source (as in cross-references).
+    h.part(normalize::source_key(source).as_bytes());
+    h.part(normalize::clip(external_id.trim(), normalize::TEXT_BYTES_MAX).as_bytes());
+    h.finish()
+}
+
+/// A 128-bit hash of everything `Prepared::new` reads from a candidate: equal
+/// fingerprints mean the same matching form (up to a 1 in 10^25 collision).
+fn fingerprint(c: &CandidateRef<'_>) -> (u64, u64) {
+    let f = c.fields;
+    let mut h = normalize::Hash128::default();
+    for part in [c.candidate_id, c.source, c.external_id] {
+        h.part(part.as_bytes());
+    }
+    for o in [&f.name, &f.entity_class, &f.postcode, &f.phone, &f.website] {
+        match o {
+            Some(v) => h.part(v.as_bytes()),
+            None => h.tag(0),
+        }
+    }
+    for list in [&f.categories, &f.sports, &f.address_lines] {
+        h.tag(1);
+        for v in list {
+            h.part(v.as_bytes());
+        }
+    }
+    for (k, vs) in &f.external_ids {
+        h.tag(2);
+        h.part(k.as_bytes());
+        for v in vs {
+            h.part(v.as_bytes());
+        }
+    }
+    for coordinate in [f.lat, f.lon] {
+        match coordinate {
+            Some(v) => h.part(&v.to_bits().to_le_bytes()),
+            None => h.tag(3),
+        }
+    }
+    h.finish()
+}
+
+/// The map key of a candidate or entity id (128 bits of hash, as [`record_key`]).
+fn id_key(id: &str) -> (u64, u64) {
+    let mut h = normalize::Hash128::default();
+    h.tag(5);
+    h.part(id.as_bytes());
+    h.finish()
+}
+
+/// The grid row of a latitude: rows are `cell_m` tall.
+fn cell_row(lat: f64, cell_m: f64) -> i64 {
+    (lat * M_PER_DEG / cell_m).floor() as i64
+}
+
+/// The grid column of a longitude in `row`: columns are `cell_m` wide at the row's middle
+/// latitude (an equirectangular projection per row), so a row's cells are square.
+fn cell_col(lon: f64, row: i64, cell_m: f64) -> i64 {
+    let middle = ((row as f64 + 0.5) * cell_m / M_PER_DEG).clamp(-90.0, 90.0);
+    let scale = middle.to_radians().cos().max(1e-9);
+    (lon * M_PER_DEG * scale / cell_m).floor() as i64
+}
+
+fn cell_key(row: i64, col: i64) -> u64 {
+    (u64::from(row as i32 as u32) << 32) | u64::from(col as i32 as u32)
+}
+
+fn own_cell(lat: f64, lon: f64, cell_m: f64) -> u64 {
+    let row = cell_row(lat, cell_m);
+    cell_key(row, cell_col(lon, row, cell_m))
+}
+
+/// The point's cell and its 8 neighbours. Each neighbouring row's columns are computed at
+/// that row's own scale, so every point within `cell_m` is in one of the nine.
+fn neighbour_cells(lat: f64, lon: f64, cell_m: f64) -> impl Iterator<Item = u64> {
+    let row = cell_row(lat, cell_m);
+    (row - 1..=row + 1).flat_map(move |r| {
+        let col = cell_col(lon, r, cell_m);
+        (col - 1..=col + 1).map(move |c| cell_key(r, c))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_point_within_a_cell_is_in_the_nine_neighbours() {
+        let cell_m = 300.0;
+        let centre = (55.9533, -3.1883);
+        for i in 0..720 {
+            let bearing = f64::from(i) * 0.5_f64.to_radians();
+            for d_m in [1.0, 150.0, 299.0] {
+                let lat = centre.0 + d_m * bearing.cos() / M_PER_DEG;
+                let lon =
+                    centre.1 + d_m * bearing.sin() / (M_PER_DEG * centre.0.to_radians().cos());
+                let own = own_cell(lat, lon, cell_m);
+                assert!(
+                    neighbour_cells(centre.0, centre.1, cell_m).any(|c| c == own),
+                    "{d_m} m at {i}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,474 @@
+//! Pair scoring: how strongly two candidates say "same place", and why.
+//!
+//! The formula (matcher version [`super::MATCHER_VERSION`]) is a sum of evidence in
+//! log-odds (as in Fellegi–Sunter record linkage), turned into a score in [0, 1] by the
+//! logistic function:
+//!
+//! ```text
+//! logit = BIAS + Σ contribution(feature)    over the features present for the pair
+//! score = 1 / (1 + e^-logit)                BIAS = −1
+//! ```
+//!
+//! A feature is *present* only when both candidates carry what it compares (both have a
+//! phone, both have coordinates, ...). An absent feature adds nothing, so a missing phone
+//! neither helps nor hurts. Each present feature is a similarity `f` in [0, 1], recorded in
+//! `MergeDecided.features` under its name, and contributes linearly from its disagreement
+//! value (`f = 0`) to its agreement value (`f = 1`): `lo + (hi − lo)·f`.
+//!
+//! | feature        | `f`                                                                    | lo   | hi   |
+//! |----------------|------------------------------------------------------------------------|------|------|
+//! | `name`         | weighted token similarity (below); **mandatory**                        | see below ||
+//! | `distance`     | 1 within [`NEAR_M`]; `e^(−(d − 100 m)/decay)` beyond; 0 from `distance_zero_m` | −4 | +3 |
+//! | `phone`        | 1 the same national number, else 0                                      | −1   | +3   |
+//! | `website`      | 1 same page; 0.7 same host, one a home page; 0.15 same host, other pages; 0 | −0.5 | +2.5 |
+//! | `postcode`     | 1 same; 0.6 same sector; 0.45 same district; 0                          | −2.5 | +2   |
+//! | `address`      | Dice overlap of the address tokens (house numbers and street words)     | −0.5 | +1.5 |
+//! | `category`     | 1 a kind in common; 0.9 one hosts many kinds (school, leisure centre); 0.1 disjoint kinds (golf, bowling) | −2.5 | 0 |
+//! | `entity_class` | 1 the same class, 0 different                                           | −4   | 0    |
+//! | `brand`        | 1 the same brand word; 0 a brand on one side only, or two brands       | −2   | 0    |
+//! | `external_id`  | 1 when one names the other's record (present only as 1)                | —    | +4   |
+//!
+//! * `decay` is `(distance_zero_m − 100 m) / 3.5` (400 m by default): 165 m gives +2,
+//!   300 m +0.3, 500 m −1.4, 1 km −3.3, and beyond `distance_zero_m` the full −4.
+//! * When both candidates have coordinates, the `postcode` and `address` terms are halved:
+//!   they mostly repeat what the distance says (Wardie Primary School and Wardie Playing
+//!   Fields share a street, a postcode and a point within 200 m).
+//! * `category` compares the coarse kinds (`normalize::kind`) implied by the name, the
+//!   categories and the sports; it is present when both have one. Agreement adds nothing:
+//!   neighbours of one kind are common, so only disagreement is evidence.
+//! * `brand` is present when either name has a brand word ("Powerleague", "Nuffield"): a
+//!   chain's venue is not the park next door that shares its location word.
+//!
+//! The name term is the one non-linear term:
+//!
+//! ```text
+//! name term = clamp(10·(s − 0.75), −6, +2)  (+1 when s ≥ 0.9 and the names share at least
+//!                                              1.75 distinctive words, a typo'd one counting 0.8)
+//! ```
+//!
+//! Similarity 0.75 is neutral and each 0.1 moves the logit by 1. A name alone, however
+//! exact, reaches logit +1 (score 0.73: the review band), unless it agrees on two
+//! distinctive words ("Drumbrae Hollow Tennis Club"): +2, 0.88, a match. `name_words`
+//! records the shared distinctive words, `distance_m` the great-circle distance, and `logit`
+//! the sum, so every score can be recomputed by hand from the features.
+//!
+//! Without a name on either side the pair scores 0 (no `logit`) whatever else agrees: a
+//! phone number or a website is shared by too many places to identify one on its own.
+//!
+//! Worked examples (the tests in `tests.rs`): "Powerleague Portobello" 40 m from
+//! "Powerleague Edinburgh Portobello": name 0.97 → +2, distance +3, brand 0: logit 4,
+//! score 0.98. "Powerleague Sighthill" and "Powerleague Edinburgh Portobello", 12 km apart:
+//! name 0.28 → −4.7, distance −4: score 0.00006 (0.003 even with one booking number).
+//! "Portobello Golf Course" and "Portobello Bowling Club", 300 m: name 0.56 → −1.9,
+//! distance +0.3, category 0.1 → −2.25: score 0.01.
+//!
+//! # Name similarity
+//!
+//! Each token has a weight by its class (`normalize::TokenClass`): distinctive words 1.0,
+//! kind words ("tennis", "school", "course") 0.5, brand words ("powerleague") 0.4, generic
+//! words ("club", "centre", "edinburgh", "park") 0.2; articles and legal suffixes ("the",
+//! "ltd") are dropped. A stop-list rather than weights learned from the index's token
+//! frequencies, so that a pair's score depends on the two candidates alone: the features in
+//! a `MergeDecided` can be recomputed from the two records, and ingesting unrelated places
+//! never changes a later decision. Tokens match exactly, or with one edit (a typo; tokens
+//! of at least 4 bytes) for 0.8 of the weight. With `M` the matched weight and `Wa`, `Wb`
+//! the two names' total weights:
+//!
+//! ```text
+//! dice = 2M / (Wa + Wb)        containment = M / min(Wa, Wb)
+//! s = (dice + containment) / 2
+//! ```
+//!
+//! Dice punishes words only one side has; containment forgives a name that is the other
+//! plus words ("Powerleague Portobello" in "Powerleague Edinburgh Portobello",
+//! "Corstorphine Tennis Club" in "Corstorphine Lawn Tennis Club"). The mean keeps either
+//! from deciding alone.
+
+use std::collections::BTreeMap;
+
+use super::normalize::{self, kind, Postcode, TokenClass, Website};
+
+/// Within this distance, coordinates agree fully (different sources put the pin on the
+/// entrance, the car park or the middle of the site).
+pub const NEAR_M: f64 = 100.0;
+
+/// The logit of a pair with no evidence but a name similarity of 0.75.
+pub const BIAS: f64 = -1.0;
+
+const NAME_PIVOT: f64 = 0.75;
+const NAME_SLOPE: f64 = 10.0;
+const NAME_MIN: f64 = -6.0;
+const NAME_MAX: f64 = 2.0;
+/// Added to the name term when the names agree (similarity at least
+/// [`NAME_WORDS_SIMILARITY_MIN`]) on at least [`NAME_WORDS_MIN`] distinctive words.
+const NAME_WORDS_BONUS: f64 = 1.0;
+const NAME_WORDS_MIN: f64 = 1.75;
+const NAME_WORDS_SIMILARITY_MIN: f64 = 0.9;
+const DISTANCE: (f64, f64) = (-4.0, 3.0);
+const PHONE: (f64, f64) = (-1.0, 3.0);
+const WEBSITE: (f64, f64) = (-0.5, 2.5);
+const POSTCODE: (f64, f64) = (-2.5, 2.0);
+const ADDRESS: (f64, f64) = (-0.5, 1.5);
+const CATEGORY: (f64, f64) = (-2.5, 0.0);
+const ENTITY_CLASS: (f64, f64) = (-4.0, 0.0);
+const BRAND: (f64, f64) = (-2.0, 0.0);
+/// Postcode and address terms are scaled by this when both candidates have coordinates:
+/// then they mostly repeat what the distance already says.
+const LOCATION_REPEAT: f64 = 0.5;
+const EXTERNAL_ID: f64 = 4.0;
+
+/// Credit for a token matched with one edit, as a fraction of its weight.
+const TYPO_CREDIT: f32 = 0.8;
+
+/// Shortest token (bytes) that may match with one edit: "gym" and "gyn" are different.
+const TYPO_BYTES_MIN: usize = 4;
+
+/// Marks a query token that is not in the index's vocabulary (it can only match by typo).
+pub(crate) const NO_ID: u32 = u32::MAX;
+
+/// One name token of the candidate being decided.
+#[derive(Clone, Debug)]
+pub(crate) struct QueryToken {
+    pub id: u32,
+    pub weight: f32,
+    pub class: normalize::TokenClass,
+    pub text: String,
+}
+
+/// What the two candidates of a pair have, as the scorer reads it. The query side's name
+/// tokens carry their text (they may be unknown to the vocabulary); the attached side's are
+/// vocabulary ids.
+#[derive(Clone, Copy)]
+pub(crate) struct Side<'a> {
+    pub name_weight: f32,
+    pub kinds: u32,
+    pub class: Option<u32>,
+    pub coord: Option<(f64, f64)>,
+    pub phone: Option<u64>,
+    pub website: Option<Website>,
+    pub postcode: Option<Postcode>,
+    pub address: &'a [u32],
+    /// The `(source, id)` hashes this candidate is or names, each as two u32 (low, high).
+    pub ids: &'a [u32],
+}
+
+/// The vocabulary the attached side's token ids refer to.
+pub(crate) trait Vocabulary {
+    fn text(&self, id: u32) -> &str;
+}
+
+/// A name token of an attached candidate: its vocabulary id, and what the typo filter and
+/// the weights need, kept beside the id so that a comparison reads no other memory.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct AttachedToken {
+    pub id: u32,
+    pub class: normalize::TokenClass,
+    /// Length in bytes (tokens are at most 40), first and last byte.
+    pub len: u8,
+    pub first: u8,
+    pub last: u8,
+}
+
+impl Default for AttachedToken {
+    fn default() -> Self {
+        AttachedToken {
+            id: NO_ID,
+            class: normalize::TokenClass::Generic,
+            len: 0,
+            first: 0,
+            last: 0,
+        }
+    }
+}
+
+/// The features of one pair and its score.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct PairFeatures {
+    pub name: f64,
+    pub name_words: f64,
+    pub distance_m: Option<f64>,
+    pub distance: Option<f64>,
+    pub phone: Option<f64>,
+    pub website: Option<f64>,
+    pub postcode: Option<f64>,
+    pub address: Option<f64>,
+    pub category: Option<f64>,
+    pub entity_class: Option<f64>,
+    pub brand: Option<f64>,
+    pub external_id: Option<f64>,
+    /// `None` when the pair cannot match at all (no name on one side).
+    pub logit: Option<f64>,
+    pub score: f64,
+}
+
+impl PairFeatures {
+    /// The features as `MergeDecided` records them (present features only).
+    pub(crate) fn to_map(&self) -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::new();
+        m.insert("name".to_owned(), self.name);
+        m.insert("name_words".to_owned(), self.name_words);
+        let optional = [
+            ("distance_m", self.distance_m),
+            ("distance", self.distance),
+            ("phone", self.phone),
+            ("website", self.website),
+            ("postcode", self.postcode),
+            ("address", self.address),
+            ("category", self.category),
+            ("entity_class", self.entity_class),
+            ("brand", self.brand),
+            ("external_id", self.external_id),
+        ];
+        for (k, v) in optional {
+            if let Some(v) = v {
+                m.insert(k.to_owned(), v);
+            }
+        }
+        if let Some(logit) = self.logit {
+            m.insert("logit".to_owned(), logit);
+        }
+        m
+    }
+}
+
+/// Linear interpolation between a feature's disagreement and agreement contributions.
+fn lerp((lo, hi): (f64, f64), f: f64) -> f64 {
+    lo + (hi - lo) * f
+}
+
+/// The name term of the logit: `similarity` as in the module docs, `words` the distinctive
+/// words the names share (a typo'd one counts 0.8).
+pub(crate) fn name_contribution(similarity: f64, words: f64) -> f64 {
+    let bonus = if words >= NAME_WORDS_MIN && similarity >= NAME_WORDS_SIMILARITY_MIN {
+        NAME_WORDS_BONUS
+    } else {
+        0.0
+    };
+    (NAME_SLOPE * (similarity - NAME_PIVOT)).clamp(NAME_MIN, NAME_MAX) + bonus
+}
+
+/// How two names compare: their similarity, and how many distinctive words they share.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct NameMatch {
+    pub similarity: f64,
+    pub words: f64,
+    /// `None` when neither name has a brand word; 1 when they share one; 0 when only one
+    /// has a brand, or they have different brands (a chain's venue is not the park next
+    /// door, nor another chain's venue).
+    pub brand: Option<f64>,
+}
+
+/// The distance similarity: 1 within [`NEAR_M`], 0 at and beyond `zero_m`, linear between.
+pub(crate) fn distance_similarity(distance_m: f64, zero_m: f64) -> f64 {
+    if distance_m <= NEAR_M {
+        1.0
+    } else if distance_m >= zero_m {
+        0.0
+    } else {
+        (-(distance_m - NEAR_M) / distance_decay_m(zero_m)).exp()
+    }
+}
+
+/// The distance over which the distance similarity falls by a factor e beyond [`NEAR_M`]:
+/// `(distance_zero_m − NEAR_M) / 3.5`, so that the similarity is about 0.03 (logit −3.8)
+/// when it is cut to 0 at `distance_zero_m` (400 m for the default 1500 m).
+fn distance_decay_m(zero_m: f64) -> f64 {
+    ((zero_m - NEAR_M) / DISTANCE_DECAYS).max(1.0)
+}
+
+/// Decay lengths between [`NEAR_M`] and `distance_zero_m`.
+const DISTANCE_DECAYS: f64 = 3.5;
+
+/// Weighted token similarity of two names (see the module docs).
+pub(crate) fn name_similarity(
+    query: &[QueryToken],
+    query_weight: f32,
+    attached: &[AttachedToken],
+    attached_weight: f32,
+    vocab: &impl Vocabulary,
+) -> NameMatch {
+    if query.is_empty() || attached.is_empty() || query_weight <= 0.0 || attached_weight <= 0.0 {
+        return NameMatch::default();
+    }
+    let mut words: f32 = 0.0;
+    // Names hold at most NAME_TOKENS_MAX (16) tokens, so a u32 tracks which are used.
+    let mut used: u32 = 0;
+    let mut matched: f32 = 0.0;
+    let mut unmatched: u32 = 0;
+    for (i, q) in query.iter().enumerate() {
+        let hit = if q.id == NO_ID {
+            None
+        } else {
+            attached
+                .iter()
+                .enumerate()
+                .position(|(j, a)| a.id == q.id && used & (1 << j) == 0)
+        };
+        match hit {
+            Some(j) => {
+                used |= 1 << j;
+                matched += q.weight;
+                if q.class == TokenClass::Distinctive {
+                    words += 1.0;
+                }
+            }
+            None => unmatched |= 1 << i,
+        }
+    }
+    if unmatched != 0 && used.count_ones() < attached.len() as u32 {
+        for (i, q) in query.iter().enumerate() {
+            if unmatched & (1 << i) == 0 || q.text.len() < TYPO_BYTES_MIN {
+                continue;
+            }
+            let (q_first, q_last) = (q.text.as_bytes()[0], q.text.as_bytes()[q.text.len() - 1]);
+            for (j, a) in attached.iter().enumerate() {
+                if used & (1 << j) != 0 {
+                    continue;
+                }
+                // One edit keeps the length within 1 and the first or the last byte, so
+                // most pairs are ruled out without reading the other token's text.
+                let len = usize::from(a.len);
+                if len < TYPO_BYTES_MIN
+                    || len.abs_diff(q.text.len()) > 1
+                    || (a.first != q_first && a.last != q_last)
+                {
+                    continue;
+                }
+                if normalize::one_edit_apart(&q.text, vocab.text(a.id)) {
+                    used |= 1 << j;
+                    matched += TYPO_CREDIT * q.weight.min(a.class.weight());
+                    if q.class == TokenClass::Distinctive && a.class == TokenClass::Distinctive {
+                        words += TYPO_CREDIT;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    let q_brand = query.iter().any(|t| t.class == TokenClass::Brand);
+    let a_brand = attached.iter().any(|t| t.class == TokenClass::Brand);
+    let brand = if !q_brand && !a_brand {
+        None
+    } else {
+        let shared = query.iter().any(|q| {
+            q.class == TokenClass::Brand && attached.iter().any(|a| a.id == q.id && q.id != NO_ID)
+        });
+        Some(if shared { 1.0 } else { 0.0 })
+    };
+    let matched = f64::from(matched);
+    let (wa, wb) = (f64::from(query_weight), f64::from(attached_weight));
+    let dice = 2.0 * matched / (wa + wb);
+    let containment = matched / wa.min(wb);
+    NameMatch {
+        similarity: ((dice + containment) / 2.0).clamp(0.0, 1.0),
+        words: f64::from(words),
+        brand,
+    }
+}
+
+/// The category similarity of two kind sets, `None` unless both are known.
+fn category_similarity(a: u32, b: u32) -> Option<f64> {
+    if a == 0 || b == 0 {
+        return None;
+    }
+    let (sa, sb) = (a & !kind::HOST, b & !kind::HOST);
+    Some(if sa & sb != 0 {
+        1.0
+    } else if sa == 0 || sb == 0 || (a | b) & kind::HOST != 0 {
+        0.9
+    } else {
+        0.1
+    })
+}
+
+/// Scores one pair. `name` is the name similarity, computed by the caller (it needs the
+/// token lists, which the two sides hold in different forms).
+pub(crate) fn score_pair(
+    name: NameMatch,
+    q: &Side<'_>,
+    a: &Side<'_>,
+    distance_zero_m: f64,
+) -> PairFeatures {
+    let mut f = PairFeatures {
+        name: name.similarity,
+        name_words: name.words,
+        ..PairFeatures::default()
+    };
+    if q.name_weight <= 0.0 || a.name_weight <= 0.0 {
+        // No name on one side: cannot match (see the module docs).
+        f.name = 0.0;
+        return f;
+    }
+    let mut logit = BIAS + name_contribution(name.similarity, name.words);
+    if let (Some(p), Some(r)) = (q.coord, a.coord) {
+        let d_m = crate::connectors::gazetteer::haversine_km(p, r) * 1000.0;
+        let d_m = if d_m.is_finite() { d_m } else { f64::MAX };
+        let s = distance_similarity(d_m, distance_zero_m);
+        f.distance_m = Some(d_m.min(1.0e8));
+        f.distance = Some(s);
+        logit += lerp(DISTANCE, s);
+    }
+    if let (Some(p), Some(r)) = (q.phone, a.phone) {
+        let s = if p == r { 1.0 } else { 0.0 };
+        f.phone = Some(s);
+        logit += lerp(PHONE, s);
+    }
+    if let (Some(p), Some(r)) = (q.website, a.website) {
+        let s = p.similarity(r);
+        f.website = Some(s);
+        logit += lerp(WEBSITE, s);
+    }
+    let repeat = if f.distance.is_some() {
+        LOCATION_REPEAT
+    } else {
+        1.0
+    };
+    if let (Some(p), Some(r)) = (q.postcode, a.postcode) {
+        let s = p.similarity(r);
+        f.postcode = Some(s);
+        logit += repeat * lerp(POSTCODE, s);
+    }
+    if !q.address.is_empty() && !a.address.is_empty() {
+        let common = q.address.iter().filter(|t| a.address.contains(t)).count();
+        let s = 2.0 * common as f64 / (q.address.len() + a.address.len()) as f64;
+        f.address = Some(s);
+        logit += repeat * lerp(ADDRESS, s);
+    }
+    if let Some(s) = name.brand {
+        f.brand = Some(s);
+        logit += lerp(BRAND, s);
+    }
+    if let Some(s) = category_similarity(q.kinds, a.kinds) {
+        f.category = Some(s);
+        logit += lerp(CATEGORY, s);
+    }
+    if let (Some(p), Some(r)) = (q.class, a.class) {
+        let s = if p == r { 1.0 } else { 0.0 };
+        f.entity_class = Some(s);
+        logit += lerp(ENTITY_CLASS, s);
+    }
+    // Every candidate carries its own id; two that carry nothing else cannot share one
+    // (the same record never gets here), so the ids are only read when one names others.
+    let names_others = q.ids.len() > 2 || a.ids.len() > 2;
+    if names_others
+        && q.ids
+            .chunks_exact(2)
+            .any(|q_id| a.ids.chunks_exact(2).any(|a_id| a_id == q_id))
+    {
+        f.external_id = Some(1.0);
+        logit += EXTERNAL_ID;
+    }
+    f.logit = Some(logit);
+    f.score = logistic(logit);
+    f
+}
+
+/// 1 / (1 + e^-x), in [0, 1] for every input (NaN gives 0).
+pub(crate) fn logistic(x: f64) -> f64 {
+    let s = 1.0 / (1.0 + (-x).exp());
+    if s.is_nan() {
+        0.0
+    } else {
+        s.clamp(0.0, 1.0)
+    }
+}

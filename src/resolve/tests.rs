@@ -1,0 +1,1037 @@
+//! The matcher's specification, as given / when / then cases on real Edinburgh places.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use trustfold_events::CandidateFields;
+
+use super::*;
+
+/// Metres per degree of latitude, for placing points a known distance apart.
+const M_PER_DEG_LAT: f64 = 111_195.0;
+
+/// A point `north_m` north and `east_m` east of `(lat, lon)`.
+fn offset((lat, lon): (f64, f64), north_m: f64, east_m: f64) -> (f64, f64) {
+    (
+        lat + north_m / M_PER_DEG_LAT,
+        lon + east_m / (M_PER_DEG_LAT * lat.to_radians().cos()),
+    )
+}
+
+fn named(name: &str) -> CandidateFields {
+    CandidateFields {
+        name: Some(name.to_owned()),
+        ..CandidateFields::default()
+    }
+}
+
+fn at(name: &str, (lat, lon): (f64, f64)) -> CandidateFields {
+    CandidateFields {
+        lat: Some(lat),
+        lon: Some(lon),
+        ..named(name)
+    }
+}
+
+/// A candidate of a test: source, external id, fields.
+struct Rec {
+    source: &'static str,
+    external_id: String,
+    fields: CandidateFields,
+}
+
+impl Rec {
+    fn new(source: &'static str, external_id: &str, fields: CandidateFields) -> Self {
+        Rec {
+            source,
+            external_id: external_id.to_owned(),
+            fields,
+        }
+    }
+
+    fn id(&self) -> String {
+        candidate_id(self.source, &self.external_id)
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&CandidateRef<'_>) -> R) -> R {
+        let id = self.id();
+        f(&CandidateRef {
+            candidate_id: &id,
+            source: self.source,
+            external_id: &self.external_id,
+            fields: &self.fields,
+        })
+    }
+}
+
+/// Given these candidates, each attached to the entity named beside it.
+fn given(attached: &[(&str, &Rec)]) -> IdentityIndex {
+    let mut index = IdentityIndex::new(MatchConfig::default());
+    for (entity, rec) in attached {
+        rec.with(|c| index.attach(c, entity));
+    }
+    index
+}
+
+/// When this candidate is decided.
+fn when(index: &IdentityIndex, rec: &Rec) -> Decision {
+    rec.with(|c| index.decide(c))
+}
+
+/// Runs candidates through decide + attach as ingestion does; returns the outcomes.
+fn ingest(index: &mut IdentityIndex, recs: &[Rec]) -> Vec<Outcome> {
+    recs.iter()
+        .map(|rec| {
+            rec.with(|c| {
+                let d = index.decide(c);
+                match &d.outcome {
+                    Outcome::Existing(e) => index.attach(c, e),
+                    Outcome::NewEntity | Outcome::Review(_) => {
+                        index.attach(c, &entity_id_for(c.candidate_id))
+                    }
+                    Outcome::NoMatchCannotFound => {}
+                }
+                d.outcome
+            })
+        })
+        .collect()
+}
+
+const PORTOBELLO_POWERLEAGUE: (f64, f64) = (55.9513, -3.1072);
+const SIGHTHILL_POWERLEAGUE: (f64, f64) = (55.9262, -3.2905);
+
+#[test]
+fn powerleague_portobello_matches_its_longer_name_40_m_away() {
+    let google = Rec::new(
+        "google_places",
+        "ChIJpp",
+        at("Powerleague Edinburgh Portobello", PORTOBELLO_POWERLEAGUE),
+    );
+    let index = given(&[("e_pp", &google)]);
+
+    let osm = Rec::new(
+        "openstreetmap",
+        "way/1",
+        at(
+            "Powerleague Portobello",
+            offset(PORTOBELLO_POWERLEAGUE, 40.0, 0.0),
+        ),
+    );
+    let d = when(&index, &osm);
+
+    assert_eq!(d.outcome, Outcome::Existing("e_pp".into()), "{d:?}");
+    assert!(d.score >= 0.8);
+    assert_eq!(d.best_candidate, Some(google.id()));
+    assert_eq!(d.features["distance"], 1.0);
+    assert!((d.features["distance_m"] - 40.0).abs() < 1.0);
+}
+
+#[test]
+fn two_powerleague_venues_in_one_city_are_different_places() {
+    let portobello = Rec::new(
+        "google_places",
+        "ChIJpp",
+        at("Powerleague Edinburgh Portobello", PORTOBELLO_POWERLEAGUE),
+    );
+    let index = given(&[("e_pp", &portobello)]);
+
+    let sighthill = Rec::new(
+        "google_places",
+        "ChIJps",
+        at("Powerleague Sighthill", SIGHTHILL_POWERLEAGUE),
+    );
+    let d = when(&index, &sighthill);
+
+    assert_eq!(d.outcome, Outcome::NewEntity, "{d:?}");
+    assert!(d.score < MatchConfig::default().review_threshold);
+}
+
+#[test]
+fn corstorphine_lawn_tennis_club_is_corstorphine_tennis_club_73_m_away() {
+    let here = (55.9402, -3.2826);
+    let sportscotland = Rec::new(
+        "sport_scotland",
+        "pub_spfotc.7",
+        at("Corstorphine Lawn Tennis Club", here),
+    );
+    let index = given(&[("e_ctc", &sportscotland)]);
+
+    let google = Rec::new(
+        "google_places",
+        "ChIJctc",
+        at("Corstorphine Tennis Club", offset(here, 0.0, 73.0)),
+    );
+    let d = when(&index, &google);
+
+    assert_eq!(d.outcome, Outcome::Existing("e_ctc".into()), "{d:?}");
+}
+
+#[test]
+fn portobello_golf_course_is_not_portobello_bowling_club_300_m_away() {
+    let golf = (55.9478, -3.1079);
+    let index = given(&[(
+        "e_golf",
+        &Rec::new(
+            "openstreetmap",
+            "way/10",
+            at("Portobello Golf Course", golf),
+        ),
+    )]);
+
+    let bowls = Rec::new(
+        "google_places",
+        "ChIJbowl",
+        at("Portobello Bowling Club", offset(golf, 300.0, 0.0)),
+    );
+    let d = when(&index, &bowls);
+
+    assert_eq!(d.outcome, Outcome::NewEntity, "{d:?}");
+}
+
+#[test]
+fn portobello_high_school_pitches_are_not_portobello_swim_centre() {
+    let school = (55.9467, -3.1184);
+    let mut fields = at("Portobello High School", school);
+    fields.categories = vec!["Pitches".into()];
+    fields.sports = vec!["football".into()];
+    let index = given(&[(
+        "e_school",
+        &Rec::new("edinburgh_council", "Parks_Pitches.4", fields),
+    )]);
+
+    let swim = Rec::new(
+        "google_places",
+        "ChIJswim",
+        at("Portobello Swim Centre", (55.9548, -3.1143)),
+    );
+    let d = when(&index, &swim);
+
+    assert_eq!(d.outcome, Outcome::NewEntity, "{d:?}");
+}
+
+#[test]
+fn the_same_name_2_km_away_is_another_place() {
+    let here = (55.9302, -3.2101);
+    let index = given(&[(
+        "e_a",
+        &Rec::new(
+            "openstreetmap",
+            "node/1",
+            at("Drumbrae Hollow Tennis Club", here),
+        ),
+    )]);
+
+    let far = Rec::new(
+        "google_places",
+        "ChIJfar",
+        at("Drumbrae Hollow Tennis Club", offset(here, 2000.0, 0.0)),
+    );
+    let d = when(&index, &far);
+
+    assert_eq!(d.outcome, Outcome::NewEntity, "{d:?}");
+}
+
+#[test]
+fn the_same_name_and_phone_2_km_away_is_still_another_place() {
+    let here = (55.9302, -3.2101);
+    let mut fields = at("Drumbrae Hollow Tennis Club", here);
+    fields.phone = Some("0131 496 0999".into());
+    let index = given(&[("e_a", &Rec::new("openstreetmap", "node/1", fields))]);
+
+    // A chain's central booking number finds the pair; the distance keeps them apart.
+    let mut far = at("Drumbrae Hollow Tennis Club", offset(here, 2000.0, 0.0));
+    far.phone = Some("0131 496 0999".into());
+    let d = when(&index, &Rec::new("google_places", "ChIJfar", far));
+
+    assert!(!matches!(d.outcome, Outcome::Existing(_)), "{d:?}");
+    assert_eq!(d.features["distance"], 0.0);
+    assert_eq!(d.features["phone"], 1.0);
+}
+
+#[test]
+fn a_record_without_coordinates_matches_on_phone_and_a_similar_name() {
+    let mut fields = at("Meadowbank Sports Centre", (55.9564715, -3.15813));
+    fields.phone = Some("0131 496 0173".into());
+    let index = given(&[("e_mb", &Rec::new("google_places", "ChIJmb", fields))]);
+
+    let mut sheet = named("Meadowbank Sports Centre & Stadium");
+    sheet.phone = Some("+44 131 4960173".into());
+    let d = when(&index, &Rec::new("spreadsheet", "row-12", sheet));
+
+    assert_eq!(d.outcome, Outcome::Existing("e_mb".into()), "{d:?}");
+    assert_eq!(d.features["phone"], 1.0);
+    assert!(!d.features.contains_key("distance"));
+}
+
+#[test]
+fn a_record_without_coordinates_matches_on_postcode_and_name() {
+    let mut fields = at("Portobello Bowling Club, Edinburgh", (55.9531, -3.1060));
+    fields.postcode = Some("EH15 1LW".into());
+    fields.address_lines = vec!["29 Lee Cres".into()];
+    let index = given(&[("e_pbc", &Rec::new("google_places", "ChIJpbc", fields))]);
+
+    let mut sheet = named("PORTOBELLO BOWLING CLUB");
+    sheet.postcode = Some("eh151lw".into());
+    sheet.address_lines = vec!["29 Lee Crescent".into(), "Edinburgh".into()];
+    let d = when(
+        &index,
+        &Rec::new("edinburgh_council", "Sports_Facilities.88", sheet),
+    );
+
+    assert_eq!(d.outcome, Outcome::Existing("e_pbc".into()), "{d:?}");
+    assert_eq!(d.features["postcode"], 1.0);
+    assert_eq!(d.features["address"], 1.0);
+}
+
+#[test]
+fn a_search_result_matches_on_its_website_and_name() {
+    let mut fields = at("Powerleague Edinburgh Portobello", PORTOBELLO_POWERLEAGUE);
+    fields.website = Some("https://www.powerleague.com/club/edinburgh-portobello".into());
+    let index = given(&[("e_pp", &Rec::new("google_places", "ChIJpp", fields))]);
+
+    let mut result = named("Powerleague Portobello | 5-a-side Football");
+    result.website = Some("powerleague.com/club/edinburgh-portobello/".into());
+    let d = when(
+        &index,
+        &Rec::new(
+            "serper",
+            "https://powerleague.com/club/edinburgh-portobello",
+            result,
+        ),
+    );
+
+    assert_eq!(d.outcome, Outcome::Existing("e_pp".into()), "{d:?}");
+}
+
+#[test]
+fn a_chain_website_does_not_join_different_venues() {
+    let mut fields = at("Powerleague Edinburgh Portobello", PORTOBELLO_POWERLEAGUE);
+    fields.website = Some("https://www.powerleague.com/club/edinburgh-portobello".into());
+    let index = given(&[("e_pp", &Rec::new("google_places", "ChIJpp", fields))]);
+
+    let mut result = named("Powerleague Sighthill");
+    result.website = Some("https://www.powerleague.com/club/edinburgh-sighthill".into());
+    let d = when(
+        &index,
+        &Rec::new(
+            "serper",
+            "https://powerleague.com/club/edinburgh-sighthill",
+            result,
+        ),
+    );
+
+    assert_eq!(d.outcome, Outcome::NoMatchCannotFound, "{d:?}");
+}
+
+#[test]
+fn a_record_with_no_location_that_matches_nothing_cannot_found_an_entity() {
+    let index = given(&[]);
+    let d = when(
+        &index,
+        &Rec::new(
+            "serper",
+            "https://example.org/",
+            named("Drumbrae Hollow Tennis Club"),
+        ),
+    );
+    assert_eq!(d.outcome, Outcome::NoMatchCannotFound);
+    assert_eq!(d.comparisons, 0);
+
+    let mut with_postcode = named("Drumbrae Hollow Tennis Club");
+    with_postcode.postcode = Some("EH4 7QP".into());
+    let d = when(&index, &Rec::new("spreadsheet", "row-1", with_postcode));
+    assert_eq!(d.outcome, Outcome::NewEntity);
+}
+
+#[test]
+fn the_same_record_from_the_same_source_is_the_same_candidate() {
+    let google = Rec::new(
+        "google_places",
+        "ChIJpp",
+        at("Powerleague Edinburgh Portobello", PORTOBELLO_POWERLEAGUE),
+    );
+    let index = given(&[("e_pp", &google)]);
+
+    // Fields changed since (a new phone, moved pin): still the same record.
+    let mut moved = at(
+        "Powerleague Portobello (new)",
+        offset(PORTOBELLO_POWERLEAGUE, 5000.0, 0.0),
+    );
+    moved.phone = Some("0131 000 0000".into());
+    let d = when(&index, &Rec::new("google_places", "ChIJpp", moved));
+
+    assert_eq!(d.outcome, Outcome::Existing("e_pp".into()));
+    assert_eq!(d.score, 1.0);
+    assert_eq!(
+        d.features,
+        BTreeMap::from([("same_record".to_owned(), 1.0)])
+    );
+    assert_eq!(d.comparisons, 0);
+}
+
+#[test]
+fn one_site_repeated_per_facility_by_one_source_is_one_place() {
+    let site = (55.9564, -3.1581);
+    let mut hall = at("Meadowbank Sports Centre", site);
+    hall.address_lines = vec!["139 London Road".into()];
+    hall.sports = vec!["Badminton".into()];
+    let index = given(&[("e_mb", &Rec::new("sport_scotland", "pub_spfsh.31", hall))]);
+
+    let mut track = at("Meadowbank Sports Centre", site);
+    track.address_lines = vec!["139 London Road".into()];
+    track.sports = vec!["Athletics".into()];
+    let d = when(&index, &Rec::new("sport_scotland", "pub_spfat.9", track));
+
+    assert_eq!(d.outcome, Outcome::Existing("e_mb".into()), "{d:?}");
+}
+
+#[test]
+fn a_full_name_of_two_distinctive_words_is_enough_without_a_location() {
+    let index = given(&[(
+        "e_dh",
+        &Rec::new(
+            "openstreetmap",
+            "way/5",
+            at("Drumbrae Hollow Tennis Club", (55.95, -3.29)),
+        ),
+    )]);
+
+    let d = when(
+        &index,
+        &Rec::new(
+            "serper",
+            "https://example.org/dh",
+            named("The Drumbrae Hollow Tennis Club | Home"),
+        ),
+    );
+
+    assert_eq!(d.outcome, Outcome::Existing("e_dh".into()), "{d:?}");
+    assert_eq!(d.features["name_words"], 2.0);
+}
+
+#[test]
+fn a_name_alone_asks_for_review() {
+    let index = given(&[(
+        "e_dh",
+        &Rec::new(
+            "openstreetmap",
+            "way/5",
+            at("Drumbrae Tennis Club", (55.95, -3.29)),
+        ),
+    )]);
+
+    let d = when(
+        &index,
+        &Rec::new(
+            "serper",
+            "https://example.org/dh",
+            named("Drumbrae Tennis Club"),
+        ),
+    );
+
+    assert_eq!(d.outcome, Outcome::Review(vec!["e_dh".into()]), "{d:?}");
+    let config = MatchConfig::default();
+    assert!(d.score >= config.review_threshold && d.score < config.match_threshold);
+}
+
+#[test]
+fn review_lists_every_entity_in_the_band_best_first() {
+    let here = (55.95, -3.29);
+    let index = given(&[
+        (
+            "e_b",
+            &Rec::new("openstreetmap", "way/5", at("Drumbrae Tennis Club", here)),
+        ),
+        (
+            "e_a",
+            &Rec::new(
+                "openstreetmap",
+                "way/6",
+                at("Drumbrae Tennis Club", offset(here, 0.0, 3000.0)),
+            ),
+        ),
+        (
+            "e_c",
+            &Rec::new(
+                "openstreetmap",
+                "way/7",
+                at("Drumbrae Lawn Tennis Club", offset(here, 3000.0, 0.0)),
+            ),
+        ),
+    ]);
+
+    let d = when(
+        &index,
+        &Rec::new(
+            "serper",
+            "https://example.org/dh",
+            named("Drumbrae Tennis Club"),
+        ),
+    );
+
+    // e_a and e_b tie (same name): the entity id decides; e_c's name is further off.
+    assert_eq!(
+        d.outcome,
+        Outcome::Review(vec!["e_a".into(), "e_b".into(), "e_c".into()]),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn a_charger_at_a_venue_is_not_the_venue() {
+    let site = (55.9564, -3.1581);
+    let mut venue = at("Meadowbank Sports Centre", site);
+    venue.entity_class = Some("venue".into());
+    let index = given(&[("e_mb", &Rec::new("google_places", "ChIJmb", venue))]);
+
+    let mut charger = at("Meadowbank Sports Centre", offset(site, 30.0, 0.0));
+    charger.entity_class = Some("ev_charger".into());
+    charger.categories = vec!["electric_vehicle_charging_station".into()];
+    let d = when(&index, &Rec::new("open_charge_map", "OCM-1", charger));
+
+    assert_ne!(d.outcome, Outcome::Existing("e_mb".into()), "{d:?}");
+}
+
+#[test]
+fn a_missing_feature_neither_helps_nor_hurts() {
+    let here = (55.9402, -3.2826);
+    let index = given(&[(
+        "e",
+        &Rec::new(
+            "google_places",
+            "ChIJ1",
+            at("Corstorphine Tennis Club", here),
+        ),
+    )]);
+    let plain = when(
+        &index,
+        &Rec::new(
+            "openstreetmap",
+            "way/2",
+            at("Corstorphine Tennis Club", offset(here, 150.0, 0.0)),
+        ),
+    );
+
+    let mut with_phone = at("Corstorphine Tennis Club", offset(here, 150.0, 0.0));
+    with_phone.phone = Some("0131 334 0000".into());
+    with_phone.website = Some("https://corstorphinetennis.example".into());
+    let one_sided = when(&index, &Rec::new("openstreetmap", "way/2", with_phone));
+
+    assert_eq!(plain.score, one_sided.score);
+    assert!(!one_sided.features.contains_key("phone"));
+}
+
+#[test]
+fn without_a_name_nothing_matches() {
+    let here = (55.9402, -3.2826);
+    let mut fields = at("Corstorphine Tennis Club", here);
+    fields.phone = Some("0131 334 0000".into());
+    let index = given(&[("e", &Rec::new("google_places", "ChIJ1", fields))]);
+
+    let mut nameless = CandidateFields {
+        lat: Some(here.0),
+        lon: Some(here.1),
+        ..Default::default()
+    };
+    nameless.phone = Some("0131 334 0000".into());
+    let d = when(&index, &Rec::new("openstreetmap", "node/3", nameless));
+
+    assert_eq!(d.outcome, Outcome::NewEntity);
+    assert_eq!(d.score, 0.0);
+}
+
+#[test]
+fn a_typo_still_matches() {
+    let here = (55.9302, -3.2101);
+    let index = given(&[(
+        "e",
+        &Rec::new(
+            "openstreetmap",
+            "node/1",
+            at("Drumbrae Hollow Tennis Club", here),
+        ),
+    )]);
+    let d = when(
+        &index,
+        &Rec::new(
+            "google_places",
+            "ChIJ9",
+            at("Drumbrea Hollow Tennis Club", offset(here, 30.0, 20.0)),
+        ),
+    );
+    assert_eq!(d.outcome, Outcome::Existing("e".into()), "{d:?}");
+}
+
+#[test]
+fn a_record_naming_another_sources_id_matches_it() {
+    let here = (55.9302, -3.2101);
+    let index = given(&[(
+        "e",
+        &Rec::new(
+            "openstreetmap",
+            "way/77",
+            at("Drumbrae Tennis Courts", here),
+        ),
+    )]);
+    let mut ocm = at("Drumbrae Courts Car Park", offset(here, 80.0, 0.0));
+    ocm.external_ids = BTreeMap::from([("osm".to_owned(), vec!["way/77".to_owned()])]);
+    let d = when(&index, &Rec::new("open_charge_map", "OCM-5", ocm));
+    assert_eq!(d.features.get("external_id"), Some(&1.0), "{d:?}");
+}
+
+#[test]
+fn ingesting_the_same_query_twice_adds_no_candidates_and_no_entities() {
+    let recs = edinburgh_sample();
+    let mut index = IdentityIndex::new(MatchConfig::default());
+    ingest(&mut index, &recs);
+    let (n_candidates, n_entities) = (index.n_candidates(), index.n_entities());
+
+    let again = ingest(&mut index, &recs);
+
+    assert_eq!(
+        (index.n_candidates(), index.n_entities()),
+        (n_candidates, n_entities)
+    );
+    assert!(again
+        .iter()
+        .all(|o| matches!(o, Outcome::Existing(_) | Outcome::NoMatchCannotFound)));
+    // The sample's venues resolve to one entity each.
+    assert_eq!(
+        n_entities,
+        4,
+        "{:?}",
+        recs.iter()
+            .map(|r| index.entity_of(&r.id()))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn attach_is_idempotent_and_a_second_attach_moves_the_candidate() {
+    let rec = Rec::new(
+        "google_places",
+        "ChIJ1",
+        at("Corstorphine Tennis Club", (55.94, -3.28)),
+    );
+    let mut index = given(&[("e_1", &rec), ("e_1", &rec)]);
+    assert_eq!((index.n_candidates(), index.n_entities()), (1, 1));
+
+    rec.with(|c| index.attach(c, "e_2"));
+
+    assert_eq!(index.entity_of(&rec.id()), Some("e_2"));
+    assert_eq!((index.n_candidates(), index.n_entities()), (1, 1));
+}
+
+#[test]
+fn decisions_do_not_depend_on_the_order_candidates_were_attached_in() {
+    let recs = edinburgh_sample();
+    let mut forward = IdentityIndex::new(MatchConfig::default());
+    let mut backward = IdentityIndex::new(MatchConfig::default());
+    for (i, rec) in recs.iter().enumerate() {
+        rec.with(|c| forward.attach(c, &format!("e_{}", i % 3)));
+    }
+    // Same assignment, attached in a shuffled (reversed, interleaved) order.
+    let mut order: Vec<usize> = (0..recs.len()).rev().collect();
+    order.rotate_left(3);
+    for i in order {
+        recs[i].with(|c| backward.attach(c, &format!("e_{}", i % 3)));
+    }
+    let probes = [
+        Rec::new(
+            "probe",
+            "1",
+            at(
+                "Powerleague Portobello",
+                offset(PORTOBELLO_POWERLEAGUE, 10.0, 10.0),
+            ),
+        ),
+        Rec::new("probe", "2", named("Meadowbank Sports Centre")),
+        Rec::new("probe", "3", at("Portobello", (55.95, -3.11))),
+    ];
+    for probe in &probes {
+        assert_eq!(when(&forward, probe), when(&backward, probe));
+    }
+}
+
+#[test]
+fn comparisons_are_capped_however_crowded_the_block() {
+    let here = (55.95, -3.19);
+    let recs: Vec<Rec> = (0..500)
+        .map(|i| {
+            Rec::new(
+                "openstreetmap",
+                &format!("node/{i}"),
+                at("Tennis Court", offset(here, f64::from(i % 20), 0.0)),
+            )
+        })
+        .collect();
+    let pairs: Vec<(String, &Rec)> = recs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (format!("e_{i}"), r))
+        .collect();
+    let refs: Vec<(&str, &Rec)> = pairs.iter().map(|(e, r)| (e.as_str(), *r)).collect();
+    let index = given(&refs);
+
+    let d = when(
+        &index,
+        &Rec::new("google_places", "x", at("Tennis Court", here)),
+    );
+
+    assert!(
+        d.comparisons <= MatchConfig::default().block_candidates_max,
+        "{}",
+        d.comparisons
+    );
+}
+
+#[test]
+fn candidate_and_entity_ids_are_deterministic() {
+    let c = candidate_id("google_places", "ChIJpp");
+    assert_eq!(c, candidate_id("google_places", "ChIJpp"));
+    assert_ne!(c, candidate_id("openstreetmap", "ChIJpp"));
+    assert_ne!(candidate_id("ab", "c"), candidate_id("a", "bc"));
+    assert!(c.starts_with("c_") && c.len() == 22 && c[2..].bytes().all(|b| b.is_ascii_hexdigit()));
+    let e = entity_id_for(&c);
+    assert_eq!(e, entity_id_for(&c));
+    assert!(e.starts_with("e_") && e.len() == 22);
+}
+
+#[test]
+fn config_validation_names_the_bad_field() {
+    assert_eq!(MatchConfig::default().validate(), Ok(()));
+    let bad = |f: fn(&mut MatchConfig)| {
+        let mut c = MatchConfig::default();
+        f(&mut c);
+        c.validate().unwrap_err()
+    };
+    assert!(bad(|c| c.review_threshold = 0.9).contains("review_threshold"));
+    assert!(bad(|c| c.match_threshold = 1.5).contains("match_threshold"));
+    assert!(bad(|c| c.match_threshold = f64::NAN).contains("match_threshold"));
+    assert!(bad(|c| c.cell_m = 0.0).contains("cell_m"));
+    assert!(bad(|c| c.distance_zero_m = 50.0).contains("distance_zero_m"));
+    assert!(bad(|c| c.block_candidates_max = 0).contains("block_candidates_max"));
+    assert!(bad(|c| c.common_token_max = 0).contains("common_token_max"));
+
+    let partial: MatchConfig = serde_json::from_str(r#"{"match_threshold": 0.9}"#).unwrap();
+    assert_eq!(
+        partial,
+        MatchConfig {
+            match_threshold: 0.9,
+            ..MatchConfig::default()
+        }
+    );
+    assert!(serde_json::from_str::<MatchConfig>(r#"{"match_treshold": 0.9}"#).is_err());
+}
+
+/// Four venues as several sources see them.
+fn edinburgh_sample() -> Vec<Rec> {
+    let pp = PORTOBELLO_POWERLEAGUE;
+    let mb = (55.9564715, -3.15813);
+    let ctc = (55.9402, -3.2826);
+    let mut mb_phone = at("Meadowbank Sports Centre", mb);
+    mb_phone.phone = Some("0131 496 0173".into());
+    mb_phone.postcode = Some("EH7 6AE".into());
+    let mut mb_sheet = named("Meadowbank Sports Centre");
+    mb_sheet.phone = Some("01314960173".into());
+    let mut mb_ss = at("MEADOWBANK SPORTS CENTRE", offset(mb, -60.0, 30.0));
+    mb_ss.sports = vec!["Athletics".into()];
+    let mut pp_google = at("Powerleague Edinburgh Portobello", pp);
+    pp_google.website = Some("https://www.powerleague.com/club/edinburgh-portobello".into());
+    let mut pp_serper = named("Powerleague Portobello");
+    pp_serper.website = Some("https://powerleague.com/club/edinburgh-portobello".into());
+    vec![
+        Rec::new("google_places", "ChIJpp", pp_google),
+        Rec::new(
+            "openstreetmap",
+            "way/1",
+            at("Powerleague Portobello", offset(pp, 40.0, 0.0)),
+        ),
+        Rec::new(
+            "serper",
+            "https://powerleague.com/club/edinburgh-portobello",
+            pp_serper,
+        ),
+        Rec::new(
+            "google_places",
+            "ChIJps",
+            at("Powerleague Sighthill", SIGHTHILL_POWERLEAGUE),
+        ),
+        Rec::new(
+            "openstreetmap",
+            "way/2",
+            at("Powerleague", offset(SIGHTHILL_POWERLEAGUE, -20.0, 15.0)),
+        ),
+        Rec::new("google_places", "ChIJmb", mb_phone),
+        Rec::new("spreadsheet", "row-3", mb_sheet),
+        Rec::new("sport_scotland", "pub_spfat.9", mb_ss),
+        Rec::new(
+            "sport_scotland",
+            "pub_spfotc.7",
+            at("Corstorphine Lawn Tennis Club", ctc),
+        ),
+        Rec::new(
+            "google_places",
+            "ChIJctc",
+            at("Corstorphine Tennis Club", offset(ctc, 0.0, 73.0)),
+        ),
+    ]
+}
+
+fn any_text() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(String::new())),
+        ".{0,40}".prop_map(Some),
+        "[A-Za-z &'-]{0,30}".prop_map(Some),
+        (1usize..40_000).prop_map(|n| Some("Drumbrae ".repeat(n / 9 + 1))),
+    ]
+}
+
+fn any_coordinate() -> impl Strategy<Value = Option<f64>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(f64::NAN)),
+        Just(Some(f64::INFINITY)),
+        Just(Some(f64::NEG_INFINITY)),
+        Just(Some(0.0)),
+        any::<f64>().prop_map(Some),
+        (55.9f64..56.0).prop_map(Some),
+        (-3.3f64..-3.1).prop_map(Some),
+    ]
+}
+
+fn any_fields() -> impl Strategy<Value = CandidateFields> {
+    (
+        (any_text(), any_text(), any_text(), any_text(), any_text()),
+        (any_coordinate(), any_coordinate()),
+        (
+            prop::collection::vec(".{0,20}", 0..4),
+            prop::collection::vec(".{0,20}", 0..4),
+        ),
+        prop::collection::btree_map(".{0,8}", prop::collection::vec(".{0,12}", 0..3), 0..3),
+    )
+        .prop_map(
+            |(
+                (name, phone, website, postcode, class),
+                (lat, lon),
+                (categories, address_lines),
+                external_ids,
+            )| {
+                CandidateFields {
+                    name,
+                    phone,
+                    website,
+                    postcode,
+                    entity_class: class,
+                    lat,
+                    lon,
+                    categories,
+                    address_lines,
+                    external_ids,
+                    ..CandidateFields::default()
+                }
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn decide_never_panics_and_scores_stay_in_0_1(
+        attached in prop::collection::vec(any_fields(), 0..6),
+        probe in any_fields(),
+    ) {
+        let mut index = IdentityIndex::new(MatchConfig::default());
+        for (i, fields) in attached.iter().enumerate() {
+            let ext = format!("r{i}");
+            let id = candidate_id("src", &ext);
+            let c = CandidateRef { candidate_id: &id, source: "src", external_id: &ext, fields };
+            let d = index.decide(&c);
+            prop_assert!((0.0..=1.0).contains(&d.score));
+            index.attach(&c, &format!("e_{}", i % 2));
+        }
+        let id = candidate_id("probe", "p");
+        let d = index.decide(&CandidateRef { candidate_id: &id, source: "probe", external_id: "p", fields: &probe });
+        prop_assert!((0.0..=1.0).contains(&d.score), "{}", d.score);
+        prop_assert!(d.features.values().all(|v| v.is_finite()), "{:?}", d.features);
+        prop_assert!(d.comparisons <= MatchConfig::default().block_candidates_max);
+    }
+}
+
+#[test]
+fn the_worked_examples_of_the_scoring_docs_hold() {
+    let pp = PORTOBELLO_POWERLEAGUE;
+    let index = given(&[(
+        "e_pp",
+        &Rec::new(
+            "google_places",
+            "ChIJpp",
+            at("Powerleague Edinburgh Portobello", pp),
+        ),
+    )]);
+    let near = when(
+        &index,
+        &Rec::new(
+            "openstreetmap",
+            "way/1",
+            at("Powerleague Portobello", offset(pp, 40.0, 0.0)),
+        ),
+    );
+    assert!((near.features["logit"] - 4.0).abs() < 0.01, "{near:?}");
+
+    // Far apart, found through a shared phone so that the pair is scored at all.
+    let mut a = at("Powerleague Edinburgh Portobello", pp);
+    a.phone = Some("0330 000 0000".into());
+    let index = given(&[("e_pp", &Rec::new("google_places", "ChIJpp", a))]);
+    let mut b = at("Powerleague Sighthill", SIGHTHILL_POWERLEAGUE);
+    b.phone = Some("0330 000 0000".into());
+    let far = when(&index, &Rec::new("google_places", "ChIJps", b));
+    assert!(far.score < 0.01, "{far:?}");
+
+    let golf = (55.9478, -3.1079);
+    let index = given(&[(
+        "e_golf",
+        &Rec::new(
+            "openstreetmap",
+            "way/10",
+            at("Portobello Golf Course", golf),
+        ),
+    )]);
+    let mut bowls = at("Portobello Bowling Club", offset(golf, 300.0, 0.0));
+    bowls.postcode = None;
+    let d = when(&index, &Rec::new("google_places", "ChIJbowl", bowls));
+    assert!(
+        (d.features["logit"] - (-1.0 - 1.9 + 0.3 - 2.25)).abs() < 0.1,
+        "{d:?}"
+    );
+}
+
+// Cases from the labelled real data (`fixtures/matching/LABELS.md`): the sportscotland
+// register against OpenStreetMap.
+
+#[test]
+fn a_chain_venue_is_not_the_park_that_shares_its_location_word() {
+    let mut park = at("Sighthill Park", (55.9262, -3.2905));
+    park.categories = vec!["Pitch - Football (5-a-side)".into()];
+    park.postcode = Some("EH11 4PN".into());
+    let index = given(&[("e_park", &Rec::new("sport_scotland", "pub_spfp.1", park))]);
+
+    let mut venue = at(
+        "Powerleague Sighthill",
+        offset((55.9262, -3.2905), 0.0, 125.0),
+    );
+    venue.categories = vec!["Pitch - Football (5-a-side)".into()];
+    venue.postcode = Some("EH11 4EQ".into());
+    let d = when(&index, &Rec::new("sport_scotland", "pub_spfp.2", venue));
+
+    assert_eq!(d.outcome, Outcome::NewEntity, "{d:?}");
+    assert_eq!(d.features["brand"], 0.0);
+}
+
+#[test]
+fn a_school_and_the_playing_fields_on_its_street_are_different_places() {
+    let here = (55.9745, -3.2095);
+    let mut fields = at("Wardie Playing Fields", here);
+    fields.address_lines = vec!["Granton Road".into()];
+    fields.postcode = Some("EH5 3NJ".into());
+    fields.categories = vec!["Pitch - Football (11-a-side)".into()];
+    let index = given(&[(
+        "e_fields",
+        &Rec::new("sport_scotland", "pub_spfp.3", fields),
+    )]);
+
+    let mut school = at("Wardie Primary School", offset(here, 0.0, 164.0));
+    school.address_lines = vec!["Granton Road".into()];
+    school.postcode = Some("EH5 3NJ".into());
+    school.categories = vec!["Pitch - Football (5-a-side)".into()];
+    let d = when(&index, &Rec::new("sport_scotland", "pub_spfp.4", school));
+
+    assert_eq!(d.outcome, Outcome::NewEntity, "{d:?}");
+}
+
+#[test]
+fn tennis_courts_are_not_the_football_pitches_of_the_same_park() {
+    let here = (55.9700, -3.1650);
+    let mut pitches = at("Leith Links Playing Fields", here);
+    pitches.categories = vec![
+        "Pitch - Football (11-a-side)".into(),
+        "Pitch - Cricket".into(),
+    ];
+    let index = given(&[(
+        "e_links",
+        &Rec::new("sport_scotland", "pub_spfp.5", pitches),
+    )]);
+
+    let mut tennis = at("Leith Links Tennis", offset(here, 160.0, 40.0));
+    tennis.sports = vec!["tennis".into()];
+    tennis.categories = vec!["leisure=pitch".into()];
+    let d = when(&index, &Rec::new("openstreetmap", "way/257356796", tennis));
+
+    assert!(!matches!(d.outcome, Outcome::Existing(_)), "{d:?}");
+    assert_eq!(d.features["category"], 0.1);
+}
+
+#[test]
+fn a_club_matches_under_its_full_name_from_another_source() {
+    let here = (55.9451, -3.2450);
+    let mut osm = at("Murrayfield Lawn Tennis Club", here);
+    osm.sports = vec!["tennis".into()];
+    osm.address_lines = vec!["57 Corstorphine Road".into()];
+    osm.website = Some("http://www.murrayfieldtennis.co.uk/".into());
+    let index = given(&[("e_mltc", &Rec::new("openstreetmap", "node/4169512853", osm))]);
+
+    let mut register = at("Murrayfield Tennis Club", offset(here, -80.0, 70.0));
+    register.categories = vec!["Tennis Court - Outdoor".into()];
+    register.address_lines = vec!["57 Corstorphine Road".into()];
+    register.postcode = Some("EH12 6DG".into());
+    let d = when(
+        &index,
+        &Rec::new("sport_scotland", "pub_spfotc.363", register),
+    );
+
+    assert_eq!(d.outcome, Outcome::Existing("e_mltc".into()), "{d:?}");
+}
+
+#[test]
+fn a_name_of_generic_words_is_still_found_near_by_in_a_crowded_index() {
+    let here = (55.9400, -3.2200);
+    // A crowded neighbourhood: cells too full to be read whole.
+    let crowd: Vec<Rec> = (0..200)
+        .map(|i| {
+            Rec::new(
+                "openstreetmap",
+                &format!("node/{i}"),
+                at(
+                    &format!("Crowd{i} Bowling Club"),
+                    offset(here, f64::from(i % 7) * 10.0, 0.0),
+                ),
+            )
+        })
+        .collect();
+    let mut attached: Vec<(String, &Rec)> = crowd
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (format!("e_{i}"), r))
+        .collect();
+    let club = Rec::new(
+        "openstreetmap",
+        "way/443814911",
+        at("Edinburgh Sports Club", offset(here, 30.0, 30.0)),
+    );
+    attached.push(("e_esc".to_owned(), &club));
+    let refs: Vec<(&str, &Rec)> = attached.iter().map(|(e, r)| (e.as_str(), *r)).collect();
+    let index = given(&refs);
+
+    let d = when(
+        &index,
+        &Rec::new(
+            "sport_scotland",
+            "pub_spfotc.303",
+            at("Edinburgh Sports Club", offset(here, 120.0, 60.0)),
+        ),
+    );
+
+    assert_eq!(d.outcome, Outcome::Existing("e_esc".into()), "{d:?}");
+}
