@@ -309,7 +309,9 @@ fn decide_all(
     let mut events = Vec::new();
     let mut expected = Expectations::new();
     let mut seen: HashMap<&str, usize> = HashMap::new();
-    let mut kept: Vec<&RunCandidate> = Vec::new();
+    // Kept candidates by (source, name key): the same-site check only looks at records of
+    // one source with one name, so a large import stays linear.
+    let mut kept: HashMap<(&str, String), Vec<&RunCandidate>> = HashMap::new();
     for (i, c) in candidates.iter().enumerate() {
         let idx = i.to_string();
         let stream = format!("candidate/{}", c.candidate_id);
@@ -341,14 +343,17 @@ fn decide_all(
             figures.rejected += 1;
             continue;
         }
-        let key = c.fields.name.as_deref().map(name_key).unwrap_or_default();
-        let same_site = kept.iter().find(|k| {
-            k.source == c.source
-                && k.fields.name.as_deref().map(name_key).unwrap_or_default() == key
-                && match distance_m(&k.fields, &c.fields) {
+        let key = (
+            c.source.as_str(),
+            c.fields.name.as_deref().map(name_key).unwrap_or_default(),
+        );
+        let same_site = kept.get(&key).and_then(|group| {
+            group
+                .iter()
+                .find(|k| match distance_m(&k.fields, &c.fields) {
                     Some(d) => d <= SAME_SITE_M,
                     None => k.fields.postcode.is_some() && k.fields.postcode == c.fields.postcode,
-                }
+                })
         });
         if let Some(first) = same_site {
             events.push(reject(
@@ -383,7 +388,7 @@ fn decide_all(
             if let Some(eid) = already {
                 note_entity(figures, &eid, c);
             }
-            kept.push(c);
+            kept.entry(key).or_default().push(c);
             continue;
         }
         let decision = index.decide(&cref);
@@ -489,7 +494,7 @@ fn decide_all(
                 );
             }
         }
-        kept.push(c);
+        kept.entry(key).or_default().push(c);
     }
     (events, expected)
 }
