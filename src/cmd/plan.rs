@@ -47,7 +47,16 @@ impl PlanArgs {
             budget_usd: self.budget,
             only: only.as_deref(),
         };
-        planner::plan(&req).map_err(|e| bad_input(format!("query {:?}: {e}", self.query)))
+        planner::plan(&req).map_err(|e| {
+            // Echo enough of the query to recognise it, not a pasted document.
+            let shown: String = self.query.chars().take(60).collect();
+            let more = if self.query.chars().count() > 60 {
+                "..."
+            } else {
+                ""
+            };
+            bad_input(format!("query {shown:?}{more}: {e}"))
+        })
     }
 }
 
