@@ -196,7 +196,9 @@ const FOLDS: &[(char, char, &str)] = &[
     ('\u{017F}', '\u{017F}', "s"),
 ];
 
-fn fold(c: char) -> Option<&'static str> {
+/// The unaccented lowercase form of a Latin-1 or Latin Extended-A letter (see `FOLDS`).
+/// Shared with the matcher, so names fold the same way everywhere.
+pub(crate) fn fold_char(c: char) -> Option<&'static str> {
     if !('\u{00C0}'..='\u{017F}').contains(&c) || c == '×' || c == '÷' {
         return None;
     }
@@ -220,14 +222,14 @@ pub fn name_key(raw: &str) -> String {
         }
         if c == '&' || c == '＆' {
             folded.push_str(" and ");
-        } else if let Some(to) = fold(c) {
+        } else if let Some(to) = fold_char(c) {
             folded.push_str(to);
         } else if c.is_alphanumeric() {
             // Lowercase, then fold what lowercasing brought into the table ("Å", the
             // angstrom sign, becomes "å"), and drop the combining marks a few lowercase
             // forms add ("İ" → "i̇"): the key of a key is the key.
             for l in c.to_lowercase() {
-                match fold(l) {
+                match fold_char(l) {
                     Some(to) => folded.push_str(to),
                     None if l.is_alphanumeric() => folded.push(l),
                     None => {}

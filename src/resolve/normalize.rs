@@ -433,7 +433,7 @@ pub(crate) fn clip(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// Folds text for matching: lowercase, Latin-1 accents stripped ("Café" -> "cafe"),
+/// Folds text for matching: lowercase, Latin accents stripped (the extractors' table) ("Café" -> "cafe"),
 /// `&` -> " and ", apostrophes removed ("Queen's" -> "queens"), every other character that
 /// is not a letter or digit -> space. Input is cut at [`TEXT_BYTES_MAX`] first.
 pub(crate) fn fold(text: &str) -> String {
@@ -475,7 +475,7 @@ pub(crate) fn fold_into(text: &str, out: &mut String) {
             '\'' | '\u{2019}' | '\u{2018}' | '`' => {}
             _ if c.is_ascii_alphanumeric() => out.push(c.to_ascii_lowercase()),
             _ if c.is_ascii() => out.push(' '),
-            _ => match latin1_base(c) {
+            _ => match crate::extract::normalize::fold_char(c) {
                 Some(base) => out.push_str(base),
                 None if c.is_alphanumeric() => out.extend(c.to_lowercase()),
                 None => out.push(' '),
@@ -497,25 +497,6 @@ const ASCII_FOLD: [u8; 128] = {
     }
     t
 };
-
-/// The unaccented lowercase form of a Latin-1 letter, if `c` is one.
-fn latin1_base(c: char) -> Option<&'static str> {
-    Some(match c {
-        'À'..='Å' | 'à'..='å' => "a",
-        'Æ' | 'æ' => "ae",
-        'Ç' | 'ç' => "c",
-        'È'..='Ë' | 'è'..='ë' => "e",
-        'Ì'..='Ï' | 'ì'..='ï' => "i",
-        'Ð' | 'ð' => "d",
-        'Ñ' | 'ñ' => "n",
-        'Ò'..='Ö' | 'Ø' | 'ò'..='ö' | 'ø' => "o",
-        'Ù'..='Ü' | 'ù'..='ü' => "u",
-        'Ý' | 'ý' | 'ÿ' => "y",
-        'Þ' | 'þ' => "th",
-        'ß' => "ss",
-        _ => return None,
-    })
-}
 
 /// The tokens of a folded string, each cut at [`TOKEN_BYTES_MAX`].
 fn raw_tokens(folded: &str) -> impl Iterator<Item = &str> {
