@@ -58,7 +58,12 @@ impl DataDir {
                 root.display()
             )));
         }
-        let probe = root.join(".write-probe");
+        // One probe name per process: concurrent writers must not remove each other's.
+        let probe = root.join(format!(
+            ".write-probe-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
         std::fs::write(&probe, b"")
             .and_then(|_| std::fs::remove_file(&probe))
             .map_err(|e| bad_input(format!("data dir {} is not writable: {e}", root.display())))?;

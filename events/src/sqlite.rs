@@ -60,6 +60,32 @@ CREATE TABLE IF NOT EXISTS log_meta (
 const SELECT_COLUMNS: &str = "seq, id, stream, stream_version, kind, schema_version, \
      recorded_at_us, run_id, trace_id, causation_id, payload, hash";
 
+/// Runs `f` again while SQLite answers "busy" without waiting, up to `BUSY_TIMEOUT_MS`.
+/// Switching a fresh file to WAL and WAL recovery can report busy at once instead of
+/// calling the busy handler, when several processes open a new log together.
+fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let started = std::time::Instant::now();
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == ErrorCode::DatabaseBusy
+                    && started.elapsed() < Duration::from_millis(BUSY_TIMEOUT_MS) =>
+            {
+                std::thread::sleep(Duration::from_millis(5 + fastrand_ms()));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A few milliseconds of jitter, so racing openers do not retry in lockstep.
+fn fastrand_ms() -> u64 {
+    u64::from(std::process::id() % 7)
+        + (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::from(d.subsec_micros() % 11)))
+}
+
 /// How the log is opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpenMode {
@@ -150,12 +176,7 @@ impl SqliteEventStore {
             .map_err(err)?;
 
         // Reading the header is the first touch of the file: garbage fails here.
-        let app_id: i32 = conn
-            .query_row("PRAGMA application_id", [], |r| r.get(0))
-            .map_err(err)?;
-        let n_tables: i64 = conn
-            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
-            .map_err(err)?;
+        let (app_id, n_tables) = retry_busy(|| Self::identity(&conn)).map_err(err)?;
         if app_id == 0 && n_tables == 0 {
             if mode == OpenMode::ReadOnly {
                 return Err(StoreError::Open {
@@ -163,7 +184,7 @@ impl SqliteEventStore {
                     detail: "the file is empty, not an event log".to_string(),
                 });
             }
-            Self::initialise(&conn).map_err(err)?;
+            retry_busy(|| Self::initialise(&conn)).map_err(err)?;
         } else if app_id != APPLICATION_ID {
             return Err(StoreError::Corrupt {
                 path,
@@ -200,20 +221,59 @@ impl SqliteEventStore {
             mode,
         };
         // Touch the head: a truncated file usually fails here rather than mid-command.
+        {
+            let conn = store.lock();
+            retry_busy(|| Self::head_in(&conn)).map_err(|e| store.err(e))?;
+        }
         store.head()?;
         Ok(store)
     }
 
+    /// The file's application id and table count, read in one snapshot: read separately,
+    /// a process that initialises the file in between would make it look foreign.
+    fn identity(conn: &Connection) -> rusqlite::Result<(i32, i64)> {
+        conn.execute_batch("BEGIN")?;
+        let read = conn
+            .query_row("PRAGMA application_id", [], |r| r.get::<_, i32>(0))
+            .and_then(|app| {
+                conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map(|n| (app, n))
+            });
+        let end = conn.execute_batch("COMMIT");
+        let read = read?;
+        end?;
+        Ok(read)
+    }
+
+    /// Creates the schema in an empty file. Two processes may race here: the second
+    /// finds the work done once it holds the write lock, and leaves it.
     fn initialise(conn: &Connection) -> rusqlite::Result<()> {
         // WAL is persistent in the file; it lets readers run beside the one writer.
         conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE;
-             {SCHEMA}
-             PRAGMA application_id = {APPLICATION_ID};
-             PRAGMA user_version = {FORMAT_VERSION};
-             COMMIT;"
-        ))
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let created = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .and_then(|n| {
+                if n > 0 {
+                    return Ok(());
+                }
+                conn.execute_batch(&format!(
+                    "{SCHEMA}
+                     PRAGMA application_id = {APPLICATION_ID};
+                     PRAGMA user_version = {FORMAT_VERSION};"
+                ))
+            });
+        match created {
+            Ok(()) => conn.execute_batch("COMMIT"),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
     }
 
     /// The file this log lives in.

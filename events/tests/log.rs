@@ -784,3 +784,29 @@ fn a_long_batch_is_atomic_when_an_event_in_its_middle_is_too_big() {
     assert_eq!(again.seqs.len(), 1000);
     assert!(verify(&store, None).unwrap().is_intact());
 }
+
+#[test]
+fn many_handles_opening_a_fresh_log_at_once_all_see_a_trustfold_log() {
+    // Regression: opening read the application id and the table count separately, so a
+    // process initialising the file in between made it look like a foreign database.
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.sqlite3");
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let store = SqliteEventStore::open(&path, OpenMode::ReadWrite)?;
+                    store.append(AppendBatch::new().push(accepted(&i.to_string())))?;
+                    Ok::<_, StoreError>(())
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
+        let store = SqliteEventStore::open(&path, OpenMode::ReadOnly).unwrap();
+        assert_eq!(store.head().unwrap().unwrap().seq, 4);
+        assert!(verify(&store, None).unwrap().is_intact());
+    }
+}
