@@ -231,11 +231,12 @@ fn a_writer_killed_mid_stream_leaves_no_partial_batch() {
         .filter(|(s, n)| s.starts_with("synthetic/k") && **n != 50)
         .collect();
     assert!(partial.is_empty(), "partial batches: {partial:?}");
-    assert!(
-        per_stream.len() > 20,
-        "the writers got some batches in: {}",
-        per_stream.len()
-    );
+    // Some batches landed (how many depends on the machine's speed); the invariant is above.
+    let landed = per_stream
+        .keys()
+        .filter(|s| s.starts_with("synthetic/k"))
+        .count();
+    assert!(landed >= 1, "no writer got a batch in before being killed");
 }
 
 fn sqlite(path: &Path) -> rusqlite::Connection {
