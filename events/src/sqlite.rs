@@ -86,6 +86,18 @@ fn fastrand_ms() -> u64 {
             .map_or(0, |d| u64::from(d.subsec_micros() % 11)))
 }
 
+/// The last row's seq and hash as a [`Head`], refusing a malformed stored hash.
+fn checked_head(raw: Option<(u64, Vec<u8>)>) -> Result<Option<Head>, StoreError> {
+    raw.map(|(seq, hash)| {
+        Hash32::from_slice(&hash)
+            .map(|hash| Head { seq, hash })
+            .ok_or_else(|| {
+                StoreError::Integrity(format!("the hash stored at seq {seq} is malformed"))
+            })
+    })
+    .transpose()
+}
+
 /// How the log is opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpenMode {
@@ -644,13 +656,8 @@ impl EventStore for SqliteEventStore {
             }
         }
 
-        let (head_seq, head_hash) = match Self::head_in(&tx).map_err(err)? {
-            Some((seq, hash)) => (
-                seq,
-                Hash32::from_slice(&hash).ok_or_else(|| {
-                    StoreError::Integrity(format!("the hash stored at seq {seq} is malformed"))
-                })?,
-            ),
+        let (head_seq, head_hash) = match checked_head(Self::head_in(&tx).map_err(err)?)? {
+            Some(h) => (h.seq, h.hash),
             None => (0, Hash32::ZERO),
         };
         // Microseconds: the precision the time is stored and hashed with.
@@ -746,15 +753,7 @@ impl EventStore for SqliteEventStore {
 
     fn head(&self) -> Result<Option<Head>, StoreError> {
         let conn = self.lock();
-        match Self::head_in(&conn).map_err(|e| self.err(e))? {
-            None => Ok(None),
-            Some((seq, hash)) => Ok(Some(Head {
-                seq,
-                hash: Hash32::from_slice(&hash).ok_or_else(|| {
-                    StoreError::Integrity(format!("the hash stored at seq {seq} is malformed"))
-                })?,
-            })),
-        }
+        checked_head(Self::head_in(&conn).map_err(|e| self.err(e))?)
     }
 
     /// The head recorded in `log_meta` by the last append (`None` for an empty log).

@@ -80,20 +80,6 @@ fn event(
         .caused_by(cause)
 }
 
-/// Appends a long list of events in batches of at most `BATCH_EVENTS_MAX`.
-fn append_all(store: &SqliteEventStore, events: Vec<NewEvent>) -> Result<(), StoreError> {
-    let mut events = events;
-    while !events.is_empty() {
-        let rest = events.split_off(events.len().min(trustfold_events::limits::BATCH_EVENTS_MAX));
-        store.append(AppendBatch {
-            events,
-            expected: BTreeMap::new(),
-        })?;
-        events = rest;
-    }
-    Ok(())
-}
-
 /// Appends `events` in batches of at most `BATCH_EVENTS_MAX`, each batch carrying the
 /// expectations of the streams it touches. A run's decisions fit one batch unless it found
 /// more than `BATCH_EVENTS_MAX` records; past that, each batch is atomic on its own.
@@ -171,7 +157,8 @@ pub fn record_extractions(
         }
         figures.extracted += n as u64;
     }
-    append_all(store, events).context("recording the extracted candidates")?;
+    append_with_expectations(store, events, BTreeMap::new())
+        .context("recording the extracted candidates")?;
     Ok(candidates)
 }
 
