@@ -21,6 +21,10 @@ pub struct Cli {
     )]
     pub data_dir: PathBuf,
 
+    /// The trust policy (default: the data dir's trust.toml, else the shipped one).
+    #[arg(long, global = true, env = "TRUSTFOLD_TRUST", value_name = "FILE")]
+    pub trust: Option<PathBuf>,
+
     /// Log line format on stderr (filter with RUST_LOG).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -46,6 +50,18 @@ pub enum Command {
     /// Dead letters: connector calls that gave up; list or replay them.
     #[command(subcommand)]
     Dlq(cmd::dlq::DlqCommand),
+    /// Replay the whole log into fresh projections with the current trust policy.
+    RebuildProjections(cmd::rebuild::Args),
+    /// Where each field of an entity came from, and what it beat.
+    Provenance(cmd::provenance::Args),
+    /// The Entity projection: list or search entities.
+    Entities(cmd::entities::Args),
+    /// Fields where sources of near trust disagree.
+    Conflicts(cmd::entities::ConflictsArgs),
+    /// The runs, newest last, with status and figures.
+    Runs(cmd::runs::Args),
+    /// One run's report (seed 000 Appendix C).
+    Report(cmd::runs::ReportArgs),
     /// Show the log, filtered (NDJSON with --json).
     Events(cmd::events::Args),
     /// Check the hash chain, sequence contiguity and blob integrity; exit 3 if broken.
@@ -70,11 +86,18 @@ pub fn init_tracing(cli: &Cli) {
 
 /// Runs one command and returns its exit code.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    let trust = cli.trust.as_deref();
     match cli.command {
         Command::Plan(args) => cmd::plan::run(args),
-        Command::Ingest(args) => cmd::ingest::run(&cli.data_dir, args),
-        Command::Import(args) => cmd::import::run(&cli.data_dir, args),
-        Command::Dlq(c) => cmd::dlq::run(&cli.data_dir, c),
+        Command::Ingest(args) => cmd::ingest::run(&cli.data_dir, trust, args),
+        Command::Import(args) => cmd::import::run(&cli.data_dir, trust, args),
+        Command::Dlq(c) => cmd::dlq::run(&cli.data_dir, trust, c),
+        Command::RebuildProjections(args) => cmd::rebuild::run(&cli.data_dir, trust, args),
+        Command::Provenance(args) => cmd::provenance::run(&cli.data_dir, trust, args),
+        Command::Entities(args) => cmd::entities::run(&cli.data_dir, trust, args),
+        Command::Conflicts(args) => cmd::entities::conflicts(&cli.data_dir, trust, args),
+        Command::Runs(args) => cmd::runs::run(&cli.data_dir, trust, args),
+        Command::Report(args) => cmd::runs::report(&cli.data_dir, trust, args),
         Command::Events(args) => cmd::events::run(&cli.data_dir, args),
         Command::Verify(args) => cmd::verify::run(&cli.data_dir, args),
         Command::Dev(dev) => cmd::dev::run(&cli.data_dir, dev),

@@ -40,6 +40,13 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
                 RUNTIME_FAILURE
             };
         }
+        if let Some(e) = cause.downcast_ref::<trustfold_projections::ProjectionError>() {
+            return if e.is_bad_input() {
+                BAD_INPUT
+            } else {
+                RUNTIME_FAILURE
+            };
+        }
         if let Some(e) = cause.downcast_ref::<BlobError>() {
             return if e.is_bad_input() {
                 BAD_INPUT

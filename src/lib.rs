@@ -14,4 +14,5 @@ pub mod exit;
 pub mod extract;
 pub mod ingest;
 pub mod planner;
+pub mod project;
 pub mod resolve;

@@ -102,7 +102,7 @@ pub fn open_dead_letters(store: &SqliteEventStore) -> Result<Vec<OpenDeadLetter>
     Ok(open)
 }
 
-pub fn run(data_dir: &Path, cmd: DlqCommand) -> Result<ExitCode> {
+pub fn run(data_dir: &Path, trust: Option<&Path>, cmd: DlqCommand) -> Result<ExitCode> {
     match cmd {
         DlqCommand::List { json } => {
             let dir = DataDir::existing(data_dir)?;
@@ -134,11 +134,20 @@ pub fn run(data_dir: &Path, cmd: DlqCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        DlqCommand::Replay { id, offline, json } => replay(data_dir, id, offline, json),
+        DlqCommand::Replay { id, offline, json } => {
+            let trust_policy = crate::project::load_policy(trust, data_dir)?;
+            replay(data_dir, &trust_policy, id, offline, json)
+        }
     }
 }
 
-fn replay(data_dir: &Path, id: Option<String>, offline: bool, json: bool) -> Result<ExitCode> {
+fn replay(
+    data_dir: &Path,
+    trust_policy: &trustfold_projections::TrustPolicy,
+    id: Option<String>,
+    offline: bool,
+    json: bool,
+) -> Result<ExitCode> {
     let dir = DataDir::writable(data_dir)?;
     let store = dir.write_log()?;
     let mut open = open_dead_letters(&store)?;
@@ -229,11 +238,7 @@ fn replay(data_dir: &Path, id: Option<String>, offline: bool, json: bool) -> Res
         match_config: dir.match_config()?,
     };
     let report = ingest::run_plan(&ctx, &plan, calls.into_iter().collect(), started)?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.render());
-    }
+    crate::project::print_run_report(&dir, &store, trust_policy, report, json)?;
     Ok(ExitCode::SUCCESS)
 }
 

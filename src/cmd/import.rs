@@ -120,7 +120,8 @@ fn extract(args: &Args, bytes: &[u8]) -> Result<(Extraction, String, u32)> {
     }
 }
 
-pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
+pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
+    let trust_policy = crate::project::load_policy(trust, data_dir)?;
     if !valid_source(&args.source) {
         return Err(bad_input(format!(
             "--source {:?}: use lowercase letters, digits and _ (at most {SOURCE_NAME_CHARS_MAX})",
@@ -214,10 +215,6 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         Ok((vec![figures], st))
     })();
     let report = ingest::finish_run(&mut rec, &header, clock, "import", outcome)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.render());
-    }
+    crate::project::print_run_report(&dir, &store, &trust_policy, report, args.json)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -25,8 +25,10 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
+pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
     let plan = args.plan.plan()?;
+    // A bad policy is refused before anything is recorded.
+    let trust_policy = crate::project::load_policy(trust, data_dir)?;
     let policy = FetchPolicy::from_env().map_err(bad_input)?;
     let secrets = Secrets::from_env();
     let ids: Vec<_> = plan.selected.iter().map(|s| s.connector).collect();
@@ -45,10 +47,6 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     };
     let calls = calls_for_plan(&plan, &ctx.transports);
     let report = ingest::run_plan(&ctx, &plan, calls, run_started(&plan))?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.render());
-    }
+    crate::project::print_run_report(&dir, &store, &trust_policy, report, args.json)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -2,8 +2,12 @@
 
 pub mod dev;
 pub mod dlq;
+pub mod entities;
 pub mod events;
 pub mod import;
 pub mod ingest;
 pub mod plan;
+pub mod provenance;
+pub mod rebuild;
+pub mod runs;
 pub mod verify;

@@ -1,4 +1,4 @@
-//! The run report (seed 000 Appendix C, connector metrics part) and live progress.
+//! The run report (seed 000 Appendix C) and live progress.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -6,12 +6,14 @@ use std::fmt::Write as _;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use trustfold_events::RunFigures;
+use trustfold_projections::merge::COMPLETENESS_FIELDS_TOTAL;
+use trustfold_projections::{ProjectionDb, RunRow};
 
 use super::{CallList, RunRecorder};
 use crate::connectors::fetch::{ConnectorOutcome, FetchEvent};
 use crate::planner::{ConnectorId, Plan};
 
-/// What `ingest` prints (and `--json` serialises).
+/// What `ingest` and `report` print (and `--json` serialises): seed 000 Appendix C.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
     pub run_id: String,
@@ -19,14 +21,36 @@ pub struct RunReport {
     pub query: String,
     pub mode: String,
     pub status: String,
+    /// The error of a failed run, or why a run was cancelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     pub budget_usd: f64,
     pub estimated_cost_usd: f64,
     pub figures: RunFigures,
     pub skipped: Vec<(String, String)>,
     /// Records the extractors left out.
     pub skipped_records: u64,
-    /// Entities this run created or added to: (entity id, name, sources this run).
-    pub entities: Vec<(String, String, Vec<String>)>,
+    pub rejected_invalid: u64,
+    /// Repeats of a record within the run or within its source.
+    pub duplicates_removed: u64,
+    /// Entities this run created or added to, as the projection now has them.
+    pub entities: Vec<ReportEntity>,
+    /// The hash of the trust policy the entities were merged with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_hash: Option<String>,
+}
+
+/// One entity of a run's report.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReportEntity {
+    pub entity_id: String,
+    pub slug: Option<String>,
+    pub name: String,
+    /// Whether this run founded it.
+    pub created: bool,
+    pub sources: Vec<String>,
+    /// Key fields present, of [`COMPLETENESS_FIELDS_TOTAL`].
+    pub completeness_present: Option<u32>,
 }
 
 /// What a report says about a run besides its figures.
@@ -56,6 +80,8 @@ impl From<&Plan> for RunHeader {
 }
 
 impl RunReport {
+    /// The report from what the run itself counted (used when the projections cannot be
+    /// read; [`RunReport::from_projection`] is the full one).
     pub fn new(
         header: &RunHeader,
         rec: &RunRecorder<'_>,
@@ -69,17 +95,88 @@ impl RunReport {
             query: header.query.clone(),
             mode: header.mode.clone(),
             status: status.to_string(),
+            error: None,
             budget_usd: header.budget_usd,
             estimated_cost_usd: header.estimated_cost_usd,
+            rejected_invalid: 0,
+            duplicates_removed: figures.rejected,
             figures,
             skipped: header.skipped.clone(),
             skipped_records: stages.skipped_records,
             entities: stages
                 .entities
                 .iter()
-                .map(|(id, (name, sources))| (id.clone(), name.clone(), sources.clone()))
+                .map(|(id, (name, sources))| ReportEntity {
+                    entity_id: id.clone(),
+                    slug: None,
+                    name: name.clone(),
+                    created: false,
+                    sources: sources.clone(),
+                    completeness_present: None,
+                })
                 .collect(),
+            policy_hash: None,
         }
+    }
+
+    /// The report of a run as the `runs` and `entities` projections have it.
+    pub fn from_projection(
+        run: &RunRow,
+        db: &ProjectionDb,
+    ) -> Result<RunReport, trustfold_projections::ProjectionError> {
+        let c = &run.counts;
+        let figures = run.figures.clone().unwrap_or_else(|| RunFigures {
+            duration_ms: 0,
+            cost_usd: c.spent_usd,
+            connectors: Vec::new(),
+            candidates_found: c.extracted,
+            accepted: c.accepted,
+            rejected: c.rejected_invalid
+                + c.rejected_duplicate_in_run
+                + c.rejected_duplicate_in_source,
+            entities_created: c.new_entities,
+            entities_updated: c.existing_entities,
+            reviews_requested: c.reviews,
+        });
+        let mut entities = Vec::new();
+        for (eid, created) in &run.entities {
+            let Some((m, _)) = db.entity(eid)? else {
+                continue;
+            };
+            entities.push(ReportEntity {
+                entity_id: m.entity_id.clone(),
+                slug: Some(m.slug.clone()),
+                name: m.name().unwrap_or("(no name)").to_string(),
+                created: *created,
+                sources: m.sources.clone(),
+                completeness_present: Some(m.completeness_present),
+            });
+        }
+        // Most complete first, as Appendix C lists them; then by name.
+        entities.sort_by(|a, b| {
+            b.sources
+                .len()
+                .cmp(&a.sources.len())
+                .then(b.completeness_present.cmp(&a.completeness_present))
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        Ok(RunReport {
+            run_id: run.run_id.clone(),
+            trace_id: run.trace_id.clone().unwrap_or_default(),
+            query: run.query.clone(),
+            mode: run.mode.clone(),
+            status: run.status.as_str().to_string(),
+            error: run.error.clone(),
+            budget_usd: run.budget_usd,
+            estimated_cost_usd: run.estimated_cost_usd,
+            figures,
+            skipped: run.skipped.clone(),
+            skipped_records: c.skipped_records,
+            rejected_invalid: c.rejected_invalid,
+            duplicates_removed: c.rejected_duplicate_in_run + c.rejected_duplicate_in_source,
+            entities,
+            policy_hash: Some(db.meta()?.policy_hash),
+        })
     }
 
     /// The report as text, in the shape of seed 000 Appendix C.
@@ -92,11 +189,15 @@ impl RunReport {
         let _ = writeln!(out, "Run:      {}  (trace {})", self.run_id, self.trace_id);
         let _ = writeln!(out, "Mode:     {}", self.mode);
         let _ = writeln!(out, "Status:   {}", self.status);
-        let offline = self
-            .figures
-            .connectors
-            .iter()
-            .all(|c| c.transport == "fixture");
+        if let Some(e) = &self.error {
+            let _ = writeln!(out, "Error:    {e}");
+        }
+        let offline = !self.figures.connectors.is_empty()
+            && self
+                .figures
+                .connectors
+                .iter()
+                .all(|c| c.transport == "fixture");
         let _ = writeln!(
             out,
             "Budget:   ${:.3}   estimated ${:.4}   spent ${:.4}{}",
@@ -110,7 +211,18 @@ impl RunReport {
             }
         );
         let _ = writeln!(out, "Duration: {} ms\n", self.figures.duration_ms);
-        let _ = writeln!(out, "Connector Metrics:\n{thin}");
+
+        let f = &self.figures;
+        let _ = writeln!(out, "Summary:");
+        let _ = writeln!(out, "  Candidates Found:    {}", f.candidates_found);
+        let _ = writeln!(out, "  Accepted:            {}", f.accepted);
+        let _ = writeln!(out, "  Duplicates Removed:  {}", self.duplicates_removed);
+        let _ = writeln!(out, "  Invalid:             {}", self.rejected_invalid);
+        let _ = writeln!(out, "  Entities Created:    {}", f.entities_created);
+        let _ = writeln!(out, "  Entities Updated:    {}", f.entities_updated);
+        let _ = writeln!(out, "  Reviews Requested:   {}", f.reviews_requested);
+
+        let _ = writeln!(out, "\nConnector Metrics:\n{thin}");
         let _ = writeln!(
             out,
             "{:<20} {:<15} {:>10} {:>11} {:>11}  {:<9} Attempts",
@@ -156,53 +268,71 @@ impl RunReport {
                 let _ = writeln!(out, "  {c:<18} {why}");
             }
         }
-        let f = &self.figures;
-        let _ = writeln!(out, "\nSummary:");
-        let _ = writeln!(out, "  Candidates Found:    {}", f.candidates_found);
-        let _ = writeln!(out, "  Accepted:            {}", f.accepted);
-        let _ = writeln!(
-            out,
-            "  Rejected:            {} (invalid or duplicate in this run)",
-            f.rejected
-        );
-        let _ = writeln!(out, "  Entities Created:    {}", f.entities_created);
-        let _ = writeln!(out, "  Entities Updated:    {}", f.entities_updated);
-        let _ = writeln!(out, "  Reviews Requested:   {}", f.reviews_requested);
+
         let _ = writeln!(out, "\nPipeline Stages:\n{thin}");
-        let responses: u64 = f.connectors.iter().map(|c| c.attempts as u64).sum();
+        let attempts: u64 = f.connectors.iter().map(|c| c.attempts as u64).sum();
+        let mark = |ok: bool| if ok { "✓" } else { "✗" };
+        let fetched_ok = f.connectors.iter().any(|c| c.status == "ok");
         let _ = writeln!(
             out,
-            "Fetch:       {responses} attempts, raw payloads in the blob store"
+            "Fetch:       {} {attempts} attempts, raw payloads in the blob store",
+            mark(fetched_ok || f.connectors.is_empty())
         );
         let _ = writeln!(
             out,
-            "Extraction:  {} candidates ({} records skipped with a reason)",
+            "Extraction:  ✓ {} candidates ({} records skipped with a reason)",
             f.candidates_found, self.skipped_records
         );
         let _ = writeln!(
             out,
-            "Acceptance:  {} accepted, {} rejected",
-            f.accepted, f.rejected
+            "Acceptance:  ✓ {} accepted, {} duplicates removed, {} invalid",
+            f.accepted, self.duplicates_removed, self.rejected_invalid
         );
         let _ = writeln!(
             out,
-            "Identity:    {} new, {} existing, {} to review",
+            "Identity:    ✓ {} new, {} existing, {} to review",
             f.entities_created, f.entities_updated, f.reviews_requested
         );
-        if !self.entities.is_empty() {
-            let _ = writeln!(out, "\nEntities touched by this run:");
-            for (i, (id, name, sources)) in self.entities.iter().enumerate() {
+        match &self.policy_hash {
+            Some(h) => {
                 let _ = writeln!(
                     out,
-                    "  {:>2}. {name} ({id})\n      Sources: {}",
-                    i + 1,
-                    sources.join(", ")
+                    "Projection:  ✓ {} entities merged field by field (trust policy {})",
+                    self.entities.len(),
+                    &h[..h.len().min(12)]
                 );
+            }
+            None => {
+                let _ = writeln!(out, "Projection:  ✗ not updated (see the warning above)");
+            }
+        }
+        if !self.entities.is_empty() {
+            let _ = writeln!(out, "\nFinal Entities:");
+            for (i, e) in self.entities.iter().enumerate() {
+                let id = match &e.slug {
+                    Some(slug) => format!("{slug}, {}", e.entity_id),
+                    None => e.entity_id.clone(),
+                };
+                let _ = writeln!(
+                    out,
+                    "  {:>2}. {} ({id}){}",
+                    i + 1,
+                    e.name,
+                    if e.created { "  [new]" } else { "" }
+                );
+                let _ = writeln!(out, "      Sources: {}", e.sources.join(", "));
+                if let Some(n) = e.completeness_present {
+                    let _ = writeln!(
+                        out,
+                        "      Completeness: {:.0}% ({n}/{COMPLETENESS_FIELDS_TOTAL} fields)",
+                        100.0 * n as f64 / COMPLETENESS_FIELDS_TOTAL as f64
+                    );
+                }
             }
         }
         let _ = writeln!(
             out,
-            "Inspect: trustfold events --run {}\n{rule}",
+            "\nInspect: trustfold events --run {}   trustfold provenance <slug>\n{rule}",
             self.run_id
         );
         out

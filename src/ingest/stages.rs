@@ -212,7 +212,7 @@ pub fn identity_index(
 
 /// Why a candidate cannot be used, if it cannot.
 fn invalid_reason(f: &CandidateFields) -> Option<String> {
-    if f.name.as_deref().map_or(true, |n| n.trim().is_empty()) {
+    if f.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
         return Some("no name".into());
     }
     match (f.lat, f.lon) {

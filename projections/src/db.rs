@@ -1,0 +1,1446 @@
+//! The projections on disk: one SQLite database holding the `entities`,
+//! `field_provenance`, `conflicts` and `runs` tables, its checkpoint (the last seq folded,
+//! with that event's hash) and the policy it was built with.
+//!
+//! Layout under `<data-dir>/projections/`:
+//! ```text
+//! CURRENT              the name of the live database, e.g. "p-0190….sqlite3"
+//! p-<uuid>.sqlite3     the databases (WAL mode; one live, older ones removed after a swap)
+//! LOCK                 held (flock) by whoever writes: a catch-up or the swap of a rebuild
+//! ```
+//! A rebuild writes a fresh database under a new name and then replaces `CURRENT` by
+//! rename, so a reader opens either the old database or the new one, never half of one.
+//! Each database has its own name, so no WAL file of an old database can ever be applied
+//! to a new one.
+//!
+//! I/O lives here, at the edge: this module loads the rows an event touches into a
+//! [`State`], calls the pure [`apply`], merges the changed entities with the pure
+//! [`merge_entity`] and writes the rows back. The rebuild calls the same `apply` and
+//! `merge_entity` over the whole log.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{self, File};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use trustfold_events::{
+    EventKind, EventPayload, EventStore, MergeOutcome, RejectReason, RunStatus, SqliteEventStore,
+    StoreError,
+};
+
+use crate::fields::Field;
+use crate::merge::{merge_entity, MergedEntity, ProvenanceRow};
+use crate::policy::{PolicyError, TrustPolicy};
+use crate::state::{apply, Candidate, EntityState, ProjectionEvent, RunRow, State};
+
+/// The directory of the projections inside a data dir.
+pub const PROJECTIONS_DIR: &str = "projections";
+/// The schema this build writes; a database of another version is rebuilt, not read.
+pub const FORMAT_VERSION: i64 = 1;
+/// How long a writer waits for another writer's lock on the projections.
+pub const LOCK_WAIT_MS_MAX: u64 = 120_000;
+/// How long a reader waits on SQLite's busy lock.
+pub const BUSY_TIMEOUT_MS: u64 = 30_000;
+/// Events folded between two progress reports.
+pub const PROGRESS_EVENTS: u64 = 50_000;
+
+/// Errors of the projections. Each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("sqlite error on {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{path}: {detail}; run `trustfold rebuild-projections`")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("the policy stored in {path} no longer parses ({source}); run `trustfold rebuild-projections`")]
+    StoredPolicy {
+        path: PathBuf,
+        #[source]
+        source: PolicyError,
+    },
+    #[error(
+        "another process holds {path} for more than {waited_ms} ms; try again when it finishes"
+    )]
+    Locked { path: PathBuf, waited_ms: u64 },
+}
+
+impl ProjectionError {
+    /// Whether the error is about a damaged file or bad input (exit 2) rather than a
+    /// runtime failure.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            ProjectionError::Corrupt { .. } | ProjectionError::StoredPolicy { .. } => true,
+            ProjectionError::Store(e) => e.is_bad_input(),
+            _ => false,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, ProjectionError>;
+
+fn sql<T>(path: &Path, r: rusqlite::Result<T>) -> Result<T> {
+    r.map_err(|source| ProjectionError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn io<T>(path: &Path, r: std::io::Result<T>) -> Result<T> {
+    r.map_err(|source| ProjectionError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn to_json<T: Serialize>(v: &T) -> String {
+    // Plain data structs of strings, numbers and maps always serialise.
+    serde_json::to_string(v).expect("projection rows serialise")
+}
+
+fn from_json<T: for<'de> Deserialize<'de>>(path: &Path, what: &str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| ProjectionError::Corrupt {
+        path: path.to_path_buf(),
+        detail: format!("a stored {what} row does not decode: {e}"),
+    })
+}
+
+/// What a projection database says about itself.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Meta {
+    pub checkpoint_seq: u64,
+    /// Hash (hex) of the event at `checkpoint_seq`, to prove it is this log's event.
+    pub checkpoint_hash: String,
+    pub policy_hash: String,
+    pub policy_origin: String,
+    pub built_at: String,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS candidates (
+    candidate_id TEXT PRIMARY KEY,
+    entity_id TEXT,
+    follows TEXT,
+    row TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS entities (
+    entity_id TEXT PRIMARY KEY,
+    slug TEXT NOT NULL,
+    name TEXT,
+    entity_class TEXT,
+    locality TEXT,
+    postcode TEXT,
+    lat REAL,
+    lon REAL,
+    sources TEXT NOT NULL,
+    n_sources INTEGER NOT NULL,
+    completeness INTEGER NOT NULL,
+    conflicts TEXT NOT NULL,
+    founded_seq INTEGER NOT NULL,
+    updated_seq INTEGER NOT NULL,
+    search TEXT NOT NULL,
+    merged TEXT NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS field_provenance (
+    entity_id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    ord INTEGER NOT NULL,
+    candidate_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    value TEXT NOT NULL,
+    trust REAL NOT NULL,
+    tier TEXT NOT NULL,
+    preferred INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    recorded_at TEXT NOT NULL,
+    run_id TEXT,
+    trace_id TEXT,
+    payload_hash TEXT,
+    winner INTEGER NOT NULL,
+    loss_reason TEXT,
+    agrees INTEGER NOT NULL,
+    note TEXT,
+    PRIMARY KEY (entity_id, field, ord)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS conflicts (
+    entity_id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    winner_source TEXT NOT NULL,
+    winner_value TEXT NOT NULL,
+    winner_trust REAL NOT NULL,
+    other_source TEXT NOT NULL,
+    other_value TEXT NOT NULL,
+    other_trust REAL NOT NULL,
+    other_candidate TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    row TEXT NOT NULL
+);
+";
+
+/// Indexes, created after a rebuild's bulk load (faster than maintaining them row by row).
+const INDEXES: &str = "
+CREATE UNIQUE INDEX IF NOT EXISTS entities_slug ON entities(slug);
+CREATE INDEX IF NOT EXISTS candidates_entity ON candidates(entity_id);
+CREATE INDEX IF NOT EXISTS candidates_follows ON candidates(follows) WHERE follows IS NOT NULL;
+CREATE INDEX IF NOT EXISTS conflicts_entity ON conflicts(entity_id);
+CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
+";
+
+/// The projections of one data dir.
+#[derive(Clone, Debug)]
+pub struct Projections {
+    dir: PathBuf,
+}
+
+/// What a catch-up or rebuild did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FoldReport {
+    pub from_seq: u64,
+    pub to_seq: u64,
+    pub events: u64,
+    pub entities_written: u64,
+    pub elapsed_ms: u64,
+    pub events_per_s: f64,
+}
+
+/// Progress callback: (events folded so far, events in total).
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+
+/// An exclusive lock on the projections, released on drop.
+struct WriteLock {
+    _file: File,
+}
+
+impl Projections {
+    pub fn new(data_dir: &Path) -> Projections {
+        Projections {
+            dir: data_dir.join(PROJECTIONS_DIR),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn current_file(&self) -> PathBuf {
+        self.dir.join("CURRENT")
+    }
+
+    /// The live database's path, if one was built.
+    pub fn current_path(&self) -> Result<Option<PathBuf>> {
+        let pointer = self.current_file();
+        match fs::read_to_string(&pointer) {
+            Ok(name) => {
+                let name = name.trim();
+                let valid = name.starts_with("p-")
+                    && name.ends_with(".sqlite3")
+                    && !name.contains(['/', '\\'])
+                    && name.len() < 100;
+                if !valid {
+                    return Err(ProjectionError::Corrupt {
+                        path: pointer,
+                        detail: format!("does not name a projection database ({name:?})"),
+                    });
+                }
+                let path = self.dir.join(name);
+                if !path.is_file() {
+                    return Err(ProjectionError::Corrupt {
+                        path: pointer,
+                        detail: format!("names {name}, which does not exist"),
+                    });
+                }
+                Ok(Some(path))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ProjectionError::Io {
+                path: pointer,
+                source: e,
+            }),
+        }
+    }
+
+    /// Opens the live database for reading, if one was built.
+    pub fn open_read(&self) -> Result<Option<ProjectionDb>> {
+        match self.current_path()? {
+            Some(path) => ProjectionDb::open(&path, false).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn lock(&self) -> Result<WriteLock> {
+        io(&self.dir, fs::create_dir_all(&self.dir))?;
+        let path = self.dir.join("LOCK");
+        let file = io(
+            &path,
+            fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path),
+        )?;
+        let started = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(WriteLock { _file: file }),
+                Err(fs::TryLockError::WouldBlock) => {
+                    if started.elapsed() > Duration::from_millis(LOCK_WAIT_MS_MAX) {
+                        return Err(ProjectionError::Locked {
+                            path,
+                            waited_ms: LOCK_WAIT_MS_MAX,
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(fs::TryLockError::Error(e)) => {
+                    return Err(ProjectionError::Io { path, source: e })
+                }
+            }
+        }
+    }
+
+    /// Folds the events appended since the checkpoint into the live database (building
+    /// one with `policy` if none exists). The stored policy is used for the new events,
+    /// so the table stays the fold of one policy; a changed policy shows as stale.
+    pub fn catch_up(
+        &self,
+        store: &SqliteEventStore,
+        policy: &TrustPolicy,
+        known_sources: &[&str],
+        progress: Progress<'_>,
+    ) -> Result<FoldReport> {
+        let Some(path) = self.current_path()? else {
+            return self.rebuild(store, policy, progress);
+        };
+        let _lock = self.lock()?;
+        // A rebuild may have swapped the database while we waited for the lock.
+        let path = self.current_path()?.unwrap_or(path);
+        let mut db = ProjectionDb::open(&path, true)?;
+        if db.format_version()? != FORMAT_VERSION {
+            drop(db);
+            drop(_lock);
+            return self.rebuild(store, policy, progress);
+        }
+        let stored = db.stored_policy(known_sources)?;
+        db.catch_up(store, &stored, progress)
+    }
+
+    /// Replays the whole log into a fresh database with `policy` and swaps it in.
+    pub fn rebuild(
+        &self,
+        store: &SqliteEventStore,
+        policy: &TrustPolicy,
+        progress: Progress<'_>,
+    ) -> Result<FoldReport> {
+        let started = Instant::now();
+        io(&self.dir, fs::create_dir_all(&self.dir))?;
+        let name = format!("p-{}.sqlite3", uuid::Uuid::now_v7().simple());
+        let path = self.dir.join(&name);
+        let (mut db, mut report) = build_fresh(&path, store, policy, progress)?;
+        // Events appended while we built are folded under the lock, then the swap.
+        let lock = self.lock()?;
+        let tail = db.catch_up(store, policy, &mut |_, _| {})?;
+        report.events += tail.events;
+        report.to_seq = report.to_seq.max(tail.to_seq);
+        report.entities_written += tail.entities_written;
+        drop(db);
+        let old = self.current_path().ok().flatten();
+        let pointer = self.current_file();
+        let tmp = self.dir.join("CURRENT.tmp");
+        {
+            let mut f = io(&tmp, File::create(&tmp))?;
+            io(&tmp, f.write_all(format!("{name}\n").as_bytes()))?;
+            io(&tmp, f.sync_all())?;
+        }
+        io(&pointer, fs::rename(&tmp, &pointer))?;
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        drop(lock);
+        if let Some(old) = old.filter(|o| *o != path) {
+            // Readers that still have the old database open keep reading it (unlinked).
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = old.clone().into_os_string();
+                p.push(suffix);
+                let _ = fs::remove_file(PathBuf::from(p));
+            }
+        }
+        report.elapsed_ms = started.elapsed().as_millis() as u64;
+        report.events_per_s = rate(report.events, started.elapsed());
+        Ok(report)
+    }
+}
+
+fn rate(events: u64, elapsed: Duration) -> f64 {
+    events as f64 / elapsed.as_secs_f64().max(1e-9)
+}
+
+/// Folds the whole log in memory and writes every row into a new database at `path`.
+fn build_fresh(
+    path: &Path,
+    store: &SqliteEventStore,
+    policy: &TrustPolicy,
+    progress: Progress<'_>,
+) -> Result<(ProjectionDb, FoldReport)> {
+    let started = Instant::now();
+    let total = store.head()?.map(|h| h.seq).unwrap_or(0);
+    let mut state = State::default();
+    let mut last_hash = String::new();
+    let mut n = 0u64;
+    for ev in store.read_raw_from(1) {
+        let ev = ev?;
+        let pe = ProjectionEvent::from_stored(&ev).map_err(|source| StoreError::Decode {
+            seq: ev.seq,
+            source,
+        })?;
+        apply(&mut state, &pe);
+        n += 1;
+        if ev.seq == total || n.is_multiple_of(PROGRESS_EVENTS) {
+            progress(n, total);
+        }
+        if ev.seq >= total {
+            last_hash = ev.hash.to_hex();
+            break;
+        }
+    }
+    progress(n, total);
+    let mut db = ProjectionDb::create(path)?;
+    db.write_all(&state, policy)?;
+    db.set_meta(&Meta {
+        checkpoint_seq: state.last_seq,
+        checkpoint_hash: last_hash,
+        policy_hash: policy.hash().to_string(),
+        policy_origin: policy.origin().to_string(),
+        built_at: chrono::Utc::now().to_rfc3339(),
+    })?;
+    db.set_policy_text(policy.text())?;
+    db.finish_bulk()?;
+    let report = FoldReport {
+        from_seq: 1,
+        to_seq: state.last_seq,
+        events: n,
+        entities_written: state.entities.len() as u64,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        events_per_s: rate(n, started.elapsed()),
+    };
+    Ok((db, report))
+}
+
+/// One projection database.
+pub struct ProjectionDb {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// One conflicting pair of values, as `trustfold conflicts` lists it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConflictRow {
+    pub entity_id: String,
+    pub slug: String,
+    pub name: Option<String>,
+    pub field: String,
+    pub winner_source: String,
+    pub winner_value: Value,
+    pub winner_trust: f64,
+    pub other_source: String,
+    pub other_value: Value,
+    pub other_trust: f64,
+    pub other_candidate: String,
+}
+
+impl ProjectionDb {
+    fn open(path: &Path, write: bool) -> Result<ProjectionDb> {
+        let flags = if write {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        };
+        let conn = sql(path, Connection::open_with_flags(path, flags))?;
+        sql(
+            path,
+            conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS)),
+        )?;
+        let db = ProjectionDb {
+            conn,
+            path: path.to_path_buf(),
+        };
+        // Reading the meta table proves the file is a projection database.
+        db.meta().map_err(|e| match e {
+            ProjectionError::Sqlite { source, .. } => ProjectionError::Corrupt {
+                path: path.to_path_buf(),
+                detail: format!("not a projection database ({source})"),
+            },
+            other => other,
+        })?;
+        Ok(db)
+    }
+
+    fn create(path: &Path) -> Result<ProjectionDb> {
+        let conn = sql(path, Connection::open(path))?;
+        // The file is unreferenced until the swap: nothing reads it while it is built, and
+        // a crash leaves an orphan, not a torn table. So no journal while bulk loading.
+        sql(
+            path,
+            conn.execute_batch(
+                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-65536;",
+            ),
+        )?;
+        sql(path, conn.execute_batch(SCHEMA))?;
+        sql(
+            path,
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('format_version', ?1)",
+                [FORMAT_VERSION.to_string()],
+            ),
+        )?;
+        Ok(ProjectionDb {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Indexes, WAL mode and a durable file: the state in which a database is swapped in.
+    fn finish_bulk(&mut self) -> Result<()> {
+        let p = self.path.clone();
+        sql(&p, self.conn.execute_batch(INDEXES))?;
+        sql(
+            &p,
+            self.conn
+                .execute_batch("PRAGMA synchronous=FULL; PRAGMA journal_mode=WAL;"),
+        )?;
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn get_meta(&self, key: &str) -> Result<Option<String>> {
+        sql(
+            &self.path,
+            self.conn
+                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional(),
+        )
+    }
+
+    fn format_version(&self) -> Result<i64> {
+        Ok(self
+            .get_meta("format_version")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    pub fn meta(&self) -> Result<Meta> {
+        let get = |k: &str| -> Result<String> { Ok(self.get_meta(k)?.unwrap_or_default()) };
+        Ok(Meta {
+            checkpoint_seq: get("checkpoint_seq")?.parse().unwrap_or(0),
+            checkpoint_hash: get("checkpoint_hash")?,
+            policy_hash: get("policy_hash")?,
+            policy_origin: get("policy_origin")?,
+            built_at: get("built_at")?,
+        })
+    }
+
+    fn set_meta(&self, m: &Meta) -> Result<()> {
+        for (k, v) in [
+            ("checkpoint_seq", m.checkpoint_seq.to_string()),
+            ("checkpoint_hash", m.checkpoint_hash.clone()),
+            ("policy_hash", m.policy_hash.clone()),
+            ("policy_origin", m.policy_origin.clone()),
+            ("built_at", m.built_at.clone()),
+        ] {
+            sql(
+                &self.path,
+                self.conn.execute(
+                    "INSERT INTO meta(key, value) VALUES (?1, ?2)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    params![k, v],
+                ),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn set_policy_text(&self, text: &str) -> Result<()> {
+        sql(
+            &self.path,
+            self.conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('policy_text', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [text],
+            ),
+        )?;
+        Ok(())
+    }
+
+    /// The policy this database was built with.
+    pub fn stored_policy(&self, known_sources: &[&str]) -> Result<TrustPolicy> {
+        let text = self.get_meta("policy_text")?.unwrap_or_default();
+        let origin = self.get_meta("policy_origin")?.unwrap_or_default();
+        TrustPolicy::parse(&text, &origin, known_sources).map_err(|source| {
+            ProjectionError::StoredPolicy {
+                path: self.path.clone(),
+                source,
+            }
+        })
+    }
+
+    /// Folds the events after the checkpoint, loading only the rows they touch.
+    fn catch_up(
+        &mut self,
+        store: &SqliteEventStore,
+        policy: &TrustPolicy,
+        progress: Progress<'_>,
+    ) -> Result<FoldReport> {
+        let started = Instant::now();
+        let meta = self.meta()?;
+        let head = store.head()?;
+        let head_seq = head.as_ref().map(|h| h.seq).unwrap_or(0);
+        if meta.checkpoint_seq > 0 {
+            let at = store
+                .read_raw_from(meta.checkpoint_seq)
+                .next()
+                .transpose()?;
+            let matches = at.as_ref().is_some_and(|e| {
+                e.seq == meta.checkpoint_seq && e.hash.to_hex() == meta.checkpoint_hash
+            });
+            if !matches {
+                return Err(ProjectionError::Corrupt {
+                    path: self.path.clone(),
+                    detail: format!(
+                        "the projections were folded up to seq {} of a different log \
+                         (the log's head is {head_seq})",
+                        meta.checkpoint_seq
+                    ),
+                });
+            }
+        }
+        let mut report = FoldReport {
+            from_seq: meta.checkpoint_seq + 1,
+            to_seq: meta.checkpoint_seq,
+            ..FoldReport::default()
+        };
+        if head_seq <= meta.checkpoint_seq {
+            return Ok(report);
+        }
+        let total = head_seq - meta.checkpoint_seq;
+        let path = self.path.clone();
+        let tx = sql(
+            &path,
+            self.conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate),
+        )?;
+        let mut loader = Loader {
+            conn: &tx,
+            path: &path,
+            loaded: HashSet::new(),
+        };
+        let mut state = State {
+            last_seq: meta.checkpoint_seq,
+            ..State::default()
+        };
+        let mut last_hash = meta.checkpoint_hash.clone();
+        for ev in store.read_raw_from(meta.checkpoint_seq + 1) {
+            let ev = ev?;
+            if ev.seq > head_seq {
+                break;
+            }
+            let pe = ProjectionEvent::from_stored(&ev).map_err(|source| StoreError::Decode {
+                seq: ev.seq,
+                source,
+            })?;
+            loader.preload(&mut state, &pe)?;
+            apply(&mut state, &pe);
+            last_hash = ev.hash.to_hex();
+            report.events += 1;
+            report.to_seq = ev.seq;
+            if report.events.is_multiple_of(PROGRESS_EVENTS) {
+                progress(report.events, total);
+            }
+        }
+        progress(report.events, total);
+        // Every member of a changed entity is needed to merge it.
+        let dirty: Vec<String> = state.dirty_entities.iter().cloned().collect();
+        for eid in &dirty {
+            loader.load_members(&mut state, eid)?;
+        }
+        let rows = Rows {
+            candidates: state.dirty_candidates.iter().collect(),
+            runs: state.dirty_runs.iter().collect(),
+            entities: state.dirty_entities.iter().collect(),
+        };
+        report.entities_written = write_rows(&tx, &path, &state, &rows, policy, false)?;
+        for (k, v) in [
+            ("checkpoint_seq", report.to_seq.to_string()),
+            ("checkpoint_hash", last_hash),
+        ] {
+            sql(
+                &path,
+                tx.execute(
+                    "INSERT INTO meta(key, value) VALUES (?1, ?2)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    params![k, v],
+                ),
+            )?;
+        }
+        sql(&path, tx.commit())?;
+        report.elapsed_ms = started.elapsed().as_millis() as u64;
+        report.events_per_s = rate(report.events, started.elapsed());
+        Ok(report)
+    }
+
+    /// Writes every row of a fully folded state (a rebuild).
+    fn write_all(&mut self, state: &State, policy: &TrustPolicy) -> Result<()> {
+        let path = self.path.clone();
+        let tx = sql(&path, self.conn.transaction())?;
+        let rows = Rows {
+            candidates: state.candidates.keys().collect(),
+            runs: state.runs.keys().collect(),
+            entities: state.entities.keys().collect(),
+        };
+        write_rows(&tx, &path, state, &rows, policy, true)?;
+        sql(&path, tx.commit())?;
+        Ok(())
+    }
+
+    /// One entity with its provenance, by id, slug or a unique id prefix.
+    pub fn entity(&self, key: &str) -> Result<Option<(MergedEntity, EntityState)>> {
+        let row: Option<(String, String)> = sql(
+            &self.path,
+            self.conn
+                .query_row(
+                    "SELECT merged, state FROM entities WHERE entity_id = ?1 OR slug = ?1",
+                    [key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional(),
+        )?;
+        let row = match row {
+            Some(r) => Some(r),
+            None if key.len() >= 6 => {
+                // A unique prefix of an id, as git does for commits.
+                let mut stmt = sql(
+                    &self.path,
+                    self.conn.prepare(
+                        "SELECT merged, state FROM entities WHERE entity_id >= ?1 AND entity_id < ?1 || x'ff' LIMIT 2",
+                    ),
+                )?;
+                let rows: Vec<(String, String)> = sql(
+                    &self.path,
+                    stmt.query_map([key], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .and_then(|it| it.collect()),
+                )?;
+                if rows.len() == 1 {
+                    rows.into_iter().next()
+                } else {
+                    None
+                }
+            }
+            None => None,
+        };
+        let Some((merged, state)) = row else {
+            return Ok(None);
+        };
+        let mut merged: MergedEntity = from_json(&self.path, "entity", &merged)?;
+        let state: EntityState = from_json(&self.path, "entity state", &state)?;
+        merged.provenance = self.provenance(&merged.entity_id)?;
+        Ok(Some((merged, state)))
+    }
+
+    fn provenance(&self, entity_id: &str) -> Result<Vec<ProvenanceRow>> {
+        let mut stmt = sql(
+            &self.path,
+            self.conn.prepare(
+                "SELECT field, candidate_id, source, value, trust, tier, preferred, seq,
+                        recorded_at, run_id, trace_id, payload_hash, winner, loss_reason,
+                        agrees, note
+                 FROM field_provenance WHERE entity_id = ?1 ORDER BY field, ord",
+            ),
+        )?;
+        let rows = sql(
+            &self.path,
+            stmt.query_map([entity_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, f64>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, bool>(6)?,
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, String>(8)?,
+                    r.get::<_, Option<String>>(9)?,
+                    r.get::<_, Option<String>>(10)?,
+                    r.get::<_, Option<String>>(11)?,
+                    r.get::<_, bool>(12)?,
+                    r.get::<_, Option<String>>(13)?,
+                    r.get::<_, bool>(14)?,
+                    r.get::<_, Option<String>>(15)?,
+                ))
+            })
+            .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
+        )?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let q = |s: &str| format!("\"{s}\"");
+            out.push(ProvenanceRow {
+                field: from_json(&self.path, "provenance field", &q(&r.0))?,
+                candidate_id: r.1,
+                source: r.2,
+                value: from_json(&self.path, "provenance value", &r.3)?,
+                trust: r.4,
+                tier: from_json(&self.path, "provenance tier", &q(&r.5))?,
+                preferred: r.6,
+                seq: r.7 as u64,
+                recorded_at: from_json(&self.path, "provenance time", &q(&r.8))?,
+                run_id: r.9,
+                trace_id: r.10,
+                payload_hash: r.11,
+                winner: r.12,
+                loss: match r.13 {
+                    Some(l) => Some(from_json(&self.path, "loss reason", &q(&l))?),
+                    None => None,
+                },
+                agrees: r.14,
+                note: r.15,
+            });
+        }
+        // Field order as the catalogue lists fields, rows in their stored order.
+        out.sort_by_key(|r| r.field);
+        Ok(out)
+    }
+
+    /// Every entity (without provenance), by name; `search` filters on words of the name,
+    /// slug, locality and postcode (all must match).
+    pub fn entities(&self, search: Option<&str>) -> Result<Vec<MergedEntity>> {
+        let mut stmt = sql(
+            &self.path,
+            self.conn
+                .prepare("SELECT merged, search FROM entities ORDER BY name COLLATE NOCASE, slug"),
+        )?;
+        let words: Vec<String> = search.map(crate::values::fold_words).unwrap_or_default();
+        let mut out = Vec::new();
+        let rows = sql(
+            &self.path,
+            stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
+        )?;
+        for (merged, text) in rows {
+            let hay: Vec<&str> = text.split(' ').collect();
+            if words
+                .iter()
+                .all(|w| hay.iter().any(|h| h.starts_with(w.as_str())))
+            {
+                out.push(from_json(&self.path, "entity", &merged)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every run, oldest first.
+    pub fn runs(&self) -> Result<Vec<RunRow>> {
+        let mut stmt = sql(
+            &self.path,
+            self.conn
+                .prepare("SELECT row FROM runs ORDER BY started_at, run_id"),
+        )?;
+        let rows = sql(
+            &self.path,
+            stmt.query_map([], |r| r.get::<_, String>(0))
+                .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
+        )?;
+        rows.iter()
+            .map(|r| from_json(&self.path, "run", r))
+            .collect()
+    }
+
+    /// One run by id or unique id prefix.
+    pub fn run(&self, key: &str) -> Result<Option<RunRow>> {
+        let mut stmt = sql(
+            &self.path,
+            self.conn.prepare(
+                "SELECT row FROM runs WHERE run_id = ?1 OR (run_id >= ?1 AND run_id < ?1 || x'ff') LIMIT 2",
+            ),
+        )?;
+        let rows = sql(
+            &self.path,
+            stmt.query_map([key], |r| r.get::<_, String>(0))
+                .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
+        )?;
+        if rows.len() != 1
+            && !rows
+                .iter()
+                .any(|r| r.contains(&format!("\"run_id\":\"{key}\"")))
+        {
+            return Ok(None);
+        }
+        let pick = rows
+            .iter()
+            .find(|r| r.contains(&format!("\"run_id\":\"{key}\"")))
+            .unwrap_or(&rows[0]);
+        from_json(&self.path, "run", pick).map(Some)
+    }
+
+    /// Every conflict, by entity name then field.
+    pub fn conflicts(&self) -> Result<Vec<ConflictRow>> {
+        let mut stmt = sql(
+            &self.path,
+            self.conn.prepare(
+                "SELECT c.entity_id, e.slug, e.name, c.field, c.winner_source, c.winner_value,
+                        c.winner_trust, c.other_source, c.other_value, c.other_trust,
+                        c.other_candidate
+                 FROM conflicts c JOIN entities e ON e.entity_id = c.entity_id
+                 ORDER BY e.name COLLATE NOCASE, e.slug, c.field, c.other_source",
+            ),
+        )?;
+        let rows = sql(
+            &self.path,
+            stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, f64>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, String>(8)?,
+                    r.get::<_, f64>(9)?,
+                    r.get::<_, String>(10)?,
+                ))
+            })
+            .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
+        )?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(ConflictRow {
+                    entity_id: r.0,
+                    slug: r.1,
+                    name: r.2,
+                    field: r.3,
+                    winner_source: r.4,
+                    winner_value: from_json(&self.path, "conflict", &r.5)?,
+                    winner_trust: r.6,
+                    other_source: r.7,
+                    other_value: from_json(&self.path, "conflict", &r.8)?,
+                    other_trust: r.9,
+                    other_candidate: r.10,
+                })
+            })
+            .collect()
+    }
+
+    /// Every table's rows as text, in a fixed order: for comparing two databases.
+    pub fn dump(&self) -> Result<String> {
+        let mut out = String::new();
+        for (table, order) in [
+            ("candidates", "candidate_id"),
+            ("entities", "entity_id"),
+            ("field_provenance", "entity_id, field, ord"),
+            ("conflicts", "entity_id, field, other_candidate"),
+            ("runs", "run_id"),
+        ] {
+            let mut stmt = sql(
+                &self.path,
+                self.conn
+                    .prepare(&format!("SELECT * FROM {table} ORDER BY {order}")),
+            )?;
+            let n = stmt.column_count();
+            let rows = sql(
+                &self.path,
+                stmt.query_map([], |r| {
+                    let mut line = String::new();
+                    for i in 0..n {
+                        let v: rusqlite::types::Value = r.get(i)?;
+                        line.push_str(&format!("{v:?}|"));
+                    }
+                    Ok(line)
+                })
+                .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
+            )?;
+            out.push_str(&format!("## {table}\n"));
+            for r in rows {
+                out.push_str(&r);
+                out.push('\n');
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Loads, for the incremental path, the rows an event touches.
+struct Loader<'c> {
+    conn: &'c Connection,
+    path: &'c Path,
+    /// Keys already looked up ("c:<id>", "e:<id>", "r:<id>", "s:<base>", "m:<entity>").
+    loaded: HashSet<String>,
+}
+
+impl Loader<'_> {
+    fn preload(&mut self, state: &mut State, ev: &ProjectionEvent) -> Result<()> {
+        if let Some(run) = &ev.run_id {
+            self.load_run(state, run)?;
+        }
+        let Some(payload) = &ev.payload else {
+            return Ok(());
+        };
+        match payload {
+            EventPayload::CandidateExtracted(p) => self.load_candidate(state, &p.candidate_id)?,
+            EventPayload::CandidateRejected(p) if p.reason == RejectReason::DuplicateInSource => {
+                self.load_candidate(state, &p.candidate_id)?;
+                if let Some(leader) = &p.duplicate_of {
+                    self.load_candidate(state, leader)?;
+                }
+            }
+            EventPayload::MergeDecided(p) => {
+                self.load_candidate(state, &p.candidate_id)?;
+                match &p.decision {
+                    MergeOutcome::NewEntity { entity_id } => {
+                        self.load_entity(state, entity_id)?;
+                        let base = state.founding_slug_base(&p.candidate_id, entity_id);
+                        self.load_slugs(state, &base)?;
+                    }
+                    MergeOutcome::ExistingEntity { entity_id } => {
+                        self.load_entity(state, entity_id)?
+                    }
+                    MergeOutcome::NeedsReview { .. } => {}
+                }
+            }
+            EventPayload::FieldOverridden(p) => self.load_entity(state, &p.entity_id)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn first_time(&mut self, key: String) -> bool {
+        self.loaded.insert(key)
+    }
+
+    fn load_run(&mut self, state: &mut State, run_id: &str) -> Result<()> {
+        if state.runs.contains_key(run_id) || !self.first_time(format!("r:{run_id}")) {
+            return Ok(());
+        }
+        let row: Option<String> = sql(
+            self.path,
+            self.conn
+                .query_row("SELECT row FROM runs WHERE run_id = ?1", [run_id], |r| {
+                    r.get(0)
+                })
+                .optional(),
+        )?;
+        if let Some(row) = row {
+            state
+                .runs
+                .insert(run_id.to_string(), from_json(self.path, "run", &row)?);
+        }
+        Ok(())
+    }
+
+    /// Loads a candidate, the candidates that follow it (transitively) and its entity.
+    fn load_candidate(&mut self, state: &mut State, cid: &str) -> Result<()> {
+        let mut todo = vec![cid.to_string()];
+        while let Some(c) = todo.pop() {
+            if !self.first_time(format!("c:{c}")) {
+                continue;
+            }
+            if !state.candidates.contains_key(&c) {
+                let row: Option<String> = sql(
+                    self.path,
+                    self.conn
+                        .query_row(
+                            "SELECT row FROM candidates WHERE candidate_id = ?1",
+                            [&c],
+                            |r| r.get(0),
+                        )
+                        .optional(),
+                )?;
+                if let Some(row) = row {
+                    let cand: Candidate = from_json(self.path, "candidate", &row)?;
+                    if let Some(leader) = &cand.follows {
+                        state
+                            .followers
+                            .entry(leader.clone())
+                            .or_default()
+                            .insert(c.clone());
+                    }
+                    if let Some(eid) = cand.entity_id.clone() {
+                        state.candidates.insert(c.clone(), cand);
+                        self.load_entity(state, &eid)?;
+                    } else {
+                        state.candidates.insert(c.clone(), cand);
+                    }
+                }
+            }
+            let mut stmt = sql(
+                self.path,
+                self.conn
+                    .prepare_cached("SELECT candidate_id FROM candidates WHERE follows = ?1"),
+            )?;
+            let followers: Vec<String> = sql(
+                self.path,
+                stmt.query_map([&c], |r| r.get(0))
+                    .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
+            )?;
+            for f in followers {
+                state
+                    .followers
+                    .entry(c.clone())
+                    .or_default()
+                    .insert(f.clone());
+                todo.push(f);
+            }
+        }
+        Ok(())
+    }
+
+    fn load_entity(&mut self, state: &mut State, eid: &str) -> Result<()> {
+        if state.entities.contains_key(eid) || !self.first_time(format!("e:{eid}")) {
+            return Ok(());
+        }
+        let row: Option<String> = sql(
+            self.path,
+            self.conn
+                .query_row(
+                    "SELECT state FROM entities WHERE entity_id = ?1",
+                    [eid],
+                    |r| r.get(0),
+                )
+                .optional(),
+        )?;
+        if let Some(row) = row {
+            let e: EntityState = from_json(self.path, "entity state", &row)?;
+            state.slugs.insert(e.slug.clone());
+            state.entities.insert(eid.to_string(), e);
+        }
+        Ok(())
+    }
+
+    /// Loads every member candidate of an entity (needed to merge it).
+    fn load_members(&mut self, state: &mut State, eid: &str) -> Result<()> {
+        if !self.first_time(format!("m:{eid}")) {
+            return Ok(());
+        }
+        let mut stmt = sql(
+            self.path,
+            self.conn
+                .prepare_cached("SELECT candidate_id, row FROM candidates WHERE entity_id = ?1"),
+        )?;
+        let rows: Vec<(String, String)> = sql(
+            self.path,
+            stmt.query_map([eid], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
+        )?;
+        for (cid, row) in rows {
+            if let std::collections::hash_map::Entry::Vacant(slot) = state.candidates.entry(cid) {
+                slot.insert(from_json(self.path, "candidate", &row)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads the taken slugs `base` and `base-<n>`.
+    fn load_slugs(&mut self, state: &mut State, base: &str) -> Result<()> {
+        if !self.first_time(format!("s:{base}")) {
+            return Ok(());
+        }
+        let mut stmt = sql(
+            self.path,
+            self.conn.prepare_cached(
+                "SELECT slug FROM entities WHERE slug = ?1 OR (slug > ?1 || '-' AND slug < ?1 || '.')",
+            ),
+        )?;
+        let slugs: Vec<String> = sql(
+            self.path,
+            stmt.query_map([base], |r| r.get(0))
+                .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
+        )?;
+        state.slugs.extend(slugs);
+        Ok(())
+    }
+}
+
+/// The rows to write, by key.
+struct Rows<'s> {
+    candidates: Vec<&'s String>,
+    runs: Vec<&'s String>,
+    entities: Vec<&'s String>,
+}
+
+/// Writes the named rows, taking their content from `state` (entities merged under
+/// `policy`); `fresh` skips deleting old provenance in a new database. Returns the number
+/// of entities written.
+fn write_rows(
+    conn: &Connection,
+    path: &Path,
+    state: &State,
+    rows: &Rows<'_>,
+    policy: &TrustPolicy,
+    fresh: bool,
+) -> Result<u64> {
+    {
+        let mut put = sql(
+            path,
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO candidates(candidate_id, entity_id, follows, row)
+                 VALUES (?1, ?2, ?3, ?4)",
+            ),
+        )?;
+        for &cid in &rows.candidates {
+            if let Some(c) = state.candidates.get(cid) {
+                sql(
+                    path,
+                    put.execute(params![cid, c.entity_id, c.follows, to_json(c)]),
+                )?;
+            }
+        }
+    }
+    {
+        let mut put = sql(
+            path,
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO runs(run_id, started_at, status, row) VALUES (?1, ?2, ?3, ?4)",
+            ),
+        )?;
+        for &rid in &rows.runs {
+            if let Some(r) = state.runs.get(rid) {
+                sql(
+                    path,
+                    put.execute(params![
+                        rid,
+                        r.started_at.to_rfc3339(),
+                        r.status.as_str(),
+                        to_json(r)
+                    ]),
+                )?;
+            }
+        }
+    }
+    let merged = merge_many(state, &rows.entities, policy);
+    let mut put_entity = sql(
+        path,
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO entities(entity_id, slug, name, entity_class, locality,
+                postcode, lat, lon, sources, n_sources, completeness, conflicts, founded_seq,
+                updated_seq, search, merged, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        ),
+    )?;
+    let mut del_prov = sql(
+        path,
+        conn.prepare_cached("DELETE FROM field_provenance WHERE entity_id = ?1"),
+    )?;
+    let mut del_conf = sql(
+        path,
+        conn.prepare_cached("DELETE FROM conflicts WHERE entity_id = ?1"),
+    )?;
+    let mut put_prov = sql(
+        path,
+        conn.prepare_cached(
+            "INSERT INTO field_provenance(entity_id, field, ord, candidate_id, source, value,
+                trust, tier, preferred, seq, recorded_at, run_id, trace_id, payload_hash,
+                winner, loss_reason, agrees, note)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+        ),
+    )?;
+    let mut put_conf = sql(
+        path,
+        conn.prepare_cached(
+            "INSERT INTO conflicts(entity_id, field, winner_source, winner_value, winner_trust,
+                other_source, other_value, other_trust, other_candidate)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        ),
+    )?;
+    let gap_max = policy.conflict_trust_gap_max();
+    for (m, es) in &merged {
+        if !fresh {
+            sql(path, del_prov.execute([&m.entity_id]))?;
+            sql(path, del_conf.execute([&m.entity_id]))?;
+        }
+        let without = m.clone_without_provenance();
+        let (lat, lon) = m.coordinates().unzip();
+        let search = crate::values::fold_words(&format!(
+            "{} {} {} {}",
+            m.name().unwrap_or(""),
+            m.slug,
+            m.text(Field::Locality).unwrap_or(""),
+            m.text(Field::Postcode).unwrap_or("")
+        ))
+        .join(" ");
+        sql(
+            path,
+            put_entity.execute(params![
+                m.entity_id,
+                m.slug,
+                m.name(),
+                m.text(Field::EntityClass),
+                m.text(Field::Locality),
+                m.text(Field::Postcode),
+                lat,
+                lon,
+                to_json(&m.sources),
+                m.sources.len() as i64,
+                m.completeness_present as i64,
+                to_json(&m.conflicts()),
+                m.founded_seq as i64,
+                m.updated_seq as i64,
+                search,
+                to_json(&without),
+                to_json(es),
+            ]),
+        )?;
+        let mut ord: BTreeMap<Field, i64> = BTreeMap::new();
+        for r in &m.provenance {
+            let o = ord.entry(r.field).or_insert(0);
+            sql(
+                path,
+                put_prov.execute(params![
+                    m.entity_id,
+                    r.field.as_str(),
+                    *o,
+                    r.candidate_id,
+                    r.source,
+                    to_json(&r.value),
+                    r.trust,
+                    r.tier.as_str(),
+                    r.preferred,
+                    r.seq as i64,
+                    r.recorded_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                    r.run_id,
+                    r.trace_id,
+                    r.payload_hash,
+                    r.winner,
+                    r.loss.map(|l| {
+                        serde_json::to_value(l)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default()
+                    }),
+                    r.agrees,
+                    r.note,
+                ]),
+            )?;
+            *o += 1;
+        }
+        for field in m.conflicts() {
+            let Some(win) = m.values.get(&field) else {
+                continue;
+            };
+            for r in m.provenance.iter().filter(|r| {
+                r.field == field
+                    && !r.winner
+                    && !r.agrees
+                    && r.loss.is_some_and(|l| {
+                        !matches!(
+                            l,
+                            crate::merge::LossReason::Excluded
+                                | crate::merge::LossReason::Placeholder
+                        )
+                    })
+                    && (win.trust - r.trust).abs() <= gap_max + 1e-9
+            }) {
+                sql(
+                    path,
+                    put_conf.execute(params![
+                        m.entity_id,
+                        field.as_str(),
+                        win.source,
+                        to_json(&win.value),
+                        win.trust,
+                        r.source,
+                        to_json(&r.value),
+                        r.trust,
+                        r.candidate_id,
+                    ]),
+                )?;
+            }
+        }
+    }
+    Ok(merged.len() as u64)
+}
+
+/// Merges entities, on as many threads as pay (merging is pure and independent).
+fn merge_many<'s>(
+    state: &'s State,
+    ids: &[&String],
+    policy: &TrustPolicy,
+) -> Vec<(MergedEntity, &'s EntityState)> {
+    let one = |eid: &String| -> Option<(MergedEntity, &'s EntityState)> {
+        let es = state.entities.get(eid)?;
+        let members: Vec<&Candidate> = es
+            .members
+            .iter()
+            .filter_map(|c| state.candidates.get(c))
+            .collect();
+        Some((merge_entity(es, &members, policy), es))
+    };
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8);
+    if ids.len() < 2_000 || threads < 2 {
+        return ids.iter().filter_map(|e| one(e)).collect();
+    }
+    let chunk = ids.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = ids
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().filter_map(|e| one(e)).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("merging is pure and does not panic"))
+            .collect()
+    })
+}
+
+impl MergedEntity {
+    fn clone_without_provenance(&self) -> MergedEntity {
+        MergedEntity {
+            entity_id: self.entity_id.clone(),
+            slug: self.slug.clone(),
+            founded_seq: self.founded_seq,
+            updated_seq: self.updated_seq,
+            values: self.values.clone(),
+            provenance: Vec::new(),
+            sources: self.sources.clone(),
+            n_candidates: self.n_candidates,
+            completeness_present: self.completeness_present,
+        }
+    }
+}
+
+/// Whether a run without a terminal event is over (its process is gone) or may still run.
+pub fn is_unfinished(row: &RunRow) -> bool {
+    !row.status.is_terminal() && row.status != RunStatus::Paused
+}
+
+/// Kinds that only the runs projection counts (documented for the benchmark).
+pub const COUNTED_ONLY: &[EventKind] = &[
+    EventKind::CandidateAccepted,
+    EventKind::ConnectorFailed,
+    EventKind::DeadLettered,
+    EventKind::ReviewRequested,
+];

@@ -1,0 +1,535 @@
+//! Field-level merging: from an entity's candidates and a trust policy to its canonical
+//! values and the provenance of every value, winner or loser. Pure.
+//!
+//! Rules, per field:
+//! - an admin override beats every source (tier `admin`);
+//! - a source that excludes the field never supplies it; placeholders ("", "N/A", "-", …)
+//!   count as missing;
+//! - single-valued fields go to the best rank: tier, then the source's preference for the
+//!   field, then trust, then the most recent observation, then the smallest candidate id;
+//! - free text (`description`) takes the longest value of the best tier present;
+//! - multi-valued fields (`categories`, `sports`, `external_ids`) are unions, each element
+//!   with the sources that gave it;
+//! - a winning value's confidence is the trust-weighted share of the contending sources
+//!   that agree with it; a disagreeing source within `conflict_trust_gap_max` of the
+//!   winner's trust flags the field as a conflict.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::fields::Field;
+use crate::policy::{Rank, Tier, TrustPolicy};
+use crate::state::{Candidate, EntityState, Observation};
+use crate::values::{agree, elements, observe, text_chars, Observed};
+
+/// The number of key fields completeness counts: the 20 fields of a candidate record
+/// (latitude and longitude count apart, so `coordinates` counts twice).
+pub const COMPLETENESS_FIELDS_TOTAL: u32 = 20;
+
+/// The source name provenance shows for an admin override.
+pub const ADMIN_SOURCE: &str = "admin";
+
+/// Why a value did not win.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossReason {
+    /// An admin override holds the field.
+    Overridden,
+    /// The policy says this source never supplies this field.
+    Excluded,
+    /// The value is a placeholder ("N/A", "-", ...) and counts as missing.
+    Placeholder,
+    LowerTier,
+    /// Same tier, but the winner's source prefers this field and this one does not.
+    NotPreferred,
+    LowerTrust,
+    /// Free text: a longer text of the same tier won.
+    ShorterText,
+    /// Same rank: a more recent observation won.
+    OlderObservation,
+    /// Same rank and time: the smaller candidate id won (deterministic tie-break).
+    CandidateIdTieBreak,
+}
+
+impl LossReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LossReason::Overridden => "overridden",
+            LossReason::Excluded => "field excluded for this source",
+            LossReason::Placeholder => "placeholder (counts as missing)",
+            LossReason::LowerTier => "lower tier",
+            LossReason::NotPreferred => "source not preferred for this field",
+            LossReason::LowerTrust => "lower trust",
+            LossReason::ShorterText => "shorter text",
+            LossReason::OlderObservation => "older observation",
+            LossReason::CandidateIdTieBreak => "candidate id tie-break",
+        }
+    }
+}
+
+/// One candidate value of one field (or an override), as provenance shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProvenanceRow {
+    pub field: Field,
+    /// The candidate, or `override` for an admin value.
+    pub candidate_id: String,
+    pub source: String,
+    pub value: Value,
+    pub trust: f64,
+    pub tier: Tier,
+    pub preferred: bool,
+    /// The event that carried the value (`CandidateExtracted` or `FieldOverridden`).
+    pub seq: u64,
+    pub recorded_at: DateTime<Utc>,
+    pub run_id: Option<String>,
+    pub trace_id: Option<String>,
+    /// blake3 of the connector payload (hex); none for an override.
+    pub payload_hash: Option<String>,
+    pub winner: bool,
+    pub loss: Option<LossReason>,
+    /// Whether the value says the same as the winner's.
+    pub agrees: bool,
+    /// For an override: who and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One element of a multi-valued field and the sources that gave it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Element {
+    pub value: Value,
+    pub sources: Vec<String>,
+    /// Trust-weighted share of the field's contributing sources that gave it.
+    pub support: f64,
+}
+
+/// The winning value of one field.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FieldValue {
+    pub value: Value,
+    /// The winning source (for a union: the best-ranked contributor); `admin` for an override.
+    pub source: String,
+    pub tier: Tier,
+    pub trust: f64,
+    pub confidence: f64,
+    pub conflict: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub elements: Vec<Element>,
+}
+
+/// An entity with its fields chosen under one policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MergedEntity {
+    pub entity_id: String,
+    pub slug: String,
+    pub founded_seq: u64,
+    pub updated_seq: u64,
+    pub values: BTreeMap<Field, FieldValue>,
+    pub provenance: Vec<ProvenanceRow>,
+    pub sources: Vec<String>,
+    pub n_candidates: usize,
+    pub completeness_present: u32,
+}
+
+impl MergedEntity {
+    pub fn name(&self) -> Option<&str> {
+        self.values.get(&Field::Name).and_then(|v| v.value.as_str())
+    }
+
+    pub fn text(&self, field: Field) -> Option<&str> {
+        self.values.get(&field).and_then(|v| v.value.as_str())
+    }
+
+    /// `(lat, lon)` of the winning coordinates.
+    pub fn coordinates(&self) -> Option<(f64, f64)> {
+        let v = &self.values.get(&Field::Coordinates)?.value;
+        Some((v.get("lat")?.as_f64()?, v.get("lon")?.as_f64()?))
+    }
+
+    /// Field -> winning source.
+    pub fn source_info(&self) -> BTreeMap<Field, String> {
+        self.values
+            .iter()
+            .map(|(f, v)| (*f, v.source.clone()))
+            .collect()
+    }
+
+    /// Fields whose winner is contested by a source of near trust.
+    pub fn conflicts(&self) -> Vec<Field> {
+        self.values
+            .iter()
+            .filter(|(_, v)| v.conflict)
+            .map(|(f, _)| *f)
+            .collect()
+    }
+
+    pub fn completeness_pct(&self) -> f64 {
+        100.0 * self.completeness_present as f64 / COMPLETENESS_FIELDS_TOTAL as f64
+    }
+
+    /// `{source: [ids]}`, the union of every candidate's own id and the ids it names.
+    pub fn external_ids(&self) -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        if let Some(Value::Object(map)) = self.values.get(&Field::ExternalIds).map(|v| &v.value) {
+            for (src, ids) in map {
+                let list = out.entry(src.clone()).or_default();
+                for id in ids
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
+                    list.push(id.to_string());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One candidate value competing for a field.
+struct Contender<'a> {
+    cid: &'a str,
+    obs: &'a Observation,
+    value: Value,
+    rank: Rank,
+}
+
+impl Contender<'_> {
+    /// Greater is better: rank, then the later observation, then the smaller candidate id.
+    fn cmp_best(&self, other: &Contender<'_>) -> Ordering {
+        self.rank
+            .cmp_rank(&other.rank)
+            .then(self.obs.seq.cmp(&other.obs.seq))
+            .then_with(|| other.cid.cmp(self.cid))
+    }
+}
+
+fn row(
+    field: Field,
+    cid: &str,
+    obs: &Observation,
+    value: Value,
+    rank: Option<Rank>,
+) -> ProvenanceRow {
+    ProvenanceRow {
+        field,
+        candidate_id: cid.to_string(),
+        source: obs.source.clone(),
+        value,
+        trust: rank.map(|r| r.trust).unwrap_or(0.0),
+        tier: rank.map(|r| r.tier).unwrap_or(Tier::Crowdsourced),
+        preferred: rank.map(|r| r.preferred).unwrap_or(false),
+        seq: obs.seq,
+        recorded_at: obs.recorded_at,
+        run_id: obs.run_id.clone(),
+        trace_id: obs.trace_id.clone(),
+        payload_hash: Some(obs.payload_hash.clone()),
+        winner: false,
+        loss: None,
+        agrees: false,
+        note: None,
+    }
+}
+
+/// Why `loser` ranks below `winner` (single-valued fields).
+fn loss_reason(field: Field, winner: &Contender<'_>, loser: &Contender<'_>) -> LossReason {
+    if loser.rank.tier != winner.rank.tier {
+        LossReason::LowerTier
+    } else if field == Field::Description && text_chars(&loser.value) < text_chars(&winner.value) {
+        LossReason::ShorterText
+    } else if loser.rank.preferred != winner.rank.preferred {
+        LossReason::NotPreferred
+    } else if loser.rank.trust != winner.rank.trust {
+        LossReason::LowerTrust
+    } else if loser.obs.seq != winner.obs.seq {
+        LossReason::OlderObservation
+    } else {
+        LossReason::CandidateIdTieBreak
+    }
+}
+
+/// Merges an entity's member candidates under `policy`. Members without an observation
+/// (a decision whose extraction is not in the folded range) are skipped.
+pub fn merge_entity(
+    entity: &EntityState,
+    members: &[&Candidate],
+    policy: &TrustPolicy,
+) -> MergedEntity {
+    let observed: Vec<(&str, &Observation)> = members
+        .iter()
+        .filter_map(|c| Some((c.candidate_id.as_str(), c.observation.as_ref()?)))
+        .collect();
+    let mut values = BTreeMap::new();
+    let mut provenance = Vec::new();
+    for &field in Field::ALL {
+        if let Some(v) = merge_field(field, entity, &observed, policy, &mut provenance) {
+            values.insert(field, v);
+        }
+    }
+    let sources: BTreeSet<String> = observed.iter().map(|(_, o)| o.source.clone()).collect();
+    let completeness_present = values
+        .keys()
+        .map(|f| if *f == Field::Coordinates { 2 } else { 1 })
+        .sum();
+    MergedEntity {
+        entity_id: entity.entity_id.clone(),
+        slug: entity.slug.clone(),
+        founded_seq: entity.founded_seq,
+        updated_seq: entity.updated_seq,
+        values,
+        provenance,
+        sources: sources.into_iter().collect(),
+        n_candidates: observed.len(),
+        completeness_present,
+    }
+}
+
+fn merge_field(
+    field: Field,
+    entity: &EntityState,
+    observed: &[(&str, &Observation)],
+    policy: &TrustPolicy,
+    provenance: &mut Vec<ProvenanceRow>,
+) -> Option<FieldValue> {
+    // Excluded and placeholder values are listed after the contenders.
+    let mut set_aside: Vec<ProvenanceRow> = Vec::new();
+    let mut contenders: Vec<Contender<'_>> = Vec::new();
+    for &(cid, obs) in observed {
+        match observe(field, &obs.fields, &obs.source, &obs.external_id) {
+            Observed::Absent => {}
+            Observed::Placeholder(v) => {
+                let mut r = row(field, cid, obs, v, policy.rank(&obs.source, field));
+                r.loss = Some(LossReason::Placeholder);
+                set_aside.push(r);
+            }
+            Observed::Present(value) => match policy.rank(&obs.source, field) {
+                None => {
+                    let mut r = row(field, cid, obs, value, None);
+                    r.trust = policy.source(&obs.source).trust;
+                    r.tier = policy.source(&obs.source).tier;
+                    r.loss = Some(LossReason::Excluded);
+                    set_aside.push(r);
+                }
+                Some(rank) => contenders.push(Contender {
+                    cid,
+                    obs,
+                    value,
+                    rank,
+                }),
+            },
+        }
+    }
+    contenders.sort_by(|a, b| b.cmp_best(a));
+    if field == Field::Description {
+        // Free text: the longest value of the best tier, ties broken by rank.
+        if let Some(best_tier) = contenders.first().map(|c| c.rank.tier) {
+            let longest = contenders
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.rank.tier == best_tier)
+                .max_by(|(ia, a), (ib, b)| {
+                    text_chars(&a.value)
+                        .cmp(&text_chars(&b.value))
+                        .then(ib.cmp(ia))
+                })
+                .map(|(i, _)| i)
+                .unwrap_or(0);
+            let c = contenders.remove(longest);
+            contenders.insert(0, c);
+        }
+    }
+
+    if let Some(ov) = entity.overrides.get(&field) {
+        let admin = TrustPolicy::admin_rank();
+        provenance.push(ProvenanceRow {
+            field,
+            candidate_id: "override".into(),
+            source: ADMIN_SOURCE.into(),
+            value: ov.value.clone(),
+            trust: admin.trust,
+            tier: admin.tier,
+            preferred: true,
+            seq: ov.seq,
+            recorded_at: ov.recorded_at,
+            run_id: None,
+            trace_id: None,
+            payload_hash: None,
+            winner: true,
+            loss: None,
+            agrees: true,
+            note: Some(format!("by {}: {}", ov.by, ov.reason)),
+        });
+        for c in &contenders {
+            let mut r = row(field, c.cid, c.obs, c.value.clone(), Some(c.rank));
+            r.loss = Some(LossReason::Overridden);
+            r.agrees = agree(field, &ov.value, &c.value);
+            provenance.push(r);
+        }
+        provenance.append(&mut set_aside);
+        return Some(FieldValue {
+            value: ov.value.clone(),
+            source: ADMIN_SOURCE.into(),
+            tier: admin.tier,
+            trust: admin.trust,
+            confidence: 1.0,
+            conflict: false,
+            elements: Vec::new(),
+        });
+    }
+
+    let Some(winner) = contenders.first() else {
+        provenance.append(&mut set_aside);
+        return None;
+    };
+    // Confidence and conflicts count sources, not records: a register that lists a site
+    // once per facility is one voice. Each source speaks through its best-ranked value.
+    let mut voices: Vec<&Contender<'_>> = Vec::new();
+    for c in &contenders {
+        if !voices.iter().any(|v| v.obs.source == c.obs.source) {
+            voices.push(c);
+        }
+    }
+    let total_trust: f64 = voices.iter().map(|c| c.rank.trust).sum();
+    let result = if field.is_multi_valued() {
+        union(field, &contenders, &voices, total_trust, provenance)
+    } else {
+        let gap_max = policy.conflict_trust_gap_max();
+        let mut agreeing_trust = 0.0;
+        let mut conflict = false;
+        for v in &voices {
+            if agree(field, &winner.value, &v.value) || std::ptr::eq(*v, winner) {
+                agreeing_trust += v.rank.trust;
+            } else if (winner.rank.trust - v.rank.trust).abs() <= gap_max + 1e-9 {
+                conflict = true;
+            }
+        }
+        for (i, c) in contenders.iter().enumerate() {
+            let mut r = row(field, c.cid, c.obs, c.value.clone(), Some(c.rank));
+            r.agrees = i == 0 || agree(field, &winner.value, &c.value);
+            if i == 0 {
+                r.winner = true;
+            } else {
+                r.loss = Some(loss_reason(field, winner, c));
+            }
+            provenance.push(r);
+        }
+        FieldValue {
+            value: winner.value.clone(),
+            source: winner.obs.source.clone(),
+            tier: winner.rank.tier,
+            trust: winner.rank.trust,
+            confidence: share(agreeing_trust, total_trust),
+            conflict,
+            elements: Vec::new(),
+        }
+    };
+    provenance.append(&mut set_aside);
+    Some(result)
+}
+
+fn share(part: f64, total: f64) -> f64 {
+    if total > 0.0 {
+        ((part / total) * 1000.0).round() / 1000.0
+    } else {
+        1.0
+    }
+}
+
+/// A multi-valued field: the union of the contenders' elements.
+fn union(
+    field: Field,
+    contenders: &[Contender<'_>],
+    voices: &[&Contender<'_>],
+    total_trust: f64,
+    provenance: &mut Vec<ProvenanceRow>,
+) -> FieldValue {
+    // key -> (first value seen in rank order, sources giving it)
+    let mut by_key: BTreeMap<String, (usize, Value, BTreeSet<&str>)> = BTreeMap::new();
+    for (i, c) in contenders.iter().enumerate() {
+        let mut r = row(field, c.cid, c.obs, c.value.clone(), Some(c.rank));
+        r.winner = true;
+        r.agrees = true;
+        provenance.push(r);
+        for (key, value) in elements(field, &c.value) {
+            by_key
+                .entry(key)
+                .or_insert_with(|| (i, value, BTreeSet::new()))
+                .2
+                .insert(c.obs.source.as_str());
+        }
+    }
+    // A source's trust, as its best-ranked value has it.
+    let trust_of = |source: &str| {
+        voices
+            .iter()
+            .find(|v| v.obs.source == source)
+            .map(|v| v.rank.trust)
+            .unwrap_or(0.0)
+    };
+    let mut elems: Vec<(usize, String, Element)> = by_key
+        .into_iter()
+        .map(|(key, (first, value, sources))| {
+            let trust: f64 = sources.iter().map(|s| trust_of(s)).sum();
+            (
+                first,
+                key,
+                Element {
+                    value,
+                    sources: sources.into_iter().map(str::to_string).collect(),
+                    support: share(trust, total_trust),
+                },
+            )
+        })
+        .collect();
+    // Best-supported first, then in the order the best-ranked source gave them.
+    elems.sort_by(|a, b| {
+        b.2.support
+            .total_cmp(&a.2.support)
+            .then(a.0.cmp(&b.0))
+            .then_with(|| a.1.cmp(&b.1))
+    });
+    let elements: Vec<Element> = elems.into_iter().map(|(_, _, e)| e).collect();
+    let value = if field == Field::ExternalIds {
+        let mut map: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for e in &elements {
+            if let (Some(src), Some(id)) = (e.value.get("source"), e.value.get("id")) {
+                map.entry(src.as_str().unwrap_or("").to_string())
+                    .or_default()
+                    .push(id.clone());
+            }
+        }
+        for ids in map.values_mut() {
+            ids.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+        }
+        Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, Value::Array(v)))
+                .collect::<Map<String, Value>>(),
+        )
+    } else {
+        Value::Array(elements.iter().map(|e| e.value.clone()).collect())
+    };
+    let confidence = if elements.is_empty() {
+        1.0
+    } else {
+        share(
+            elements.iter().map(|e| e.support).sum::<f64>(),
+            elements.len() as f64,
+        )
+    };
+    let best = &contenders[0];
+    FieldValue {
+        value,
+        source: best.obs.source.clone(),
+        tier: best.rank.tier,
+        trust: best.rank.trust,
+        confidence,
+        conflict: false,
+        elements,
+    }
+}

@@ -1,0 +1,497 @@
+//! The fold: what the log says about candidates, entities and runs, applied one event at
+//! a time. [`apply`] is pure and synchronous (no I/O, no clock, no policy): the same
+//! function serves the full rebuild, the incremental catch-up and `--as-of`. Field values
+//! are not chosen here; `merge.rs` chooses them from this state with a trust policy.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use trustfold_events::{
+    CandidateFields, DecodeError, EventKind, EventPayload, MergeOutcome, RejectReason, RunFigures,
+    RunStatus, StoredEvent,
+};
+
+use crate::fields::Field;
+
+/// Longest slug base (characters) before the collision suffix.
+pub const SLUG_CHARS_MAX: usize = 64;
+
+/// One event as the projections need it: the envelope, and the payload only for the kinds
+/// whose content a projection reads (others are counted by kind and never decoded).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProjectionEvent {
+    pub seq: u64,
+    pub kind: EventKind,
+    pub recorded_at: DateTime<Utc>,
+    pub run_id: Option<String>,
+    pub trace_id: Option<String>,
+    pub payload: Option<EventPayload>,
+}
+
+/// Whether a projection reads the payload of `kind` (the others are counted by kind).
+pub fn needs_payload(kind: EventKind) -> bool {
+    !matches!(
+        kind,
+        EventKind::CandidateAccepted
+            | EventKind::ConnectorFailed
+            | EventKind::DeadLettered
+            | EventKind::ReviewRequested
+    )
+}
+
+impl ProjectionEvent {
+    /// Decodes what the projections need of a stored event.
+    pub fn from_stored(ev: &StoredEvent) -> Result<ProjectionEvent, DecodeError> {
+        let kind: EventKind = ev.kind.parse()?;
+        let payload = if needs_payload(kind) {
+            Some(EventPayload::decode(
+                &ev.kind,
+                ev.schema_version,
+                &ev.payload,
+            )?)
+        } else {
+            None
+        };
+        Ok(ProjectionEvent {
+            seq: ev.seq,
+            kind,
+            recorded_at: ev.recorded_at,
+            run_id: ev.run_id.map(|u| u.to_string()),
+            trace_id: ev.trace_id.clone(),
+            payload,
+        })
+    }
+}
+
+/// The latest observation of one candidate: its fields and where they came from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub source: String,
+    pub external_id: String,
+    pub fields: CandidateFields,
+    pub seq: u64,
+    pub recorded_at: DateTime<Utc>,
+    pub run_id: Option<String>,
+    pub trace_id: Option<String>,
+    /// blake3 of the connector payload the record was extracted from (hex).
+    pub payload_hash: String,
+}
+
+/// A candidate as the fold knows it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub candidate_id: String,
+    pub observation: Option<Observation>,
+    /// The entity it belongs to, once identity is decided.
+    pub entity_id: Option<String>,
+    /// For a record rejected as a repeat of another record of the same source at the same
+    /// site (one register row per facility): the candidate it repeats. It joins that
+    /// candidate's entity, so the site's other facilities' sports are not lost.
+    pub follows: Option<String>,
+}
+
+/// An admin's value for one field (the admin tier: above every source).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Override {
+    pub value: serde_json::Value,
+    pub reason: String,
+    pub by: String,
+    pub seq: u64,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// An entity as the fold knows it: who belongs, and the admin's overrides.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EntityState {
+    pub entity_id: String,
+    /// Unique and stable: from the founding record's name, with `-2`, `-3`, ... when taken.
+    pub slug: String,
+    pub founded_seq: u64,
+    pub members: BTreeSet<String>,
+    pub overrides: BTreeMap<Field, Override>,
+    /// The last event that changed this entity.
+    pub updated_seq: u64,
+}
+
+/// Counts of a run, folded from its events.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunCounts {
+    pub responses: u64,
+    pub failures: u64,
+    pub dead_letters: u64,
+    pub extracted: u64,
+    pub accepted: u64,
+    pub rejected_invalid: u64,
+    pub rejected_duplicate_in_run: u64,
+    pub rejected_duplicate_in_source: u64,
+    pub new_entities: u64,
+    pub existing_entities: u64,
+    pub reviews: u64,
+    /// Records the extractors left out, each with a reason.
+    pub skipped_records: u64,
+    /// Sum of the responses' billed cost, so an unfinished run shows what it spent.
+    pub spent_usd: f64,
+}
+
+/// One row of the `runs` projection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRow {
+    pub run_id: String,
+    pub trace_id: Option<String>,
+    pub query: String,
+    pub mode: String,
+    pub budget_usd: f64,
+    /// The planner's estimate for the chosen connectors.
+    pub estimated_cost_usd: f64,
+    /// Connectors the planner left out, with why.
+    pub skipped: Vec<(String, String)>,
+    pub status: RunStatus,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub connectors: Vec<String>,
+    pub counts: RunCounts,
+    /// The figures of the terminal event, once written.
+    pub figures: Option<RunFigures>,
+    /// The error of `RunFailed` or the reason of `RunCancelled`.
+    pub error: Option<String>,
+    /// Entities the run created (`true`) or added to (`false`).
+    pub entities: BTreeMap<String, bool>,
+}
+
+impl RunRow {
+    fn new(run_id: &str, ev: &ProjectionEvent) -> RunRow {
+        RunRow {
+            run_id: run_id.to_string(),
+            trace_id: ev.trace_id.clone(),
+            query: String::new(),
+            mode: String::new(),
+            budget_usd: 0.0,
+            estimated_cost_usd: 0.0,
+            skipped: Vec::new(),
+            status: RunStatus::Initiated,
+            started_at: ev.recorded_at,
+            ended_at: None,
+            first_seq: ev.seq,
+            last_seq: ev.seq,
+            connectors: Vec::new(),
+            counts: RunCounts::default(),
+            figures: None,
+            error: None,
+            entities: BTreeMap::new(),
+        }
+    }
+}
+
+/// Everything the fold knows. Maps may hold only a slice of the whole (the incremental
+/// path loads the rows an event batch touches); `dirty_*` name what changed since the
+/// rows were last written.
+#[derive(Clone, Debug, Default)]
+pub struct State {
+    pub candidates: HashMap<String, Candidate>,
+    /// Leader candidate -> the candidates that follow it (see [`Candidate::follows`]).
+    pub followers: HashMap<String, BTreeSet<String>>,
+    pub entities: HashMap<String, EntityState>,
+    /// Slugs known to be taken (all of them after a full fold; the needed ones otherwise).
+    pub slugs: HashSet<String>,
+    pub runs: HashMap<String, RunRow>,
+    pub dirty_candidates: BTreeSet<String>,
+    pub dirty_entities: BTreeSet<String>,
+    pub dirty_runs: BTreeSet<String>,
+    pub last_seq: u64,
+}
+
+/// The slug base of a name: lowercase ASCII words joined by `-`.
+pub fn slug_base(name: Option<&str>, entity_id: &str) -> String {
+    let words = crate::values::fold_words(name.unwrap_or(""));
+    let mut base = String::new();
+    for w in words {
+        let w: String = w.chars().filter(char::is_ascii_alphanumeric).collect();
+        if w.is_empty() {
+            continue;
+        }
+        if base.len() + w.len() + 1 > SLUG_CHARS_MAX {
+            break;
+        }
+        if !base.is_empty() {
+            base.push('-');
+        }
+        base.push_str(&w);
+    }
+    if base.is_empty() {
+        entity_id.to_string()
+    } else {
+        base
+    }
+}
+
+impl State {
+    fn candidate(&mut self, cid: &str) -> &mut Candidate {
+        self.candidates
+            .entry(cid.to_string())
+            .or_insert_with(|| Candidate {
+                candidate_id: cid.to_string(),
+                ..Candidate::default()
+            })
+    }
+
+    /// The slug base a new entity founded by `cid` would get.
+    pub fn founding_slug_base(&self, cid: &str, entity_id: &str) -> String {
+        let name = self
+            .candidates
+            .get(cid)
+            .and_then(|c| c.observation.as_ref())
+            .and_then(|o| o.fields.name.as_deref());
+        slug_base(name, entity_id)
+    }
+
+    fn attach(&mut self, cid: &str, entity_id: &str, seq: u64) {
+        // Followers join with the candidate they repeat, transitively; `seen` guards
+        // against a cycle in a hand-made log.
+        let mut todo = vec![cid.to_string()];
+        let mut seen = HashSet::new();
+        while let Some(c) = todo.pop() {
+            if !seen.insert(c.clone()) {
+                continue;
+            }
+            let cand = self.candidate(&c);
+            let previous = cand.entity_id.replace(entity_id.to_string());
+            self.dirty_candidates.insert(c.clone());
+            if let Some(prev) = previous.filter(|p| p != entity_id) {
+                if let Some(e) = self.entities.get_mut(&prev) {
+                    e.members.remove(&c);
+                    e.updated_seq = seq;
+                    self.dirty_entities.insert(prev);
+                }
+            }
+            if let Some(e) = self.entities.get_mut(entity_id) {
+                e.members.insert(c.clone());
+                e.updated_seq = seq;
+            }
+            if let Some(followers) = self.followers.get(&c) {
+                todo.extend(followers.iter().cloned());
+            }
+        }
+        self.dirty_entities.insert(entity_id.to_string());
+    }
+
+    fn run(&mut self, ev: &ProjectionEvent) -> Option<&mut RunRow> {
+        let run_id = ev.run_id.as_deref()?;
+        self.dirty_runs.insert(run_id.to_string());
+        let row = self
+            .runs
+            .entry(run_id.to_string())
+            .or_insert_with(|| RunRow::new(run_id, ev));
+        row.last_seq = row.last_seq.max(ev.seq);
+        Some(row)
+    }
+}
+
+/// Applies one event to the state. Pure: the result depends only on `state` and `ev`.
+pub fn apply(state: &mut State, ev: &ProjectionEvent) {
+    state.last_seq = state.last_seq.max(ev.seq);
+    if let Some(run) = state.run(ev) {
+        count(run, ev);
+    }
+    let Some(payload) = &ev.payload else {
+        return;
+    };
+    match payload {
+        EventPayload::CandidateExtracted(p) => {
+            let observation = Observation {
+                source: p.source.clone(),
+                external_id: p.external_id.clone(),
+                fields: p.fields.clone(),
+                seq: ev.seq,
+                recorded_at: ev.recorded_at,
+                run_id: ev.run_id.clone(),
+                trace_id: ev.trace_id.clone(),
+                payload_hash: p.payload_hash.to_hex(),
+            };
+            let cand = state.candidate(&p.candidate_id);
+            cand.observation = Some(observation);
+            let entity = cand.entity_id.clone();
+            state.dirty_candidates.insert(p.candidate_id.clone());
+            if let Some(eid) = entity {
+                if let Some(e) = state.entities.get_mut(&eid) {
+                    e.updated_seq = ev.seq;
+                }
+                state.dirty_entities.insert(eid);
+            }
+        }
+        EventPayload::CandidateRejected(p) => {
+            if p.reason != RejectReason::DuplicateInSource {
+                return;
+            }
+            let Some(leader) = p.duplicate_of.as_deref().filter(|l| *l != p.candidate_id) else {
+                return;
+            };
+            let leader_entity = state
+                .candidates
+                .get(leader)
+                .and_then(|c| c.entity_id.clone());
+            let cand = state.candidate(&p.candidate_id);
+            if cand.entity_id.is_some() {
+                // Identity already decided for this record itself: that decision stands.
+                return;
+            }
+            cand.follows = Some(leader.to_string());
+            state
+                .followers
+                .entry(leader.to_string())
+                .or_default()
+                .insert(p.candidate_id.clone());
+            state.dirty_candidates.insert(p.candidate_id.clone());
+            if let Some(eid) = leader_entity {
+                state.attach(&p.candidate_id, &eid, ev.seq);
+            }
+        }
+        EventPayload::MergeDecided(p) => match &p.decision {
+            MergeOutcome::NewEntity { entity_id } => {
+                if !state.entities.contains_key(entity_id) {
+                    let base = state.founding_slug_base(&p.candidate_id, entity_id);
+                    let mut slug = base.clone();
+                    let mut n = 2;
+                    while state.slugs.contains(&slug) {
+                        slug = format!("{base}-{n}");
+                        n += 1;
+                    }
+                    state.slugs.insert(slug.clone());
+                    state.entities.insert(
+                        entity_id.clone(),
+                        EntityState {
+                            entity_id: entity_id.clone(),
+                            slug,
+                            founded_seq: ev.seq,
+                            members: BTreeSet::new(),
+                            overrides: BTreeMap::new(),
+                            updated_seq: ev.seq,
+                        },
+                    );
+                }
+                state.attach(&p.candidate_id, entity_id, ev.seq);
+            }
+            MergeOutcome::ExistingEntity { entity_id } => {
+                if state.entities.contains_key(entity_id) {
+                    state.attach(&p.candidate_id, entity_id, ev.seq);
+                }
+            }
+            MergeOutcome::NeedsReview { .. } => {}
+        },
+        EventPayload::FieldOverridden(p) => {
+            let (Ok(field), Some(entity)) = (
+                p.field.parse::<Field>(),
+                state.entities.get_mut(&p.entity_id),
+            ) else {
+                return;
+            };
+            match &p.value {
+                Some(value) => {
+                    entity.overrides.insert(
+                        field,
+                        Override {
+                            value: value.clone(),
+                            reason: p.reason.clone(),
+                            by: p.by.clone(),
+                            seq: ev.seq,
+                            recorded_at: ev.recorded_at,
+                        },
+                    );
+                }
+                None => {
+                    entity.overrides.remove(&field);
+                }
+            }
+            entity.updated_seq = ev.seq;
+            state.dirty_entities.insert(p.entity_id.clone());
+        }
+        _ => {}
+    }
+}
+
+/// The run-level figures of one event.
+fn count(run: &mut RunRow, ev: &ProjectionEvent) {
+    let c = &mut run.counts;
+    match ev.kind {
+        EventKind::ConnectorFailed => c.failures += 1,
+        EventKind::DeadLettered => c.dead_letters += 1,
+        EventKind::CandidateExtracted => c.extracted += 1,
+        EventKind::CandidateAccepted => c.accepted += 1,
+        EventKind::ReviewRequested => c.reviews += 1,
+        _ => {}
+    }
+    let Some(payload) = &ev.payload else {
+        return;
+    };
+    match payload {
+        EventPayload::RunStarted(p) => {
+            run.query = p.query.clone();
+            run.mode = p.mode.clone();
+            run.budget_usd = p.budget_usd;
+            run.started_at = ev.recorded_at;
+            run.trace_id = ev.trace_id.clone().or(run.trace_id.take());
+            run.connectors = p.selected.iter().map(|s| s.connector.clone()).collect();
+            run.estimated_cost_usd = p.selected.iter().map(|s| s.cost_usd).sum();
+            run.skipped = p
+                .skipped
+                .iter()
+                .map(|s| (s.connector.clone(), s.reason.clone()))
+                .collect();
+            if !run.status.is_terminal() {
+                run.status = RunStatus::Running;
+            }
+        }
+        EventPayload::CandidateExtracted(p) => c.skipped_records += p.skipped_records.len() as u64,
+        EventPayload::ConnectorResponded(p) => {
+            c.responses += 1;
+            c.spent_usd += p.cost_usd;
+        }
+        EventPayload::CandidateRejected(p) => match p.reason {
+            RejectReason::Invalid => c.rejected_invalid += 1,
+            RejectReason::DuplicateInRun => c.rejected_duplicate_in_run += 1,
+            RejectReason::DuplicateInSource => c.rejected_duplicate_in_source += 1,
+        },
+        EventPayload::MergeDecided(p) => match &p.decision {
+            MergeOutcome::NewEntity { entity_id } => {
+                c.new_entities += 1;
+                run.entities.insert(entity_id.clone(), true);
+            }
+            MergeOutcome::ExistingEntity { entity_id } => {
+                c.existing_entities += 1;
+                run.entities.entry(entity_id.clone()).or_insert(false);
+            }
+            MergeOutcome::NeedsReview { .. } => {}
+        },
+        EventPayload::RunCompleted(p) => finish(run, ev, RunStatus::Completed, &p.figures, None),
+        EventPayload::RunFailed(p) => finish(
+            run,
+            ev,
+            RunStatus::Failed,
+            &p.figures,
+            Some(format!("{}: {}", p.stage, p.error)),
+        ),
+        EventPayload::RunCancelled(p) => finish(
+            run,
+            ev,
+            RunStatus::Cancelled,
+            &p.figures,
+            Some(p.reason.clone()),
+        ),
+        _ => {}
+    }
+}
+
+fn finish(
+    run: &mut RunRow,
+    ev: &ProjectionEvent,
+    status: RunStatus,
+    figures: &RunFigures,
+    error: Option<String>,
+) {
+    run.status = status;
+    run.ended_at = Some(ev.recorded_at);
+    run.figures = Some(figures.clone());
+    run.error = error;
+}

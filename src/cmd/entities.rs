@@ -1,0 +1,236 @@
+//! `trustfold entities` and `trustfold conflicts`: the Entity projection.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::ValueEnum;
+use serde_json::{json, Value};
+use trustfold_projections::merge::COMPLETENESS_FIELDS_TOTAL;
+use trustfold_projections::{Field, MergedEntity};
+
+use crate::project;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+    Geojson,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only entities whose name, slug, locality or postcode has every word of TEXT.
+    #[arg(long)]
+    pub search: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Same as --format json.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConflictsArgs {
+    /// Print the conflicts as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// An entity as `entities --format json` shows it.
+pub fn entity_json(m: &MergedEntity) -> Value {
+    let fields: serde_json::Map<String, Value> = m
+        .values
+        .iter()
+        .map(|(f, v)| (f.as_str().to_string(), v.value.clone()))
+        .collect();
+    let confidence: serde_json::Map<String, Value> = m
+        .values
+        .iter()
+        .map(|(f, v)| (f.as_str().to_string(), json!(v.confidence)))
+        .collect();
+    json!({
+        "entity_id": m.entity_id,
+        "slug": m.slug,
+        "name": m.name(),
+        "fields": fields,
+        "source_info": m.source_info(),
+        "confidence": confidence,
+        "external_ids": m.external_ids(),
+        "sources": m.sources,
+        "candidates": m.n_candidates,
+        "completeness": {
+            "present": m.completeness_present,
+            "total": COMPLETENESS_FIELDS_TOTAL,
+            "pct": m.completeness_pct(),
+        },
+        "conflicts": m.conflicts(),
+    })
+}
+
+pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
+    let policy = project::load_policy(trust, data_dir)?;
+    let db = project::open_for_reading(data_dir, &policy)?;
+    let entities = db.entities(args.search.as_deref())?;
+    let format = if args.json { Format::Json } else { args.format };
+    match format {
+        Format::Json => {
+            let docs: Vec<Value> = entities.iter().map(entity_json).collect();
+            println!("{}", serde_json::to_string_pretty(&docs)?);
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+            w.write_record([
+                "entity_id",
+                "slug",
+                "name",
+                "entity_class",
+                "address",
+                "locality",
+                "postcode",
+                "lat",
+                "lon",
+                "phone",
+                "website",
+                "sports",
+                "sources",
+                "completeness_pct",
+            ])?;
+            for m in &entities {
+                let (lat, lon) = m
+                    .coordinates()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .unwrap_or_default();
+                let list = |f: Field| {
+                    m.values
+                        .get(&f)
+                        .and_then(|v| v.value.as_array())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(Value::as_str)
+                                .collect::<Vec<_>>()
+                                .join(";")
+                        })
+                        .unwrap_or_default()
+                };
+                w.write_record([
+                    m.entity_id.as_str(),
+                    &m.slug,
+                    m.name().unwrap_or(""),
+                    m.text(Field::EntityClass).unwrap_or(""),
+                    m.text(Field::Address).unwrap_or(""),
+                    m.text(Field::Locality).unwrap_or(""),
+                    m.text(Field::Postcode).unwrap_or(""),
+                    &lat,
+                    &lon,
+                    m.text(Field::Phone).unwrap_or(""),
+                    m.text(Field::Website).unwrap_or(""),
+                    &list(Field::Sports),
+                    &m.sources.join(";"),
+                    &format!("{:.0}", m.completeness_pct()),
+                ])?;
+            }
+            w.flush()?;
+        }
+        Format::Geojson => {
+            let features: Vec<Value> = entities
+                .iter()
+                .map(|m| {
+                    let geometry = m
+                        .coordinates()
+                        .map(|(lat, lon)| json!({"type": "Point", "coordinates": [lon, lat]}))
+                        .unwrap_or(Value::Null);
+                    let mut props = entity_json(m);
+                    if let Some(f) = props.get_mut("fields").and_then(Value::as_object_mut) {
+                        f.remove("coordinates");
+                    }
+                    json!({"type": "Feature", "id": m.entity_id, "geometry": geometry, "properties": props})
+                })
+                .collect();
+            let doc = json!({"type": "FeatureCollection", "features": features});
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        Format::Table => {
+            if entities.is_empty() {
+                println!(
+                    "no entities{}",
+                    if args.search.is_some() {
+                        " match"
+                    } else {
+                        " yet"
+                    }
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{:<40}  {:<40}  {:<16}  {:>8}  {:>9}  SOURCES",
+                "SLUG", "NAME", "CLASS", "COMPLETE", "CONFLICTS"
+            );
+            for m in &entities {
+                println!(
+                    "{:<40}  {:<40}  {:<16}  {:>7.0}%  {:>9}  {}",
+                    clip(&m.slug, 40),
+                    clip(m.name().unwrap_or("(no name)"), 40),
+                    clip(m.text(Field::EntityClass).unwrap_or("-"), 16),
+                    m.completeness_pct(),
+                    m.conflicts().len(),
+                    m.sources.join(", ")
+                );
+            }
+            println!("{} entities", entities.len());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// At most `n` characters of `s` (with … when cut).
+pub fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+pub fn conflicts(data_dir: &Path, trust: Option<&Path>, args: ConflictsArgs) -> Result<ExitCode> {
+    let policy = project::load_policy(trust, data_dir)?;
+    let db = project::open_for_reading(data_dir, &policy)?;
+    let rows = db.conflicts()?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        println!("no conflicts");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<36}  {:<14}  {:<44}  OTHER", "ENTITY", "FIELD", "WINNER");
+    for r in &rows {
+        println!(
+            "{:<36}  {:<14}  {:<44}  {}",
+            clip(&r.slug, 36),
+            r.field,
+            clip(
+                &format!(
+                    "{} {:.2} {}",
+                    r.winner_source, r.winner_trust, r.winner_value
+                ),
+                44
+            ),
+            clip(
+                &format!("{} {:.2} {}", r.other_source, r.other_trust, r.other_value),
+                60
+            )
+        );
+    }
+    println!(
+        "{} conflicting values (sources within {:.2} trust that disagree); set the right \
+         value with an override, or adjust the trust policy",
+        rows.len(),
+        policy.conflict_trust_gap_max()
+    );
+    Ok(ExitCode::SUCCESS)
+}
