@@ -533,3 +533,313 @@ fn union(
         elements,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Given candidates of one entity, when merged under the shipped policy, then …
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use chrono::TimeZone;
+    use serde_json::json;
+    use trustfold_events::CandidateFields;
+
+    use super::*;
+    use crate::policy::SHIPPED_POLICY;
+    use crate::state::Override;
+
+    const SOURCES: &[&str] = &[
+        "serper",
+        "google_places",
+        "openstreetmap",
+        "sport_scotland",
+        "edinburgh_council",
+        "open_charge_map",
+    ];
+
+    fn policy() -> TrustPolicy {
+        TrustPolicy::parse(SHIPPED_POLICY, "trust.toml", SOURCES).unwrap()
+    }
+
+    fn cand(cid: &str, source: &str, seq: u64, fields: CandidateFields) -> Candidate {
+        Candidate {
+            candidate_id: cid.into(),
+            observation: Some(Observation {
+                source: source.into(),
+                external_id: format!("x{cid}"),
+                fields,
+                seq,
+                recorded_at: Utc.timestamp_opt(1_700_000_000 + seq as i64, 0).unwrap(),
+                run_id: Some("run-1".into()),
+                trace_id: Some("trace-1".into()),
+                payload_hash: format!("{seq:064x}"),
+            }),
+            entity_id: Some("e_1".into()),
+            follows: None,
+        }
+    }
+
+    fn entity(members: &[&Candidate]) -> EntityState {
+        EntityState {
+            entity_id: "e_1".into(),
+            slug: "place".into(),
+            founded_seq: 1,
+            members: members.iter().map(|c| c.candidate_id.clone()).collect(),
+            overrides: BTreeMap::new(),
+            updated_seq: 9,
+        }
+    }
+
+    fn merge(members: &[&Candidate]) -> MergedEntity {
+        merge_entity(&entity(members), members, &policy())
+    }
+
+    fn phone(p: &str) -> CandidateFields {
+        CandidateFields {
+            phone: Some(p.into()),
+            ..CandidateFields::default()
+        }
+    }
+
+    fn rows(m: &MergedEntity, f: Field) -> Vec<&ProvenanceRow> {
+        m.provenance.iter().filter(|r| r.field == f).collect()
+    }
+
+    #[test]
+    fn given_two_sources_when_merged_then_the_higher_trust_wins_and_the_loser_says_why() {
+        let g = cand("c1", "google_places", 5, phone("+441310000001"));
+        let s = cand("c2", "serper", 6, phone("+441310000002"));
+        let m = merge(&[&g, &s]);
+        let v = &m.values[&Field::Phone];
+        assert_eq!(v.value, json!("+441310000001"));
+        assert_eq!(v.source, "google_places");
+        let r = rows(&m, Field::Phone);
+        assert!(r[0].winner && r[0].source == "google_places");
+        assert_eq!(r[1].loss, Some(LossReason::LowerTier));
+        // Confidence: google agrees with itself only: 0.95 / (0.95 + 0.75).
+        assert_eq!(v.confidence, share(0.95, 0.95 + 0.75));
+        assert!(!v.conflict, "0.20 apart is not a conflict");
+    }
+
+    #[test]
+    fn given_an_excluded_field_then_the_source_never_supplies_it() {
+        let o = cand("c1", "openstreetmap", 5, phone("+441310000001"));
+        let m = merge(&[&o]);
+        assert!(!m.values.contains_key(&Field::Phone));
+        assert_eq!(rows(&m, Field::Phone)[0].loss, Some(LossReason::Excluded));
+        let g = cand(
+            "c2",
+            "google_places",
+            6,
+            CandidateFields {
+                categories: vec!["gym".into()],
+                ..CandidateFields::default()
+            },
+        );
+        let m = merge(&[&g]);
+        assert!(
+            !m.values.contains_key(&Field::Categories),
+            "google_places is not used for categories"
+        );
+    }
+
+    #[test]
+    fn given_placeholders_then_they_count_as_missing() {
+        let g = cand("c1", "google_places", 5, phone("N/A"));
+        let s = cand("c2", "serper", 6, phone("+441310000002"));
+        let m = merge(&[&g, &s]);
+        assert_eq!(m.values[&Field::Phone].source, "serper");
+        let r = rows(&m, Field::Phone);
+        assert!(r
+            .iter()
+            .any(|r| r.source == "google_places" && r.loss == Some(LossReason::Placeholder)));
+        let only = merge(&[&cand("c3", "google_places", 7, phone("—"))]);
+        assert!(!only.values.contains_key(&Field::Phone));
+        assert_eq!(only.completeness_present, 1, "only the candidate's own id");
+    }
+
+    #[test]
+    fn given_equal_rank_then_the_newer_observation_wins_then_the_smaller_candidate_id() {
+        let old = cand("c1", "serper", 5, phone("+441310000001"));
+        let new = cand("c2", "serper", 9, phone("+441310000002"));
+        let m = merge(&[&old, &new]);
+        assert_eq!(m.values[&Field::Phone].value, json!("+441310000002"));
+        assert_eq!(
+            rows(&m, Field::Phone)[1].loss,
+            Some(LossReason::OlderObservation)
+        );
+        let a = cand("c_a", "serper", 5, phone("+441310000001"));
+        let b = cand("c_b", "serper", 5, phone("+441310000002"));
+        let m = merge(&[&b, &a]);
+        assert_eq!(m.values[&Field::Phone].value, json!("+441310000001"));
+        assert_eq!(
+            rows(&m, Field::Phone)[1].loss,
+            Some(LossReason::CandidateIdTieBreak)
+        );
+    }
+
+    #[test]
+    fn given_a_preferred_source_then_it_beats_higher_trust_in_its_tier() {
+        let sports = |s: &[&str]| CandidateFields {
+            entity_class: Some(s[0].into()),
+            ..CandidateFields::default()
+        };
+        let g = cand("c1", "google_places", 5, sports(&["gym"]));
+        let ss = cand("c2", "sport_scotland", 6, sports(&["sports_centre"]));
+        let m = merge(&[&g, &ss]);
+        let v = &m.values[&Field::EntityClass];
+        assert_eq!(
+            v.source, "sport_scotland",
+            "sport_scotland prefers entity_class"
+        );
+        assert_eq!(
+            rows(&m, Field::EntityClass)[1].loss,
+            Some(LossReason::NotPreferred)
+        );
+        assert!(v.conflict, "0.95 vs 0.90 disagree: a conflict");
+    }
+
+    #[test]
+    fn given_near_trust_sources_that_disagree_then_the_field_is_a_conflict() {
+        let g = cand("c1", "google_places", 5, phone("+441310000001"));
+        let c = cand("c2", "edinburgh_council", 6, phone("+441310000002"));
+        let m = merge(&[&g, &c]);
+        assert!(m.values[&Field::Phone].conflict);
+        assert_eq!(m.conflicts(), vec![Field::Phone]);
+        // Agreeing values are no conflict, and raise confidence to 1.
+        let c2 = cand("c3", "edinburgh_council", 6, phone("+44 131 000 0001"));
+        let m = merge(&[&g, &c2]);
+        assert!(!m.values[&Field::Phone].conflict);
+        assert_eq!(m.values[&Field::Phone].confidence, 1.0);
+    }
+
+    #[test]
+    fn given_multi_valued_fields_then_they_are_unions_with_each_elements_sources() {
+        let f = |s: &[&str]| CandidateFields {
+            sports: s.iter().map(|x| x.to_string()).collect(),
+            ..CandidateFields::default()
+        };
+        let ss = cand("c1", "sport_scotland", 5, f(&["football", "tennis"]));
+        let o = cand("c2", "openstreetmap", 6, f(&["football"]));
+        let m = merge(&[&ss, &o]);
+        let v = &m.values[&Field::Sports];
+        assert_eq!(v.value, json!(["football", "tennis"]));
+        assert_eq!(v.elements[0].sources, ["openstreetmap", "sport_scotland"]);
+        assert_eq!(v.elements[0].support, 1.0);
+        assert_eq!(v.elements[1].sources, ["sport_scotland"]);
+        assert_eq!(v.elements[1].support, share(0.90, 0.90 + 0.70));
+        // external_ids: every candidate's own id, by source.
+        let ids = m.external_ids();
+        assert_eq!(ids["sport_scotland"], ["xc1"]);
+        assert_eq!(ids["openstreetmap"], ["xc2"]);
+    }
+
+    #[test]
+    fn given_descriptions_then_the_longest_of_the_best_tier_wins() {
+        let d = |t: &str| CandidateFields {
+            description: Some(t.into()),
+            ..CandidateFields::default()
+        };
+        let g = cand("c1", "google_places", 5, d("Short."));
+        let ss = cand(
+            "c2",
+            "sport_scotland",
+            6,
+            d("A longer official description."),
+        );
+        let o = cand(
+            "c3",
+            "openstreetmap",
+            7,
+            d("The longest text of all, but from a crowdsourced source."),
+        );
+        let m = merge(&[&g, &ss, &o]);
+        assert_eq!(m.values[&Field::Description].source, "sport_scotland");
+        let r = rows(&m, Field::Description);
+        assert_eq!(r[1].loss, Some(LossReason::ShorterText));
+        assert_eq!(r[2].loss, Some(LossReason::LowerTier));
+    }
+
+    #[test]
+    fn given_an_override_then_admin_beats_every_source_and_the_sources_show_overridden() {
+        let g = cand("c1", "google_places", 5, phone("+441310000001"));
+        let mut e = entity(&[&g]);
+        e.overrides.insert(
+            Field::Phone,
+            Override {
+                value: json!("+441310009999"),
+                reason: "called them".into(),
+                by: "ana".into(),
+                seq: 12,
+                recorded_at: Utc.timestamp_opt(1_700_000_100, 0).unwrap(),
+            },
+        );
+        let m = merge_entity(&e, &[&g], &policy());
+        let v = &m.values[&Field::Phone];
+        assert_eq!((v.source.as_str(), v.tier), (ADMIN_SOURCE, Tier::Admin));
+        assert_eq!(v.value, json!("+441310009999"));
+        let r = rows(&m, Field::Phone);
+        assert!(r[0].winner && r[0].note.as_deref() == Some("by ana: called them"));
+        assert_eq!(r[1].loss, Some(LossReason::Overridden));
+    }
+
+    #[test]
+    fn given_one_register_listing_a_site_many_times_then_it_is_one_voice() {
+        let names = |n: &str| CandidateFields {
+            name: Some(n.into()),
+            ..CandidateFields::default()
+        };
+        let g = cand("c1", "google_places", 5, names("Leith Links Pitches"));
+        let rows_of_register: Vec<Candidate> = (0..8)
+            .map(|i| {
+                cand(
+                    &format!("c{}", i + 10),
+                    "sport_scotland",
+                    6,
+                    names("Leith Links"),
+                )
+            })
+            .collect();
+        let mut members: Vec<&Candidate> = vec![&g];
+        members.extend(rows_of_register.iter());
+        let m = merge(&members);
+        let v = &m.values[&Field::Name];
+        assert_eq!(v.source, "google_places");
+        // Two voices (0.95 and 0.90), not nine; "Leith Links" is within the longer name.
+        assert_eq!(v.confidence, 1.0);
+        let sources: BTreeSet<&str> = m.sources.iter().map(String::as_str).collect();
+        assert_eq!(sources.len(), 2);
+    }
+
+    #[test]
+    fn completeness_counts_twenty_key_fields_with_latitude_and_longitude_apart() {
+        let full = CandidateFields {
+            name: Some("A".into()),
+            entity_class: Some("venue".into()),
+            categories: vec!["pitch".into()],
+            sports: vec!["football".into()],
+            address_lines: vec!["1 Road".into()],
+            locality: Some("Edinburgh".into()),
+            postcode: Some("EH1 1AA".into()),
+            country: Some("GB".into()),
+            lat: Some(55.95),
+            lon: Some(-3.19),
+            phone: Some("+441310000000".into()),
+            email: Some("a@b.c".into()),
+            website: Some("https://a.example".into()),
+            socials: [("facebook".to_string(), "https://fb.example/a".to_string())].into(),
+            opening_hours: Some("Mo-Su 09:00-22:00".into()),
+            ev: Some(trustfold_events::EvDetails {
+                points: Some(2),
+                ..Default::default()
+            }),
+            rating: Some(4.5),
+            rating_count: Some(10),
+            external_ids: BTreeMap::new(),
+            description: Some("d".into()),
+        };
+        // sport_scotland: not excluded from categories, unlike google_places.
+        let m = merge(&[&cand("c1", "sport_scotland", 5, full)]);
+        assert_eq!(m.completeness_present, COMPLETENESS_FIELDS_TOTAL);
+        assert_eq!(m.completeness_pct(), 100.0);
+    }
+}
