@@ -45,6 +45,9 @@ pub const FORMAT_VERSION: i64 = 1;
 pub const LOCK_WAIT_MS_MAX: u64 = 120_000;
 /// How long a reader waits on SQLite's busy lock.
 pub const BUSY_TIMEOUT_MS: u64 = 30_000;
+/// A database file that is not current and unmodified for this long is an orphan of an
+/// interrupted rebuild (a rebuild in progress writes its file continuously).
+pub const ORPHAN_AGE_MS: u64 = 10 * 60 * 1000;
 /// Events folded between two progress reports.
 pub const PROGRESS_EVENTS: u64 = 50_000;
 
@@ -378,15 +381,46 @@ impl Projections {
         drop(lock);
         if let Some(old) = old.filter(|o| *o != path) {
             // Readers that still have the old database open keep reading it (unlinked).
-            for suffix in ["", "-wal", "-shm"] {
-                let mut p = old.clone().into_os_string();
-                p.push(suffix);
-                let _ = fs::remove_file(PathBuf::from(p));
-            }
+            remove_database(&old);
         }
+        self.remove_orphans(&path);
         report.elapsed_ms = started.elapsed().as_millis() as u64;
         report.events_per_s = rate(report.events, started.elapsed());
         Ok(report)
+    }
+}
+
+impl Projections {
+    /// Removes database files of interrupted rebuilds (see [`ORPHAN_AGE_MS`]).
+    fn remove_orphans(&self, current: &Path) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path == current || !name.starts_with("p-") || !name.ends_with(".sqlite3") {
+                continue;
+            }
+            let idle = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|d| d > Duration::from_millis(ORPHAN_AGE_MS));
+            if idle {
+                remove_database(&path);
+            }
+        }
+    }
+}
+
+/// Removes a database file with its WAL and shared-memory files.
+fn remove_database(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.to_path_buf().into_os_string();
+        p.push(suffix);
+        let _ = fs::remove_file(PathBuf::from(p));
     }
 }
 
