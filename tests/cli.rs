@@ -1291,3 +1291,393 @@ fn a_native_overpass_dump_imports_as_openstreetmap_data() {
     assert_eq!(responded[0]["payload"]["transport"], "import");
     assert_success(&dir.run(&["verify"]));
 }
+
+// ---------------------------------------------------------------------------------------
+// Projections: entities, provenance, trust policy, runs and reports, rebuilds.
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+const SEED: &str = "powerleague portobello";
+
+impl Scratch {
+    /// The binary with no connector, key or policy settings inherited from the environment.
+    fn tf(&self, args: &[&str]) -> Output {
+        clean_env(&mut self.cmd())
+            .env_remove("TRUSTFOLD_TRUST")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs a command that must succeed and parses its stdout as one JSON document.
+    fn tf_json(&self, args: &[&str]) -> Value {
+        let out = self.tf(args);
+        assert_success(&out);
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&out)))
+    }
+
+    fn entities(&self) -> Vec<Value> {
+        let doc = self.tf_json(&["entities", "--json"]);
+        doc.as_array().expect("entities --json is an array").clone()
+    }
+
+    fn projections(&self) -> PathBuf {
+        self.data.join("projections")
+    }
+
+    /// The live projection database, as `projections/CURRENT` names it.
+    fn live_projection(&self) -> PathBuf {
+        let name = std::fs::read_to_string(self.projections().join("CURRENT")).unwrap();
+        self.projections().join(name.trim())
+    }
+
+    fn event_count(&self) -> usize {
+        if !self.log().exists() {
+            return 0;
+        }
+        ndjson(&self.tf(&["events", "--json"])).len()
+    }
+}
+
+fn shipped_policy() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/trust.toml"))
+        .unwrap()
+}
+
+/// The 1-based number of the first line equal to `line` (after trimming) at or after line
+/// `after` (1-based; 0 for the whole file).
+fn line_of(text: &str, line: &str, after: usize) -> usize {
+    text.lines()
+        .enumerate()
+        .skip(after)
+        .find(|(_, l)| l.trim() == line)
+        .map(|(i, _)| i + 1)
+        .unwrap_or_else(|| panic!("no line {line:?} after line {after}"))
+}
+
+/// `text` with line `n` (1-based) replaced by `with` (which may hold several lines).
+fn replace_line(text: &str, n: usize, with: &str) -> String {
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[n - 1] = with;
+    lines.join("\n") + "\n"
+}
+
+/// The shipped policy with google_places' trust set to `trust`.
+fn policy_with_google_trust(trust: &str) -> String {
+    let text = shipped_policy();
+    let table = line_of(&text, "[sources.google_places]", 0);
+    let line = line_of(&text, "trust = 0.95", table);
+    replace_line(&text, line, &format!("trust = {trust}"))
+}
+
+/// field -> winning source, from `provenance --json`.
+fn winners(doc: &Value) -> BTreeMap<String, String> {
+    doc["provenance"]
+        .as_array()
+        .expect("provenance rows")
+        .iter()
+        .filter_map(|f| {
+            Some((
+                f["field"].as_str()?.to_string(),
+                f["source"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+fn ids(entities: &[Value]) -> BTreeSet<String> {
+    entities
+        .iter()
+        .map(|e| e["entity_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The entity with the most sources.
+fn best_sourced(entities: &[Value]) -> &Value {
+    entities
+        .iter()
+        .max_by_key(|e| e["sources"].as_array().map(Vec::len).unwrap_or(0))
+        .expect("at least one entity")
+}
+
+#[test]
+fn the_seed_query_end_to_end_reingest_adds_nothing_and_a_trust_change_moves_winners_after_rebuild()
+{
+    let dir = setup();
+    let first = dir.tf_json(&["ingest", SEED, "--json"]);
+    assert_eq!(first["status"], "completed", "{first}");
+    let entities = dir.entities();
+    let before_ids = ids(&entities);
+    assert_eq!(before_ids.len(), entities.len(), "entity ids are distinct");
+    assert!(
+        (3..=5).contains(&before_ids.len()),
+        "3 to 5 entities for the seed query: {before_ids:?}"
+    );
+    let venue = best_sourced(&entities).clone();
+    let sources = venue["sources"].as_array().unwrap().len();
+    assert!(sources >= 3, "one entity from at least 3 sources: {venue}");
+    let slug = venue["slug"].as_str().unwrap().to_string();
+    // The report lists what the projection holds.
+    let reported: BTreeSet<String> = first["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entity_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(reported, before_ids, "the report names every entity");
+    assert_eq!(
+        first["figures"]["entities_created"].as_u64(),
+        Some(before_ids.len() as u64)
+    );
+
+    // The same query again: nothing new.
+    let second = dir.tf_json(&["ingest", SEED, "--json"]);
+    assert_eq!(second["status"], "completed");
+    assert_eq!(second["figures"]["entities_created"], 0, "{second}");
+    assert_eq!(ids(&dir.entities()), before_ids, "no entity added");
+
+    let before = dir.tf_json(&["provenance", &slug, "--json"]);
+    let won_before = winners(&before);
+    assert!(
+        won_before.values().any(|s| s == "google_places"),
+        "google_places wins some field under the shipped policy: {won_before:?}"
+    );
+
+    // google_places now trusted less than openstreetmap (0.70).
+    std::fs::write(
+        dir.data.join("trust.toml"),
+        policy_with_google_trust("0.65"),
+    )
+    .unwrap();
+    let stale = dir.tf(&["entities"]);
+    assert_success(&stale);
+    assert!(
+        stderr(&stale).contains("stale: run rebuild-projections"),
+        "{}",
+        stderr(&stale)
+    );
+    assert!(
+        stderr(&stale).contains("trust.toml"),
+        "names the policy: {}",
+        stderr(&stale)
+    );
+    let still = dir.tf(&["provenance", &slug, "--json"]);
+    assert_success(&still);
+    assert!(stderr(&still).contains("stale: run rebuild-projections"));
+    let unchanged: Value = serde_json::from_slice(&still.stdout).unwrap();
+    assert_eq!(
+        winners(&unchanged),
+        won_before,
+        "a stale projection is not quietly refolded"
+    );
+
+    let rebuilt = dir.tf(&["rebuild-projections"]);
+    assert_success(&rebuilt);
+    assert!(
+        stdout(&rebuilt).contains(&format!("{} entities", before_ids.len())),
+        "{}",
+        stdout(&rebuilt)
+    );
+
+    let after = dir.tf(&["provenance", &slug, "--json"]);
+    assert_success(&after);
+    assert!(
+        !stderr(&after).contains("stale"),
+        "fresh after the rebuild: {}",
+        stderr(&after)
+    );
+    let after: Value = serde_json::from_slice(&after.stdout).unwrap();
+    let won_after = winners(&after);
+    let changed: Vec<(&String, &String, &String)> = won_before
+        .iter()
+        .filter_map(|(field, old)| {
+            let new = won_after.get(field)?;
+            (new != old).then_some((field, old, new))
+        })
+        .collect();
+    assert!(
+        !changed.is_empty(),
+        "some field changed its winning source: before {won_before:?} after {won_after:?}"
+    );
+    for (field, old, new) in &changed {
+        assert_eq!(
+            old.as_str(),
+            "google_places",
+            "{field}: only google_places' trust went down, so only its wins can move"
+        );
+        assert_ne!(new.as_str(), "google_places", "{field}");
+    }
+    // Identity never depends on trust: the same entities, the same sources.
+    assert_eq!(ids(&dir.entities()), before_ids);
+    assert_eq!(after["sources"], venue["sources"]);
+    for f in after["provenance"].as_array().unwrap() {
+        for row in f["candidates"].as_array().unwrap() {
+            if row["source"] == "google_places" {
+                assert_eq!(row["trust"], 0.65, "the new trust is shown: {row}");
+            }
+        }
+    }
+
+    // The text output shows the new winner.
+    let (field, _, new) = changed[0];
+    let text = dir.tf(&["provenance", &slug]);
+    assert_success(&text);
+    assert!(!stderr(&text).contains("stale"), "{}", stderr(&text));
+    let text = stdout(&text);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{field}: ")))
+        .unwrap_or_else(|| panic!("a line for {field}:\n{text}"));
+    assert!(
+        line.contains(&format!("(source {new}")),
+        "{field} now from {new}: {line}"
+    );
+    let readers: [&[&str]; 4] = [
+        &["entities"],
+        &["runs"],
+        &["conflicts"],
+        &["entities", "--json"],
+    ];
+    for args in readers {
+        let out = dir.tf(args);
+        assert_success(&out);
+        assert!(
+            !stderr(&out).contains("stale"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert_success(&dir.tf(&["verify"]));
+}
+
+#[test]
+fn a_bad_trust_policy_exits_2_naming_the_file_and_line_and_records_nothing() {
+    let text = shipped_policy();
+    let google = line_of(&text, "[sources.google_places]", 0);
+    let trust = line_of(&text, "trust = 0.95", google);
+    let tier = line_of(&text, "tier = \"official\"", google);
+    let exclude = line_of(&text, "exclude = [\"categories\"]", google);
+    // (file name, text, line of the error, words the message must hold)
+    let cases: Vec<(&str, String, usize, Vec<&str>)> = vec![
+        (
+            "trust_too_high.toml",
+            replace_line(&text, trust, "trust = 1.5"),
+            trust,
+            vec!["1.5", "[0, 1]"],
+        ),
+        (
+            "typo_source.toml",
+            replace_line(&text, google, "[sources.googel_places]"),
+            google,
+            vec!["unknown source", "googel_places", "google_places"],
+        ),
+        (
+            "bad_exclude.toml",
+            replace_line(&text, exclude, "exclude = [\"categoriez\"]"),
+            exclude,
+            vec!["exclude", "unknown field", "categoriez"],
+        ),
+        (
+            "duplicate_key.toml",
+            replace_line(&text, tier, "tier = \"official\"\ntrust = 0.5"),
+            tier + 1,
+            vec!["duplicate key", "trust"],
+        ),
+    ];
+    // On a fresh data dir: refused before anything is created.
+    for (name, policy, line, words) in &cases {
+        let dir = setup();
+        let path = write(&dir, name, policy.as_bytes());
+        let path_s = path.to_str().unwrap();
+        let out = dir.tf(&["--trust", path_s, "ingest", SEED]);
+        assert_exit(&out, 2);
+        let err = stderr(&out);
+        assert!(err.contains(path_s), "{name}: names the file: {err}");
+        assert!(
+            err.contains(&format!("{path_s}:{line}:")),
+            "{name}: names line {line}: {err}"
+        );
+        for w in words {
+            assert!(err.contains(w), "{name}: {w:?} in {err}");
+        }
+        assert!(!dir.log().exists(), "{name}: no log written");
+        assert!(
+            !dir.projections().exists(),
+            "{name}: no projections written"
+        );
+    }
+
+    // On a data dir with a log: every command that reads the policy refuses it, and the log
+    // and the projections are left as they were.
+    let dir = setup();
+    assert_success(&dir.tf(&["ingest", SEED]));
+    let events = dir.event_count();
+    let entities = dir.entities();
+    let current = std::fs::read_to_string(dir.projections().join("CURRENT")).unwrap();
+    for (name, policy, line, _) in &cases {
+        let path = write(&dir, name, policy.as_bytes());
+        let path_s = path.to_str().unwrap();
+        let csv = write(
+            &dir,
+            "one.csv",
+            b"id,name,addr,city,pc,phone,lat,lon\nZ-1,Zebra Padel Club,1 Zebra Road,Edinburgh,EH7 4AA,,55.96,-3.17\n",
+        );
+        let readers: Vec<Vec<&str>> = vec![
+            vec!["ingest", SEED],
+            vec![
+                "import",
+                "--source",
+                "council_sheet",
+                "--format",
+                "csv",
+                "--map",
+                MAP,
+                csv.to_str().unwrap(),
+            ],
+            vec!["rebuild-projections"],
+            vec!["entities"],
+            vec!["provenance", entities[0]["slug"].as_str().unwrap()],
+            vec!["runs"],
+            vec!["conflicts"],
+        ];
+        for args in readers {
+            let mut full = vec!["--trust", path_s];
+            full.extend(&args);
+            let out = dir.tf(&full);
+            assert_exit(&out, 2);
+            assert!(
+                stderr(&out).contains(&format!("{path_s}:{line}:")),
+                "{name} {args:?}: {}",
+                stderr(&out)
+            );
+        }
+        // The same through the environment and as the data dir's own trust.toml.
+        let out = clean_env(&mut dir.cmd())
+            .env("TRUSTFOLD_TRUST", &path)
+            .args(["ingest", SEED])
+            .output()
+            .unwrap();
+        assert_exit(&out, 2);
+        assert!(stderr(&out).contains(&format!("{path_s}:{line}:")));
+        let in_dir = dir.data.join("trust.toml");
+        std::fs::write(&in_dir, policy).unwrap();
+        let out = dir.tf(&["entities"]);
+        assert_exit(&out, 2);
+        assert!(
+            stderr(&out).contains(&format!("{}:{line}:", in_dir.display())),
+            "{name}: {}",
+            stderr(&out)
+        );
+        std::fs::remove_file(&in_dir).unwrap();
+    }
+    assert_eq!(dir.event_count(), events, "nothing appended");
+    assert_eq!(
+        std::fs::read_to_string(dir.projections().join("CURRENT")).unwrap(),
+        current,
+        "the projections were not rebuilt"
+    );
+    assert_eq!(ids(&dir.entities()), ids(&entities));
+    assert_success(&dir.tf(&["verify"]));
+}

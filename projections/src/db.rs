@@ -35,7 +35,7 @@ use trustfold_events::{
 use crate::fields::Field;
 use crate::merge::{merge_entity, MergedEntity, ProvenanceRow};
 use crate::policy::{PolicyError, TrustPolicy};
-use crate::state::{apply, Candidate, EntityState, ProjectionEvent, RunRow, State};
+use crate::state::{apply, Candidate, EntityState, ProjectionEvent, ReviewRow, RunRow, State};
 
 /// The directory of the projections inside a data dir.
 pub const PROJECTIONS_DIR: &str = "projections";
@@ -179,6 +179,7 @@ CREATE TABLE IF NOT EXISTS field_provenance (
     loss_reason TEXT,
     agrees INTEGER NOT NULL,
     note TEXT,
+    decided_by TEXT,
     PRIMARY KEY (entity_id, field, ord)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS conflicts (
@@ -191,6 +192,12 @@ CREATE TABLE IF NOT EXISTS conflicts (
     other_value TEXT NOT NULL,
     other_trust REAL NOT NULL,
     other_candidate TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reviews (
+    review_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    requested_seq INTEGER NOT NULL,
+    row TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -722,6 +729,7 @@ impl ProjectionDb {
             candidates: state.dirty_candidates.iter().collect(),
             runs: state.dirty_runs.iter().collect(),
             entities: state.dirty_entities.iter().collect(),
+            reviews: state.dirty_reviews.iter().collect(),
         };
         report.entities_written = write_rows(&tx, &path, &state, &rows, policy, false)?;
         for (k, v) in [
@@ -751,6 +759,7 @@ impl ProjectionDb {
             candidates: state.candidates.keys().collect(),
             runs: state.runs.keys().collect(),
             entities: state.entities.keys().collect(),
+            reviews: state.reviews.keys().collect(),
         };
         write_rows(&tx, &path, state, &rows, policy, true)?;
         sql(&path, tx.commit())?;
@@ -807,7 +816,7 @@ impl ProjectionDb {
             self.conn.prepare(
                 "SELECT field, candidate_id, source, value, trust, tier, preferred, seq,
                         recorded_at, run_id, trace_id, payload_hash, winner, loss_reason,
-                        agrees, note
+                        agrees, note, decided_by
                  FROM field_provenance WHERE entity_id = ?1 ORDER BY field, ord",
             ),
         )?;
@@ -831,6 +840,7 @@ impl ProjectionDb {
                     r.get::<_, Option<String>>(13)?,
                     r.get::<_, bool>(14)?,
                     r.get::<_, Option<String>>(15)?,
+                    r.get::<_, Option<String>>(16)?,
                 ))
             })
             .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
@@ -858,6 +868,7 @@ impl ProjectionDb {
                 },
                 agrees: r.14,
                 note: r.15,
+                decided_by: r.16,
             });
         }
         // Field order as the catalogue lists fields, rows in their stored order.
@@ -936,6 +947,39 @@ impl ProjectionDb {
         from_json(&self.path, "run", pick).map(Some)
     }
 
+    /// Reviews, oldest first; only the open ones unless `all`.
+    pub fn reviews(&self, all: bool) -> Result<Vec<ReviewRow>> {
+        let mut stmt = sql(
+            &self.path,
+            self.conn.prepare(
+                "SELECT row FROM reviews WHERE ?1 OR status = 'open' ORDER BY requested_seq",
+            ),
+        )?;
+        let rows = sql(
+            &self.path,
+            stmt.query_map([all], |r| r.get::<_, String>(0))
+                .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
+        )?;
+        rows.iter()
+            .map(|r| from_json(&self.path, "review", r))
+            .collect()
+    }
+
+    /// One review by id.
+    pub fn review(&self, review_id: &str) -> Result<Option<ReviewRow>> {
+        let row: Option<String> = sql(
+            &self.path,
+            self.conn
+                .query_row(
+                    "SELECT row FROM reviews WHERE review_id = ?1",
+                    [review_id],
+                    |r| r.get(0),
+                )
+                .optional(),
+        )?;
+        row.map(|r| from_json(&self.path, "review", &r)).transpose()
+    }
+
     /// Every conflict, by entity name then field.
     pub fn conflicts(&self) -> Result<Vec<ConflictRow>> {
         let mut stmt = sql(
@@ -995,6 +1039,7 @@ impl ProjectionDb {
             ("field_provenance", "entity_id, field, ord"),
             ("conflicts", "entity_id, field, other_candidate"),
             ("runs", "run_id"),
+            ("reviews", "review_id"),
         ] {
             let mut stmt = sql(
                 &self.path,
@@ -1063,7 +1108,31 @@ impl Loader<'_> {
                 }
             }
             EventPayload::FieldOverridden(p) => self.load_entity(state, &p.entity_id)?,
+            EventPayload::ReviewRequested(p) => self.load_review(state, &p.review_id)?,
+            EventPayload::ReviewResolved(p) => self.load_review(state, &p.review_id)?,
             _ => {}
+        }
+        Ok(())
+    }
+
+    fn load_review(&mut self, state: &mut State, review_id: &str) -> Result<()> {
+        if state.reviews.contains_key(review_id) || !self.first_time(format!("v:{review_id}")) {
+            return Ok(());
+        }
+        let row: Option<String> = sql(
+            self.path,
+            self.conn
+                .query_row(
+                    "SELECT row FROM reviews WHERE review_id = ?1",
+                    [review_id],
+                    |r| r.get(0),
+                )
+                .optional(),
+        )?;
+        if let Some(row) = row {
+            state
+                .reviews
+                .insert(review_id.to_string(), from_json(self.path, "review", &row)?);
         }
         Ok(())
     }
@@ -1220,6 +1289,7 @@ struct Rows<'s> {
     candidates: Vec<&'s String>,
     runs: Vec<&'s String>,
     entities: Vec<&'s String>,
+    reviews: Vec<&'s String>,
 }
 
 /// Writes the named rows, taking their content from `state` (entities merged under
@@ -1271,6 +1341,28 @@ fn write_rows(
             }
         }
     }
+    {
+        let mut put = sql(
+            path,
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO reviews(review_id, status, requested_seq, row)
+                 VALUES (?1, ?2, ?3, ?4)",
+            ),
+        )?;
+        for &rid in &rows.reviews {
+            if let Some(r) = state.reviews.get(rid) {
+                sql(
+                    path,
+                    put.execute(params![
+                        rid,
+                        review_status(r),
+                        r.requested_seq as i64,
+                        to_json(r)
+                    ]),
+                )?;
+            }
+        }
+    }
     let merged = merge_many(state, &rows.entities, policy);
     let mut put_entity = sql(
         path,
@@ -1294,8 +1386,8 @@ fn write_rows(
         conn.prepare_cached(
             "INSERT INTO field_provenance(entity_id, field, ord, candidate_id, source, value,
                 trust, tier, preferred, seq, recorded_at, run_id, trace_id, payload_hash,
-                winner, loss_reason, agrees, note)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                winner, loss_reason, agrees, note, decided_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
         ),
     )?;
     let mut put_conf = sql(
@@ -1374,6 +1466,7 @@ fn write_rows(
                     }),
                     r.agrees,
                     r.note,
+                    r.decided_by,
                 ]),
             )?;
             *o += 1;
@@ -1413,6 +1506,15 @@ fn write_rows(
         }
     }
     Ok(merged.len() as u64)
+}
+
+/// `open`, `approved` or `rejected`.
+pub fn review_status(r: &ReviewRow) -> &'static str {
+    match r.decision {
+        None => "open",
+        Some(trustfold_events::ReviewDecision::Approved) => "approved",
+        Some(trustfold_events::ReviewDecision::Rejected) => "rejected",
+    }
 }
 
 /// Merges entities, on as many threads as pay (merging is pure and independent).

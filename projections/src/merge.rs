@@ -96,6 +96,9 @@ pub struct ProvenanceRow {
     /// For an override: who and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Who put the candidate in this entity: `matcher`, `review:<id>`, `same site as <c>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
 }
 
 /// One element of a multi-valued field and the sources that gave it.
@@ -194,6 +197,7 @@ impl MergedEntity {
 /// One candidate value competing for a field.
 struct Contender<'a> {
     cid: &'a str,
+    decided_by: Option<&'a str>,
     obs: &'a Observation,
     value: Value,
     rank: Rank,
@@ -211,7 +215,7 @@ impl Contender<'_> {
 
 fn row(
     field: Field,
-    cid: &str,
+    (cid, decided_by): (&str, Option<&str>),
     obs: &Observation,
     value: Value,
     rank: Option<Rank>,
@@ -233,6 +237,7 @@ fn row(
         loss: None,
         agrees: false,
         note: None,
+        decided_by: decided_by.map(str::to_string),
     }
 }
 
@@ -260,9 +265,15 @@ pub fn merge_entity(
     members: &[&Candidate],
     policy: &TrustPolicy,
 ) -> MergedEntity {
-    let observed: Vec<(&str, &Observation)> = members
+    let observed: Vec<Member<'_>> = members
         .iter()
-        .filter_map(|c| Some((c.candidate_id.as_str(), c.observation.as_ref()?)))
+        .filter_map(|c| {
+            Some(Member {
+                cid: c.candidate_id.as_str(),
+                decided_by: c.decided_by.as_deref(),
+                obs: c.observation.as_ref()?,
+            })
+        })
         .collect();
     let mut values = BTreeMap::new();
     let mut provenance = Vec::new();
@@ -271,7 +282,7 @@ pub fn merge_entity(
             values.insert(field, v);
         }
     }
-    let sources: BTreeSet<String> = observed.iter().map(|(_, o)| o.source.clone()).collect();
+    let sources: BTreeSet<String> = observed.iter().map(|m| m.obs.source.clone()).collect();
     let completeness_present = values
         .keys()
         .map(|f| if *f == Field::Coordinates { 2 } else { 1 })
@@ -289,27 +300,36 @@ pub fn merge_entity(
     }
 }
 
+/// A member candidate with an observation.
+struct Member<'a> {
+    cid: &'a str,
+    decided_by: Option<&'a str>,
+    obs: &'a Observation,
+}
+
 fn merge_field(
     field: Field,
     entity: &EntityState,
-    observed: &[(&str, &Observation)],
+    observed: &[Member<'_>],
     policy: &TrustPolicy,
     provenance: &mut Vec<ProvenanceRow>,
 ) -> Option<FieldValue> {
     // Excluded and placeholder values are listed after the contenders.
     let mut set_aside: Vec<ProvenanceRow> = Vec::new();
     let mut contenders: Vec<Contender<'_>> = Vec::new();
-    for &(cid, obs) in observed {
+    for m in observed {
+        let (cid, obs) = (m.cid, m.obs);
+        let who = (cid, m.decided_by);
         match observe(field, &obs.fields, &obs.source, &obs.external_id) {
             Observed::Absent => {}
             Observed::Placeholder(v) => {
-                let mut r = row(field, cid, obs, v, policy.rank(&obs.source, field));
+                let mut r = row(field, who, obs, v, policy.rank(&obs.source, field));
                 r.loss = Some(LossReason::Placeholder);
                 set_aside.push(r);
             }
             Observed::Present(value) => match policy.rank(&obs.source, field) {
                 None => {
-                    let mut r = row(field, cid, obs, value, None);
+                    let mut r = row(field, who, obs, value, None);
                     r.trust = policy.source(&obs.source).trust;
                     r.tier = policy.source(&obs.source).tier;
                     r.loss = Some(LossReason::Excluded);
@@ -317,6 +337,7 @@ fn merge_field(
                 }
                 Some(rank) => contenders.push(Contender {
                     cid,
+                    decided_by: m.decided_by,
                     obs,
                     value,
                     rank,
@@ -363,9 +384,16 @@ fn merge_field(
             loss: None,
             agrees: true,
             note: Some(format!("by {}: {}", ov.by, ov.reason)),
+            decided_by: None,
         });
         for c in &contenders {
-            let mut r = row(field, c.cid, c.obs, c.value.clone(), Some(c.rank));
+            let mut r = row(
+                field,
+                (c.cid, c.decided_by),
+                c.obs,
+                c.value.clone(),
+                Some(c.rank),
+            );
             r.loss = Some(LossReason::Overridden);
             r.agrees = agree(field, &ov.value, &c.value);
             provenance.push(r);
@@ -409,7 +437,13 @@ fn merge_field(
             }
         }
         for (i, c) in contenders.iter().enumerate() {
-            let mut r = row(field, c.cid, c.obs, c.value.clone(), Some(c.rank));
+            let mut r = row(
+                field,
+                (c.cid, c.decided_by),
+                c.obs,
+                c.value.clone(),
+                Some(c.rank),
+            );
             r.agrees = i == 0 || agree(field, &winner.value, &c.value);
             if i == 0 {
                 r.winner = true;
@@ -451,7 +485,13 @@ fn union(
     // key -> (first value seen in rank order, sources giving it)
     let mut by_key: BTreeMap<String, (usize, Value, BTreeSet<&str>)> = BTreeMap::new();
     for (i, c) in contenders.iter().enumerate() {
-        let mut r = row(field, c.cid, c.obs, c.value.clone(), Some(c.rank));
+        let mut r = row(
+            field,
+            (c.cid, c.decided_by),
+            c.obs,
+            c.value.clone(),
+            Some(c.rank),
+        );
         r.winner = true;
         r.agrees = true;
         provenance.push(r);
@@ -575,6 +615,7 @@ mod tests {
             }),
             entity_id: Some("e_1".into()),
             follows: None,
+            decided_by: Some("matcher".into()),
         }
     }
 

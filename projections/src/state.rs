@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use trustfold_events::{
-    CandidateFields, DecodeError, EventKind, EventPayload, MergeOutcome, RejectReason, RunFigures,
-    RunStatus, StoredEvent,
+    CandidateFields, DecodeError, EventKind, EventPayload, MergeOutcome, RejectReason,
+    ReviewDecision, ReviewReason, RunFigures, RunStatus, StoredEvent,
 };
 
 use crate::fields::Field;
@@ -33,10 +33,7 @@ pub struct ProjectionEvent {
 pub fn needs_payload(kind: EventKind) -> bool {
     !matches!(
         kind,
-        EventKind::CandidateAccepted
-            | EventKind::ConnectorFailed
-            | EventKind::DeadLettered
-            | EventKind::ReviewRequested
+        EventKind::CandidateAccepted | EventKind::ConnectorFailed | EventKind::DeadLettered
     )
 }
 
@@ -89,6 +86,35 @@ pub struct Candidate {
     /// site (one register row per facility): the candidate it repeats. It joins that
     /// candidate's entity, so the site's other facilities' sports are not lost.
     pub follows: Option<String>,
+    /// Who put it in its entity: `matcher`, `review:<id>` or `same site as <candidate>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+}
+
+/// A question put to a person, and the answer once given.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReviewRow {
+    pub review_id: String,
+    pub reason: ReviewReason,
+    pub candidate_id: Option<String>,
+    pub entity_ids: Vec<String>,
+    pub detail: String,
+    pub requested_seq: u64,
+    pub requested_at: DateTime<Utc>,
+    pub run_id: Option<String>,
+    /// `None` while open.
+    pub decision: Option<ReviewDecision>,
+    pub resolution: Option<Resolution>,
+}
+
+/// The answer to a review.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Resolution {
+    pub reason: String,
+    pub by: String,
+    pub entity_id: Option<String>,
+    pub seq: u64,
+    pub recorded_at: DateTime<Utc>,
 }
 
 /// An admin's value for one field (the admin tier: above every source).
@@ -197,6 +223,8 @@ pub struct State {
     /// Slugs known to be taken (all of them after a full fold; the needed ones otherwise).
     pub slugs: HashSet<String>,
     pub runs: HashMap<String, RunRow>,
+    pub reviews: HashMap<String, ReviewRow>,
+    pub dirty_reviews: BTreeSet<String>,
     pub dirty_candidates: BTreeSet<String>,
     pub dirty_entities: BTreeSet<String>,
     pub dirty_runs: BTreeSet<String>,
@@ -247,16 +275,17 @@ impl State {
         slug_base(name, entity_id)
     }
 
-    fn attach(&mut self, cid: &str, entity_id: &str, seq: u64) {
+    fn attach(&mut self, cid: &str, entity_id: &str, seq: u64, decided_by: &str) {
         // Followers join with the candidate they repeat, transitively; `seen` guards
         // against a cycle in a hand-made log.
-        let mut todo = vec![cid.to_string()];
+        let mut todo = vec![(cid.to_string(), decided_by.to_string())];
         let mut seen = HashSet::new();
-        while let Some(c) = todo.pop() {
+        while let Some((c, by)) = todo.pop() {
             if !seen.insert(c.clone()) {
                 continue;
             }
             let cand = self.candidate(&c);
+            cand.decided_by = Some(by);
             let previous = cand.entity_id.replace(entity_id.to_string());
             self.dirty_candidates.insert(c.clone());
             if let Some(prev) = previous.filter(|p| p != entity_id) {
@@ -271,7 +300,11 @@ impl State {
                 e.updated_seq = seq;
             }
             if let Some(followers) = self.followers.get(&c) {
-                todo.extend(followers.iter().cloned());
+                todo.extend(
+                    followers
+                        .iter()
+                        .map(|f| (f.clone(), format!("same site as {c}"))),
+                );
             }
         }
         self.dirty_entities.insert(entity_id.to_string());
@@ -345,7 +378,12 @@ pub fn apply(state: &mut State, ev: &ProjectionEvent) {
                 .insert(p.candidate_id.clone());
             state.dirty_candidates.insert(p.candidate_id.clone());
             if let Some(eid) = leader_entity {
-                state.attach(&p.candidate_id, &eid, ev.seq);
+                state.attach(
+                    &p.candidate_id,
+                    &eid,
+                    ev.seq,
+                    &format!("same site as {leader}"),
+                );
             }
         }
         EventPayload::MergeDecided(p) => match &p.decision {
@@ -371,15 +409,50 @@ pub fn apply(state: &mut State, ev: &ProjectionEvent) {
                         },
                     );
                 }
-                state.attach(&p.candidate_id, entity_id, ev.seq);
+                state.attach(&p.candidate_id, entity_id, ev.seq, &p.decided_by);
             }
             MergeOutcome::ExistingEntity { entity_id } => {
                 if state.entities.contains_key(entity_id) {
-                    state.attach(&p.candidate_id, entity_id, ev.seq);
+                    state.attach(&p.candidate_id, entity_id, ev.seq, &p.decided_by);
                 }
             }
             MergeOutcome::NeedsReview { .. } => {}
         },
+        EventPayload::ReviewRequested(p) => {
+            state.dirty_reviews.insert(p.review_id.clone());
+            state
+                .reviews
+                .entry(p.review_id.clone())
+                .or_insert_with(|| ReviewRow {
+                    review_id: p.review_id.clone(),
+                    reason: p.reason,
+                    candidate_id: p.candidate_id.clone(),
+                    entity_ids: p.entity_ids.clone(),
+                    detail: p.detail.clone(),
+                    requested_seq: ev.seq,
+                    requested_at: ev.recorded_at,
+                    run_id: ev.run_id.clone(),
+                    decision: None,
+                    resolution: None,
+                });
+        }
+        EventPayload::ReviewResolved(p) => {
+            // The first answer is the answer: a second one (two reviewers racing past the
+            // command's check) is in the log, but does not change the review.
+            if let Some(r) = state.reviews.get_mut(&p.review_id) {
+                if r.decision.is_none() {
+                    r.decision = Some(p.decision);
+                    r.resolution = Some(Resolution {
+                        reason: p.reason.clone(),
+                        by: p.by.clone(),
+                        entity_id: p.entity_id.clone(),
+                        seq: ev.seq,
+                        recorded_at: ev.recorded_at,
+                    });
+                    state.dirty_reviews.insert(p.review_id.clone());
+                }
+            }
+        }
         EventPayload::FieldOverridden(p) => {
             let (Ok(field), Some(entity)) = (
                 p.field.parse::<Field>(),

@@ -52,6 +52,14 @@ enum Op {
         clear: bool,
         phone: u8,
     },
+    Review {
+        cand: u8,
+        entity: u8,
+    },
+    Resolve {
+        cand: u8,
+        approve: bool,
+    },
     StartRun,
     EndRun,
 }
@@ -65,6 +73,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..8u8, 0..4u8).prop_map(|(cand, entity)| Op::Existing { cand, entity }),
         1 => (0..8u8, 0..8u8).prop_map(|(cand, of)| Op::Repeat { cand, of }),
         1 => (0..4u8, any::<bool>(), 0..3u8).prop_map(|(entity, clear, phone)| Op::Override { entity, clear, phone }),
+        1 => (0..8u8, 0..4u8).prop_map(|(cand, entity)| Op::Review { cand, entity }),
+        1 => (0..8u8, any::<bool>()).prop_map(|(cand, approve)| Op::Resolve { cand, approve }),
         1 => Just(Op::StartRun),
         1 => Just(Op::EndRun),
     ]
@@ -162,6 +172,30 @@ fn to_event(op: &Op, run: &mut Option<(uuid::Uuid, String)>, n: usize) -> NewEve
                 value: (!clear).then(|| serde_json::json!(format!("+4413199999{phone}"))),
                 reason: "checked".into(),
                 by: "test".into(),
+            },
+        ),
+        Op::Review { cand, entity } => NewEvent::new(
+            format!("review/r_{cand}"),
+            ReviewRequested {
+                review_id: format!("r_{cand}"),
+                reason: ReviewReason::AmbiguousMatch,
+                candidate_id: Some(cid(*cand)),
+                entity_ids: vec![eid(*entity)],
+                detail: "in the band".into(),
+            },
+        ),
+        Op::Resolve { cand, approve } => NewEvent::new(
+            format!("review/r_{cand}"),
+            ReviewResolved {
+                review_id: format!("r_{cand}"),
+                decision: if *approve {
+                    ReviewDecision::Approved
+                } else {
+                    ReviewDecision::Rejected
+                },
+                reason: "looked".into(),
+                by: "ana".into(),
+                entity_id: None,
             },
         ),
         Op::StartRun => {
