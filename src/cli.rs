@@ -62,6 +62,11 @@ pub enum Command {
     Runs(cmd::runs::Args),
     /// One run's report (seed 000 Appendix C).
     Report(cmd::runs::ReportArgs),
+    /// Human review: list, show, approve or reject what the pipeline could not decide.
+    #[command(subcommand)]
+    Review(cmd::review::ReviewCommand),
+    /// Set (or --clear) an admin value for one field of an entity, above every source.
+    Override(cmd::overrides::Args),
     /// Show the log, filtered (NDJSON with --json).
     Events(cmd::events::Args),
     /// Check the hash chain, sequence contiguity and blob integrity; exit 3 if broken.
@@ -97,6 +102,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Entities(args) => cmd::entities::run(&cli.data_dir, trust, args),
         Command::Conflicts(args) => cmd::entities::conflicts(&cli.data_dir, trust, args),
         Command::Runs(args) => cmd::runs::run(&cli.data_dir, trust, args),
+        Command::Review(c) => cmd::review::run(&cli.data_dir, trust, c),
+        Command::Override(args) => cmd::overrides::run(&cli.data_dir, trust, args),
         Command::Report(args) => cmd::runs::report(&cli.data_dir, trust, args),
         Command::Events(args) => cmd::events::run(&cli.data_dir, args),
         Command::Verify(args) => cmd::verify::run(&cli.data_dir, args),

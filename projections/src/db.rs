@@ -40,7 +40,7 @@ use crate::state::{apply, Candidate, EntityState, ProjectionEvent, ReviewRow, Ru
 /// The directory of the projections inside a data dir.
 pub const PROJECTIONS_DIR: &str = "projections";
 /// The schema this build writes; a database of another version is rebuilt, not read.
-pub const FORMAT_VERSION: i64 = 1;
+pub const FORMAT_VERSION: i64 = 2;
 /// How long a writer waits for another writer's lock on the projections.
 pub const LOCK_WAIT_MS_MAX: u64 = 120_000;
 /// How long a reader waits on SQLite's busy lock.
@@ -54,13 +54,13 @@ pub const PROGRESS_EVENTS: u64 = 50_000;
 /// Errors of the projections. Each says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
-    #[error("sqlite error on {path}: {source}")]
+    #[error("sqlite error on {path}")]
     Sqlite {
         path: PathBuf,
         #[source]
         source: rusqlite::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -70,7 +70,7 @@ pub enum ProjectionError {
     Store(#[from] StoreError),
     #[error("{path}: {detail}; run `trustfold rebuild-projections`")]
     Corrupt { path: PathBuf, detail: String },
-    #[error("the policy stored in {path} no longer parses ({source}); run `trustfold rebuild-projections`")]
+    #[error("the policy stored in {path} no longer parses; run `trustfold rebuild-projections`")]
     StoredPolicy {
         path: PathBuf,
         #[source]
@@ -291,10 +291,20 @@ impl Projections {
 
     /// Opens the live database for reading, if one was built.
     pub fn open_read(&self) -> Result<Option<ProjectionDb>> {
-        match self.current_path()? {
-            Some(path) => ProjectionDb::open(&path, false).map(Some),
-            None => Ok(None),
+        let Some(path) = self.current_path()? else {
+            return Ok(None);
+        };
+        let db = ProjectionDb::open(&path, false)?;
+        let version = db.format_version()?;
+        if version != FORMAT_VERSION {
+            return Err(ProjectionError::Corrupt {
+                path,
+                detail: format!(
+                    "built in projection format {version}; this build reads format {FORMAT_VERSION}"
+                ),
+            });
         }
+        Ok(Some(db))
     }
 
     fn lock(&self) -> Result<WriteLock> {
@@ -963,6 +973,22 @@ impl ProjectionDb {
         rows.iter()
             .map(|r| from_json(&self.path, "review", r))
             .collect()
+    }
+
+    /// One candidate by id.
+    pub fn candidate(&self, candidate_id: &str) -> Result<Option<Candidate>> {
+        let row: Option<String> = sql(
+            &self.path,
+            self.conn
+                .query_row(
+                    "SELECT row FROM candidates WHERE candidate_id = ?1",
+                    [candidate_id],
+                    |r| r.get(0),
+                )
+                .optional(),
+        )?;
+        row.map(|r| from_json(&self.path, "candidate", &r))
+            .transpose()
     }
 
     /// One review by id.

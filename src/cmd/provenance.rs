@@ -234,6 +234,10 @@ fn render(
                 ),
                 None => String::new(),
             };
+            let why = match r.decided_by.as_deref() {
+                Some(by) if by.starts_with("review:") => format!("{why} [joined by {by}]"),
+                _ => why,
+            };
             let value = if r.winner && !field.is_multi_valued() {
                 String::new()
             } else {

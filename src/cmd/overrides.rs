@@ -1,0 +1,229 @@
+//! `trustfold override <entity> <field> <value> --reason R` and `override --clear`: an
+//! admin's value for one field, above every source (the admin tier). Appended as
+//! `FieldOverridden`; the projection shows it, and provenance names who and why.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde_json::{json, Value};
+use trustfold_events::{AppendBatch, EventStore, ExpectedVersion, FieldOverridden, NewEvent};
+use trustfold_projections::values::is_placeholder;
+use trustfold_projections::Field;
+
+use crate::datadir::DataDir;
+use crate::exit::bad_input;
+use crate::extract::normalize;
+use crate::project;
+
+/// Longest override value, in bytes.
+pub const OVERRIDE_VALUE_BYTES_MAX: usize = 4096;
+/// Longest reason or name, in characters.
+pub const REASON_CHARS_MAX: usize = 500;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The entity id (or unique prefix) or slug.
+    pub entity: String,
+    /// The field (name, phone, website, coordinates, sports, ...).
+    pub field: String,
+    /// The value: text for text fields; "LAT,LON" for coordinates; comma-separated for
+    /// categories and sports; a number for rating and rating_count; JSON for the rest.
+    pub value: Option<String>,
+    /// Remove the override of this field instead (the sources' value applies again).
+    #[arg(long)]
+    pub clear: bool,
+    /// Why (kept in the log and shown in provenance).
+    #[arg(long)]
+    pub reason: String,
+    /// Who (default: $USER).
+    #[arg(long)]
+    pub by: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Who is acting: `--by`, else `$USER`, else "unknown".
+pub fn actor(by: Option<&str>) -> Result<String> {
+    let by = by
+        .map(str::to_string)
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into());
+    let by = by.trim().to_string();
+    if by.is_empty() || by.chars().count() > REASON_CHARS_MAX {
+        return Err(bad_input(format!(
+            "--by: give a name of 1 to {REASON_CHARS_MAX} characters"
+        )));
+    }
+    Ok(by)
+}
+
+/// Checks a `--reason`.
+pub fn reason(text: &str) -> Result<String> {
+    let t = text.trim();
+    if t.is_empty() || t.chars().count() > REASON_CHARS_MAX {
+        return Err(bad_input(format!(
+            "--reason: say why, in 1 to {REASON_CHARS_MAX} characters"
+        )));
+    }
+    Ok(t.to_string())
+}
+
+/// The override value of `field` parsed from the command line.
+pub fn parse_value(field: Field, raw: &str) -> Result<Value> {
+    let bad = |why: &str| {
+        bad_input(format!(
+            "value {:?} for {field}: {why}",
+            raw.chars().take(60).collect::<String>()
+        ))
+    };
+    if raw.len() > OVERRIDE_VALUE_BYTES_MAX {
+        return Err(bad(&format!(
+            "longer than OVERRIDE_VALUE_BYTES_MAX ({OVERRIDE_VALUE_BYTES_MAX} bytes)"
+        )));
+    }
+    if is_placeholder(raw) {
+        return Err(bad(
+            "a placeholder is not a value; to drop an override use --clear",
+        ));
+    }
+    let text = raw.trim();
+    Ok(match field {
+        Field::Coordinates => {
+            let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+            let (Some(lat), Some(lon), 2) = (
+                parts.first().and_then(|p| p.parse::<f64>().ok()),
+                parts.get(1).and_then(|p| p.parse::<f64>().ok()),
+                parts.len(),
+            ) else {
+                return Err(bad("expected LAT,LON, e.g. 55.9563,-3.1191"));
+            };
+            if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+                return Err(bad(
+                    "latitude must be in [-90, 90] and longitude in [-180, 180]",
+                ));
+            }
+            json!({"lat": lat, "lon": lon})
+        }
+        Field::Phone => json!(normalize::phone_e164(text)
+            .ok_or_else(|| bad("not a phone number (e.g. +44 131 496 0000)"))?),
+        Field::Website => json!(normalize::website(text)
+            .ok_or_else(|| bad("not a website (e.g. https://example.org)"))?),
+        Field::Postcode => {
+            json!(normalize::postcode(text)
+                .ok_or_else(|| bad("not a UK postcode (e.g. EH15 1DR)"))?)
+        }
+        Field::Rating => {
+            let r: f64 = text.parse().map_err(|_| bad("not a number"))?;
+            if !(0.0..=5.0).contains(&r) {
+                return Err(bad("a rating is between 0 and 5"));
+            }
+            json!(r)
+        }
+        Field::RatingCount => json!(text.parse::<u64>().map_err(|_| bad("not a whole number"))?),
+        Field::Categories | Field::Sports => {
+            let items: Vec<String> = text
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty() && !is_placeholder(s))
+                .collect();
+            if items.is_empty() {
+                return Err(bad("give one or more comma-separated values"));
+            }
+            json!(items)
+        }
+        Field::ExternalIds | Field::Socials | Field::Ev => {
+            let v: Value = serde_json::from_str(text)
+                .map_err(|e| bad(&format!("expected a JSON object: {e}")))?;
+            if !v.is_object() {
+                return Err(bad("expected a JSON object"));
+            }
+            v
+        }
+        _ => json!(text),
+    })
+}
+
+pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
+    let field: Field = args.field.parse().map_err(|e| bad_input(format!("{e}")))?;
+    let value = match (&args.value, args.clear) {
+        (Some(_), true) => return Err(bad_input("give either a value or --clear, not both")),
+        (None, false) => {
+            return Err(bad_input(
+                "give the value to set, or --clear to remove the override",
+            ))
+        }
+        (Some(v), false) => Some(parse_value(field, v)?),
+        (None, true) => None,
+    };
+    let reason = reason(&args.reason)?;
+    let by = actor(args.by.as_deref())?;
+    let policy = project::load_policy(trust, data_dir)?;
+    let db = project::open_for_reading(data_dir, &policy)?;
+    let Some((entity, state)) = db.entity(&args.entity)? else {
+        return Err(bad_input(format!(
+            "no entity {:?} (see `trustfold entities`)",
+            args.entity.chars().take(80).collect::<String>()
+        )));
+    };
+    if value.is_none() && !state.overrides.contains_key(&field) {
+        return Err(bad_input(format!(
+            "{} has no override of {field} to clear",
+            entity.slug
+        )));
+    }
+    drop(db);
+    let dir = DataDir::writable(data_dir)?;
+    let store = dir.write_log()?;
+    let event = NewEvent::new(
+        format!("entity/{}", entity.entity_id),
+        FieldOverridden {
+            entity_id: entity.entity_id.clone(),
+            field: field.as_str().to_string(),
+            value: value.clone(),
+            reason,
+            by,
+        },
+    );
+    let appended = store.append(AppendBatch::for_stream(
+        &format!("entity/{}", entity.entity_id),
+        ExpectedVersion::Any,
+        vec![event],
+    ))?;
+    project::catch_up(&dir, &store, &policy, false)?;
+    let db = project::open_for_reading(data_dir, &policy)?;
+    let (now, _) = db
+        .entity(&entity.entity_id)?
+        .ok_or_else(|| anyhow::anyhow!("entity {} vanished", entity.entity_id))?;
+    let shown = now.values.get(&field);
+    if args.json {
+        let doc = json!({
+            "entity_id": now.entity_id,
+            "slug": now.slug,
+            "field": field,
+            "seq": appended.seqs.first(),
+            "value": shown.map(|v| v.value.clone()),
+            "source": shown.map(|v| v.source.clone()),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        match (value, shown) {
+            (Some(_), Some(v)) => println!(
+                "{} {field} = {} (admin override, seq {})",
+                now.slug,
+                v.value,
+                appended.seqs.first().copied().unwrap_or(0)
+            ),
+            (None, Some(v)) => println!(
+                "{} {field}: override cleared; now {} from {}",
+                now.slug, v.value, v.source
+            ),
+            (None, None) => println!(
+                "{} {field}: override cleared; no source has a value",
+                now.slug
+            ),
+            (Some(_), None) => println!("{} {field}: override recorded", now.slug),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,298 @@
+//! `trustfold review list|show|approve|reject`: the questions the pipeline put to a person,
+//! and their answers. An answer is authoritative and recorded as events: approving an
+//! ambiguous match appends the `MergeDecided` into the entity; rejecting it founds a new
+//! entity for the record. Both carry `decided_by = review:<id>` into provenance.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde_json::json;
+use trustfold_events::{
+    derived_event_id, format_time, AppendBatch, EventStore, ExpectedVersion, MergeDecided,
+    MergeOutcome, NewEvent, ReviewDecision, ReviewReason, ReviewResolved, StoreError,
+};
+use trustfold_projections::state::ReviewRow;
+
+use crate::cmd::entities::clip;
+use crate::cmd::overrides::{actor, reason};
+use crate::datadir::DataDir;
+use crate::exit::bad_input;
+use crate::project;
+use crate::resolve::{entity_id_for, MATCHER_VERSION};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ReviewCommand {
+    /// Open reviews (all of them with --all).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One review: the question, the record, the candidate entities.
+    Show {
+        review_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept: the record joins the entity (the first candidate entity, or --entity).
+    Approve(Decide),
+    /// Refuse: the record becomes an entity of its own.
+    Reject(Decide),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Decide {
+    pub review_id: String,
+    /// Why (kept in the log).
+    #[arg(long)]
+    pub reason: String,
+    /// Who (default: $USER).
+    #[arg(long)]
+    pub by: Option<String>,
+    /// For approve: which of the candidate entities the record joins.
+    #[arg(long)]
+    pub entity: Option<String>,
+}
+
+fn reason_name(r: ReviewReason) -> &'static str {
+    match r {
+        ReviewReason::AmbiguousMatch => "ambiguous_match",
+        ReviewReason::BudgetOverrun => "budget_overrun",
+        ReviewReason::FieldConflict => "field_conflict",
+    }
+}
+
+fn status(r: &ReviewRow) -> &'static str {
+    trustfold_projections::db::review_status(r)
+}
+
+pub fn run(data_dir: &Path, trust: Option<&Path>, cmd: ReviewCommand) -> Result<ExitCode> {
+    let policy = project::load_policy(trust, data_dir)?;
+    match cmd {
+        ReviewCommand::List { all, json } => {
+            let db = project::open_for_reading(data_dir, &policy)?;
+            let reviews = db.reviews(all)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&reviews)?);
+            } else if reviews.is_empty() {
+                println!("no {}reviews", if all { "" } else { "open " });
+            } else {
+                println!(
+                    "{:<26}  {:<16}  {:<9}  {:<20}  DETAIL",
+                    "REVIEW", "REASON", "STATUS", "REQUESTED"
+                );
+                for r in &reviews {
+                    println!(
+                        "{:<26}  {:<16}  {:<9}  {:<20}  {}",
+                        r.review_id,
+                        reason_name(r.reason),
+                        status(r),
+                        format_time(&r.requested_at)
+                            .chars()
+                            .take(19)
+                            .collect::<String>(),
+                        clip(&r.detail, 90)
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ReviewCommand::Show { review_id, json } => {
+            let db = project::open_for_reading(data_dir, &policy)?;
+            let r = db
+                .review(&review_id)?
+                .ok_or_else(|| no_review(&review_id))?;
+            let candidate = match &r.candidate_id {
+                Some(c) => db.candidate(c)?,
+                None => None,
+            };
+            let mut entities = Vec::new();
+            for e in &r.entity_ids {
+                if let Some((m, _)) = db.entity(e)? {
+                    entities.push(m);
+                }
+            }
+            if json {
+                let doc = json!({
+                    "review": r,
+                    "candidate": candidate,
+                    "entities": entities.iter().map(crate::cmd::entities::entity_json).collect::<Vec<_>>(),
+                });
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "review {} ({}, {})",
+                r.review_id,
+                reason_name(r.reason),
+                status(&r)
+            );
+            println!("  {}", r.detail);
+            if let Some(res) = &r.resolution {
+                println!("  answered by {}: {} (seq {})", res.by, res.reason, res.seq);
+            }
+            if let Some(c) = candidate.as_ref().and_then(|c| c.observation.as_ref()) {
+                println!(
+                    "  record: {} from {} ({}), {}",
+                    c.fields.name.as_deref().unwrap_or("(no name)"),
+                    c.source,
+                    c.external_id,
+                    [
+                        c.fields.address_lines.join(", "),
+                        c.fields.postcode.clone().unwrap_or_default()
+                    ]
+                    .join(" ")
+                    .trim()
+                );
+            }
+            for m in &entities {
+                println!(
+                    "  candidate entity: {} ({}) from {}; {}",
+                    m.name().unwrap_or("(no name)"),
+                    m.slug,
+                    m.sources.join(", "),
+                    m.text(trustfold_projections::Field::Address).unwrap_or("")
+                );
+            }
+            if r.decision.is_none() {
+                println!(
+                    "  answer with: trustfold review approve {id} --reason R   or   \
+                     trustfold review reject {id} --reason R",
+                    id = r.review_id
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ReviewCommand::Approve(d) => decide(data_dir, &policy, d, ReviewDecision::Approved),
+        ReviewCommand::Reject(d) => decide(data_dir, &policy, d, ReviewDecision::Rejected),
+    }
+}
+
+fn no_review(id: &str) -> anyhow::Error {
+    bad_input(format!(
+        "no review {:?} (see `trustfold review list --all`)",
+        id.chars().take(60).collect::<String>()
+    ))
+}
+
+fn decide(
+    data_dir: &Path,
+    policy: &trustfold_projections::TrustPolicy,
+    d: Decide,
+    decision: ReviewDecision,
+) -> Result<ExitCode> {
+    let why = reason(&d.reason)?;
+    let by = actor(d.by.as_deref())?;
+    let db = project::open_for_reading(data_dir, policy)?;
+    let r = db
+        .review(&d.review_id)?
+        .ok_or_else(|| no_review(&d.review_id))?;
+    if r.decision.is_some() {
+        return Err(bad_input(format!(
+            "review {} was already answered ({}); answers are final",
+            r.review_id,
+            status(&r)
+        )));
+    }
+    let stream = format!("review/{}", r.review_id);
+    let mut batch = AppendBatch::new();
+    let mut entity_id = None;
+    if let (ReviewReason::AmbiguousMatch, Some(cid)) = (r.reason, &r.candidate_id) {
+        let (eid, outcome, expect) = match decision {
+            ReviewDecision::Approved => {
+                let eid = match &d.entity {
+                    Some(e) => {
+                        let (m, _) = db
+                            .entity(e)?
+                            .ok_or_else(|| bad_input(format!("--entity {e:?}: no such entity")))?;
+                        m.entity_id
+                    }
+                    None => r.entity_ids.first().cloned().ok_or_else(|| {
+                        bad_input("the review names no candidate entity; pass --entity")
+                    })?,
+                };
+                (
+                    eid.clone(),
+                    MergeOutcome::ExistingEntity { entity_id: eid },
+                    None,
+                )
+            }
+            ReviewDecision::Rejected => {
+                let eid = entity_id_for(cid);
+                (
+                    eid.clone(),
+                    MergeOutcome::NewEntity { entity_id: eid },
+                    Some(ExpectedVersion::NoStream),
+                )
+            }
+        };
+        let entity_stream = format!("entity/{eid}");
+        batch = batch.push(
+            NewEvent::new(
+                &entity_stream,
+                MergeDecided {
+                    candidate_id: cid.clone(),
+                    decision: outcome,
+                    score: 1.0,
+                    features: Default::default(),
+                    matcher_version: MATCHER_VERSION.to_string(),
+                    decided_by: format!("review:{}", r.review_id),
+                },
+            )
+            .with_id(derived_event_id(&[
+                "MergeDecided",
+                cid,
+                "review",
+                &r.review_id,
+            ])),
+        );
+        if let Some(e) = expect {
+            batch = batch.expect(&entity_stream, e);
+        }
+        entity_id = Some(eid);
+    }
+    let resolved = NewEvent::new(
+        &stream,
+        ReviewResolved {
+            review_id: r.review_id.clone(),
+            decision,
+            reason: why,
+            by,
+            entity_id: entity_id.clone(),
+        },
+    )
+    .with_id(derived_event_id(&["ReviewResolved", &r.review_id]));
+    // The review stream holds the request only: expecting that version makes two people
+    // answering at once a conflict for the second, not two answers.
+    batch = batch
+        .push(resolved)
+        .expect(&stream, ExpectedVersion::Exact(1));
+    drop(db);
+    let dir = DataDir::writable(data_dir)?;
+    let store = dir.write_log()?;
+    match store.append(batch) {
+        Ok(_) => {}
+        Err(StoreError::Conflict { .. }) => {
+            return Err(bad_input(format!(
+                "review {} was answered by someone else just now; see `trustfold review show {}`",
+                r.review_id, r.review_id
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    project::catch_up(&dir, &store, policy, false)?;
+    let verb = match decision {
+        ReviewDecision::Approved => "approved",
+        ReviewDecision::Rejected => "rejected",
+    };
+    match entity_id {
+        Some(e) => println!(
+            "review {} {verb}: the record is now part of {e}",
+            r.review_id
+        ),
+        None => println!("review {} {verb}", r.review_id),
+    }
+    Ok(ExitCode::SUCCESS)
+}
