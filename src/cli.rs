@@ -65,6 +65,8 @@ pub enum Command {
     /// Human review: list, show, approve or reject what the pipeline could not decide.
     #[command(subcommand)]
     Review(cmd::review::ReviewCommand),
+    /// Continue a run whose process died before its terminal event (see `runs`).
+    Resume(cmd::resume::Args),
     /// Set (or --clear) an admin value for one field of an entity, above every source.
     Override(cmd::overrides::Args),
     /// Show the log, filtered (NDJSON with --json).
@@ -103,6 +105,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Conflicts(args) => cmd::entities::conflicts(&cli.data_dir, trust, args),
         Command::Runs(args) => cmd::runs::run(&cli.data_dir, trust, args),
         Command::Review(c) => cmd::review::run(&cli.data_dir, trust, c),
+        Command::Resume(args) => cmd::resume::run(&cli.data_dir, trust, args),
         Command::Override(args) => cmd::overrides::run(&cli.data_dir, trust, args),
         Command::Report(args) => cmd::runs::report(&cli.data_dir, trust, args),
         Command::Events(args) => cmd::events::run(&cli.data_dir, args),

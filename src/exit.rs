@@ -30,6 +30,9 @@ pub fn bad_input(msg: impl Into<String>) -> anyhow::Error {
 /// The exit code for an error that reached `main`.
 pub fn code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
+        if cause.is::<crate::ingest::lifecycle::Cancelled>() {
+            return crate::ingest::lifecycle::CANCELLED_EXIT_CODE;
+        }
         if cause.is::<BadInput>() {
             return BAD_INPUT;
         }

@@ -387,6 +387,22 @@ impl SqliteEventStore {
         }
     }
 
+    /// Which of `ids` are already in the log. Lets a writer that resumes interrupted work
+    /// append only the facts that are not yet recorded.
+    pub fn existing_ids(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<std::collections::HashSet<Uuid>, StoreError> {
+        let conn = self.lock();
+        let mut found = std::collections::HashSet::new();
+        for id in ids {
+            if Self::id_present(&conn, *id).map_err(|e| self.err(e))? {
+                found.insert(*id);
+            }
+        }
+        Ok(found)
+    }
+
     fn current_version(conn: &Connection, stream: &str) -> rusqlite::Result<u64> {
         conn.prepare_cached("SELECT max(stream_version) FROM events WHERE stream = ?1")?
             .query_row([stream], |r| r.get::<_, Option<i64>>(0))

@@ -348,6 +348,10 @@ pub fn apply(state: &mut State, ev: &ProjectionEvent) {
             let entity = cand.entity_id.clone();
             state.dirty_candidates.insert(p.candidate_id.clone());
             if let Some(eid) = entity {
+                // Seen again by this run: the run's report lists the entity, not as new.
+                if let Some(run) = ev.run_id.as_ref().and_then(|r| state.runs.get_mut(r)) {
+                    run.entities.entry(eid.clone()).or_insert(false);
+                }
                 if let Some(e) = state.entities.get_mut(&eid) {
                     e.updated_seq = ev.seq;
                 }

@@ -228,6 +228,8 @@ fn replay(
         skipped: vec![],
         ..ingest::run_started(&plan)
     };
+    let shutdown = crate::ingest::lifecycle::Shutdown::new();
+    shutdown.listen_for_signals()?;
     let ctx = RunContext {
         store: &store,
         blobs: &blobs,
@@ -236,6 +238,8 @@ fn replay(
         transports,
         progress: false,
         match_config: dir.match_config()?,
+        shutdown: shutdown.clone(),
+        data_dir: dir.root(),
     };
     let report = ingest::run_plan(&ctx, &plan, calls.into_iter().collect(), started)?;
     crate::project::print_run_report(&dir, &store, trust_policy, report, json)?;

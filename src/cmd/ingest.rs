@@ -34,6 +34,8 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
     let ids: Vec<_> = plan.selected.iter().map(|s| s.connector).collect();
     let transports = ingest::transports::choose(&ids, &secrets, args.offline)?;
     let dir = DataDir::writable(data_dir)?;
+    let shutdown = crate::ingest::lifecycle::Shutdown::new();
+    shutdown.listen_for_signals()?;
     let store = dir.write_log()?;
     let blobs = dir.blobs()?;
     let ctx = RunContext {
@@ -44,6 +46,8 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         transports,
         progress: std::io::stderr().is_terminal() && !args.json,
         match_config: dir.match_config()?,
+        shutdown: shutdown.clone(),
+        data_dir: dir.root(),
     };
     let calls = calls_for_plan(&plan, &ctx.transports);
     let report = ingest::run_plan(&ctx, &plan, calls, run_started(&plan))?;

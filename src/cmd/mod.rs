@@ -10,6 +10,7 @@ pub mod overrides;
 pub mod plan;
 pub mod provenance;
 pub mod rebuild;
+pub mod resume;
 pub mod review;
 pub mod runs;
 pub mod verify;

@@ -65,6 +65,10 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         ))
     };
     let (current, _) = db.entity(&args.entity)?.ok_or_else(not_found)?;
+    // The values are those of the policy the projection was folded with (which may be
+    // stale: the warning above says so); --as-of folds with that same policy, so the two
+    // agree at the checkpoint.
+    let policy = db.stored_policy(&project::known_sources())?;
     let (entity, folded_to) = match as_of {
         None => (current, db.meta()?.checkpoint_seq),
         Some(point) => {
@@ -220,7 +224,7 @@ fn render(
             let origin = match (&r.run_id, &r.trace_id, &r.payload_hash) {
                 (run, trace, Some(hash)) => format!(
                     "run {} trace {} payload {}",
-                    run.as_deref().map(short).unwrap_or("-"),
+                    run.as_deref().unwrap_or("-"),
                     trace.as_deref().unwrap_or("-"),
                     short(hash)
                 ),

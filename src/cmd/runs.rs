@@ -7,6 +7,7 @@ use anyhow::Result;
 use trustfold_events::format_time;
 
 use crate::exit::bad_input;
+use crate::ingest::lifecycle::RunLock;
 use crate::ingest::RunReport;
 use crate::project;
 
@@ -30,8 +31,21 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
     let policy = project::load_policy(trust, data_dir)?;
     let db = project::open_for_reading(data_dir, &policy)?;
     let runs = db.runs()?;
+    // A run with no terminal event is live while its process holds its lock; otherwise
+    // the process died: the run was interrupted, and `resume` can continue it.
+    let interrupted = |r: &trustfold_projections::RunRow| {
+        !r.status.is_terminal() && !RunLock::is_held(data_dir, &r.run_id)
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
+        let docs: Vec<serde_json::Value> = runs
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).unwrap_or_default();
+                v["interrupted"] = serde_json::json!(interrupted(r));
+                v
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&docs)?);
         return Ok(ExitCode::SUCCESS);
     }
     if runs.is_empty() {
@@ -50,12 +64,29 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
                 .chars()
                 .take(19)
                 .collect::<String>(),
-            r.status.as_str(),
+            if interrupted(r) {
+                "interrupted"
+            } else {
+                r.status.as_str()
+            },
             r.mode,
             r.counts.extracted,
             r.counts.new_entities,
             format!("${:.4}", r.counts.spent_usd),
             r.query.chars().take(60).collect::<String>()
+        );
+    }
+    let stopped: Vec<&str> = runs
+        .iter()
+        .filter(|r| interrupted(r))
+        .map(|r| r.run_id.as_str())
+        .collect();
+    if let Some(first) = stopped.first() {
+        println!(
+            "{} interrupted run{} (the process died before the run's terminal event): \
+             continue with `trustfold resume {first}`",
+            stopped.len(),
+            if stopped.len() == 1 { "" } else { "s" }
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -123,6 +123,76 @@ pub enum FetchEvent {
         attempts: u32,
         last_message: String,
     },
+    /// A paid call was not made: it would have taken the run over its budget.
+    BudgetDenied {
+        request: ConnectorRequest,
+        cost_usd: f64,
+        spent_usd: f64,
+        budget_usd: f64,
+    },
+}
+
+/// A run's budget, shared by its connectors: checked before each paid call. Once a call
+/// is refused, no further paid call of the run is made, so the run stays within it.
+#[derive(Debug)]
+pub struct Budget {
+    budget_usd: f64,
+    state: std::sync::Mutex<BudgetState>,
+}
+
+#[derive(Debug, Default)]
+struct BudgetState {
+    /// Reserved for calls made or in flight.
+    spent_usd: f64,
+    exhausted: bool,
+}
+
+/// Why a paid call was refused.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OverBudget {
+    pub spent_usd: f64,
+    pub budget_usd: f64,
+}
+
+/// Slack for float sums of cents: a call that lands exactly on the budget is allowed.
+const BUDGET_EPSILON_USD: f64 = 1e-9;
+
+impl Budget {
+    pub fn new(budget_usd: f64) -> Budget {
+        Budget::with_spent(budget_usd, 0.0)
+    }
+
+    /// A budget of which `spent_usd` is already spent (a resumed run).
+    pub fn with_spent(budget_usd: f64, spent_usd: f64) -> Budget {
+        Budget {
+            budget_usd,
+            state: std::sync::Mutex::new(BudgetState {
+                spent_usd,
+                exhausted: false,
+            }),
+        }
+    }
+
+    /// Reserves `cost_usd` for a call, or refuses it (and every later one) when it would
+    /// take the spending over the budget.
+    pub fn reserve(&self, cost_usd: f64) -> Result<(), OverBudget> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if s.exhausted || s.spent_usd + cost_usd > self.budget_usd + BUDGET_EPSILON_USD {
+            s.exhausted = true;
+            return Err(OverBudget {
+                spent_usd: s.spent_usd,
+                budget_usd: self.budget_usd,
+            });
+        }
+        s.spent_usd += cost_usd;
+        Ok(())
+    }
+
+    /// Gives back a reservation for a call that was not billed (it failed).
+    pub fn refund(&self, cost_usd: f64) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.spent_usd = (s.spent_usd - cost_usd).max(0.0);
+    }
 }
 
 /// The summary of one connector's calls in a run.
@@ -306,6 +376,7 @@ pub async fn fetch_connector(
     transport: &Transport,
     secrets: &Secrets,
     policy: &FetchPolicy,
+    budget: &Budget,
     requests: Vec<ConnectorRequest>,
     sink: &mpsc::Sender<FetchEvent>,
 ) -> ConnectorOutcome {
@@ -317,7 +388,30 @@ pub async fn fetch_connector(
     let mut pages = 0u32;
     while let Some(req) = queue.pop_front() {
         let mut attempt = 1u32;
+        // What a call costs: billed on live transports only (fixtures are free).
+        let call_cost_usd = match transport {
+            Transport::Http { .. } => spec(req.connector).cost_usd,
+            Transport::Fixture { .. } => 0.0,
+        };
         loop {
+            if call_cost_usd > 0.0 {
+                if let Err(over) = budget.reserve(call_cost_usd) {
+                    outcome.error = Some(format!(
+                        "budget: a call of ${call_cost_usd:.4} would exceed the run's budget \
+                         of ${:.4} (${:.4} spent); no further paid calls",
+                        over.budget_usd, over.spent_usd
+                    ));
+                    let _ = sink
+                        .send(FetchEvent::BudgetDenied {
+                            request: req.clone(),
+                            cost_usd: call_cost_usd,
+                            spent_usd: over.spent_usd,
+                            budget_usd: over.budget_usd,
+                        })
+                        .await;
+                    return outcome;
+                }
+            }
             let started = Instant::now();
             let result = attempt_once(transport, secrets, policy, &req).await;
             let latency_ms = started.elapsed().as_millis() as u64;
@@ -329,10 +423,7 @@ pub async fn fetch_connector(
                     records,
                     next,
                 } => {
-                    let cost_usd = match transport {
-                        Transport::Http { .. } => spec(req.connector).cost_usd,
-                        Transport::Fixture { .. } => 0.0,
-                    };
+                    let cost_usd = call_cost_usd;
                     outcome.records += records;
                     outcome.cost_usd += cost_usd;
                     if let Some(next) = next {
@@ -364,6 +455,8 @@ pub async fn fetch_connector(
                     retry_after,
                     body,
                 } => {
+                    // A failed call is not billed.
+                    budget.refund(call_cost_usd);
                     let message = secrets.scrub(&message);
                     let fp = fingerprint(req.connector, class, status, &message);
                     let too_long = retry_after

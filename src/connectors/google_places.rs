@@ -72,7 +72,7 @@ impl Connector for GooglePlaces {
 
     fn inspect(
         &self,
-        _: &ConnectorRequest,
+        req: &ConnectorRequest,
         content_type: Option<&str>,
         body: &[u8],
     ) -> Result<Inspection, BodyError> {
@@ -93,14 +93,28 @@ impl Connector for GooglePlaces {
             });
         }
         // No match is `{}`, not an empty list.
+        // More results: the same search with the answer's page token (each page is a
+        // billed call, so the run's budget is checked again before it is sent).
+        let next = obj
+            .get("nextPageToken")
+            .and_then(|t| t.as_str())
+            .filter(|t| !t.is_empty())
+            .and_then(|token| {
+                let mut body: serde_json::Value =
+                    serde_json::from_str(req.body.as_deref()?).ok()?;
+                body.as_object_mut()?
+                    .insert("pageToken".into(), json!(token));
+                Some(ConnectorRequest {
+                    body: Some(body.to_string()),
+                    page: req.page + 1,
+                    ..req.clone()
+                })
+            });
         match obj.get("places") {
-            None => Ok(Inspection {
-                records: 0,
-                next: None,
-            }),
+            None => Ok(Inspection { records: 0, next }),
             Some(serde_json::Value::Array(p)) => Ok(Inspection {
                 records: p.len() as u64,
-                next: None,
+                next,
             }),
             Some(_) => Err(BodyError::Decode("\"places\" is not an array".into())),
         }

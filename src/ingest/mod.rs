@@ -5,6 +5,7 @@
 //! `ConnectorResponded` naming it is appended; `RunStarted` is the first event of the run's
 //! stream and `RunCompleted`/`RunFailed` the last.
 
+pub mod lifecycle;
 pub mod report;
 pub mod stages;
 pub mod transports;
@@ -14,19 +15,23 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use tokio::sync::mpsc;
-use tracing::{info, info_span, warn};
+use tracing::{info, info_span, warn, Instrument};
 use trustfold_events::{
-    AppendBatch, BlobStore, ConnectorFailed, ConnectorFigures, ConnectorResponded, DeadLettered,
-    EventPayload, EventStore, ExpectedVersion, NewEvent, PlannedConnector, RunCompleted, RunFailed,
+    derived_event_id, AppendBatch, BlobStore, ConnectorFailed, ConnectorFigures,
+    ConnectorResponded, DeadLettered, EventPayload, EventStore, ExpectedVersion, NewEvent,
+    PlannedConnector, ReviewReason, ReviewRequested, RunCancelled, RunCompleted, RunFailed,
     RunFigures, RunStarted, SkippedConnector, SqliteEventStore,
 };
 use uuid::Uuid;
 
-use crate::connectors::fetch::{fetch_connector, ConnectorOutcome, FetchEvent, FetchPolicy};
+use crate::connectors::fetch::{
+    fetch_connector, Budget, ConnectorOutcome, FetchEvent, FetchPolicy,
+};
 use crate::connectors::secrets::Secrets;
 use crate::connectors::transport::Transport;
 use crate::connectors::{connector, ConnectorRequest, Query};
 use crate::planner::{ConnectorId, Plan};
+use lifecycle::{catch_panic, failpoint, Cancelled, Shutdown};
 
 pub use report::{RunHeader, RunReport};
 
@@ -42,6 +47,10 @@ pub struct RunRecorder<'a> {
     stream: String,
     version: u64,
     started_event: Option<Uuid>,
+    /// Figures of the connectors that finished, for a terminal event written early.
+    pub connectors: Vec<ConnectorFigures>,
+    /// Whether this run already asked a person about its budget.
+    budget_review: bool,
 }
 
 impl<'a> RunRecorder<'a> {
@@ -57,7 +66,48 @@ impl<'a> RunRecorder<'a> {
             stream: format!("run/{run_id}"),
             version: 0,
             started_event: None,
+            connectors: Vec::new(),
+            budget_review: false,
         }
+    }
+
+    /// A recorder that continues an interrupted run's stream (see `trustfold resume`).
+    pub fn resume(
+        store: &'a SqliteEventStore,
+        blobs: &'a BlobStore,
+        run_id: Uuid,
+        trace_id: String,
+        query: &str,
+        started_event: Uuid,
+    ) -> Result<Self> {
+        let stream = format!("run/{run_id}");
+        let version = store.stream_version(&stream)?;
+        Ok(RunRecorder {
+            store,
+            blobs,
+            run_id,
+            trace_id,
+            query: query.to_string(),
+            stream,
+            version,
+            started_event: Some(started_event),
+            connectors: Vec::new(),
+            budget_review: false,
+        })
+    }
+
+    /// Appends an event with a derived id unless the log already has it (a resumed run
+    /// re-deriving a fact its first attempt recorded).
+    pub fn record_once(
+        &mut self,
+        id: Uuid,
+        payload: impl Into<EventPayload>,
+        cause: Option<Uuid>,
+    ) -> Result<Uuid> {
+        if !self.store.existing_ids(&[id])?.is_empty() {
+            return Ok(id);
+        }
+        self.record_with(payload, cause, Some(id))
     }
 
     /// Appends one event of this run (durably) and returns its id. Its cause is the run's
@@ -72,7 +122,19 @@ impl<'a> RunRecorder<'a> {
         payload: impl Into<EventPayload>,
         cause: Option<Uuid>,
     ) -> Result<Uuid> {
+        self.record_with(payload, cause, None)
+    }
+
+    fn record_with(
+        &mut self,
+        payload: impl Into<EventPayload>,
+        cause: Option<Uuid>,
+        id: Option<Uuid>,
+    ) -> Result<Uuid> {
         let mut ev = NewEvent::new(&self.stream, payload).in_run(self.run_id, &self.trace_id);
+        if let Some(id) = id {
+            ev = ev.with_id(id);
+        }
         if let Some(cause) = cause.or(self.started_event) {
             ev = ev.caused_by(cause);
         }
@@ -90,6 +152,41 @@ impl<'a> RunRecorder<'a> {
             self.started_event = Some(id);
         }
         Ok(id)
+    }
+
+    /// Asks a person about the run (a `ReviewRequested` in its own stream, caused by the
+    /// run's start). Its id derives from the run, so asking twice is one question.
+    pub fn request_review(&mut self, reason: ReviewReason, detail: String) -> Result<String> {
+        let tag = match reason {
+            ReviewReason::BudgetOverrun => "budget",
+            ReviewReason::AmbiguousMatch => "match",
+            ReviewReason::FieldConflict => "conflict",
+        };
+        let review_id = format!("r_{tag}_{}", self.run_id.simple());
+        let stream = format!("review/{review_id}");
+        let mut ev = NewEvent::new(
+            &stream,
+            ReviewRequested {
+                review_id: review_id.clone(),
+                reason,
+                candidate_id: None,
+                entity_ids: Vec::new(),
+                detail,
+            },
+        )
+        .with_id(derived_event_id(&["ReviewRequested", &review_id]))
+        .in_run(self.run_id, &self.trace_id);
+        if let Some(cause) = self.started_event {
+            ev = ev.caused_by(cause);
+        }
+        self.store
+            .append(AppendBatch::for_stream(
+                &stream,
+                ExpectedVersion::NoStream,
+                vec![ev],
+            ))
+            .with_context(|| format!("recording a review of run {}", self.run_id))?;
+        Ok(review_id)
     }
 
     /// Stores raw bytes durably and returns their hash.
@@ -121,6 +218,10 @@ pub struct RunContext<'a> {
     pub transports: BTreeMap<ConnectorId, Transport>,
     pub progress: bool,
     pub match_config: crate::resolve::MatchConfig,
+    /// A stop request (signals), checked while fetching and between stages.
+    pub shutdown: Shutdown,
+    /// The data dir, where a running run holds its lock (`runs/<id>.lock`).
+    pub data_dir: &'a std::path::Path,
 }
 
 /// What to call in a run: each connector with its requests.
@@ -184,7 +285,8 @@ pub struct FetchedPayload {
 }
 
 /// Runs the plan: records `RunStarted`, every connector outcome, the extraction,
-/// acceptance and merge decisions, and the terminal event.
+/// acceptance and merge decisions, and the terminal event: `RunCompleted`, `RunFailed`
+/// (an error, or a panic inside a stage) or `RunCancelled` (a stop request).
 pub fn run_plan(
     ctx: &RunContext<'_>,
     plan: &Plan,
@@ -195,21 +297,49 @@ pub fn run_plan(
     let mut rec = RunRecorder::new(ctx.store, ctx.blobs, &plan.query);
     let span = info_span!("run", run_id = %rec.run_id, trace_id = %rec.trace_id);
     let _entered = span.enter();
+    let _lock = lifecycle::RunLock::acquire(ctx.data_dir, &rec.run_id.to_string())?;
     rec.record(started)?;
     info!(query = %plan.query, connectors = calls.len(), "run started");
+    drive(ctx, plan, calls, &mut rec, Vec::new(), clock, &span)
+}
 
+/// What a run does after `RunStarted`: fetch, extract, resolve, and the terminal event.
+/// `recorded` are payloads an interrupted attempt of the run already recorded; they go
+/// through the stages first, in their recorded order, followed by the new ones.
+pub fn drive(
+    ctx: &RunContext<'_>,
+    plan: &Plan,
+    calls: CallList,
+    rec: &mut RunRecorder<'_>,
+    recorded: Vec<FetchedPayload>,
+    clock: Instant,
+    span: &tracing::Span,
+) -> Result<RunReport> {
+    let spent_usd: f64 = rec.connectors.iter().map(|c| c.cost_usd).sum();
+    let budget = std::sync::Arc::new(Budget::with_spent(plan.budget_usd, spent_usd));
     let progress = report::Progress::new(ctx.progress, &calls);
     let mut stage = "fetch";
-    let fetched = fetch_all(ctx, &mut rec, calls, &progress);
+    let fetched = fetch_all(ctx, rec, calls, &progress, &budget, span);
     progress.finish();
-    let outcome = fetched.and_then(|(connectors, payloads)| {
+    let outcome = fetched.and_then(|new| {
+        let mut payloads = recorded;
+        payloads.extend(new);
+        ctx.shutdown.check()?;
+        failpoint("fetch")?;
         stage = "extract";
-        let extracted = extract_payloads(&mut rec, ctx.secrets, payloads)?;
+        let extracted = catch_panic(stage, || {
+            failpoint("extract")?;
+            extract_payloads(rec, ctx.secrets, payloads)
+        })?;
+        ctx.shutdown.check()?;
         stage = "resolve";
-        let stages = process_payloads(ctx.store, &rec, extracted, &ctx.match_config)?;
-        Ok((connectors, stages))
+        let stages = catch_panic(stage, || {
+            failpoint("resolve")?;
+            process_payloads(ctx.store, rec, extracted, &ctx.match_config)
+        })?;
+        Ok((rec.connectors.clone(), stages))
     });
-    finish_run(&mut rec, &RunHeader::from(plan), clock, stage, outcome)
+    finish_run(rec, &RunHeader::from(plan), clock, stage, outcome)
 }
 
 /// Records the terminal event of a run and builds its report.
@@ -241,20 +371,37 @@ pub fn finish_run(
             Ok(RunReport::new(header, rec, "completed", figures, &st))
         }
         Err(err) => {
-            let error = format!("{err:#}");
-            warn!(%error, stage, "run failed");
+            // What the run did before it stopped: the connectors that finished.
             let figures = RunFigures {
                 duration_ms,
+                cost_usd: rec.connectors.iter().map(|c| c.cost_usd).sum(),
+                connectors: rec.connectors.clone(),
                 ..RunFigures::default()
             };
             // The terminal event is written even when recording failed part way; if the
             // store itself is what failed, this attempt fails too and the error says so.
-            if let Err(e) = rec.record(RunFailed {
-                stage: stage.into(),
-                error: error.clone(),
-                figures,
-            }) {
-                return Err(err.context(format!("and recording RunFailed also failed: {e:#}")));
+            let recorded = match err.downcast_ref::<Cancelled>() {
+                Some(Cancelled(reason)) => {
+                    warn!(reason = %reason, stage, "run cancelled");
+                    rec.record(RunCancelled {
+                        reason: format!("{reason} during {stage}"),
+                        figures,
+                    })
+                }
+                None => {
+                    let error = format!("{err:#}");
+                    warn!(%error, stage, "run failed");
+                    rec.record(RunFailed {
+                        stage: stage.into(),
+                        error,
+                        figures,
+                    })
+                }
+            };
+            if let Err(e) = recorded {
+                return Err(err.context(format!(
+                    "and recording the run's terminal event also failed: {e:#}"
+                )));
             }
             Err(err)
         }
@@ -308,7 +455,10 @@ pub fn extract_payloads(
                     extractor.source(),
                     extractor.version()
                 ));
-                rec.record_caused(
+                let id =
+                    derived_event_id(&["ConnectorFailed", "decode", &p.response_event.to_string()]);
+                rec.record_once(
+                    id,
                     ConnectorFailed {
                         connector: source.to_string(),
                         request: trustfold_events::RedactedRequest {
@@ -357,12 +507,16 @@ pub fn process_payloads(
 }
 
 /// Calls every connector concurrently and records what comes back, in arrival order.
+/// Each connector's figures land in `rec.connectors` as it finishes. A stop request ends
+/// the fetching at once (in-flight calls are dropped) and returns [`Cancelled`].
 fn fetch_all(
     ctx: &RunContext<'_>,
     rec: &mut RunRecorder<'_>,
     calls: CallList,
     progress: &report::Progress,
-) -> Result<(Vec<ConnectorFigures>, Vec<FetchedPayload>)> {
+    budget: &std::sync::Arc<Budget>,
+    span: &tracing::Span,
+) -> Result<Vec<FetchedPayload>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -371,6 +525,7 @@ fn fetch_all(
     runtime.block_on(async {
         let (sink, mut events) = mpsc::channel::<FetchEvent>(64);
         let mut tasks = tokio::task::JoinSet::new();
+        let mut pending: Vec<(ConnectorId, &'static str)> = Vec::new();
         for (id, requests) in calls {
             let transport = ctx
                 .transports
@@ -380,31 +535,69 @@ fn fetch_all(
             let secrets = ctx.secrets.clone();
             let policy = ctx.policy.clone();
             let sink = sink.clone();
-            tasks.spawn(async move {
-                let o = fetch_connector(&transport, &secrets, &policy, requests, &sink).await;
-                (id, transport.name(), o)
-            });
+            let budget = budget.clone();
+            pending.push((id, transport.name()));
+            // The task runs in the run's span, so its log lines carry the trace id.
+            tasks.spawn(
+                async move {
+                    let o =
+                        fetch_connector(&transport, &secrets, &policy, &budget, requests, &sink)
+                            .await;
+                    (id, transport.name(), o)
+                }
+                .instrument(span.clone()),
+            );
         }
         drop(sink);
         let mut payloads = Vec::new();
-        while let Some(ev) = events.recv().await {
-            progress.on_event(&ev);
-            if let Some(p) = record_fetch_event(rec, ctx.secrets, ev, ctx)? {
-                payloads.push(p);
+        let mut cancelled = false;
+        loop {
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Some(ev) => {
+                        progress.on_event(&ev);
+                        if let Some(p) = record_fetch_event(rec, ctx.secrets, ev, ctx)? {
+                            payloads.push(p);
+                        }
+                    }
+                    None => break,
+                },
+                _ = ctx.shutdown.requested() => {
+                    cancelled = true;
+                    break;
+                }
             }
         }
-        let mut figures = Vec::new();
-        while let Some(done) = tasks.join_next().await {
-            let (id, transport, outcome) = done.context("a connector task panicked")?;
-            progress.on_done(id, &outcome);
-            figures.push(figures_for(id, transport, &outcome));
+        if cancelled {
+            tasks.abort_all();
         }
-        figures.sort_by_key(|f| {
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok((id, transport, outcome)) => {
+                    progress.on_done(id, &outcome);
+                    rec.connectors.push(figures_for(id, transport, &outcome));
+                }
+                Err(e) if e.is_cancelled() => {}
+                Err(e) => return Err(anyhow::anyhow!("a connector task panicked: {e}")),
+            }
+        }
+        for (id, transport) in pending {
+            if !rec.connectors.iter().any(|c| c.connector == id.as_str()) {
+                rec.connectors.push(ConnectorFigures {
+                    connector: id.as_str().to_string(),
+                    status: "cancelled".into(),
+                    transport: transport.to_string(),
+                    ..ConnectorFigures::default()
+                });
+            }
+        }
+        rec.connectors.sort_by_key(|f| {
             ConnectorId::ALL
                 .iter()
                 .position(|c| c.as_str() == f.connector)
         });
-        Ok((figures, payloads))
+        ctx.shutdown.check()?;
+        Ok(payloads)
     })
 }
 
@@ -489,6 +682,30 @@ fn record_fetch_event(
                 },
                 cause,
             )?;
+        }
+        FetchEvent::BudgetDenied {
+            request,
+            cost_usd,
+            spent_usd,
+            budget_usd,
+        } => {
+            warn!(
+                connector = request.connector.as_str(),
+                cost_usd, spent_usd, budget_usd, "paid call refused: over budget"
+            );
+            if !rec.budget_review {
+                rec.budget_review = true;
+                rec.request_review(
+                    ReviewReason::BudgetOverrun,
+                    format!(
+                        "the next {} call (${cost_usd:.4}) would bring the run to ${:.4}, over \
+                         its budget of ${budget_usd:.4}; no further paid calls were made and the \
+                         run completed with what it had. Approve to acknowledge.",
+                        request.connector.as_str(),
+                        spent_usd + cost_usd
+                    ),
+                )?;
+            }
         }
         FetchEvent::DeadLettered {
             request,

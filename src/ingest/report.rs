@@ -401,6 +401,9 @@ impl Progress {
                     if *will_retry { ", retrying" } else { "" }
                 ),
             ),
+            FetchEvent::BudgetDenied { request, .. } => {
+                (request.connector, "stopped: over budget".to_string())
+            }
             FetchEvent::DeadLettered { request, .. } => {
                 (request.connector, "gave up (dead-lettered)".to_string())
             }

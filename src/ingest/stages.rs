@@ -83,12 +83,30 @@ fn event(
 /// Appends `events` in batches of at most `BATCH_EVENTS_MAX`, each batch carrying the
 /// expectations of the streams it touches. A run's decisions fit one batch unless it found
 /// more than `BATCH_EVENTS_MAX` records; past that, each batch is atomic on its own.
+///
+/// Events whose (derived) ids are already in the log are left out, with their streams'
+/// expectations: a resumed run re-derives the facts its first attempt recorded, and
+/// appends only the ones that are missing.
 fn append_with_expectations(
     store: &SqliteEventStore,
     events: Vec<NewEvent>,
     mut expected: BTreeMap<String, ExpectedVersion>,
 ) -> Result<(), StoreError> {
-    let mut events = events;
+    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    let present = store.existing_ids(&ids)?;
+    let mut events: Vec<NewEvent> = if present.is_empty() {
+        events
+    } else {
+        // A stream with a fact already recorded no longer is where the expectation was
+        // taken (e.g. the entity it founds exists now).
+        for e in events.iter().filter(|e| present.contains(&e.id)) {
+            expected.remove(&e.stream);
+        }
+        events
+            .into_iter()
+            .filter(|e| !present.contains(&e.id))
+            .collect()
+    };
     while !events.is_empty() {
         let rest = events.split_off(events.len().min(trustfold_events::limits::BATCH_EVENTS_MAX));
         let mut batch = AppendBatch {

@@ -1,0 +1,225 @@
+//! How a run ends: a shutdown request from a signal, panics caught at stage boundaries,
+//! and fault injection for the tests that prove every run ends with a terminal event.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use anyhow::Result;
+use tokio::sync::Notify;
+
+/// The exit code of a run stopped by SIGINT or SIGTERM (128 + SIGINT, the shell's habit).
+pub const CANCELLED_EXIT_CODE: u8 = 130;
+
+/// A request to stop, passed into a run (never a global): from a signal, or a test.
+#[derive(Clone, Debug, Default)]
+pub struct Shutdown {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// 0: running; otherwise the signal that asked to stop.
+    signal: AtomicU8,
+    notify: Notify,
+}
+
+const SIGINT: u8 = 2;
+const SIGTERM: u8 = 15;
+
+impl Shutdown {
+    pub fn new() -> Shutdown {
+        Shutdown::default()
+    }
+
+    /// Asks the run to stop (`signal` names why: 2 for SIGINT, 15 for SIGTERM).
+    pub fn request(&self, signal: u8) {
+        self.inner.signal.store(signal.max(1), Ordering::SeqCst);
+        self.inner.notify.notify_waiters();
+    }
+
+    /// Why the run was asked to stop, if it was.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self.inner.signal.load(Ordering::SeqCst) {
+            0 => None,
+            SIGINT => Some("SIGINT"),
+            SIGTERM => Some("SIGTERM"),
+            _ => Some("shutdown requested"),
+        }
+    }
+
+    /// Returns `Err(Cancelled)` once a stop was requested: checked between stages.
+    pub fn check(&self) -> Result<()> {
+        match self.reason() {
+            Some(r) => Err(Cancelled(r.to_string()).into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Resolves when a stop is requested.
+    pub async fn requested(&self) {
+        loop {
+            let notified = self.inner.notify.notified();
+            if self.reason().is_some() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Turns SIGINT and SIGTERM into a stop request, on a thread of its own. A second
+    /// signal exits at once with [`CANCELLED_EXIT_CODE`]: the user insists.
+    pub fn listen_for_signals(&self) -> Result<()> {
+        let me = self.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        // Handlers are installed before the thread starts, so no signal slips past them.
+        let (mut term, mut int) = runtime.block_on(async {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok::<_, std::io::Error>((
+                signal(SignalKind::terminate())?,
+                signal(SignalKind::interrupt())?,
+            ))
+        })?;
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let first = tokio::select! {
+                        _ = int.recv() => SIGINT,
+                        _ = term.recv() => SIGTERM,
+                    };
+                    tracing::warn!(signal = first, "stop requested; finishing the run's record");
+                    me.request(first);
+                    tokio::select! {
+                        _ = int.recv() => {},
+                        _ = term.recv() => {},
+                    }
+                    eprintln!("second signal: exiting now");
+                    std::process::exit(CANCELLED_EXIT_CODE as i32);
+                })
+            })?;
+        Ok(())
+    }
+}
+
+/// The run was stopped on request; `RunCancelled` was recorded.
+#[derive(Debug)]
+pub struct Cancelled(pub String);
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "run cancelled ({})", self.0)
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+/// Runs a stage, turning a panic inside it into an error, so the run still records
+/// `RunFailed` (the panic message says where).
+pub fn catch_panic<T>(stage: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".into());
+            Err(anyhow::anyhow!("panic in stage {stage}: {msg}"))
+        }
+    }
+}
+
+/// Name of the environment variable that injects a fault at a stage, for tests only:
+/// `panic:<stage>`, `error:<stage>` or `sleep:<stage>:<ms>` (stages: fetch, extract,
+/// resolve).
+pub const FAILPOINT_ENV: &str = "TRUSTFOLD_FAILPOINT";
+
+/// Longest sleep a failpoint may ask for.
+pub const FAILPOINT_SLEEP_MS_MAX: u64 = 60_000;
+
+/// Triggers the fault injected for `stage`, if any.
+pub fn failpoint(stage: &str) -> Result<()> {
+    let Ok(spec) = std::env::var(FAILPOINT_ENV) else {
+        return Ok(());
+    };
+    let mut parts = spec.split(':');
+    let (action, at) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if at != stage {
+        return Ok(());
+    }
+    match action {
+        "panic" => panic!("failpoint {spec}"),
+        "error" => Err(anyhow::anyhow!("failpoint {spec}")),
+        "sleep" => {
+            let ms: u64 = parts.next().and_then(|m| m.parse().ok()).unwrap_or(1000);
+            std::thread::sleep(std::time::Duration::from_millis(
+                ms.min(FAILPOINT_SLEEP_MS_MAX),
+            ));
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Held (flock) by the process running a run, at `<data-dir>/runs/<run-id>.lock`. A run
+/// without a terminal event whose lock nobody holds was interrupted (its process died):
+/// `runs` says so, and `resume` may continue it. The OS releases the lock when the process
+/// dies, even by SIGKILL.
+pub struct RunLock {
+    file: std::fs::File,
+    path: std::path::PathBuf,
+}
+
+impl RunLock {
+    fn path(data_dir: &std::path::Path, run_id: &str) -> std::path::PathBuf {
+        data_dir.join("runs").join(format!("{run_id}.lock"))
+    }
+
+    /// Takes the run's lock; fails when another process holds it (the run is live).
+    pub fn acquire(data_dir: &std::path::Path, run_id: &str) -> Result<RunLock> {
+        let path = Self::path(data_dir, run_id);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(RunLock { file, path }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(crate::exit::bad_input(format!(
+                "run {run_id} is running in another process"
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(anyhow::anyhow!("{}: {e}", path.display())),
+        }
+    }
+
+    /// Whether a live process holds the run's lock.
+    pub fn is_held(data_dir: &std::path::Path, run_id: &str) -> bool {
+        let path = Self::path(data_dir, run_id);
+        let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) else {
+            return false;
+        };
+        match file.try_lock() {
+            Ok(()) => {
+                let _ = file.unlock();
+                false
+            }
+            Err(_) => true,
+        }
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        // Remove first, then unlock: a checker never finds the file unlocked while it is
+        // still the live run's.
+        let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
+}
