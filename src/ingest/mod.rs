@@ -502,7 +502,20 @@ pub fn process_payloads(
     };
     let mut figures = stages::StageFigures::default();
     let candidates = stages::record_extractions(store, &ids, payloads, &mut figures)?;
+    info!(
+        candidates = figures.extracted,
+        skipped_records = figures.skipped_records,
+        "candidates extracted"
+    );
     stages::accept_and_resolve(store, &ids, &candidates, config, &mut figures)?;
+    info!(
+        accepted = figures.accepted,
+        rejected = figures.rejected,
+        new_entities = figures.entities_created,
+        existing_entities = figures.entities_updated,
+        reviews = figures.reviews_requested,
+        "identity decided"
+    );
     Ok(figures)
 }
 
@@ -624,6 +637,14 @@ fn record_fetch_event(
             records: _,
             cost_usd,
         } => {
+            info!(
+                connector = request.connector.as_str(),
+                status,
+                latency_ms,
+                attempt,
+                bytes = body.len(),
+                "connector responded"
+            );
             let hash = rec.store_payload(&body)?;
             let cause = request.cause;
             let response_event = rec.record_caused(
@@ -661,6 +682,13 @@ fn record_fetch_event(
             retry_after_ms,
             body,
         } => {
+            warn!(
+                connector = request.connector.as_str(),
+                class = class.as_str(),
+                attempt,
+                will_retry,
+                "connector call failed"
+            );
             let payload_hash = match &body {
                 Some(b) => Some(rec.store_payload(b)?),
                 None => None,
@@ -714,6 +742,12 @@ fn record_fetch_event(
             attempts,
             last_message,
         } => {
+            warn!(
+                connector = request.connector.as_str(),
+                class = class.as_str(),
+                attempts,
+                "connector gave up: dead-lettered"
+            );
             let cause = request.cause;
             rec.record_caused(
                 DeadLettered {
