@@ -795,7 +795,8 @@ impl ProjectionDb {
                 let mut stmt = sql(
                     &self.path,
                     self.conn.prepare(
-                        "SELECT merged, state FROM entities WHERE entity_id >= ?1 AND entity_id < ?1 || x'ff' LIMIT 2",
+                        "SELECT merged, state FROM entities
+                         WHERE substr(entity_id, 1, length(?1)) = ?1 LIMIT 2",
                     ),
                 )?;
                 let rows: Vec<(String, String)> = sql(
@@ -932,29 +933,34 @@ impl ProjectionDb {
 
     /// One run by id or unique id prefix.
     pub fn run(&self, key: &str) -> Result<Option<RunRow>> {
-        let mut stmt = sql(
+        let exact: Option<String> = sql(
             &self.path,
-            self.conn.prepare(
-                "SELECT row FROM runs WHERE run_id = ?1 OR (run_id >= ?1 AND run_id < ?1 || x'ff') LIMIT 2",
-            ),
+            self.conn
+                .query_row("SELECT row FROM runs WHERE run_id = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .optional(),
         )?;
-        let rows = sql(
-            &self.path,
-            stmt.query_map([key], |r| r.get::<_, String>(0))
-                .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
-        )?;
-        if rows.len() != 1
-            && !rows
-                .iter()
-                .any(|r| r.contains(&format!("\"run_id\":\"{key}\"")))
-        {
-            return Ok(None);
-        }
-        let pick = rows
-            .iter()
-            .find(|r| r.contains(&format!("\"run_id\":\"{key}\"")))
-            .unwrap_or(&rows[0]);
-        from_json(&self.path, "run", pick).map(Some)
+        let row = match exact {
+            Some(r) => Some(r),
+            None if !key.is_empty() => {
+                // A unique prefix, as git accepts for commits.
+                let mut stmt = sql(
+                    &self.path,
+                    self.conn.prepare(
+                        "SELECT row FROM runs WHERE substr(run_id, 1, length(?1)) = ?1 LIMIT 2",
+                    ),
+                )?;
+                let rows: Vec<String> = sql(
+                    &self.path,
+                    stmt.query_map([key], |r| r.get(0))
+                        .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
+                )?;
+                (rows.len() == 1).then(|| rows.into_iter().next()).flatten()
+            }
+            None => None,
+        };
+        row.map(|r| from_json(&self.path, "run", &r)).transpose()
     }
 
     /// Reviews, oldest first; only the open ones unless `all`.

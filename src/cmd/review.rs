@@ -264,17 +264,19 @@ fn decide(
         },
     )
     .with_id(derived_event_id(&["ReviewResolved", &r.review_id]));
-    // The review stream holds the request only: expecting that version makes two people
-    // answering at once a conflict for the second, not two answers.
-    batch = batch
-        .push(resolved)
-        .expect(&stream, ExpectedVersion::Exact(1));
     drop(db);
     let dir = DataDir::writable(data_dir)?;
     let store = dir.write_log()?;
+    // The review stream holds the question (and, for a match, the matcher's decision to
+    // ask). Expecting the version read now makes two people answering at once a conflict
+    // for the second, not two answers.
+    let version = store.stream_version(&stream)?;
+    batch = batch
+        .push(resolved)
+        .expect(&stream, ExpectedVersion::Exact(version));
     match store.append(batch) {
         Ok(_) => {}
-        Err(StoreError::Conflict { .. }) => {
+        Err(StoreError::Conflict { stream: s, .. }) if s == stream => {
             return Err(bad_input(format!(
                 "review {} was answered by someone else just now; see `trustfold review show {}`",
                 r.review_id, r.review_id

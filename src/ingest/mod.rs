@@ -319,13 +319,16 @@ pub fn drive(
     let budget = std::sync::Arc::new(Budget::with_spent(plan.budget_usd, spent_usd));
     let progress = report::Progress::new(ctx.progress, &calls);
     let mut stage = "fetch";
-    let fetched = fetch_all(ctx, rec, calls, &progress, &budget, span);
+    let fetched = catch_panic(stage, || {
+        let payloads = fetch_all(ctx, rec, calls, &progress, &budget, span)?;
+        failpoint("fetch")?;
+        Ok(payloads)
+    });
     progress.finish();
     let outcome = fetched.and_then(|new| {
         let mut payloads = recorded;
         payloads.extend(new);
         ctx.shutdown.check()?;
-        failpoint("fetch")?;
         stage = "extract";
         let extracted = catch_panic(stage, || {
             failpoint("extract")?;
