@@ -387,6 +387,21 @@ impl SqliteEventStore {
         }
     }
 
+    /// The event at `seq`, if the log has one (a point read on the store's connection).
+    pub fn read_at(&self, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+        let conn = self.lock();
+        conn.prepare_cached(&format!(
+            "SELECT {SELECT_COLUMNS} FROM events WHERE seq = ?1"
+        ))
+        .and_then(|mut s| {
+            s.query_row([seq as i64], |row| Ok(row_to_event(row)))
+                .optional()
+        })
+        .map_err(|e| self.err(e))?
+        .transpose()
+        .map_err(|e| self.row_err(e))
+    }
+
     /// Which of `ids` are already in the log. Lets a writer that resumes interrupted work
     /// append only the facts that are not yet recorded.
     pub fn existing_ids(

@@ -38,7 +38,7 @@ pub fn entity_as_of(
             seq: ev.seq,
             source,
         })?;
-        apply(&mut state, &pe);
+        apply(&mut state, pe);
         last = ev.seq;
     }
     let Some(entity) = state.entities.get(entity_id) else {

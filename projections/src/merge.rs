@@ -232,7 +232,7 @@ fn row(
         recorded_at: obs.recorded_at,
         run_id: obs.run_id.clone(),
         trace_id: obs.trace_id.clone(),
-        payload_hash: Some(obs.payload_hash.clone()),
+        payload_hash: Some(obs.payload_hash.to_hex()),
         winner: false,
         loss: None,
         agrees: false,
@@ -265,6 +265,25 @@ pub fn merge_entity(
     members: &[&Candidate],
     policy: &TrustPolicy,
 ) -> MergedEntity {
+    merge(entity, members, policy, true)
+}
+
+/// [`merge_entity`] without the provenance rows: the same values, confidences and
+/// conflicts, for the Entity table (provenance is merged again, per entity, when read).
+pub fn merge_values(
+    entity: &EntityState,
+    members: &[&Candidate],
+    policy: &TrustPolicy,
+) -> MergedEntity {
+    merge(entity, members, policy, false)
+}
+
+fn merge(
+    entity: &EntityState,
+    members: &[&Candidate],
+    policy: &TrustPolicy,
+    with_provenance: bool,
+) -> MergedEntity {
     let observed: Vec<Member<'_>> = members
         .iter()
         .filter_map(|c| {
@@ -278,7 +297,8 @@ pub fn merge_entity(
     let mut values = BTreeMap::new();
     let mut provenance = Vec::new();
     for &field in Field::ALL {
-        if let Some(v) = merge_field(field, entity, &observed, policy, &mut provenance) {
+        let rows = with_provenance.then_some(&mut provenance);
+        if let Some(v) = merge_field(field, entity, &observed, policy, rows) {
             values.insert(field, v);
         }
     }
@@ -312,8 +332,13 @@ fn merge_field(
     entity: &EntityState,
     observed: &[Member<'_>],
     policy: &TrustPolicy,
-    provenance: &mut Vec<ProvenanceRow>,
+    provenance: Option<&mut Vec<ProvenanceRow>>,
 ) -> Option<FieldValue> {
+    // Without provenance, rows are built into a scratch vector that is never filled:
+    // every push below is guarded by `keep`.
+    let keep = provenance.is_some();
+    let mut scratch = Vec::new();
+    let provenance = provenance.unwrap_or(&mut scratch);
     // Excluded and placeholder values are listed after the contenders.
     let mut set_aside: Vec<ProvenanceRow> = Vec::new();
     let mut contenders: Vec<Contender<'_>> = Vec::new();
@@ -323,17 +348,21 @@ fn merge_field(
         match observe(field, &obs.fields, &obs.source, &obs.external_id) {
             Observed::Absent => {}
             Observed::Placeholder(v) => {
-                let mut r = row(field, who, obs, v, policy.rank(&obs.source, field));
-                r.loss = Some(LossReason::Placeholder);
-                set_aside.push(r);
+                if keep {
+                    let mut r = row(field, who, obs, v, policy.rank(&obs.source, field));
+                    r.loss = Some(LossReason::Placeholder);
+                    set_aside.push(r);
+                }
             }
             Observed::Present(value) => match policy.rank(&obs.source, field) {
                 None => {
-                    let mut r = row(field, who, obs, value, None);
-                    r.trust = policy.source(&obs.source).trust;
-                    r.tier = policy.source(&obs.source).tier;
-                    r.loss = Some(LossReason::Excluded);
-                    set_aside.push(r);
+                    if keep {
+                        let mut r = row(field, who, obs, value, None);
+                        r.trust = policy.source(&obs.source).trust;
+                        r.tier = policy.source(&obs.source).tier;
+                        r.loss = Some(LossReason::Excluded);
+                        set_aside.push(r);
+                    }
                 }
                 Some(rank) => contenders.push(Contender {
                     cid,
@@ -367,6 +396,17 @@ fn merge_field(
 
     if let Some(ov) = entity.overrides.get(&field) {
         let admin = TrustPolicy::admin_rank();
+        if !keep {
+            return Some(FieldValue {
+                value: ov.value.clone(),
+                source: ADMIN_SOURCE.into(),
+                tier: admin.tier,
+                trust: admin.trust,
+                confidence: 1.0,
+                conflict: false,
+                elements: Vec::new(),
+            });
+        }
         provenance.push(ProvenanceRow {
             field,
             candidate_id: "override".into(),
@@ -424,7 +464,13 @@ fn merge_field(
     }
     let total_trust: f64 = voices.iter().map(|c| c.rank.trust).sum();
     let result = if field.is_multi_valued() {
-        union(field, &contenders, &voices, total_trust, provenance)
+        union(
+            field,
+            &contenders,
+            &voices,
+            total_trust,
+            keep.then_some(provenance),
+        )
     } else {
         let gap_max = policy.conflict_trust_gap_max();
         let mut agreeing_trust = 0.0;
@@ -436,7 +482,7 @@ fn merge_field(
                 conflict = true;
             }
         }
-        for (i, c) in contenders.iter().enumerate() {
+        for (i, c) in contenders.iter().enumerate().filter(|_| keep) {
             let mut r = row(
                 field,
                 (c.cid, c.decided_by),
@@ -480,21 +526,23 @@ fn union(
     contenders: &[Contender<'_>],
     voices: &[&Contender<'_>],
     total_trust: f64,
-    provenance: &mut Vec<ProvenanceRow>,
+    mut provenance: Option<&mut Vec<ProvenanceRow>>,
 ) -> FieldValue {
     // key -> (first value seen in rank order, sources giving it)
     let mut by_key: BTreeMap<String, (usize, Value, BTreeSet<&str>)> = BTreeMap::new();
     for (i, c) in contenders.iter().enumerate() {
-        let mut r = row(
-            field,
-            (c.cid, c.decided_by),
-            c.obs,
-            c.value.clone(),
-            Some(c.rank),
-        );
-        r.winner = true;
-        r.agrees = true;
-        provenance.push(r);
+        if let Some(rows) = provenance.as_deref_mut() {
+            let mut r = row(
+                field,
+                (c.cid, c.decided_by),
+                c.obs,
+                c.value.clone(),
+                Some(c.rank),
+            );
+            r.winner = true;
+            r.agrees = true;
+            rows.push(r);
+        }
         for (key, value) in elements(field, &c.value) {
             by_key
                 .entry(key)
@@ -603,6 +651,7 @@ mod tests {
     fn cand(cid: &str, source: &str, seq: u64, fields: CandidateFields) -> Candidate {
         Candidate {
             candidate_id: cid.into(),
+            observed_seq: Some(seq),
             observation: Some(Observation {
                 source: source.into(),
                 external_id: format!("x{cid}"),
@@ -611,7 +660,7 @@ mod tests {
                 recorded_at: Utc.timestamp_opt(1_700_000_000 + seq as i64, 0).unwrap(),
                 run_id: Some("run-1".into()),
                 trace_id: Some("trace-1".into()),
-                payload_hash: format!("{seq:064x}"),
+                payload_hash: trustfold_events::BlobHash::of(&seq.to_le_bytes()),
             }),
             entity_id: Some("e_1".into()),
             follows: None,

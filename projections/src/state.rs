@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use trustfold_events::{
-    CandidateFields, DecodeError, EventKind, EventPayload, MergeOutcome, RejectReason,
+    BlobHash, CandidateFields, DecodeError, EventKind, EventPayload, MergeOutcome, RejectReason,
     ReviewDecision, ReviewReason, RunFigures, RunStatus, StoredEvent,
 };
 
@@ -71,14 +71,43 @@ pub struct Observation {
     pub recorded_at: DateTime<Utc>,
     pub run_id: Option<String>,
     pub trace_id: Option<String>,
-    /// blake3 of the connector payload the record was extracted from (hex).
-    pub payload_hash: String,
+    /// blake3 of the connector payload the record was extracted from.
+    pub payload_hash: BlobHash,
+}
+
+impl Observation {
+    /// The observation a `CandidateExtracted` event records (the payload moved in).
+    pub fn from_event(
+        p: trustfold_events::CandidateExtracted,
+        seq: u64,
+        recorded_at: DateTime<Utc>,
+        run_id: Option<String>,
+        trace_id: Option<String>,
+    ) -> Observation {
+        Observation {
+            source: p.source,
+            external_id: p.external_id,
+            fields: p.fields,
+            seq,
+            recorded_at,
+            run_id,
+            trace_id,
+            payload_hash: p.payload_hash,
+        }
+    }
 }
 
 /// A candidate as the fold knows it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
     pub candidate_id: String,
+    /// The seq of its latest `CandidateExtracted`: the stored row keeps only this, and the
+    /// observation is read back from the log when an entity is merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_seq: Option<u64>,
+    /// The latest observation, when loaded (always, in a full fold; the stored row
+    /// leaves it out, see [`CandidateRow`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observation: Option<Observation>,
     /// The entity it belongs to, once identity is decided.
     pub entity_id: Option<String>,
@@ -89,6 +118,31 @@ pub struct Candidate {
     /// Who put it in its entity: `matcher`, `review:<id>` or `same site as <candidate>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_by: Option<String>,
+}
+
+/// A candidate as the projection database stores it: its observation stays in the log
+/// (`observed_seq` names it), so the table holds no copy of every record.
+#[derive(Serialize)]
+pub struct CandidateRow<'a> {
+    pub candidate_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_seq: Option<u64>,
+    pub entity_id: Option<&'a str>,
+    pub follows: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<&'a str>,
+}
+
+impl<'a> From<&'a Candidate> for CandidateRow<'a> {
+    fn from(c: &'a Candidate) -> Self {
+        CandidateRow {
+            candidate_id: &c.candidate_id,
+            observed_seq: c.observed_seq,
+            entity_id: c.entity_id.as_deref(),
+            follows: c.follows.as_deref(),
+            decided_by: c.decided_by.as_deref(),
+        }
+    }
 }
 
 /// A question put to a person, and the answer once given.
@@ -229,6 +283,18 @@ pub struct State {
     pub dirty_entities: BTreeSet<String>,
     pub dirty_runs: BTreeSet<String>,
     pub last_seq: u64,
+    /// A full fold writes every row anyway: it need not track which changed.
+    pub untracked: bool,
+    /// Slug base -> the next suffix worth trying, so many places of one name (e.g.
+    /// "Tennis Court") do not probe every taken suffix again.
+    pub slug_next: HashMap<String, u32>,
+}
+
+/// Marks a row as changed, unless the state does not track changes.
+fn mark(untracked: bool, set: &mut BTreeSet<String>, key: &str) {
+    if !untracked && !set.contains(key) {
+        set.insert(key.to_string());
+    }
 }
 
 /// The slug base of a name: lowercase ASCII words joined by `-`.
@@ -287,12 +353,12 @@ impl State {
             let cand = self.candidate(&c);
             cand.decided_by = Some(by);
             let previous = cand.entity_id.replace(entity_id.to_string());
-            self.dirty_candidates.insert(c.clone());
+            mark(self.untracked, &mut self.dirty_candidates, &c);
             if let Some(prev) = previous.filter(|p| p != entity_id) {
                 if let Some(e) = self.entities.get_mut(&prev) {
                     e.members.remove(&c);
                     e.updated_seq = seq;
-                    self.dirty_entities.insert(prev);
+                    mark(self.untracked, &mut self.dirty_entities, &prev);
                 }
             }
             if let Some(e) = self.entities.get_mut(entity_id) {
@@ -307,12 +373,12 @@ impl State {
                 );
             }
         }
-        self.dirty_entities.insert(entity_id.to_string());
+        mark(self.untracked, &mut self.dirty_entities, entity_id);
     }
 
     fn run(&mut self, ev: &ProjectionEvent) -> Option<&mut RunRow> {
         let run_id = ev.run_id.as_deref()?;
-        self.dirty_runs.insert(run_id.to_string());
+        mark(self.untracked, &mut self.dirty_runs, run_id);
         let row = self
             .runs
             .entry(run_id.to_string())
@@ -323,39 +389,42 @@ impl State {
 }
 
 /// Applies one event to the state. Pure: the result depends only on `state` and `ev`.
-pub fn apply(state: &mut State, ev: &ProjectionEvent) {
+/// The event is taken by value so a candidate's fields move into the state, uncopied.
+pub fn apply(state: &mut State, ev: ProjectionEvent) {
     state.last_seq = state.last_seq.max(ev.seq);
-    if let Some(run) = state.run(ev) {
-        count(run, ev);
+    if let Some(run) = state.run(&ev) {
+        count(run, &ev);
     }
-    let Some(payload) = &ev.payload else {
+    let ProjectionEvent {
+        seq,
+        recorded_at,
+        run_id,
+        trace_id,
+        payload,
+        ..
+    } = ev;
+    let Some(payload) = payload else {
         return;
     };
     match payload {
         EventPayload::CandidateExtracted(p) => {
-            let observation = Observation {
-                source: p.source.clone(),
-                external_id: p.external_id.clone(),
-                fields: p.fields.clone(),
-                seq: ev.seq,
-                recorded_at: ev.recorded_at,
-                run_id: ev.run_id.clone(),
-                trace_id: ev.trace_id.clone(),
-                payload_hash: p.payload_hash.to_hex(),
-            };
-            let cand = state.candidate(&p.candidate_id);
+            let cid = p.candidate_id.clone();
+            let observation =
+                Observation::from_event(p, seq, recorded_at, run_id.clone(), trace_id);
+            let cand = state.candidate(&cid);
             cand.observation = Some(observation);
+            cand.observed_seq = Some(seq);
             let entity = cand.entity_id.clone();
-            state.dirty_candidates.insert(p.candidate_id.clone());
+            mark(state.untracked, &mut state.dirty_candidates, &cid);
             if let Some(eid) = entity {
                 // Seen again by this run: the run's report lists the entity, not as new.
-                if let Some(run) = ev.run_id.as_ref().and_then(|r| state.runs.get_mut(r)) {
+                if let Some(run) = run_id.as_ref().and_then(|r| state.runs.get_mut(r)) {
                     run.entities.entry(eid.clone()).or_insert(false);
                 }
                 if let Some(e) = state.entities.get_mut(&eid) {
-                    e.updated_seq = ev.seq;
+                    e.updated_seq = seq;
                 }
-                state.dirty_entities.insert(eid);
+                mark(state.untracked, &mut state.dirty_entities, &eid);
             }
         }
         EventPayload::CandidateRejected(p) => {
@@ -374,18 +443,27 @@ pub fn apply(state: &mut State, ev: &ProjectionEvent) {
                 // Identity already decided for this record itself: that decision stands.
                 return;
             }
-            cand.follows = Some(leader.to_string());
+            // The latest statement of which record it repeats is the one that counts.
+            if let Some(old) = cand.follows.replace(leader.to_string()) {
+                if let Some(set) = state.followers.get_mut(&old) {
+                    set.remove(&p.candidate_id);
+                }
+            }
             state
                 .followers
                 .entry(leader.to_string())
                 .or_default()
                 .insert(p.candidate_id.clone());
-            state.dirty_candidates.insert(p.candidate_id.clone());
+            mark(
+                state.untracked,
+                &mut state.dirty_candidates,
+                &p.candidate_id,
+            );
             if let Some(eid) = leader_entity {
                 state.attach(
                     &p.candidate_id,
                     &eid,
-                    ev.seq,
+                    seq,
                     &format!("same site as {leader}"),
                 );
             }
@@ -395,35 +473,40 @@ pub fn apply(state: &mut State, ev: &ProjectionEvent) {
                 if !state.entities.contains_key(entity_id) {
                     let base = state.founding_slug_base(&p.candidate_id, entity_id);
                     let mut slug = base.clone();
-                    let mut n = 2;
-                    while state.slugs.contains(&slug) {
+                    let mut n = state.slug_next.get(&base).copied().unwrap_or(2);
+                    if state.slugs.contains(&slug) {
                         slug = format!("{base}-{n}");
+                        while state.slugs.contains(&slug) {
+                            n += 1;
+                            slug = format!("{base}-{n}");
+                        }
                         n += 1;
                     }
+                    state.slug_next.insert(base, n);
                     state.slugs.insert(slug.clone());
                     state.entities.insert(
                         entity_id.clone(),
                         EntityState {
                             entity_id: entity_id.clone(),
                             slug,
-                            founded_seq: ev.seq,
+                            founded_seq: seq,
                             members: BTreeSet::new(),
                             overrides: BTreeMap::new(),
-                            updated_seq: ev.seq,
+                            updated_seq: seq,
                         },
                     );
                 }
-                state.attach(&p.candidate_id, entity_id, ev.seq, &p.decided_by);
+                state.attach(&p.candidate_id, entity_id, seq, &p.decided_by);
             }
             MergeOutcome::ExistingEntity { entity_id } => {
                 if state.entities.contains_key(entity_id) {
-                    state.attach(&p.candidate_id, entity_id, ev.seq, &p.decided_by);
+                    state.attach(&p.candidate_id, entity_id, seq, &p.decided_by);
                 }
             }
             MergeOutcome::NeedsReview { .. } => {}
         },
         EventPayload::ReviewRequested(p) => {
-            state.dirty_reviews.insert(p.review_id.clone());
+            mark(state.untracked, &mut state.dirty_reviews, &p.review_id);
             state
                 .reviews
                 .entry(p.review_id.clone())
@@ -433,9 +516,9 @@ pub fn apply(state: &mut State, ev: &ProjectionEvent) {
                     candidate_id: p.candidate_id.clone(),
                     entity_ids: p.entity_ids.clone(),
                     detail: p.detail.clone(),
-                    requested_seq: ev.seq,
-                    requested_at: ev.recorded_at,
-                    run_id: ev.run_id.clone(),
+                    requested_seq: seq,
+                    requested_at: recorded_at,
+                    run_id: run_id.clone(),
                     decision: None,
                     resolution: None,
                 });
@@ -450,10 +533,10 @@ pub fn apply(state: &mut State, ev: &ProjectionEvent) {
                         reason: p.reason.clone(),
                         by: p.by.clone(),
                         entity_id: p.entity_id.clone(),
-                        seq: ev.seq,
-                        recorded_at: ev.recorded_at,
+                        seq: seq,
+                        recorded_at: recorded_at,
                     });
-                    state.dirty_reviews.insert(p.review_id.clone());
+                    mark(state.untracked, &mut state.dirty_reviews, &p.review_id);
                 }
             }
         }
@@ -472,8 +555,8 @@ pub fn apply(state: &mut State, ev: &ProjectionEvent) {
                             value: value.clone(),
                             reason: p.reason.clone(),
                             by: p.by.clone(),
-                            seq: ev.seq,
-                            recorded_at: ev.recorded_at,
+                            seq: seq,
+                            recorded_at: recorded_at,
                         },
                     );
                 }
@@ -481,8 +564,8 @@ pub fn apply(state: &mut State, ev: &ProjectionEvent) {
                     entity.overrides.remove(&field);
                 }
             }
-            entity.updated_seq = ev.seq;
-            state.dirty_entities.insert(p.entity_id.clone());
+            entity.updated_seq = seq;
+            mark(state.untracked, &mut state.dirty_entities, &p.entity_id);
         }
         _ => {}
     }

@@ -237,7 +237,7 @@ fn to_event(op: &Op, run: &mut Option<(uuid::Uuid, String)>, n: usize) -> NewEve
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn incremental_after_every_event_equals_a_full_rebuild(ops in prop::collection::vec(op(), 1..40)) {

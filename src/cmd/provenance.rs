@@ -69,11 +69,15 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
     // stale: the warning above says so); --as-of folds with that same policy, so the two
     // agree at the checkpoint.
     let policy = db.stored_policy(&project::known_sources())?;
+    let dir = DataDir::existing(data_dir)?;
+    let store = dir.read_log()?.ok_or_else(not_found)?;
     let (entity, folded_to) = match as_of {
-        None => (current, db.meta()?.checkpoint_seq),
+        None => (
+            db.entity_with_provenance(&current.entity_id, &store, &policy)?
+                .ok_or_else(not_found)?,
+            db.meta()?.checkpoint_seq,
+        ),
         Some(point) => {
-            let dir = DataDir::existing(data_dir)?;
-            let store = dir.read_log()?.ok_or_else(not_found)?;
             let (e, last) = entity_as_of(&store, &current.entity_id, point, &policy)?;
             let e = e.ok_or_else(|| {
                 bad_input(format!(
