@@ -512,14 +512,22 @@ fn build_fresh(
         built_at: chrono::Utc::now().to_rfc3339(),
     })?;
     db.set_policy_text(policy.text())?;
-    db.finish_bulk()?;
     let report = FoldReport {
         from_seq: 1,
         to_seq: state.last_seq,
         events: n,
         entities_written: state.entities.len() as u64,
+        elapsed_ms: 0,
+        events_per_s: 0.0,
+    };
+    // Freeing millions of small allocations takes a while: it happens on another thread
+    // while the indexes are built (and not at all if the process exits first).
+    std::thread::spawn(move || drop(state));
+    db.finish_bulk()?;
+    let report = FoldReport {
         elapsed_ms: started.elapsed().as_millis() as u64,
         events_per_s: rate(n, started.elapsed()),
+        ..report
     };
     Ok((db, report))
 }
@@ -1474,46 +1482,104 @@ fn write_rows(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         ),
     )?;
-    // Merged in chunks: memory stays bounded by a chunk, not by every entity at once.
+    // Merged (and serialised) in chunks on other threads while this one inserts the
+    // previous chunk: memory stays bounded by a few chunks, and merging hides behind the
+    // single-threaded inserts.
     let mut written = 0u64;
-    for ids in rows.entities.chunks(MERGE_CHUNK_ENTITIES) {
-        let merged = merge_many(state, ids, policy);
-        written += merged.len() as u64;
-        for (m, es) in &merged {
-            let (lat, lon) = m.coordinates().unzip();
-            let search = crate::values::fold_words(&format!(
-                "{} {} {} {}",
-                m.name().unwrap_or(""),
-                m.slug,
-                m.text(Field::Locality).unwrap_or(""),
-                m.text(Field::Postcode).unwrap_or("")
-            ))
-            .join(" ");
-            sql(
-                path,
-                put_entity.execute(params![
-                    m.entity_id,
-                    m.slug,
-                    m.name(),
-                    m.text(Field::EntityClass),
-                    m.text(Field::Locality),
-                    m.text(Field::Postcode),
-                    lat,
-                    lon,
-                    to_json(&m.sources),
-                    m.sources.len() as i64,
-                    m.completeness_present as i64,
-                    to_json(&m.conflicts()),
-                    m.founded_seq as i64,
-                    m.updated_seq as i64,
-                    search,
-                    to_json(m),
-                    to_json(es),
-                ]),
-            )?;
+    std::thread::scope(|scope| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<EntityRow>>(1);
+        scope.spawn(move || {
+            for ids in rows.entities.chunks(MERGE_CHUNK_ENTITIES) {
+                if tx.send(merge_many(state, ids, policy)).is_err() {
+                    return;
+                }
+            }
+        });
+        for chunk in rx {
+            written += chunk.len() as u64;
+            for r in chunk {
+                sql(
+                    path,
+                    put_entity.execute(params![
+                        r.entity_id,
+                        r.slug,
+                        r.name,
+                        r.entity_class,
+                        r.locality,
+                        r.postcode,
+                        r.lat,
+                        r.lon,
+                        r.sources,
+                        r.n_sources,
+                        r.completeness,
+                        r.conflicts,
+                        r.founded_seq,
+                        r.updated_seq,
+                        r.search,
+                        r.merged,
+                        r.state,
+                    ]),
+                )?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(written)
+}
+
+/// An `entities` row, ready to bind.
+struct EntityRow {
+    entity_id: String,
+    slug: String,
+    name: Option<String>,
+    entity_class: Option<String>,
+    locality: Option<String>,
+    postcode: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    sources: String,
+    n_sources: i64,
+    completeness: i64,
+    conflicts: String,
+    founded_seq: i64,
+    updated_seq: i64,
+    search: String,
+    merged: String,
+    state: String,
+}
+
+impl EntityRow {
+    fn new(m: &MergedEntity, es: &EntityState) -> EntityRow {
+        let (lat, lon) = m.coordinates().unzip();
+        let text = |f: Field| m.text(f).map(str::to_string);
+        let search = crate::values::fold_words(&format!(
+            "{} {} {} {}",
+            m.name().unwrap_or(""),
+            m.slug,
+            m.text(Field::Locality).unwrap_or(""),
+            m.text(Field::Postcode).unwrap_or("")
+        ))
+        .join(" ");
+        EntityRow {
+            entity_id: m.entity_id.clone(),
+            slug: m.slug.clone(),
+            name: m.name().map(str::to_string),
+            entity_class: text(Field::EntityClass),
+            locality: text(Field::Locality),
+            postcode: text(Field::Postcode),
+            lat,
+            lon,
+            sources: to_json(&m.sources),
+            n_sources: m.sources.len() as i64,
+            completeness: m.completeness_present as i64,
+            conflicts: to_json(&m.conflicts()),
+            founded_seq: m.founded_seq as i64,
+            updated_seq: m.updated_seq as i64,
+            search,
+            merged: to_json(m),
+            state: to_json(es),
         }
     }
-    Ok(written)
 }
 
 /// Entities merged at a time when writing.
@@ -1528,26 +1594,23 @@ pub fn review_status(r: &ReviewRow) -> &'static str {
     }
 }
 
-/// Merges entities, on as many threads as pay (merging is pure and independent).
-fn merge_many<'s>(
-    state: &'s State,
-    ids: &[&String],
-    policy: &TrustPolicy,
-) -> Vec<(MergedEntity, &'s EntityState)> {
-    let one = |eid: &String| -> Option<(MergedEntity, &'s EntityState)> {
+/// Merges entities into ready rows, on as many threads as pay (merging is pure and
+/// independent).
+fn merge_many(state: &State, ids: &[&String], policy: &TrustPolicy) -> Vec<EntityRow> {
+    let one = |eid: &String| -> Option<EntityRow> {
         let es = state.entities.get(eid)?;
         let members: Vec<&Candidate> = es
             .members
             .iter()
             .filter_map(|c| state.candidates.get(c))
             .collect();
-        Some((merge_values(es, &members, policy), es))
+        Some(EntityRow::new(&merge_values(es, &members, policy), es))
     };
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .min(8);
-    if ids.len() < 2_000 || threads < 2 {
+    if ids.len() < 512 || threads < 2 {
         return ids.iter().filter_map(|e| one(e)).collect();
     }
     let chunk = ids.len().div_ceil(threads);

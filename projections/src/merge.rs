@@ -132,6 +132,8 @@ pub struct MergedEntity {
     pub founded_seq: u64,
     pub updated_seq: u64,
     pub values: BTreeMap<Field, FieldValue>,
+    /// Every candidate value of every field; empty in the stored table (merged on read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub provenance: Vec<ProvenanceRow>,
     pub sources: Vec<String>,
     pub n_candidates: usize,

@@ -533,8 +533,8 @@ pub fn apply(state: &mut State, ev: ProjectionEvent) {
                         reason: p.reason.clone(),
                         by: p.by.clone(),
                         entity_id: p.entity_id.clone(),
-                        seq: seq,
-                        recorded_at: recorded_at,
+                        seq,
+                        recorded_at,
                     });
                     mark(state.untracked, &mut state.dirty_reviews, &p.review_id);
                 }
@@ -555,8 +555,8 @@ pub fn apply(state: &mut State, ev: ProjectionEvent) {
                             value: value.clone(),
                             reason: p.reason.clone(),
                             by: p.by.clone(),
-                            seq: seq,
-                            recorded_at: recorded_at,
+                            seq,
+                            recorded_at,
                         },
                     );
                 }
