@@ -28,8 +28,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trustfold_events::{
-    EventKind, EventPayload, EventStore, MergeOutcome, RejectReason, RunStatus, SqliteEventStore,
-    StoreError,
+    EventPayload, EventStore, MergeOutcome, RejectReason, SqliteEventStore, StoreError,
 };
 
 use crate::fields::Field;
@@ -1625,16 +1624,3 @@ fn merge_many(state: &State, ids: &[&String], policy: &TrustPolicy) -> Vec<Entit
             .collect()
     })
 }
-
-/// Whether a run without a terminal event is over (its process is gone) or may still run.
-pub fn is_unfinished(row: &RunRow) -> bool {
-    !row.status.is_terminal() && row.status != RunStatus::Paused
-}
-
-/// Kinds that only the runs projection counts (documented for the benchmark).
-pub const COUNTED_ONLY: &[EventKind] = &[
-    EventKind::CandidateAccepted,
-    EventKind::ConnectorFailed,
-    EventKind::DeadLettered,
-    EventKind::ReviewRequested,
-];
