@@ -323,12 +323,20 @@ pub fn slug_base(name: Option<&str>, entity_id: &str) -> String {
 
 impl State {
     fn candidate(&mut self, cid: &str) -> &mut Candidate {
+        // Look up first: most events name a known candidate, and `entry` would allocate
+        // the key every time.
+        if !self.candidates.contains_key(cid) {
+            self.candidates.insert(
+                cid.to_string(),
+                Candidate {
+                    candidate_id: cid.to_string(),
+                    ..Candidate::default()
+                },
+            );
+        }
         self.candidates
-            .entry(cid.to_string())
-            .or_insert_with(|| Candidate {
-                candidate_id: cid.to_string(),
-                ..Candidate::default()
-            })
+            .get_mut(cid)
+            .expect("inserted just above when missing")
     }
 
     /// The slug base a new entity founded by `cid` would get.
@@ -345,11 +353,12 @@ impl State {
         // Followers join with the candidate they repeat, transitively; `seen` guards
         // against a cycle in a hand-made log.
         let mut todo = vec![(cid.to_string(), decided_by.to_string())];
-        let mut seen = HashSet::new();
+        let mut seen: Vec<String> = Vec::new();
         while let Some((c, by)) = todo.pop() {
-            if !seen.insert(c.clone()) {
+            if seen.contains(&c) {
                 continue;
             }
+            seen.push(c.clone());
             let cand = self.candidate(&c);
             cand.decided_by = Some(by);
             let previous = cand.entity_id.replace(entity_id.to_string());
@@ -379,10 +388,11 @@ impl State {
     fn run(&mut self, ev: &ProjectionEvent) -> Option<&mut RunRow> {
         let run_id = ev.run_id.as_deref()?;
         mark(self.untracked, &mut self.dirty_runs, run_id);
-        let row = self
-            .runs
-            .entry(run_id.to_string())
-            .or_insert_with(|| RunRow::new(run_id, ev));
+        if !self.runs.contains_key(run_id) {
+            self.runs
+                .insert(run_id.to_string(), RunRow::new(run_id, ev));
+        }
+        let row = self.runs.get_mut(run_id)?;
         row.last_seq = row.last_seq.max(ev.seq);
         Some(row)
     }
