@@ -77,8 +77,9 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         })
         .map(|r| {
             r.and_then(|e| {
+                let seq = e.seq;
                 e.into_recorded()
-                    .map_err(|source| trustfold_events::StoreError::Decode { seq: 0, source })
+                    .map_err(|source| trustfold_events::StoreError::Decode { seq, source })
             })
         })
         .collect::<Result<_, _>>()?;
