@@ -124,6 +124,21 @@ fn from_json<T: for<'de> Deserialize<'de>>(path: &Path, what: &str, text: &str) 
     })
 }
 
+/// The one text column `query` (with `?1` bound to `key`) selects, if a row matches: the
+/// point read every table here is loaded with.
+fn text_by_key(conn: &Connection, path: &Path, query: &str, key: &str) -> Result<Option<String>> {
+    sql(
+        path,
+        conn.prepare_cached(query)
+            .and_then(|mut stmt| stmt.query_row([key], |r| r.get(0)).optional()),
+    )
+}
+
+// The stored JSON row of one candidate, review or run, by id.
+const CANDIDATE_ROW: &str = "SELECT row FROM candidates WHERE candidate_id = ?1";
+const REVIEW_ROW: &str = "SELECT row FROM reviews WHERE review_id = ?1";
+const RUN_ROW: &str = "SELECT row FROM runs WHERE run_id = ?1";
+
 /// What a projection database says about itself.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Meta {
@@ -627,11 +642,11 @@ impl ProjectionDb {
     }
 
     fn get_meta(&self, key: &str) -> Result<Option<String>> {
-        sql(
+        text_by_key(
+            &self.conn,
             &self.path,
-            self.conn
-                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-                .optional(),
+            "SELECT value FROM meta WHERE key = ?1",
+            key,
         )
     }
 
@@ -949,14 +964,7 @@ impl ProjectionDb {
 
     /// One run by id or unique id prefix.
     pub fn run(&self, key: &str) -> Result<Option<RunRow>> {
-        let exact: Option<String> = sql(
-            &self.path,
-            self.conn
-                .query_row("SELECT row FROM runs WHERE run_id = ?1", [key], |r| {
-                    r.get(0)
-                })
-                .optional(),
-        )?;
+        let exact = text_by_key(&self.conn, &self.path, RUN_ROW, key)?;
         let row = match exact {
             Some(r) => Some(r),
             None if !key.is_empty() => {
@@ -999,32 +1007,14 @@ impl ProjectionDb {
 
     /// One candidate by id.
     pub fn candidate(&self, candidate_id: &str) -> Result<Option<Candidate>> {
-        let row: Option<String> = sql(
-            &self.path,
-            self.conn
-                .query_row(
-                    "SELECT row FROM candidates WHERE candidate_id = ?1",
-                    [candidate_id],
-                    |r| r.get(0),
-                )
-                .optional(),
-        )?;
+        let row = text_by_key(&self.conn, &self.path, CANDIDATE_ROW, candidate_id)?;
         row.map(|r| from_json(&self.path, "candidate", &r))
             .transpose()
     }
 
     /// One review by id.
     pub fn review(&self, review_id: &str) -> Result<Option<ReviewRow>> {
-        let row: Option<String> = sql(
-            &self.path,
-            self.conn
-                .query_row(
-                    "SELECT row FROM reviews WHERE review_id = ?1",
-                    [review_id],
-                    |r| r.get(0),
-                )
-                .optional(),
-        )?;
+        let row = text_by_key(&self.conn, &self.path, REVIEW_ROW, review_id)?;
         row.map(|r| from_json(&self.path, "review", &r)).transpose()
     }
 
@@ -1213,16 +1203,7 @@ impl Loader<'_> {
         if state.reviews.contains_key(review_id) || !self.first_time(format!("v:{review_id}")) {
             return Ok(());
         }
-        let row: Option<String> = sql(
-            self.path,
-            self.conn
-                .query_row(
-                    "SELECT row FROM reviews WHERE review_id = ?1",
-                    [review_id],
-                    |r| r.get(0),
-                )
-                .optional(),
-        )?;
+        let row = text_by_key(self.conn, self.path, REVIEW_ROW, review_id)?;
         if let Some(row) = row {
             state
                 .reviews
@@ -1239,14 +1220,7 @@ impl Loader<'_> {
         if state.runs.contains_key(run_id) || !self.first_time(format!("r:{run_id}")) {
             return Ok(());
         }
-        let row: Option<String> = sql(
-            self.path,
-            self.conn
-                .query_row("SELECT row FROM runs WHERE run_id = ?1", [run_id], |r| {
-                    r.get(0)
-                })
-                .optional(),
-        )?;
+        let row = text_by_key(self.conn, self.path, RUN_ROW, run_id)?;
         if let Some(row) = row {
             state
                 .runs
@@ -1263,16 +1237,7 @@ impl Loader<'_> {
                 continue;
             }
             if !state.candidates.contains_key(&c) {
-                let row: Option<String> = sql(
-                    self.path,
-                    self.conn
-                        .query_row(
-                            "SELECT row FROM candidates WHERE candidate_id = ?1",
-                            [&c],
-                            |r| r.get(0),
-                        )
-                        .optional(),
-                )?;
+                let row = text_by_key(self.conn, self.path, CANDIDATE_ROW, &c)?;
                 if let Some(row) = row {
                     let cand: Candidate = from_json(self.path, "candidate", &row)?;
                     if let Some(leader) = &cand.follows {
@@ -1316,15 +1281,11 @@ impl Loader<'_> {
         if state.entities.contains_key(eid) || !self.first_time(format!("e:{eid}")) {
             return Ok(());
         }
-        let row: Option<String> = sql(
+        let row = text_by_key(
+            self.conn,
             self.path,
-            self.conn
-                .query_row(
-                    "SELECT state FROM entities WHERE entity_id = ?1",
-                    [eid],
-                    |r| r.get(0),
-                )
-                .optional(),
+            "SELECT state FROM entities WHERE entity_id = ?1",
+            eid,
         )?;
         if let Some(row) = row {
             let e: EntityState = from_json(self.path, "entity state", &row)?;

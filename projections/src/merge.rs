@@ -398,49 +398,40 @@ fn merge_field(
 
     if let Some(ov) = entity.overrides.get(&field) {
         let admin = TrustPolicy::admin_rank();
-        if !keep {
-            return Some(FieldValue {
-                value: ov.value.clone(),
-                source: ADMIN_SOURCE.into(),
-                tier: admin.tier,
-                trust: admin.trust,
-                confidence: 1.0,
-                conflict: false,
-                elements: Vec::new(),
-            });
-        }
-        provenance.push(ProvenanceRow {
-            field,
-            candidate_id: "override".into(),
-            source: ADMIN_SOURCE.into(),
-            value: ov.value.clone(),
-            trust: admin.trust,
-            tier: admin.tier,
-            preferred: true,
-            seq: ov.seq,
-            recorded_at: ov.recorded_at,
-            run_id: None,
-            trace_id: None,
-            payload_hash: None,
-            winner: true,
-            loss: None,
-            agrees: true,
-            note: Some(format!("by {}: {}", ov.by, ov.reason)),
-            decided_by: None,
-        });
-        for c in &contenders {
-            let mut r = row(
+        if keep {
+            provenance.push(ProvenanceRow {
                 field,
-                (c.cid, c.decided_by),
-                c.obs,
-                c.value.clone(),
-                Some(c.rank),
-            );
-            r.loss = Some(LossReason::Overridden);
-            r.agrees = agree(field, &ov.value, &c.value);
-            provenance.push(r);
+                candidate_id: "override".into(),
+                source: ADMIN_SOURCE.into(),
+                value: ov.value.clone(),
+                trust: admin.trust,
+                tier: admin.tier,
+                preferred: true,
+                seq: ov.seq,
+                recorded_at: ov.recorded_at,
+                run_id: None,
+                trace_id: None,
+                payload_hash: None,
+                winner: true,
+                loss: None,
+                agrees: true,
+                note: Some(format!("by {}: {}", ov.by, ov.reason)),
+                decided_by: None,
+            });
+            for c in &contenders {
+                let mut r = row(
+                    field,
+                    (c.cid, c.decided_by),
+                    c.obs,
+                    c.value.clone(),
+                    Some(c.rank),
+                );
+                r.loss = Some(LossReason::Overridden);
+                r.agrees = agree(field, &ov.value, &c.value);
+                provenance.push(r);
+            }
+            provenance.append(&mut set_aside);
         }
-        provenance.append(&mut set_aside);
         return Some(FieldValue {
             value: ov.value.clone(),
             source: ADMIN_SOURCE.into(),
