@@ -112,17 +112,20 @@ pub fn rebuild(
     Ok(report)
 }
 
+/// The log, opened for reading; a data dir without one is bad input.
+pub fn log_for_reading(data_dir: &Path) -> Result<SqliteEventStore> {
+    DataDir::existing(data_dir)?.read_log()?.ok_or_else(|| {
+        bad_input(format!(
+            "no event log in {}: run `trustfold ingest \"<query>\"` first",
+            data_dir.display()
+        ))
+    })
+}
+
 /// The projections for a reading command: caught up first when the data dir can be
 /// written, and with a warning on stderr when they were built with another policy.
 pub fn open_for_reading(data_dir: &Path, policy: &TrustPolicy) -> Result<ProjectionDb> {
-    let dir = DataDir::existing(data_dir)?;
-    let Some(store) = dir.read_log()? else {
-        return Err(bad_input(format!(
-            "no event log in {}: run `trustfold ingest \"<query>\"` first",
-            data_dir.display()
-        )));
-    };
-    drop(store);
+    drop(log_for_reading(data_dir)?);
     if let Ok(writable) = DataDir::writable(data_dir) {
         let store = writable.write_log()?;
         catch_up(&writable, &store, policy, true)?;

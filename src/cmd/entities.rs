@@ -198,9 +198,7 @@ pub fn clip(s: &str, n: usize) -> String {
 pub fn conflicts(data_dir: &Path, trust: Option<&Path>, args: ConflictsArgs) -> Result<ExitCode> {
     let policy = project::load_policy(trust, data_dir)?;
     let db = project::open_for_reading(data_dir, &policy)?;
-    let store = crate::datadir::DataDir::existing(data_dir)?
-        .read_log()?
-        .ok_or_else(|| crate::exit::bad_input("no event log"))?;
+    let store = project::log_for_reading(data_dir)?;
     let rows = db.conflicts(&store, &db.stored_policy(&project::known_sources())?)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);

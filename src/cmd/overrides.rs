@@ -190,7 +190,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         ExpectedVersion::Any,
         vec![event],
     ))?;
-    project::catch_up(&dir, &store, &policy, false)?;
+    // Reading catches the projections up, this override included.
     let db = project::open_for_reading(data_dir, &policy)?;
     let (now, _) = db
         .entity(&entity.entity_id)?

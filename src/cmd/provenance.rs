@@ -10,7 +10,6 @@ use trustfold_projections::asof::{entity_as_of, AsOf};
 use trustfold_projections::{Field, MergedEntity, ProvenanceRow};
 
 use crate::cmd::entities::{clip, entity_json};
-use crate::datadir::DataDir;
 use crate::exit::bad_input;
 use crate::project::{self, short};
 
@@ -69,8 +68,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
     // stale: the warning above says so); --as-of folds with that same policy, so the two
     // agree at the checkpoint.
     let policy = db.stored_policy(&project::known_sources())?;
-    let dir = DataDir::existing(data_dir)?;
-    let store = dir.read_log()?.ok_or_else(not_found)?;
+    let store = project::log_for_reading(data_dir)?;
     let (entity, folded_to) = match as_of {
         None => (
             db.entity_with_provenance(&current.entity_id, &store, &policy)?

@@ -105,12 +105,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, cmd: ReviewCommand) -> Result<
                 .review(&review_id)?
                 .ok_or_else(|| no_review(&review_id))?;
             let candidate = match &r.candidate_id {
-                Some(c) => {
-                    let store = DataDir::existing(data_dir)?
-                        .read_log()?
-                        .ok_or_else(|| bad_input("no event log"))?;
-                    db.candidate_observed(c, &store)?
-                }
+                Some(c) => db.candidate_observed(c, &project::log_for_reading(data_dir)?)?,
                 None => None,
             };
             let mut entities = Vec::new();
