@@ -141,14 +141,13 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
                     continue;
                 };
                 let body = blobs.get(&p.payload_hash)?;
-                let records = connector(id)
-                    .inspect(
-                        &to_request(id, &p.request),
-                        p.content_type.as_deref(),
-                        &body,
-                    )
-                    .map(|i| i.records)
-                    .unwrap_or(0);
+                let records = ConnectorRequest::from_recorded(id, &p.request)
+                    .and_then(|req| {
+                        connector(id)
+                            .inspect(&req, p.content_type.as_deref(), &body)
+                            .ok()
+                    })
+                    .map_or(0, |i| i.records);
                 let f = prior
                     .entry(p.connector.clone())
                     .or_insert_with(|| ConnectorFigures {
@@ -249,21 +248,4 @@ fn replan(started: &RunStarted) -> Result<crate::planner::Plan> {
         ),
     };
     args.plan()
-}
-
-/// A request shaped enough for `inspect` (which reads only its paging details).
-fn to_request(id: ConnectorId, r: &RedactedRequest) -> ConnectorRequest {
-    ConnectorRequest {
-        connector: id,
-        method: if r.method == "GET" {
-            crate::connectors::Method::Get
-        } else {
-            crate::connectors::Method::Post
-        },
-        url: r.url.clone(),
-        headers: r.headers.clone(),
-        body: r.body.clone(),
-        page: 0,
-        cause: None,
-    }
 }
