@@ -49,6 +49,6 @@ pub use envelope::{derived_event_id, format_time, Envelope, NewEvent, RecordedEv
 pub use hash::{BlobHash, Hash32};
 pub use sqlite::{EventFilter, OpenMode, SqliteEventStore};
 pub use store::{
-    AppendBatch, Appended, EventStore, ExpectedVersion, Head, StoreError, StoredEvents,
+    AppendBatch, Appended, ChainCheck, EventStore, ExpectedVersion, Head, StoreError, StoredEvents,
 };
-pub use verify::{verify, Problem, VerifyReport};
+pub use verify::{verify, verify_with, BlobFault, Problem, VerifyOptions, VerifyReport};

@@ -22,7 +22,7 @@ use crate::limits::{
     STREAM_NAME_BYTES_MAX,
 };
 use crate::store::{
-    AppendBatch, Appended, EventStore, ExpectedVersion, Head, StoreError, StoredEvents,
+    AppendBatch, Appended, ChainCheck, EventStore, ExpectedVersion, Head, StoreError, StoredEvents,
 };
 
 /// `PRAGMA application_id` of a trustfold log ("TFLG"), so another SQLite file is
@@ -121,6 +121,9 @@ pub struct SqliteEventStore {
     conn: Mutex<Connection>,
     path: PathBuf,
     mode: OpenMode,
+    /// Opened with `immutable=1`: the file is on read-only media (see
+    /// [`read_only_connection`]); second connections are opened the same way.
+    immutable: bool,
 }
 
 impl std::fmt::Debug for SqliteEventStore {
@@ -145,8 +148,20 @@ fn sql_err(path: &Path, err: rusqlite::Error) -> StoreError {
                     ),
                 }
             }
-            ErrorCode::CannotOpen | ErrorCode::ReadOnly | ErrorCode::PermissionDenied => {
-                return StoreError::Open {
+            ErrorCode::DiskFull => {
+                return StoreError::DiskFull {
+                    path: path.to_path_buf(),
+                    detail,
+                }
+            }
+            ErrorCode::ReadOnly | ErrorCode::PermissionDenied => {
+                return StoreError::NotWritable {
+                    path: path.to_path_buf(),
+                    detail,
+                }
+            }
+            ErrorCode::CannotOpen => {
+                return StoreError::Unavailable {
                     path: path.to_path_buf(),
                     detail,
                 }
@@ -177,15 +192,18 @@ impl SqliteEventStore {
                 detail: "no event log here yet".to_string(),
             });
         }
-        let flags = match mode {
+        let (conn, immutable) = match mode {
             OpenMode::ReadWrite => {
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+                let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                let conn = Connection::open_with_flags(&path, flags).map_err(err)?;
+                conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
+                    .map_err(err)?;
+                (conn, false)
             }
-            OpenMode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
-        } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&path, flags).map_err(err)?;
-        conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
-            .map_err(err)?;
+            OpenMode::ReadOnly => read_only_connection(&path)?,
+        };
 
         // Reading the header is the first touch of the file: garbage fails here.
         let (app_id, n_tables) = retry_busy(|| Self::identity(&conn)).map_err(err)?;
@@ -231,6 +249,7 @@ impl SqliteEventStore {
             conn: Mutex::new(conn),
             path,
             mode,
+            immutable,
         };
         // Touch the head: a truncated file usually fails here rather than mid-command.
         {
@@ -309,25 +328,100 @@ impl SqliteEventStore {
 
     fn recorded_head_impl(&self) -> Result<Option<Head>, StoreError> {
         let conn = self.lock();
-        let get = |key: &str| -> Result<Option<Vec<u8>>, StoreError> {
-            conn.query_row("SELECT value FROM log_meta WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(|e| self.err(e))
-        };
-        match (get("head_seq")?, get("head_hash")?) {
-            (Some(seq), Some(hash)) => {
-                let seq = <[u8; 8]>::try_from(seq.as_slice())
-                    .map(u64::from_le_bytes)
-                    .map_err(|_| StoreError::Integrity("log_meta head_seq is malformed".into()))?;
-                let hash = Hash32::from_slice(&hash).ok_or_else(|| {
-                    StoreError::Integrity("log_meta head_hash is malformed".into())
-                })?;
-                Ok(Some(Head { seq, hash }))
+        recorded_head_on(&conn, &self.path)
+    }
+
+    /// The last event, checked before anything is built on it: it must be the head the
+    /// last append recorded, and its hash must chain to the event before it. Costs two
+    /// point reads; every append runs it, and so does `trustfold head`.
+    pub fn check_tail(&self) -> Result<Option<Head>, StoreError> {
+        let conn = self.lock();
+        Self::check_tail_on(&conn, &self.path)
+    }
+
+    fn check_tail_on(conn: &Connection, path: &Path) -> Result<Option<Head>, StoreError> {
+        let err = |e| sql_err(path, e);
+        let head = checked_head(Self::head_in(conn).map_err(err)?)?;
+        let recorded = recorded_head_on(conn, path)?;
+        let broken = |seq, detail: String| Err(StoreError::ChainBroken { seq, detail });
+        match (head, recorded) {
+            (None, Some(r)) => {
+                return broken(
+                    1,
+                    format!(
+                        "missing: the log is empty, but the last append recorded head seq {} \
+                         (every event was removed)",
+                        r.seq
+                    ),
+                )
             }
-            _ => Ok(None),
+            (Some(h), Some(r)) if h.seq > r.seq => {
+                return broken(
+                    r.seq + 1,
+                    format!(
+                        "added outside trustfold: the last append recorded head seq {}, but the \
+                         log goes on to seq {}",
+                        r.seq, h.seq
+                    ),
+                )
+            }
+            (Some(h), Some(r)) if h.seq < r.seq => {
+                return broken(
+                    h.seq + 1,
+                    format!(
+                        "missing: the log ends at seq {}, but the last append recorded head seq \
+                         {} (events at the end were removed)",
+                        h.seq, r.seq
+                    ),
+                )
+            }
+            (Some(h), Some(r)) if h.hash != r.hash => {
+                return broken(
+                    h.seq,
+                    "replaced: the last event is not the one its append recorded".into(),
+                )
+            }
+            _ => {}
         }
+        let Some(h) = head else {
+            return Ok(None);
+        };
+        let prev = if h.seq == 1 {
+            Some(Hash32::ZERO)
+        } else {
+            conn.prepare_cached("SELECT hash FROM events WHERE seq = ?1")
+                .and_then(|mut s| {
+                    s.query_row([(h.seq - 1) as i64], |r| r.get::<_, Vec<u8>>(0))
+                        .optional()
+                })
+                .map_err(err)?
+                .and_then(|b| Hash32::from_slice(&b))
+        };
+        let Some(prev) = prev else {
+            return broken(
+                h.seq - 1,
+                format!(
+                    "missing: the event before the last one (seq {}) is not in the log",
+                    h.seq
+                ),
+            );
+        };
+        let last = conn
+            .prepare_cached(&format!(
+                "SELECT {SELECT_COLUMNS} FROM events WHERE seq = ?1"
+            ))
+            .and_then(|mut s| s.query_row([h.seq as i64], |row| Ok(row_to_event(row))))
+            .map_err(err)?
+            .map_err(|e| row_err(path, e))?;
+        if last.expected_hash(&prev) != last.hash {
+            return broken(
+                h.seq,
+                "hash mismatch: the last event was altered, or events before it were removed \
+                 or reordered"
+                    .into(),
+            );
+        }
+        Ok(Some(h))
     }
 
     /// Reads the events matching `filter`, page by page, in constant memory.
@@ -348,33 +442,61 @@ impl SqliteEventStore {
     /// Streams `filter` with the SQLite work on a second thread (its own read-only
     /// connection) while the caller decodes: a full replay uses both cores. Memory stays
     /// bounded by `PREFETCH_PAGES` pages.
-    fn prefetching(&self, filter: EventFilter) -> Prefetch {
+    fn prefetching(&self, filter: EventFilter, checked: bool) -> Prefetch {
         let (sender, receiver) = std::sync::mpsc::sync_channel(PREFETCH_PAGES);
         let path = self.path.clone();
+        let immutable = self.immutable;
         std::thread::spawn(move || {
-            let conn = match Connection::open_with_flags(
-                &path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .and_then(|c| {
-                c.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
-                    .map(|_| c)
-            }) {
+            let conn = match reader_connection(&path, immutable) {
                 Ok(conn) => conn,
                 Err(e) => {
                     let _ = sender.send(Err(sql_err(&path, e)));
                     return;
                 }
             };
+            let mut check = if checked {
+                match chain_anchor(&conn, &path, filter.from_seq) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        let _ = sender.send(Err(e));
+                        return;
+                    }
+                }
+            } else {
+                None
+            };
             let mut next_seq = filter.from_seq;
             loop {
-                let page = fetch_page_on(&conn, &path, &filter, next_seq, row_to_event);
+                let mut page = fetch_page_on(&conn, &path, &filter, next_seq, row_to_event);
                 let (last, full) = match &page {
                     Ok(p) => (p.last().map(|e| e.seq), p.len() == READ_PAGE_EVENTS),
                     Err(_) => (None, false),
                 };
+                // The events up to a break go out, then the break, then nothing: a reader
+                // folds what it gets and never gets past a tampered event.
+                let mut broken = None;
+                if let (Some(check), Ok(events)) = (check.as_mut(), page.as_mut()) {
+                    if let Some(i) = events
+                        .iter()
+                        .position(|ev| check.check(ev).map_err(|e| broken = Some(e)).is_err())
+                    {
+                        events.truncate(i);
+                    }
+                    if broken.is_none() && !full {
+                        broken = recorded_head_on(&conn, &path)
+                            .and_then(|r| check.finish(r))
+                            .err();
+                    }
+                }
                 // A closed channel means the reader is gone: stop.
                 if sender.send(page).is_err() || !full {
+                    if let Some(e) = broken {
+                        let _ = sender.send(Err(e));
+                    }
+                    return;
+                }
+                if let Some(e) = broken {
+                    let _ = sender.send(Err(e));
                     return;
                 }
                 next_seq = last.map_or(next_seq, |s| s + 1);
@@ -687,7 +809,8 @@ impl EventStore for SqliteEventStore {
             }
         }
 
-        let (head_seq, head_hash) = match checked_head(Self::head_in(&tx).map_err(err)?)? {
+        // The new events chain onto the last one: make sure it is what the log says it is.
+        let (head_seq, head_hash) = match Self::check_tail_on(&tx, &path)? {
             Some(h) => (h.seq, h.hash),
             None => (0, Hash32::ZERO),
         };
@@ -805,7 +928,7 @@ impl EventStore for SqliteEventStore {
             from_seq,
             ..EventFilter::default()
         };
-        Box::new(self.prefetching(filter).map(|r| {
+        Box::new(self.prefetching(filter, false).map(|r| {
             r.and_then(|ev| {
                 let seq = ev.seq;
                 ev.into_recorded()
@@ -815,10 +938,25 @@ impl EventStore for SqliteEventStore {
     }
 
     fn read_raw_from(&self, from_seq: u64) -> StoredEvents<'_> {
-        Box::new(self.prefetching(EventFilter {
-            from_seq,
-            ..EventFilter::default()
-        }))
+        Box::new(self.prefetching(
+            EventFilter {
+                from_seq,
+                ..EventFilter::default()
+            },
+            false,
+        ))
+    }
+
+    /// As the trait says, with the hashing done on the reading thread, beside the caller's
+    /// decoding: a checked replay costs little more wall time than a raw one.
+    fn read_checked_from(&self, from_seq: u64) -> StoredEvents<'_> {
+        Box::new(self.prefetching(
+            EventFilter {
+                from_seq: from_seq.max(1),
+                ..EventFilter::default()
+            },
+            true,
+        ))
     }
 
     fn read_stream(&self, stream: &str) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -1019,10 +1157,11 @@ impl Iterator for Prefetch {
     type Item = Result<StoredEvent, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        // The producer ends the stream by hanging up (after a short page, or after an
+        // error that follows the events read before it).
         while self.buf.is_empty() && !self.done {
             match self.receiver.recv() {
                 Ok(Ok(page)) => {
-                    self.done = page.len() < READ_PAGE_EVENTS;
                     self.buf.extend(page);
                 }
                 Ok(Err(e)) => {
@@ -1111,4 +1250,123 @@ fn row_to_event(row: &rusqlite::Row<'_>) -> Result<StoredEvent, RowError> {
         payload: blob_ref(row, 10)?.unwrap_or_default().to_vec(),
         hash: env.hash,
     })
+}
+
+/// The head recorded in `log_meta` by the last append, read on `conn`.
+fn recorded_head_on(conn: &Connection, path: &Path) -> Result<Option<Head>, StoreError> {
+    let get = |key: &str| -> Result<Option<Vec<u8>>, StoreError> {
+        conn.prepare_cached("SELECT value FROM log_meta WHERE key = ?1")
+            .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+            .map_err(|e| sql_err(path, e))
+    };
+    match (get("head_seq")?, get("head_hash")?) {
+        (Some(seq), Some(hash)) => {
+            let seq = <[u8; 8]>::try_from(seq.as_slice())
+                .map(u64::from_le_bytes)
+                .map_err(|_| StoreError::Integrity("log_meta head_seq is malformed".into()))?;
+            let hash = Hash32::from_slice(&hash)
+                .ok_or_else(|| StoreError::Integrity("log_meta head_hash is malformed".into()))?;
+            Ok(Some(Head { seq, hash }))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The check for a read from `from_seq`: anchored at the stored hash of the event before.
+fn chain_anchor(conn: &Connection, path: &Path, from_seq: u64) -> Result<ChainCheck, StoreError> {
+    if from_seq <= 1 {
+        return Ok(ChainCheck::from_start());
+    }
+    let prev = conn
+        .prepare_cached("SELECT hash FROM events WHERE seq = ?1")
+        .and_then(|mut s| {
+            s.query_row([(from_seq - 1) as i64], |r| r.get::<_, Vec<u8>>(0))
+                .optional()
+        })
+        .map_err(|e| sql_err(path, e))?;
+    match prev.as_deref().map(Hash32::from_slice) {
+        Some(Some(hash)) => Ok(ChainCheck::after(from_seq - 1, hash)),
+        Some(None) => Err(StoreError::Integrity(format!(
+            "the hash stored at seq {} is malformed",
+            from_seq - 1
+        ))),
+        None => Err(ChainCheck::missing(from_seq - 1)),
+    }
+}
+
+/// `path` as an SQLite URI that opens it immutable: no locks, no `-shm`, no `-wal`.
+fn immutable_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
+/// A read-only connection; `immutable` as [`read_only_connection`] decided.
+fn reader_connection(path: &Path, immutable: bool) -> rusqlite::Result<Connection> {
+    let conn = if immutable {
+        Connection::open_with_flags(
+            immutable_uri(path),
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?
+    } else {
+        Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?
+    };
+    conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
+    Ok(conn)
+}
+
+/// Opens an SQLite file in WAL mode for reading, also on read-only media.
+///
+/// Reading a WAL database needs its `-shm` file, which SQLite creates beside it; on a
+/// read-only mount (or beside an immutable file in a read-only directory) it cannot, and
+/// the first read fails with "unable to open database file". Such a file cannot change
+/// while it is there, so it is opened again as immutable. A `-wal` file with content
+/// beside it would then be ignored (immutable readers do not read the WAL), so that case
+/// is refused: the copy was taken while a writer was active.
+///
+/// Returns the connection and whether it is immutable. Also used for the projections.
+pub fn read_only_connection(path: &Path) -> Result<(Connection, bool), StoreError> {
+    let err = |e| sql_err(path, e);
+    let conn = reader_connection(path, false).map_err(err)?;
+    let probe = retry_busy(|| conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())));
+    match probe {
+        Ok(()) => Ok((conn, false)),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(
+                e.code,
+                ErrorCode::CannotOpen | ErrorCode::ReadOnly | ErrorCode::PermissionDenied
+            ) =>
+        {
+            drop(conn);
+            let mut wal = path.as_os_str().to_owned();
+            wal.push("-wal");
+            if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+                return Err(StoreError::Unavailable {
+                    path: path.to_path_buf(),
+                    detail: format!(
+                        "it cannot be opened for reading here (read-only storage) while {} \
+                         holds events not yet in the main file; copy both to writable storage \
+                         and open it there once",
+                        PathBuf::from(wal).display()
+                    ),
+                });
+            }
+            let conn = reader_connection(path, true).map_err(err)?;
+            Ok((conn, true))
+        }
+        Err(e) => Err(err(e)),
+    }
 }
