@@ -99,6 +99,19 @@ pub enum Problem {
 }
 
 impl Problem {
+    /// A short name of the kind of problem, for JSON.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Problem::SeqGap { .. } => "seq_gap",
+            Problem::HashMismatch { .. } => "hash_mismatch",
+            Problem::HeadMismatch { .. } => "head_mismatch",
+            Problem::Unrecorded { .. } => "added_outside_trustfold",
+            Problem::Undecodable { .. } => "undecodable",
+            Problem::Blob { .. } => "blob",
+            Problem::AnchorMismatch { .. } => "anchor_mismatch",
+        }
+    }
+
     /// The seq the problem is found at, if it has one.
     pub fn seq(&self) -> Option<u64> {
         match self {
@@ -292,6 +305,9 @@ pub struct VerifyOptions {
     /// Events the user recorded elsewhere (`trustfold head`): each must still be in the
     /// log at its seq with its hash.
     pub expect: Vec<Head>,
+    /// Why the blob store could not be opened, when the caller passes no store because of
+    /// it: the events' blobs are then reported unreadable (not missing) with that reason.
+    pub blob_store_error: Option<String>,
 }
 
 /// [`verify_with`] and no anchors.
@@ -399,7 +415,12 @@ pub fn verify_with(
                             report.n_blobs_checked += 1;
                             let fault = match (bad_blobs.get(&hash), blobs) {
                                 (Some(fault), _) => Some(fault.clone()),
-                                (None, None) => Some(BlobFault::Missing),
+                                (None, None) => Some(match &options.blob_store_error {
+                                    Some(why) => BlobFault::Unreadable(format!(
+                                        "the blob store cannot be opened: {why}"
+                                    )),
+                                    None => BlobFault::Missing,
+                                }),
                                 (None, Some(b)) => match b.contains(&hash) {
                                     Ok(true) => None,
                                     Ok(false) => Some(BlobFault::Missing),

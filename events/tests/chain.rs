@@ -230,6 +230,7 @@ fn an_anchor_kept_elsewhere_catches_a_removed_tail_with_a_rewritten_head() {
                 hash: earlier.hash,
             },
         ],
+        ..VerifyOptions::default()
     };
     let report = verify_with(&store, None, &options).unwrap();
     assert!(report.is_intact(), "{:?}", report.problems);
@@ -285,6 +286,7 @@ fn an_anchor_kept_elsewhere_catches_a_removed_tail_with_a_rewritten_head() {
         None,
         &VerifyOptions {
             expect: vec![wrong],
+            ..VerifyOptions::default()
         },
     )
     .unwrap();
