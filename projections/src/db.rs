@@ -32,6 +32,7 @@ use trustfold_events::{
 };
 
 use crate::fields::Field;
+use crate::files;
 use crate::merge::{merge_entity, merge_values, LossReason, MergedEntity};
 use crate::policy::{PolicyError, TrustPolicy};
 use crate::state::{
@@ -47,9 +48,6 @@ pub const FORMAT_VERSION: i64 = 3;
 pub const LOCK_WAIT_MS_MAX: u64 = 120_000;
 /// How long a reader waits on SQLite's busy lock.
 pub const BUSY_TIMEOUT_MS: u64 = 30_000;
-/// A database file that is not current and unmodified for this long is an orphan of an
-/// interrupted rebuild (a rebuild in progress writes its file continuously).
-pub const ORPHAN_AGE_MS: u64 = 10 * 60 * 1000;
 /// Events folded between two progress reports.
 pub const PROGRESS_EVENTS: u64 = 50_000;
 
@@ -91,6 +89,41 @@ impl ProjectionError {
         match self {
             ProjectionError::Corrupt { .. } | ProjectionError::StoredPolicy { .. } => true,
             ProjectionError::Store(e) => e.is_bad_input(),
+            _ => false,
+        }
+    }
+
+    /// Whether the log was found altered while folding it (exit 3).
+    pub fn is_integrity(&self) -> bool {
+        matches!(self, ProjectionError::Store(e) if e.is_integrity())
+    }
+
+    /// Whether the projections only cannot be written now (read-only media, permissions,
+    /// a full disk): a reader can still read what is there.
+    pub fn is_not_writable(&self) -> bool {
+        match self {
+            ProjectionError::Store(e) => matches!(
+                e,
+                StoreError::NotWritable { .. }
+                    | StoreError::DiskFull { .. }
+                    | StoreError::Unavailable { .. }
+            ),
+            ProjectionError::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::PermissionDenied
+                    | std::io::ErrorKind::ReadOnlyFilesystem
+                    | std::io::ErrorKind::StorageFull
+            ),
+            ProjectionError::Sqlite {
+                source: rusqlite::Error::SqliteFailure(e, _),
+                ..
+            } => matches!(
+                e.code,
+                rusqlite::ErrorCode::ReadOnly
+                    | rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::PermissionDenied
+                    | rusqlite::ErrorCode::DiskFull
+            ),
             _ => false,
         }
     }
@@ -337,6 +370,7 @@ impl Projections {
         let _lock = self.lock()?;
         // A rebuild may have swapped the database while we waited for the lock.
         let path = self.current_path()?.unwrap_or(path);
+        files::remove_orphans(&self.dir, Some(&path));
         let mut db = ProjectionDb::open(&path, true)?;
         if db.format_version()? != FORMAT_VERSION {
             drop(db);
@@ -356,8 +390,15 @@ impl Projections {
     ) -> Result<FoldReport> {
         let started = Instant::now();
         io(&self.dir, fs::create_dir_all(&self.dir))?;
-        let name = format!("p-{}.sqlite3", uuid::Uuid::now_v7().simple());
-        let path = self.dir.join(&name);
+        // Dead rebuilds' files first: on a full disk they may be what is in the way.
+        files::remove_orphans_if_unlocked(&self.dir, || self.current_path().ok().flatten());
+        // Removed again if anything below fails: a failed rebuild leaves nothing behind.
+        let building = files::Building::claim(&self.dir)?;
+        let path = building.path().to_path_buf();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let (mut db, mut report) = build_fresh(&path, store, policy, progress)?;
         // Events appended while we built are folded under the lock, then the swap.
         let lock = self.lock()?;
@@ -375,52 +416,19 @@ impl Projections {
             io(&tmp, f.sync_all())?;
         }
         io(&pointer, fs::rename(&tmp, &pointer))?;
+        building.keep();
         if let Ok(d) = File::open(&self.dir) {
             let _ = d.sync_all();
         }
-        drop(lock);
         if let Some(old) = old.filter(|o| *o != path) {
             // Readers that still have the old database open keep reading it (unlinked).
-            remove_database(&old);
+            files::remove_database(&old);
         }
-        self.remove_orphans(&path);
+        files::remove_orphans(&self.dir, Some(&path));
+        drop(lock);
         report.elapsed_ms = started.elapsed().as_millis() as u64;
         report.events_per_s = rate(report.events, started.elapsed());
         Ok(report)
-    }
-}
-
-impl Projections {
-    /// Removes database files of interrupted rebuilds (see [`ORPHAN_AGE_MS`]).
-    fn remove_orphans(&self, current: &Path) {
-        let Ok(entries) = fs::read_dir(&self.dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if path == current || !name.starts_with("p-") || !name.ends_with(".sqlite3") {
-                continue;
-            }
-            let idle = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|d| d > Duration::from_millis(ORPHAN_AGE_MS));
-            if idle {
-                remove_database(&path);
-            }
-        }
-    }
-}
-
-/// Removes a database file with its WAL and shared-memory files.
-fn remove_database(path: &Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let mut p = path.to_path_buf().into_os_string();
-        p.push(suffix);
-        let _ = fs::remove_file(PathBuf::from(p));
     }
 }
 
@@ -482,7 +490,8 @@ fn build_fresh(
         };
         let mut in_flight = 0usize;
         let mut chunk = Vec::with_capacity(DECODE_CHUNK_EVENTS);
-        for ev in store.read_raw_from(1) {
+        // Checked as read: a tampered log stops the rebuild before it is folded.
+        for ev in store.read_checked_from(1) {
             let ev = ev?;
             if ev.seq > total {
                 break;
@@ -576,12 +585,13 @@ pub struct ConflictRow {
 
 impl ProjectionDb {
     fn open(path: &Path, write: bool) -> Result<ProjectionDb> {
-        let flags = if write {
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        let conn = if write {
+            let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            sql(path, Connection::open_with_flags(path, flags))?
         } else {
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            // Also on read-only media, where SQLite cannot create the WAL's `-shm` file.
+            trustfold_events::sqlite::read_only_connection(path)?.0
         };
-        let conn = sql(path, Connection::open_with_flags(path, flags))?;
         sql(
             path,
             conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS)),
@@ -768,7 +778,8 @@ impl ProjectionDb {
             ..State::default()
         };
         let mut last_hash = meta.checkpoint_hash.clone();
-        for ev in store.read_raw_from(meta.checkpoint_seq + 1) {
+        // Checked as read, from the checkpoint's hash (compared with the log's above).
+        for ev in store.read_checked_from(meta.checkpoint_seq + 1) {
             let ev = ev?;
             if ev.seq > head_seq {
                 break;
