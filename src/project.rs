@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use trustfold_events::SqliteEventStore;
+use trustfold_events::{EventStore, SqliteEventStore};
 use trustfold_projections::policy::{POLICY_BYTES_MAX, SHIPPED_POLICY};
 use trustfold_projections::{FoldReport, ProjectionDb, Projections, TrustPolicy};
 
@@ -102,10 +102,19 @@ pub fn rebuild(
     show_progress: bool,
 ) -> Result<FoldReport> {
     let bar = fold_bar(show_progress, "rebuilding");
+    let mut failpoint_due = true;
     let report = Projections::new(dir.root())
         .rebuild(store, policy, &mut |done, total| {
             bar.set_length(total);
             bar.set_position(done);
+            if failpoint_due && done == total {
+                // For tests: a rebuild to kill while it holds its claimed database.
+                failpoint_due = false;
+                let _ = crate::ingest::lifecycle::failpoint(
+                    "rebuild",
+                    &crate::ingest::lifecycle::Shutdown::new(),
+                );
+            }
         })
         .context("rebuilding the projections")?;
     bar.finish_and_clear();
@@ -122,18 +131,70 @@ pub fn log_for_reading(data_dir: &Path) -> Result<SqliteEventStore> {
     })
 }
 
+/// Whether an error only says that the data dir cannot be written now: read-only media,
+/// an immutable file, permissions, a full disk. A reading command then reads what is there.
+pub fn cannot_write(err: &anyhow::Error) -> bool {
+    use trustfold_events::{BlobError, StoreError};
+    use trustfold_projections::ProjectionError;
+    let store = |e: &StoreError| {
+        matches!(
+            e,
+            StoreError::NotWritable { .. }
+                | StoreError::DiskFull { .. }
+                | StoreError::Unavailable { .. }
+        )
+    };
+    err.chain().any(|c| {
+        if c.is::<crate::datadir::NotWritable>() {
+            return true;
+        }
+        if let Some(e) = c.downcast_ref::<StoreError>() {
+            return store(e);
+        }
+        if let Some(e) = c.downcast_ref::<BlobError>() {
+            return matches!(e, BlobError::ReadOnly { .. } | BlobError::DiskFull { .. });
+        }
+        c.downcast_ref::<ProjectionError>()
+            .is_some_and(ProjectionError::is_not_writable)
+    })
+}
+
 /// The projections for a reading command: caught up first when the data dir can be
-/// written, and with a warning on stderr when they were built with another policy.
+/// written, and with a warning on stderr when they were built with another policy. Where
+/// it cannot be written (read-only media, a backup, a full disk), they are read as they
+/// were last folded, with a note when the log has events they do not show.
 pub fn open_for_reading(data_dir: &Path, policy: &TrustPolicy) -> Result<ProjectionDb> {
-    drop(log_for_reading(data_dir)?);
-    if let Ok(writable) = DataDir::writable(data_dir) {
+    let log = log_for_reading(data_dir)?;
+    let caught_up = DataDir::writable(data_dir).and_then(|writable| {
         let store = writable.write_log()?;
-        catch_up(&writable, &store, policy, true)?;
-    }
+        catch_up(&writable, &store, policy, true).map(|_| ())
+    });
+    let not_updated = match caught_up {
+        Ok(()) => None,
+        Err(e) if cannot_write(&e) => Some(e),
+        Err(e) => return Err(e),
+    };
     let db = Projections::new(data_dir)
         .open_read()?
-        .ok_or_else(|| bad_input("no projections yet: run `trustfold rebuild-projections`"))?;
+        .ok_or_else(|| match &not_updated {
+            Some(e) => anyhow::anyhow!(
+                "no projections in {} and they cannot be built there ({e:#}); copy the data dir \
+             to writable storage, or free some space",
+                data_dir.display()
+            ),
+            None => bad_input("no projections yet: run `trustfold rebuild-projections`"),
+        })?;
     let meta = db.meta()?;
+    if let Some(e) = not_updated {
+        let head = log.head()?.map_or(0, |h| h.seq);
+        if meta.checkpoint_seq < head {
+            eprintln!(
+                "note: showing the projections as folded up to seq {} (the log goes on to seq \
+                 {head}); they cannot be updated here: {e:#}",
+                meta.checkpoint_seq
+            );
+        }
+    }
     if meta.policy_hash != policy.hash() {
         eprintln!(
             "stale: run rebuild-projections (the projections were built with the policy from \
@@ -165,6 +226,13 @@ pub fn print_run_report(
     let report = match report_from_projection(dir, store, policy, &fallback.run_id) {
         Ok(Some(r)) => r,
         Ok(None) => fallback,
+        // A tampered log is not folded, and the run does not end as if all were well.
+        Err(e) if crate::exit::code_for(&e) == crate::exit::INTEGRITY_FAILURE => {
+            return Err(e.context(
+                "the run is recorded, but the projections were not updated: the log was \
+                 altered outside trustfold",
+            ));
+        }
         Err(e) => {
             eprintln!("warning: the run is recorded, but the projections were not updated: {e:#}");
             fallback

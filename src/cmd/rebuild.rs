@@ -21,7 +21,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
     let policy = project::load_policy(trust, data_dir)?;
     DataDir::existing(data_dir)?;
     let dir = DataDir::writable(data_dir)?;
-    if !dir.has_log() {
+    if dir.read_log()?.is_none() {
         return Err(bad_input(format!(
             "no event log in {}: nothing to rebuild; run `trustfold ingest \"<query>\"` first",
             data_dir.display()
