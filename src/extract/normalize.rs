@@ -121,6 +121,25 @@ pub fn display_name(raw: &str) -> Option<String> {
     Some(s)
 }
 
+/// A record's name, or why it has none that can be used: `"no name"` (absent, a
+/// placeholder, no letter or digit) or `"name too long: N characters, limit …"`, so a skip
+/// reason says what is wrong rather than calling a long name missing.
+pub fn required_name(raw: Option<&str>) -> Result<String, String> {
+    let Some(raw) = raw else {
+        return Err("no name".into());
+    };
+    if let Some(name) = display_name(raw) {
+        return Ok(name);
+    }
+    let n_chars = clean_text(raw).chars().count();
+    if n_chars > NAME_CHARS_MAX {
+        return Err(format!(
+            "name too long: {n_chars} characters, limit {NAME_CHARS_MAX} (NAME_CHARS_MAX)"
+        ));
+    }
+    Err("no name".into())
+}
+
 /// Free text (a description, opening hours, an address line): cleaned like
 /// [`display_name`], placeholders dropped, cut to `chars_max` characters (the cut text ends
 /// with "…").
@@ -1385,6 +1404,16 @@ impl Records {
     /// Adds a record (its multi-valued fields tidied), unless the payload has already
     /// yielded [`RECORDS_PER_PAYLOAD_MAX`] or the id is too long.
     pub(crate) fn push(&mut self, external_id: String, fields: CandidateFields) {
+        self.push_at(None, external_id, fields);
+    }
+
+    /// [`Records::push`] for a record that starts on `line` of a line-based file.
+    pub(crate) fn push_at(
+        &mut self,
+        line: Option<usize>,
+        external_id: String,
+        fields: CandidateFields,
+    ) {
         if external_id.len() > EXTERNAL_ID_BYTES_MAX {
             self.skip(format!(
                 "{}: external id of {} bytes, over EXTERNAL_ID_BYTES_MAX ({EXTERNAL_ID_BYTES_MAX})",
@@ -1397,6 +1426,7 @@ impl Records {
             self.extraction.records.push(Extracted {
                 external_id,
                 fields: tidy(fields),
+                line,
             });
         }
     }
