@@ -321,7 +321,7 @@ pub fn drive(
     let mut stage = "fetch";
     let fetched = catch_panic(stage, || {
         let payloads = fetch_all(ctx, rec, calls, &progress, &budget, span)?;
-        failpoint("fetch")?;
+        failpoint("fetch", &ctx.shutdown)?;
         Ok(payloads)
     });
     progress.finish();
@@ -331,14 +331,14 @@ pub fn drive(
         ctx.shutdown.check()?;
         stage = "extract";
         let extracted = catch_panic(stage, || {
-            failpoint("extract")?;
-            extract_payloads(rec, ctx.secrets, payloads)
+            failpoint("extract", &ctx.shutdown)?;
+            extract_payloads(rec, ctx.secrets, payloads, &ctx.shutdown)
         })?;
         ctx.shutdown.check()?;
         stage = "resolve";
         let stages = catch_panic(stage, || {
-            failpoint("resolve")?;
-            process_payloads(ctx.store, rec, extracted, &ctx.match_config)
+            failpoint("resolve", &ctx.shutdown)?;
+            process_payloads(ctx.store, rec, extracted, &ctx.match_config, &ctx.shutdown)
         })?;
         Ok((rec.connectors.clone(), stages))
     });
@@ -420,14 +420,17 @@ fn arcgis_service(url: &str) -> Option<String> {
 }
 
 /// Runs each payload's extractor. A payload its extractor cannot read is recorded as a
-/// `ConnectorFailed{decode}` and contributes no candidates.
+/// `ConnectorFailed{decode}` and contributes no candidates. A stop request is honoured
+/// between payloads.
 pub fn extract_payloads(
     rec: &mut RunRecorder<'_>,
     secrets: &Secrets,
     payloads: Vec<FetchedPayload>,
+    shutdown: &Shutdown,
 ) -> Result<Vec<stages::ExtractedPayload>> {
     let mut out = Vec::new();
     for p in payloads {
+        shutdown.check()?;
         let source = p.connector.as_str();
         let Some(extractor) = crate::extract::extractor_for(source) else {
             continue;
@@ -493,24 +496,36 @@ pub fn extract_payloads(
 }
 
 /// Extraction events, then acceptance and identity, for already-extracted payloads.
+///
+/// A stop request is honoured at each safe point: before the extraction events, between
+/// them and the acceptance and identity batch, and after it (each stage's events are one
+/// atomic batch, so a stop never leaves half a stage). The run then ends with
+/// `RunCancelled`; a stop that arrives after the last stage still cancels it, since the
+/// run has not ended yet.
 pub fn process_payloads(
     store: &SqliteEventStore,
     rec: &RunRecorder<'_>,
     payloads: Vec<stages::ExtractedPayload>,
     config: &crate::resolve::MatchConfig,
+    shutdown: &Shutdown,
 ) -> Result<stages::StageFigures> {
     let ids = stages::RunIds {
         run_id: rec.run_id,
         trace_id: &rec.trace_id,
     };
     let mut figures = stages::StageFigures::default();
+    shutdown.check()?;
     let candidates = stages::record_extractions(store, &ids, payloads, &mut figures)?;
     info!(
         candidates = figures.extracted,
         skipped_records = figures.skipped_records,
         "candidates extracted"
     );
+    shutdown.check()?;
+    failpoint("identity", shutdown)?;
+    shutdown.check()?;
     stages::accept_and_resolve(store, &ids, &candidates, config, &mut figures)?;
+    shutdown.check()?;
     info!(
         accepted = figures.accepted,
         rejected = figures.rejected,
