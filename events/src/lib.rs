@@ -51,4 +51,6 @@ pub use sqlite::{EventFilter, OpenMode, SqliteEventStore};
 pub use store::{
     AppendBatch, Appended, ChainCheck, EventStore, ExpectedVersion, Head, StoreError, StoredEvents,
 };
-pub use verify::{verify, verify_with, BlobFault, Problem, VerifyOptions, VerifyReport};
+pub use verify::{
+    verify, verify_with, BlobFault, Problem, VerifyOptions, VerifyReport, VERIFY_PROBLEMS_MAX,
+};

@@ -7,7 +7,7 @@
 //! agrees with itself: only an anchor kept elsewhere (`trustfold head`, then
 //! `verify --expect SEQ:HASH`) catches that.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 
 use crate::blob::{BlobError, BlobStore};
@@ -318,14 +318,6 @@ pub fn verify(
     verify_with(store, blobs, &VerifyOptions::default())
 }
 
-/// A row seen near the end of the walk, kept to explain rows past the recorded head.
-struct Tail {
-    seq: u64,
-    kind: String,
-    stream: String,
-    chains: bool,
-}
-
 /// Walks the whole log in constant memory (plus one entry per distinct blob) and checks
 /// every invariant. With `blobs = None` the events' blob references are reported missing.
 ///
@@ -363,7 +355,6 @@ pub fn verify_with(
     let mut expected_seq = 1u64;
     // blob -> index of its problem (None: fine, or its problem did not fit the report).
     let mut blob_state: HashMap<BlobHash, Option<usize>> = HashMap::new();
-    let mut tail: VecDeque<Tail> = VecDeque::with_capacity(VERIFY_PROBLEMS_MAX);
     for ev in store.read_raw_from(1) {
         let ev = ev?;
         report.n_events += 1;
@@ -391,15 +382,6 @@ pub fn verify_with(
                 });
             }
         }
-        if tail.len() == VERIFY_PROBLEMS_MAX {
-            tail.pop_front();
-        }
-        tail.push_back(Tail {
-            seq: ev.seq,
-            kind: ev.kind.clone(),
-            stream: ev.stream.clone(),
-            chains,
-        });
         match EventPayload::decode(&ev.kind, ev.schema_version, &ev.payload) {
             Err(e) => {
                 report.push(Problem::Undecodable {
@@ -469,20 +451,31 @@ pub fn verify_with(
     if let Some(recorded) = store.recorded_head()? {
         match report.head {
             Some(actual) if actual.seq > recorded.seq => {
-                // Rows past the recorded head: name each one (their hash mismatch, if
-                // any, is part of that explanation).
-                let added: Vec<&Tail> = tail.iter().filter(|t| t.seq > recorded.seq).collect();
+                // Rows past the recorded head: read them again (at most as many as a
+                // report lists) and name each one; a hash mismatch among them is part of
+                // that explanation.
                 report
                     .problems
                     .retain(|p| !matches!(p, Problem::HashMismatch { seq } if *seq > recorded.seq));
-                for t in added {
-                    report.push(Problem::Unrecorded {
-                        seq: t.seq,
-                        recorded_seq: recorded.seq,
-                        kind: t.kind.clone(),
-                        stream: t.stream.clone(),
-                        chains: t.chains,
-                    });
+                let mut prev = Hash32::ZERO;
+                for ev in store
+                    .read_raw_from(recorded.seq.max(1))
+                    .take(VERIFY_PROBLEMS_MAX + 1)
+                {
+                    let ev = ev?;
+                    if ev.seq > actual.seq {
+                        break;
+                    }
+                    if ev.seq > recorded.seq {
+                        report.push(Problem::Unrecorded {
+                            seq: ev.seq,
+                            recorded_seq: recorded.seq,
+                            chains: ev.expected_hash(&prev) == ev.hash,
+                            kind: ev.kind.clone(),
+                            stream: ev.stream.clone(),
+                        });
+                    }
+                    prev = ev.hash;
                 }
             }
             actual if actual != Some(recorded) => {

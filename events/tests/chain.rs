@@ -295,3 +295,29 @@ fn an_anchor_kept_elsewhere_catches_a_removed_tail_with_a_rewritten_head() {
         Some(Problem::AnchorMismatch { found: Some(_), .. })
     ));
 }
+
+#[test]
+fn more_rows_added_by_hand_than_a_report_lists_are_named_from_the_first() {
+    let (_d, path) = filled(66);
+    let conn = Connection::open(&path).unwrap();
+    for offset in [66, 132] {
+        conn.execute(
+            "INSERT INTO events (seq, id, stream, stream_version, kind, schema_version, \
+             recorded_at_us, run_id, trace_id, causation_id, payload, hash) \
+             SELECT seq + ?1, randomblob(16), 'run/forged-' || (seq + ?1), 1, kind, \
+             schema_version, recorded_at_us, run_id, trace_id, causation_id, payload, hash \
+             FROM events WHERE seq <= 66",
+            [offset],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    let report = verify(&open(&path), None).unwrap();
+    assert!(report.truncated);
+    assert_eq!(report.problems.len(), VERIFY_PROBLEMS_MAX);
+    assert_eq!(report.first_problem().and_then(Problem::seq), Some(67));
+    assert!(report
+        .problems
+        .iter()
+        .all(|p| matches!(p, Problem::Unrecorded { chains: false, .. })));
+}
