@@ -926,6 +926,7 @@ impl World {
                     entities_created: created,
                     entities_updated: updated,
                     reviews_requested: 0,
+                    seen_unchanged: 0,
                 },
             }
             .into(),

@@ -201,7 +201,9 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
             extractor_version: version,
             extraction,
         };
-        let st = ingest::process_payloads(&store, &rec, vec![payload], &match_config)?;
+        let known = crate::project::known_records(dir.root(), &store);
+        let st =
+            ingest::process_payloads(&store, &rec, vec![payload], &match_config, known.as_ref())?;
         let figures = ConnectorFigures {
             connector: args.source.clone(),
             status: "ok".into(),
