@@ -20,7 +20,7 @@ use super::{
     ProjectionError, Result, PROGRESS_EVENTS,
 };
 use crate::policy::TrustPolicy;
-use crate::state::{apply, Candidate, ProjectionEvent, ReviewRow, RunRow, State};
+use crate::state::{apply, Candidate, EntityState, ProjectionEvent, ReviewRow, RunRow, State};
 
 // The stored JSON row of one review or run, by id.
 pub(super) const REVIEW_ROW: &str = "SELECT row FROM reviews WHERE review_id = ?1";
@@ -698,29 +698,87 @@ impl Loader<'_> {
     }
 }
 
-/// The entity states and members (without observations) of `ids`, read from the
-/// database: the input of a re-merge or a dry run.
+/// The stored row of an entity as text, for telling whether merging again changed it
+/// (and decoding it only then).
+pub(crate) struct StoredRow {
+    pub sources: String,
+    pub completeness: u32,
+    pub merged: String,
+}
+
+/// The entity states and members (without observations) of `ids` (sorted), read from the
+/// database with two range reads over the chunk's span of ids: the input of a re-merge or
+/// a dry run. With `with_old`, each job carries its stored row.
 pub(super) fn jobs_from_db(
     conn: &Connection,
     path: &Path,
     ids: &[String],
     with_old: bool,
 ) -> Result<Vec<Job>> {
-    let mut out = Vec::with_capacity(ids.len());
-    for eid in ids {
-        let Some((old, entity)) = ProjectionDb::entity_by_id(conn, path, eid)? else {
-            continue;
-        };
-        let mut members = Vec::with_capacity(entity.members.len());
-        for cid in &entity.members {
-            if let Some(c) = candidate_by_id(conn, path, cid)? {
-                members.push(c);
+    let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+        return Ok(Vec::new());
+    };
+    let wanted = |eid: &str| ids.binary_search_by(|i| i.as_str().cmp(eid)).is_ok();
+    let mut members: std::collections::HashMap<String, Vec<Candidate>> =
+        std::collections::HashMap::with_capacity(ids.len());
+    {
+        let mut stmt = sql(
+            path,
+            conn.prepare_cached(&format!(
+                "SELECT {CANDIDATE_COLUMNS} FROM candidates
+                 WHERE entity_id >= ?1 AND entity_id <= ?2"
+            )),
+        )?;
+        let mut rows = sql(path, stmt.query([first, last]))?;
+        while let Some(row) = sql(path, rows.next())? {
+            let c = sql(path, candidate_from_row(row))?;
+            if let Some(eid) = c.entity_id.as_deref().filter(|e| wanted(e)) {
+                members.entry(eid.to_string()).or_default().push(c);
             }
         }
+    }
+    let mut stmt = sql(
+        path,
+        conn.prepare_cached(
+            "SELECT entity_id, slug, founded_seq, updated_seq, overrides, sources, completeness,
+                    merged
+             FROM entities WHERE entity_id >= ?1 AND entity_id <= ?2 ORDER BY entity_id",
+        ),
+    )?;
+    let mut rows = sql(path, stmt.query([first, last]))?;
+    let mut out = Vec::with_capacity(ids.len());
+    while let Some(row) = sql(path, rows.next())? {
+        let eid: String = sql(path, row.get(0))?;
+        if !wanted(&eid) {
+            continue;
+        }
+        let overrides: Option<String> = sql(path, row.get(4))?;
+        let overrides = match overrides {
+            Some(text) => from_json(path, "entity overrides", &text)?,
+            None => Default::default(),
+        };
+        let members = members.remove(&eid).unwrap_or_default();
+        let entity = EntityState {
+            entity_id: eid,
+            slug: sql(path, row.get(1))?,
+            founded_seq: sql(path, row.get::<_, i64>(2))? as u64,
+            members: members.iter().map(|c| c.candidate_id.clone()).collect(),
+            overrides,
+            updated_seq: sql(path, row.get::<_, i64>(3))? as u64,
+        };
+        let old = if with_old {
+            Some(StoredRow {
+                sources: sql(path, row.get(5))?,
+                completeness: sql(path, row.get::<_, i64>(6))? as u32,
+                merged: sql(path, row.get(7))?,
+            })
+        } else {
+            None
+        };
         out.push(Job {
             entity,
             members,
-            old: with_old.then_some(old),
+            old,
         });
     }
     Ok(out)

@@ -19,9 +19,9 @@ use serde::Serialize;
 use serde_json::Value;
 use trustfold_events::SqliteEventStore;
 
-use super::fold::{jobs_from_db, put_entity, MERGE_CHUNK_ENTITIES, PUT_ENTITY};
+use super::fold::{jobs_from_db, put_entity, StoredRow, MERGE_CHUNK_ENTITIES, PUT_ENTITY};
 use super::read::{observation_of, ProjectionDb};
-use super::rows::EntityRow;
+use super::rows::{decode_merged, EntityColumns, EntityRow};
 use super::{changed_sources, sql, FoldReport, Progress, ProjectionError, Result};
 use crate::fields::Field;
 use crate::merge::{merge_values, MergedEntity};
@@ -43,14 +43,52 @@ const INLINE_PASS_ENTITIES: usize = 256;
 pub(crate) struct Job {
     pub entity: EntityState,
     pub members: Vec<Candidate>,
-    pub old: Option<MergedEntity>,
+    pub old: Option<StoredRow>,
 }
 
-/// One merged entity: its row and (when asked for) the merged values and the old ones.
+/// One merged entity: its row and (when asked for) the merged values and the stored row.
 pub(crate) struct Done {
     pub row: EntityRow,
     pub merged: Option<MergedEntity>,
-    pub old: Option<MergedEntity>,
+    pub old: Option<StoredRow>,
+}
+
+impl Done {
+    /// Whether merging again left the stored row as it was (the encoding is
+    /// deterministic, so equal values give equal text).
+    fn unchanged(&self) -> bool {
+        self.old
+            .as_ref()
+            .is_some_and(|o| o.merged == self.row.merged && o.sources == self.row.sources)
+    }
+
+    /// The stored values, decoded.
+    fn old_values(&self, path: &Path) -> Result<Option<MergedEntity>> {
+        let Some(o) = &self.old else {
+            return Ok(None);
+        };
+        let sources: Vec<String> = super::from_json(path, "entity sources", &o.sources)?;
+        let e = &self.row;
+        decode_merged(
+            EntityColumns {
+                entity_id: &e.entity_id,
+                slug: &e.slug,
+                founded_seq: e.founded_seq as u64,
+                updated_seq: e.updated_seq as u64,
+                sources,
+                completeness: o.completeness,
+            },
+            &o.merged,
+        )
+        .map(Some)
+        .map_err(|detail| ProjectionError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!(
+                "the stored row of entity {} does not decode: {detail}",
+                e.entity_id
+            ),
+        })
+    }
 }
 
 /// Merges every job of a chunk, reading the members' observations with `reader`.
@@ -373,15 +411,11 @@ impl ProjectionDb {
             let mut put = sql(&path, tx.prepare_cached(PUT_ENTITY))?;
             let mut done_n = 0u64;
             let mut changed_n = 0u64;
-            merge_pass(store, new, jobs, true, &mut |done| {
+            merge_pass(store, new, jobs, false, &mut |done| {
                 for d in done {
                     done_n += 1;
                     // Only rows whose values moved are written again.
-                    let same = match (&d.old, &d.merged) {
-                        (Some(o), Some(m)) => o.values == m.values && o.sources == m.sources,
-                        _ => false,
-                    };
-                    if !same {
+                    if !d.unchanged() {
                         put_entity(&mut put, &path, &d.row)?;
                         changed_n += 1;
                     }
@@ -426,7 +460,11 @@ impl ProjectionDb {
         merge_pass(store, new, jobs, true, &mut |done| {
             for d in done {
                 summary.entities_examined += 1;
-                let (Some(old), Some(new)) = (d.old.as_ref(), d.merged.as_ref()) else {
+                if d.unchanged() {
+                    continue;
+                }
+                let old = d.old_values(&path)?;
+                let (Some(old), Some(new)) = (old.as_ref(), d.merged.as_ref()) else {
                     continue;
                 };
                 let mut entity_changed = false;
