@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use trustfold_events::{EventStore, SqliteEventStore};
 use trustfold_projections::policy::{POLICY_BYTES_MAX, SHIPPED_POLICY};
-use trustfold_projections::{FoldReport, ProjectionDb, Projections, TrustPolicy};
+use trustfold_projections::{FoldReport, ProjectionDb, Projections, RemergeReport, TrustPolicy};
 
 use crate::datadir::DataDir;
 use crate::exit::bad_input;
@@ -94,6 +94,32 @@ pub fn catch_up(
     Ok(report)
 }
 
+/// The projections, caught up with their own policy, for a writer that wants to know what
+/// the log already says about records (`stages::record_extractions`). `None` when there
+/// are none yet or they cannot be used now: the writer then records every record in
+/// full, which is always correct, only longer.
+pub fn known_records(data_dir: &Path, store: &SqliteEventStore) -> Option<ProjectionDb> {
+    let projections = Projections::new(data_dir);
+    let stored = match projections.open_read() {
+        Ok(Some(db)) => db.stored_policy(&known_sources()),
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::warn!(error = %e, "projections unusable: recording every record in full");
+            return None;
+        }
+    };
+    let caught_up = stored.map_err(anyhow::Error::from).and_then(|policy| {
+        projections
+            .catch_up(store, &policy, &known_sources(), &mut |_, _| {})
+            .map_err(anyhow::Error::from)
+    });
+    if let Err(e) = caught_up {
+        tracing::warn!(error = %e, "projections unusable: recording every record in full");
+        return None;
+    }
+    projections.open_read().ok().flatten()
+}
+
 /// Replays the whole log into fresh projections and swaps them in.
 pub fn rebuild(
     dir: &DataDir,
@@ -117,6 +143,25 @@ pub fn rebuild(
             }
         })
         .context("rebuilding the projections")?;
+    bar.finish_and_clear();
+    Ok(report)
+}
+
+/// Re-merges the entities a policy change touches (or rebuilds in full when there are no
+/// projections of this format) and records the policy.
+pub fn remerge(
+    dir: &DataDir,
+    store: &SqliteEventStore,
+    policy: &TrustPolicy,
+    show_progress: bool,
+) -> Result<RemergeReport> {
+    let bar = fold_bar(show_progress, "re-merging");
+    let report = Projections::new(dir.root())
+        .remerge(store, policy, &known_sources(), &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+        .context("re-merging the projections")?;
     bar.finish_and_clear();
     Ok(report)
 }
@@ -182,7 +227,7 @@ pub fn open_for_reading(data_dir: &Path, policy: &TrustPolicy) -> Result<Project
              to writable storage, or free some space",
                 data_dir.display()
             ),
-            None => bad_input("no projections yet: run `trustfold rebuild-projections`"),
+            None => bad_input("no projections yet: run `trustfold rebuild-projections --full`"),
         })?;
     let meta = db.meta()?;
     if let Some(e) = not_updated {

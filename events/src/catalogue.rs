@@ -14,7 +14,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::hash::BlobHash;
+use crate::hash::{BlobHash, Hash32};
 
 /// One status for runs everywhere: events, the runs projection and the CLI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -291,6 +291,60 @@ pub struct CandidateExtracted {
     pub skipped_records: Vec<String>,
 }
 
+impl CandidateExtracted {
+    /// A fingerprint of the record itself: its source, its id there and its canonical
+    /// fields (not the extractor, the payload or the run). Two extractions with the same
+    /// record hash say exactly the same about the place, so a later one may be recorded as
+    /// [`CandidatesSeenAgain`] instead of a second copy.
+    pub fn record_hash(&self) -> Hash32 {
+        record_hash(&self.source, &self.external_id, &self.fields)
+    }
+}
+
+/// See [`CandidateExtracted::record_hash`]: blake3 over the length-prefixed source and
+/// external id and the canonical JSON of the fields (serde_json writes struct fields in
+/// declaration order and maps sorted, so equal fields give equal bytes).
+pub fn record_hash(source: &str, external_id: &str, fields: &CandidateFields) -> Hash32 {
+    let mut h = blake3::Hasher::new();
+    h.update(b"trustfold/record/v1");
+    for part in [source.as_bytes(), external_id.as_bytes()] {
+        h.update(&(part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    // Serialising plain data cannot fail.
+    let json = serde_json::to_vec(fields).expect("candidate fields serialise");
+    h.update(&json);
+    Hash32(*h.finalize().as_bytes())
+}
+
+/// Records of a payload were seen again, unchanged: the compact form of re-observation,
+/// so that a daily refresh of an unchanged register does not copy every record again.
+///
+/// Meaning, at its place in the log: every candidate whose latest observation (its last
+/// `CandidateExtracted`) came from one of `earlier_payloads` was in `payload_hash` again
+/// with exactly the same fields, except the candidates named in `absent` (no longer in
+/// the payload). Records that changed are recorded as `CandidateExtracted` before this
+/// event, which moves their latest observation to the new payload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CandidatesSeenAgain {
+    pub source: String,
+    /// The payload they were seen in this time.
+    pub payload_hash: BlobHash,
+    pub extractor: String,
+    pub extractor_version: u32,
+    /// The payloads their latest observations came from.
+    pub earlier_payloads: Vec<BlobHash>,
+    /// Candidates of those payloads that this payload no longer has.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absent: Vec<String>,
+    /// How many records this stands for.
+    pub n_records: u64,
+    /// Records the extractor skipped in this payload, each with its reason (they ride on
+    /// this event when no record of the payload is recorded one by one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_records: Vec<String>,
+}
+
 /// A candidate passed the validity checks and is not a duplicate within its run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CandidateAccepted {
@@ -418,6 +472,14 @@ pub struct RunFigures {
     pub entities_created: u64,
     pub entities_updated: u64,
     pub reviews_requested: u64,
+    /// Records seen again unchanged (recorded as `CandidatesSeenAgain`, not one by one).
+    /// Absent in runs recorded before it existed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seen_unchanged: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A run finished its work.
@@ -545,6 +607,7 @@ catalogue! {
     CandidateExtracted => 1,
     CandidateAccepted => 1,
     CandidateRejected => 1,
+    CandidatesSeenAgain => 1,
     MergeDecided => 1,
     ReviewRequested => 1,
     ReviewResolved => 1,
@@ -604,6 +667,7 @@ impl EventPayload {
             EventPayload::ConnectorResponded(p) => vec![p.payload_hash],
             EventPayload::ConnectorFailed(p) => p.payload_hash.into_iter().collect(),
             EventPayload::CandidateExtracted(p) => vec![p.payload_hash],
+            EventPayload::CandidatesSeenAgain(p) => vec![p.payload_hash],
             _ => Vec::new(),
         }
     }

@@ -42,6 +42,7 @@ fn figures() -> RunFigures {
         entities_created: 3,
         entities_updated: 0,
         reviews_requested: 0,
+        seen_unchanged: 0,
     }
 }
 

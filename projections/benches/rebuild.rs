@@ -15,12 +15,15 @@
 //! - baselines: a plain rusqlite `SELECT seq, kind, payload` scan with a
 //!   `serde_json::Value` decode of every payload, and `store.read_from(1)` (the store's own
 //!   full typed decode);
-//! - `Projections::rebuild` with the shipped trust policy: wall time, events/s, entities,
-//!   the size of the projection database, and the ratio to the plain-scan baseline. It runs
-//!   in a child process (this binary re-executed), so its peak RSS is the rebuild's alone;
-//! - the rebuild's phases (read, decode, `apply`, merge, JSON encoding of rows, freeing),
-//!   timed with the crate's public pieces in a second child process; SQLite writing and
-//!   indexing is the remainder;
+//! - `Projections::rebuild` (`rebuild-projections --full`) with the shipped trust policy:
+//!   wall time, events/s, entities, the size of the projection database, and the ratio to
+//!   the plain-scan baseline. It runs in a child process (this binary re-executed), so its
+//!   peak RSS is the rebuild's alone;
+//! - a policy change on that database, each in its own child: the dry run of a change that
+//!   touches every entity (the conflict gap), the re-merge after one source's trust
+//!   changes, and the re-merge of every entity, each beside the plain-scan baseline;
+//! - the costs of the fold's pieces (read, decode, `apply`, merging every entity in
+//!   memory), timed with the crate's public pieces in another child process;
 //! - incremental `Projections::catch_up` after one more run, and a no-op catch-up.
 //!
 //! `TRUSTFOLD_BENCH_DIR=<dir>` keeps the data dir (for `perf`): a log already there is
@@ -926,6 +929,7 @@ impl World {
                     entities_created: created,
                     entities_updated: updated,
                     reviews_requested: 0,
+                    seen_unchanged: 0,
                 },
             }
             .into(),
@@ -1204,6 +1208,10 @@ fn run_child(mode: &str, data_dir: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
+fn wall_s_of(m: &BTreeMap<String, String>) -> f64 {
+    num(m, "wall_us") / 1e6
+}
+
 fn num(m: &BTreeMap<String, String>, key: &str) -> f64 {
     m.get(key)
         .and_then(|v| v.parse().ok())
@@ -1237,6 +1245,73 @@ fn child_rebuild(data_dir: &Path) {
         status_kib("VmHWM:"),
         rss_start,
         status_kib("VmRSS:"),
+    );
+}
+
+/// The policy changes the re-merge lines measure, against the shipped policy.
+#[derive(Clone, Copy)]
+enum PolicyChange {
+    /// serper's trust goes from 0.75 to 0.60: the entities with a serper record.
+    OneSource,
+    /// The conflict gap goes from 0.15 to 0.20 (and serper as above): every entity.
+    Every,
+}
+
+fn changed_policy(change: PolicyChange) -> TrustPolicy {
+    let mut text = SHIPPED_POLICY.replace(
+        "[sources.serper]\ntrust = 0.75",
+        "[sources.serper]\ntrust = 0.60",
+    );
+    assert_ne!(
+        text, SHIPPED_POLICY,
+        "the shipped policy still has serper at 0.75"
+    );
+    if let PolicyChange::Every = change {
+        text = text.replace(
+            "conflict_trust_gap_max = 0.15",
+            "conflict_trust_gap_max = 0.20",
+        );
+    }
+    TrustPolicy::parse(&text, "bench.toml", &SOURCES).expect("the changed policy parses")
+}
+
+/// Counts changes without keeping them.
+struct CountChanges(u64);
+
+impl trustfold_projections::ChangeSink for CountChanges {
+    fn change(&mut self, _: &trustfold_projections::FieldChange) -> std::io::Result<()> {
+        self.0 += 1;
+        Ok(())
+    }
+}
+
+/// Child: a re-merge (or its dry run) after a policy change, alone, so VmHWM is its own.
+fn child_remerge(data_dir: &Path, change: PolicyChange, dry: bool) {
+    let store = SqliteEventStore::open(data_dir.join("log.sqlite3"), OpenMode::ReadOnly)
+        .expect("open the log");
+    let policy = changed_policy(change);
+    let projections = Projections::new(data_dir);
+    let t = Instant::now();
+    let (examined, changed) = if dry {
+        let mut sink = CountChanges(0);
+        let s = projections
+            .dry_run(&store, &policy, &SOURCES, &mut sink)
+            .expect("dry run");
+        (s.entities_examined, sink.0)
+    } else {
+        let r = projections
+            .remerge(&store, &policy, &SOURCES, &mut |_, _| {})
+            .expect("re-merge");
+        assert_eq!(r.mode, "remerge", "{r:?}");
+        (r.entities_remerged, r.entities_changed)
+    };
+    let wall = t.elapsed();
+    let (user_s, sys_s) = cpu_seconds();
+    println!(
+        "CHILD wall_us={} examined={examined} changed={changed} hwm_kib={} user_s={user_s:.2} \
+         sys_s={sys_s:.2}",
+        wall.as_micros(),
+        status_kib("VmHWM:"),
     );
 }
 
@@ -1398,6 +1473,9 @@ fn main() {
         match mode {
             "rebuild" => child_rebuild(Path::new(dir)),
             "phases" => child_phases(Path::new(dir)),
+            "dryrun_all" => child_remerge(Path::new(dir), PolicyChange::Every, true),
+            "remerge_one" => child_remerge(Path::new(dir), PolicyChange::OneSource, false),
+            "remerge_all" => child_remerge(Path::new(dir), PolicyChange::Every, false),
             other => panic!("unknown child mode {other}"),
         }
         return;
@@ -1477,6 +1555,12 @@ fn main() {
     assert!(entities > 0, "the rebuild writes entities");
     let rebuild_rate = rate(rebuilt, wall);
 
+    // A policy change on that database: the dry run first (it writes nothing), then a
+    // re-merge after one source's trust changes, then one that touches every entity.
+    let dry = run_child("dryrun_all", &data_dir);
+    let one = run_child("remerge_one", &data_dir);
+    let all = run_child("remerge_all", &data_dir);
+
     // Phases on the same log, in another child (the rebuild's database is left as it is).
     let p = run_child("phases", &data_dir);
     assert_eq!(num(&p, "events") as u64, total);
@@ -1529,11 +1613,8 @@ fn main() {
         us("decode_us"),
         us("apply_us"),
     );
-    let (merge_cpu_s, mergen_s, encode_s) =
-        (num(&p, "merge_cpu_s"), us("mergen_us"), us("encode_us"));
+    let (merge_cpu_s, mergen_s) = (num(&p, "merge_cpu_s"), us("mergen_us"));
     let wall_s = wall.as_secs_f64();
-    let free_s = us("free_us");
-    let rest_s = (wall_s - fold_s - mergen_s - encode_s - free_s).max(0.0);
     let pct = |s: f64| 100.0 * s / wall_s;
 
     println!();
@@ -1563,7 +1644,7 @@ fn main() {
         typed_rate / plain_rate
     );
     println!(
-        "rebuild            {:>10.0} events/s   plain baseline {:>10.0} events/s   ratio {:.2} (goal >= 1.00)",
+        "rebuild --full     {:>10.0} events/s   plain baseline {:>10.0} events/s   ratio {:.2} (goal >= 0.50)",
         rebuild_rate,
         plain_rate,
         rebuild_rate / plain_rate
@@ -1590,6 +1671,30 @@ fn main() {
         num(&r, "rss_start_kib") / 1024.0,
         rss_parent as f64 / 1024.0
     );
+    let remerge_line = |label: &str, m: &BTreeMap<String, String>, goal: &str| {
+        let w = num(m, "wall_us") / 1e6;
+        println!(
+            "{label:<18} {:>10.2} s          plain baseline {:>10.2} s   ratio {:.2} (baseline / it; {goal}); \
+             {} entities examined, {} changed; peak RSS {:.1} MiB",
+            w,
+            plain.as_secs_f64(),
+            plain.as_secs_f64() / w,
+            num(m, "examined"),
+            num(m, "changed"),
+            num(m, "hwm_kib") / 1024.0
+        );
+    };
+    remerge_line(
+        "re-merge, 1 source",
+        &one,
+        "the entities with a serper record",
+    );
+    remerge_line("re-merge, every", &all, "goal >= 1.00");
+    remerge_line("dry run, every", &dry, "goal: no slower than the re-merge");
+    println!(
+        "  full rebuild / re-merge of every entity: {:.2}x the time",
+        wall_s_of(&r) / (num(&all, "wall_us") / 1e6)
+    );
     println!(
         "catch-up           {:>10.1} ms         one run of ~{} events (median of {CATCH_UP_RUNS} runs; first {:.1} ms)",
         catch_up_med,
@@ -1600,7 +1705,7 @@ fn main() {
         "catch-up (no-op)   {:>10.2} ms         (median of {CATCH_UP_RUNS})",
         noop_med
     );
-    println!("phases (public pieces, separate child; % of rebuild wall):");
+    println!("pieces (public pieces, separate child; % of the full rebuild's wall):");
     println!(
         "  read (raw scan alone)       {:>7.2} s  ({:>10.0} events/s)",
         read_s,
@@ -1620,22 +1725,6 @@ fn main() {
         mergen_s,
         pct(mergen_s),
         merge_cpu_s
-    );
-    println!(
-        "  JSON of rows                {:>7.2} s  {:>5.1}%   ({:.1} MiB of text)",
-        encode_s,
-        pct(encode_s),
-        mib(num(&p, "json_bytes") as u64)
-    );
-    println!(
-        "  free merged rows + state    {:>7.2} s  {:>5.1}%",
-        free_s,
-        pct(free_s)
-    );
-    println!(
-        "  rest (by difference): SQLite inserts, indexes, swap {:>5.2} s  {:>5.1}%",
-        rest_s,
-        pct(rest_s)
     );
     println!(
         "  peak RSS after fold {:.1} MiB, after merge {:.1} MiB",

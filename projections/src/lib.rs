@@ -48,7 +48,10 @@ pub mod policy;
 pub mod state;
 pub mod values;
 
-pub use db::{ConflictRow, FoldReport, Meta, ProjectionDb, ProjectionError, Projections};
+pub use db::{
+    changed_sources, ChangeSink, ConflictRow, DryRunSummary, FieldChange, FoldReport, Meta,
+    ProjectionDb, ProjectionError, Projections, RemergeReport,
+};
 pub use fields::Field;
 pub use merge::{merge_entity, LossReason, MergedEntity, ProvenanceRow};
 pub use policy::{PolicyError, Rank, SourcePolicy, Tier, TrustPolicy};

@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 
 use crate::fields::Field;
 use crate::policy::{Rank, Tier, TrustPolicy};
-use crate::state::{Candidate, EntityState, Observation};
+use crate::state::{Candidate, EntityState, Observation, Seen};
 use crate::values::{agree, elements, observe, text_chars, Observed};
 
 /// The number of key fields completeness counts: the 20 fields of a candidate record
@@ -99,6 +99,13 @@ pub struct ProvenanceRow {
     /// Who put the candidate in this entity: `matcher`, `review:<id>`, `same site as <c>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_by: Option<String>,
+    /// When the record was last seen again unchanged (a later `CandidatesSeenAgain`),
+    /// if it was: the value still stood then. `seq` and `recorded_at` stay those of the
+    /// observation that carried the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<DateTime<Utc>>,
 }
 
 /// One element of a multi-valued field and the sources that gave it.
@@ -200,6 +207,7 @@ impl MergedEntity {
 struct Contender<'a> {
     cid: &'a str,
     decided_by: Option<&'a str>,
+    seen: Option<&'a Seen>,
     obs: &'a Observation,
     value: Value,
     rank: Rank,
@@ -217,11 +225,16 @@ impl Contender<'_> {
 
 fn row(
     field: Field,
-    (cid, decided_by): (&str, Option<&str>),
+    who: Who<'_>,
     obs: &Observation,
     value: Value,
     rank: Option<Rank>,
 ) -> ProvenanceRow {
+    let Who {
+        cid,
+        decided_by,
+        seen,
+    } = who;
     ProvenanceRow {
         field,
         candidate_id: cid.to_string(),
@@ -240,6 +253,27 @@ fn row(
         agrees: false,
         note: None,
         decided_by: decided_by.map(str::to_string),
+        last_seen_seq: seen.map(|s| s.seq),
+        last_seen_at: seen.map(|s| s.recorded_at),
+    }
+}
+
+/// The member a provenance row is about: its id, who decided it and when it was last
+/// seen again.
+#[derive(Clone, Copy)]
+struct Who<'a> {
+    cid: &'a str,
+    decided_by: Option<&'a str>,
+    seen: Option<&'a Seen>,
+}
+
+impl<'a> Contender<'a> {
+    fn who(&self) -> Who<'a> {
+        Who {
+            cid: self.cid,
+            decided_by: self.decided_by,
+            seen: self.seen,
+        }
     }
 }
 
@@ -292,6 +326,7 @@ fn merge(
             Some(Member {
                 cid: c.candidate_id.as_str(),
                 decided_by: c.decided_by.as_deref(),
+                seen: c.seen.as_ref(),
                 obs: c.observation.as_ref()?,
             })
         })
@@ -326,6 +361,7 @@ fn merge(
 struct Member<'a> {
     cid: &'a str,
     decided_by: Option<&'a str>,
+    seen: Option<&'a Seen>,
     obs: &'a Observation,
 }
 
@@ -346,7 +382,11 @@ fn merge_field(
     let mut contenders: Vec<Contender<'_>> = Vec::new();
     for m in observed {
         let (cid, obs) = (m.cid, m.obs);
-        let who = (cid, m.decided_by);
+        let who = Who {
+            cid,
+            decided_by: m.decided_by,
+            seen: m.seen,
+        };
         match observe(field, &obs.fields, &obs.source, &obs.external_id) {
             Observed::Absent => {}
             Observed::Placeholder(v) => {
@@ -369,6 +409,7 @@ fn merge_field(
                 Some(rank) => contenders.push(Contender {
                     cid,
                     decided_by: m.decided_by,
+                    seen: m.seen,
                     obs,
                     value,
                     rank,
@@ -417,15 +458,11 @@ fn merge_field(
                 agrees: true,
                 note: Some(format!("by {}: {}", ov.by, ov.reason)),
                 decided_by: None,
+                last_seen_seq: None,
+                last_seen_at: None,
             });
             for c in &contenders {
-                let mut r = row(
-                    field,
-                    (c.cid, c.decided_by),
-                    c.obs,
-                    c.value.clone(),
-                    Some(c.rank),
-                );
+                let mut r = row(field, c.who(), c.obs, c.value.clone(), Some(c.rank));
                 r.loss = Some(LossReason::Overridden);
                 r.agrees = agree(field, &ov.value, &c.value);
                 provenance.push(r);
@@ -476,13 +513,7 @@ fn merge_field(
             }
         }
         for (i, c) in contenders.iter().enumerate().filter(|_| keep) {
-            let mut r = row(
-                field,
-                (c.cid, c.decided_by),
-                c.obs,
-                c.value.clone(),
-                Some(c.rank),
-            );
+            let mut r = row(field, c.who(), c.obs, c.value.clone(), Some(c.rank));
             r.agrees = i == 0 || agree(field, &winner.value, &c.value);
             if i == 0 {
                 r.winner = true;
@@ -513,6 +544,31 @@ fn share(part: f64, total: f64) -> f64 {
     }
 }
 
+/// The value of a multi-valued field, from its elements (best-supported first): a list
+/// of categories or sports; for external ids, `{source: [ids, sorted]}`.
+pub fn union_value(field: Field, elements: &[Element]) -> Value {
+    if field == Field::ExternalIds {
+        let mut map: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for e in elements {
+            if let (Some(src), Some(id)) = (e.value.get("source"), e.value.get("id")) {
+                map.entry(src.as_str().unwrap_or("").to_string())
+                    .or_default()
+                    .push(id.clone());
+            }
+        }
+        for ids in map.values_mut() {
+            ids.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+        }
+        Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, Value::Array(v)))
+                .collect::<Map<String, Value>>(),
+        )
+    } else {
+        Value::Array(elements.iter().map(|e| e.value.clone()).collect())
+    }
+}
+
 /// A multi-valued field: the union of the contenders' elements.
 fn union(
     field: Field,
@@ -525,13 +581,7 @@ fn union(
     let mut by_key: BTreeMap<String, (usize, Value, BTreeSet<&str>)> = BTreeMap::new();
     for (i, c) in contenders.iter().enumerate() {
         if let Some(rows) = provenance.as_deref_mut() {
-            let mut r = row(
-                field,
-                (c.cid, c.decided_by),
-                c.obs,
-                c.value.clone(),
-                Some(c.rank),
-            );
+            let mut r = row(field, c.who(), c.obs, c.value.clone(), Some(c.rank));
             r.winner = true;
             r.agrees = true;
             rows.push(r);
@@ -575,26 +625,7 @@ fn union(
             .then_with(|| a.1.cmp(&b.1))
     });
     let elements: Vec<Element> = elems.into_iter().map(|(_, _, e)| e).collect();
-    let value = if field == Field::ExternalIds {
-        let mut map: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-        for e in &elements {
-            if let (Some(src), Some(id)) = (e.value.get("source"), e.value.get("id")) {
-                map.entry(src.as_str().unwrap_or("").to_string())
-                    .or_default()
-                    .push(id.clone());
-            }
-        }
-        for ids in map.values_mut() {
-            ids.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-        }
-        Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (k, Value::Array(v)))
-                .collect::<Map<String, Value>>(),
-        )
-    } else {
-        Value::Array(elements.iter().map(|e| e.value.clone()).collect())
-    };
+    let value = union_value(field, &elements);
     let confidence = if elements.is_empty() {
         1.0
     } else {
@@ -658,6 +689,8 @@ mod tests {
             entity_id: Some("e_1".into()),
             follows: None,
             decided_by: Some("matcher".into()),
+            source: Some(source.into()),
+            ..Candidate::default()
         }
     }
 

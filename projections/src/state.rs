@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use trustfold_events::{
-    BlobHash, CandidateFields, DecodeError, EventKind, EventPayload, MergeOutcome, RejectReason,
-    ReviewDecision, ReviewReason, RunFigures, RunStatus, StoredEvent,
+    BlobHash, CandidateFields, DecodeError, EventKind, EventPayload, Hash32, MergeOutcome,
+    RejectReason, ReviewDecision, ReviewReason, RunFigures, RunStatus, StoredEvent,
 };
 
 use crate::fields::Field;
@@ -97,6 +97,15 @@ impl Observation {
     }
 }
 
+/// When a candidate was last seen again, unchanged, after its latest observation
+/// (a `CandidatesSeenAgain` covering it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Seen {
+    pub seq: u64,
+    pub recorded_at: DateTime<Utc>,
+    pub run_id: Option<String>,
+}
+
 /// A candidate as the fold knows it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
@@ -105,8 +114,8 @@ pub struct Candidate {
     /// observation is read back from the log when an entity is merged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_seq: Option<u64>,
-    /// The latest observation, when loaded (always, in a full fold; the stored row
-    /// leaves it out, see [`CandidateRow`]).
+    /// The latest observation, when loaded (in a full in-memory fold, or for merging; the
+    /// stored row and the light fold of a rebuild leave it out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observation: Option<Observation>,
     /// The entity it belongs to, once identity is decided.
@@ -118,31 +127,22 @@ pub struct Candidate {
     /// Who put it in its entity: `matcher`, `review:<id>` or `same site as <candidate>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_by: Option<String>,
-}
-
-/// A candidate as the projection database stores it: its observation stays in the log
-/// (`observed_seq` names it), so the table holds no copy of every record.
-#[derive(Serialize)]
-pub struct CandidateRow<'a> {
-    pub candidate_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub observed_seq: Option<u64>,
-    pub entity_id: Option<&'a str>,
-    pub follows: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub decided_by: Option<&'a str>,
-}
-
-impl<'a> From<&'a Candidate> for CandidateRow<'a> {
-    fn from(c: &'a Candidate) -> Self {
-        CandidateRow {
-            candidate_id: &c.candidate_id,
-            observed_seq: c.observed_seq,
-            entity_id: c.entity_id.as_deref(),
-            follows: c.follows.as_deref(),
-            decided_by: c.decided_by.as_deref(),
-        }
-    }
+    /// The source of its latest observation (which entities a policy change touches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The name of its latest observation: the slug of an entity it founds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The payload of its latest observation (what `CandidatesSeenAgain` refers to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_hash: Option<BlobHash>,
+    /// The record hash of its latest observation (see `CandidateExtracted::record_hash`):
+    /// lets a writer tell an unchanged record from a changed one without reading the log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_hash: Option<Hash32>,
+    /// Last seen again unchanged, if after its latest observation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<Seen>,
 }
 
 /// A question put to a person, and the answer once given.
@@ -212,6 +212,9 @@ pub struct RunCounts {
     pub skipped_records: u64,
     /// Sum of the responses' billed cost, so an unfinished run shows what it spent.
     pub spent_usd: f64,
+    /// Records seen again unchanged (`CandidatesSeenAgain`).
+    #[serde(default)]
+    pub seen_again: u64,
 }
 
 /// One row of the `runs` projection.
@@ -288,6 +291,12 @@ pub struct State {
     /// Slug base -> the next suffix worth trying, so many places of one name (e.g.
     /// "Tennis Court") do not probe every taken suffix again.
     pub slug_next: HashMap<String, u32>,
+    /// Keep no observations (a rebuild's fold: observations are read back from the log
+    /// when entities are merged, so memory does not grow with every record's fields).
+    pub light: bool,
+    /// Candidates by the payload of their latest observation (all of them after a full
+    /// fold; the payloads an event batch names otherwise).
+    pub by_payload: HashMap<BlobHash, BTreeSet<String>>,
 }
 
 /// Marks a row as changed, unless the state does not track changes.
@@ -341,11 +350,7 @@ impl State {
 
     /// The slug base a new entity founded by `cid` would get.
     pub fn founding_slug_base(&self, cid: &str, entity_id: &str) -> String {
-        let name = self
-            .candidates
-            .get(cid)
-            .and_then(|c| c.observation.as_ref())
-            .and_then(|o| o.fields.name.as_deref());
+        let name = self.candidates.get(cid).and_then(|c| c.name.as_deref());
         slug_base(name, entity_id)
     }
 
@@ -419,12 +424,31 @@ pub fn apply(state: &mut State, ev: ProjectionEvent) {
     match payload {
         EventPayload::CandidateExtracted(p) => {
             let cid = p.candidate_id.clone();
-            let observation =
-                Observation::from_event(p, seq, recorded_at, run_id.clone(), trace_id);
+            let record_hash = p.record_hash();
+            let payload_hash = p.payload_hash;
+            let source = p.source.clone();
+            let name = p.fields.name.clone();
+            let observation = (!state.light)
+                .then(|| Observation::from_event(p, seq, recorded_at, run_id.clone(), trace_id));
             let cand = state.candidate(&cid);
-            cand.observation = Some(observation);
+            cand.observation = observation;
             cand.observed_seq = Some(seq);
+            cand.source = Some(source);
+            cand.name = name;
+            cand.record_hash = Some(record_hash);
+            cand.seen = None;
+            let old_payload = cand.payload_hash.replace(payload_hash);
             let entity = cand.entity_id.clone();
+            if old_payload != Some(payload_hash) {
+                if let Some(set) = old_payload.and_then(|h| state.by_payload.get_mut(&h)) {
+                    set.remove(&cid);
+                }
+                state
+                    .by_payload
+                    .entry(payload_hash)
+                    .or_default()
+                    .insert(cid.clone());
+            }
             mark(state.untracked, &mut state.dirty_candidates, &cid);
             if let Some(eid) = entity {
                 // Seen again by this run: the run's report lists the entity, not as new.
@@ -435,6 +459,33 @@ pub fn apply(state: &mut State, ev: ProjectionEvent) {
                     e.updated_seq = seq;
                 }
                 mark(state.untracked, &mut state.dirty_entities, &eid);
+            }
+        }
+        EventPayload::CandidatesSeenAgain(p) => {
+            let seen = Seen {
+                seq,
+                recorded_at,
+                run_id: run_id.clone(),
+            };
+            let absent: HashSet<&str> = p.absent.iter().map(String::as_str).collect();
+            let mut covered: BTreeSet<String> = BTreeSet::new();
+            for h in &p.earlier_payloads {
+                if let Some(set) = state.by_payload.get(h) {
+                    covered.extend(set.iter().filter(|c| !absent.contains(c.as_str())).cloned());
+                }
+            }
+            for cid in covered {
+                let Some(cand) = state.candidates.get_mut(&cid) else {
+                    continue;
+                };
+                cand.seen = Some(seen.clone());
+                let entity = cand.entity_id.clone();
+                mark(state.untracked, &mut state.dirty_candidates, &cid);
+                if let Some(eid) = entity {
+                    if let Some(run) = run_id.as_ref().and_then(|r| state.runs.get_mut(r)) {
+                        run.entities.entry(eid).or_insert(false);
+                    }
+                }
             }
         }
         EventPayload::CandidateRejected(p) => {
@@ -614,6 +665,10 @@ fn count(run: &mut RunRow, ev: &ProjectionEvent) {
             }
         }
         EventPayload::CandidateExtracted(p) => c.skipped_records += p.skipped_records.len() as u64,
+        EventPayload::CandidatesSeenAgain(p) => {
+            c.seen_again += p.n_records;
+            c.skipped_records += p.skipped_records.len() as u64;
+        }
         EventPayload::ConnectorResponded(p) => {
             c.responses += 1;
             c.spent_usd += p.cost_usd;

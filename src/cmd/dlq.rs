@@ -240,6 +240,7 @@ fn replay(
         match_config: dir.match_config()?,
         shutdown: shutdown.clone(),
         data_dir: dir.root(),
+        compact_reobservations: true,
     };
     let report = ingest::run_plan(&ctx, &plan, calls.into_iter().collect(), started)?;
     crate::project::print_run_report(&dir, &store, trust_policy, report, json)?;

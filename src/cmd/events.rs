@@ -150,6 +150,22 @@ fn summary(ev: &StoredEvent) -> String {
             p.fields.name.unwrap_or_default(),
             p.payload_hash.short()
         ),
+        EventPayload::CandidatesSeenAgain(p) => format!(
+            "{} {} records seen again unchanged in {} (earlier payloads {}{})",
+            p.source,
+            p.n_records,
+            p.payload_hash.short(),
+            p.earlier_payloads
+                .iter()
+                .map(|h| h.short())
+                .collect::<Vec<_>>()
+                .join(","),
+            if p.absent.is_empty() {
+                String::new()
+            } else {
+                format!("; {} no longer there", p.absent.len())
+            }
+        ),
         EventPayload::CandidateAccepted(p) => p.candidate_id,
         EventPayload::CandidateRejected(p) => {
             format!("{} {:?}: {}", p.candidate_id, p.reason, p.detail)

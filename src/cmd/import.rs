@@ -386,12 +386,12 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         failpoint("import", &shutdown)?;
         shutdown.check()?;
         stage = "resolve";
+        let known = crate::project::known_records(dir.root(), &store);
         process(
             &store,
             &rec,
             &spec,
-            &match_config,
-            &shutdown,
+            (&match_config, known.as_ref(), &shutdown),
             (response, hash),
             (extraction, extractor, version),
         )
@@ -411,13 +411,17 @@ fn header(spec: &ImportSpec) -> RunHeader {
     }
 }
 
-/// The stages of an import after its payload is recorded (the same for a resumed one).
+/// The stages of an import after its payload is recorded (the same for a resumed one);
+/// `known` as for `ingest::process_payloads`.
 fn process(
     store: &SqliteEventStore,
     rec: &RunRecorder<'_>,
     spec: &ImportSpec,
-    match_config: &crate::resolve::MatchConfig,
-    shutdown: &Shutdown,
+    (match_config, known, shutdown): (
+        &crate::resolve::MatchConfig,
+        Option<&trustfold_projections::ProjectionDb>,
+        &Shutdown,
+    ),
     (response, hash): (Uuid, trustfold_events::BlobHash),
     (extraction, extractor, version): (Extraction, String, u32),
 ) -> Result<(Vec<ConnectorFigures>, stages::StageFigures)> {
@@ -430,7 +434,7 @@ fn process(
         extractor_version: version,
         extraction,
     };
-    let st = ingest::process_payloads(store, rec, vec![payload], match_config, shutdown)?;
+    let st = ingest::process_payloads(store, rec, vec![payload], match_config, known, shutdown)?;
     let figures = ConnectorFigures {
         connector: spec.source.clone(),
         status: "ok".into(),
@@ -527,12 +531,12 @@ pub fn resume(
     let match_config = dir.match_config()?;
     let outcome = catch_panic("resolve", || {
         let extracted = extract(&spec, &bytes, &spec.file)?;
+        // A resumed run records every record in full (see `process_payloads`).
         process(
             store,
             &rec,
             &spec,
-            &match_config,
-            &shutdown,
+            (&match_config, None, &shutdown),
             (response, hash),
             extracted,
         )

@@ -48,6 +48,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         match_config: dir.match_config()?,
         shutdown: shutdown.clone(),
         data_dir: dir.root(),
+        compact_reobservations: true,
     };
     let calls = calls_for_plan(&plan, &ctx.transports);
     let report = ingest::run_plan(&ctx, &plan, calls, run_started(&plan))?;

@@ -249,9 +249,13 @@ fn render(
             } else {
                 format!("  {}", clip(&value_text(&r.value), 60))
             };
+            let seen = r
+                .last_seen_seq
+                .map(|s| format!(" (seen again unchanged at seq {s})"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  {mark} {:<18} {:.2} {:<12} seq {:<7} {origin}{value}{why}{times}",
+                "  {mark} {:<18} {:.2} {:<12} seq {:<7} {origin}{value}{why}{seen}{times}",
                 r.source,
                 r.trust,
                 r.tier.as_str(),

@@ -181,6 +181,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         match_config: dir.match_config()?,
         shutdown,
         data_dir: dir.root(),
+        compact_reobservations: false,
     };
 
     // What the first attempt recorded: answered requests, their payloads, the figures.

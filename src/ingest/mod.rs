@@ -222,6 +222,9 @@ pub struct RunContext<'a> {
     pub shutdown: Shutdown,
     /// The data dir, where a running run holds its lock (`runs/<id>.lock`).
     pub data_dir: &'a std::path::Path,
+    /// Record records seen again unchanged as `CandidatesSeenAgain` (not for a resumed
+    /// run, which re-derives its first attempt's facts one by one).
+    pub compact_reobservations: bool,
 }
 
 /// What to call in a run: each connector with its requests.
@@ -338,7 +341,18 @@ pub fn drive(
         stage = "resolve";
         let stages = catch_panic(stage, || {
             failpoint("resolve", &ctx.shutdown)?;
-            process_payloads(ctx.store, rec, extracted, &ctx.match_config, &ctx.shutdown)
+            let known = ctx
+                .compact_reobservations
+                .then(|| crate::project::known_records(ctx.data_dir, ctx.store))
+                .flatten();
+            process_payloads(
+                ctx.store,
+                rec,
+                extracted,
+                &ctx.match_config,
+                known.as_ref(),
+                &ctx.shutdown,
+            )
         })?;
         Ok((rec.connectors.clone(), stages))
     });
@@ -365,6 +379,7 @@ pub fn finish_run(
                 entities_created: st.entities_created,
                 entities_updated: st.entities_updated,
                 reviews_requested: st.reviews_requested,
+                seen_unchanged: st.seen_unchanged,
                 connectors,
             };
             rec.record(RunCompleted {
@@ -497,6 +512,10 @@ pub fn extract_payloads(
 
 /// Extraction events, then acceptance and identity, for already-extracted payloads.
 ///
+/// `known` is what the log already says about records (the projections, caught up): with
+/// it, records seen again unchanged are recorded compactly; without it (a resumed run,
+/// or no projections yet), every record is recorded in full.
+///
 /// A stop request is honoured at each safe point: before the extraction events, between
 /// them and the acceptance and identity batch, and after it (each stage's events are one
 /// atomic batch, so a stop never leaves half a stage). The run then ends with
@@ -507,6 +526,7 @@ pub fn process_payloads(
     rec: &RunRecorder<'_>,
     payloads: Vec<stages::ExtractedPayload>,
     config: &crate::resolve::MatchConfig,
+    known: Option<&trustfold_projections::ProjectionDb>,
     shutdown: &Shutdown,
 ) -> Result<stages::StageFigures> {
     let ids = stages::RunIds {
@@ -515,9 +535,10 @@ pub fn process_payloads(
     };
     let mut figures = stages::StageFigures::default();
     shutdown.check()?;
-    let candidates = stages::record_extractions(store, &ids, payloads, &mut figures)?;
+    let candidates = stages::record_extractions(store, &ids, payloads, known, &mut figures)?;
     info!(
         candidates = figures.extracted,
+        seen_unchanged = figures.seen_unchanged,
         skipped_records = figures.skipped_records,
         "candidates extracted"
     );

@@ -137,6 +137,7 @@ impl RunReport {
             entities_created: c.new_entities,
             entities_updated: c.existing_entities,
             reviews_requested: c.reviews,
+            seen_unchanged: c.seen_again,
         });
         let mut entities = Vec::new();
         for (eid, created) in &run.entities {

@@ -2,7 +2,7 @@
 //! facts are appended as one atomic batch, so a run interrupted between stages leaves
 //! whole stages behind, never half of one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use anyhow::{Context, Result};
 use trustfold_events::{
@@ -11,10 +11,13 @@ use trustfold_events::{
     ExpectedVersion, MergeDecided, MergeOutcome, NewEvent, RejectReason, ReviewReason,
     ReviewRequested, SqliteEventStore, StoreError,
 };
+use trustfold_events::{record_hash, CandidatesSeenAgain};
+use trustfold_projections::state::Candidate;
+use trustfold_projections::ProjectionDb;
 use uuid::Uuid;
 
 use crate::extract::normalize::name_key;
-use crate::extract::Extraction;
+use crate::extract::{Extracted, Extraction};
 use crate::resolve::{
     candidate_id, entity_id_for, CandidateRef, IdentityIndex, MatchConfig, Outcome, MATCHER_VERSION,
 };
@@ -57,6 +60,8 @@ pub struct StageFigures {
     pub entities_created: u64,
     pub entities_updated: u64,
     pub reviews_requested: u64,
+    /// Records seen again unchanged (recorded as `CandidatesSeenAgain`).
+    pub seen_unchanged: u64,
     /// Entities this run created or added to: entity id -> (name, sources).
     pub entities: BTreeMap<String, (String, Vec<String>)>,
 }
@@ -124,11 +129,110 @@ fn append_with_expectations(
     Ok(())
 }
 
-/// Stage 1: one `CandidateExtracted` per record.
+/// Most earlier payloads one `CandidatesSeenAgain` may refer to; past it the records are
+/// recorded one by one (the event would say little that a list of ids would not).
+pub const SEEN_AGAIN_PAYLOADS_MAX: usize = 64;
+
+/// Most absent candidates one `CandidatesSeenAgain` may name (its size stays far below
+/// `EVENT_BYTES_MAX`); past it the records are recorded one by one.
+pub const SEEN_AGAIN_ABSENT_MAX: usize = 10_000;
+
+/// The records of one payload split into the ones to record in full and the ones seen
+/// again unchanged (as the projections know them, with their entity).
+struct Split<'r> {
+    fresh: Vec<(usize, &'r Extracted)>,
+    unchanged: Vec<(&'r Extracted, Option<String>)>,
+    earlier: Vec<BlobHash>,
+    absent: Vec<String>,
+}
+
+/// Which records of a payload are unchanged since their latest observation and already
+/// placed (in an entity, or following a record of their site): those are recorded as one
+/// `CandidatesSeenAgain`. Everything else (new or changed records, records without a
+/// decided identity, a payload repeating a record) is recorded in full, as is the whole
+/// payload when the compact form would not be compact.
+fn split_unchanged<'r>(
+    source: &str,
+    records: &'r [Extracted],
+    known: Option<&ProjectionDb>,
+) -> Result<Split<'r>> {
+    let all_fresh = || Split {
+        fresh: records.iter().enumerate().collect(),
+        unchanged: Vec::new(),
+        earlier: Vec::new(),
+        absent: Vec::new(),
+    };
+    let Some(db) = known else {
+        return Ok(all_fresh());
+    };
+    let ids: Vec<String> = records
+        .iter()
+        .map(|r| candidate_id(source, &r.external_id))
+        .collect();
+    let in_file: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    if in_file.len() != ids.len() {
+        // A record repeated within the payload: the full path reports it as such.
+        return Ok(all_fresh());
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let latest: HashMap<String, Candidate> = db
+        .candidates(&refs)
+        .context("reading the projections' candidates")?
+        .into_iter()
+        .map(|c| (c.candidate_id.clone(), c))
+        .collect();
+    let mut split = Split {
+        fresh: Vec::new(),
+        unchanged: Vec::new(),
+        earlier: Vec::new(),
+        absent: Vec::new(),
+    };
+    let mut earlier = BTreeSet::new();
+    for (i, (rec, cid)) in records.iter().zip(&ids).enumerate() {
+        let hash = record_hash(source, &rec.external_id, &rec.fields);
+        match latest.get(cid) {
+            Some(c)
+                if c.record_hash == Some(hash)
+                    && (c.entity_id.is_some() || c.follows.is_some())
+                    && c.payload_hash.is_some() =>
+            {
+                earlier.extend(c.payload_hash);
+                split.unchanged.push((rec, c.entity_id.clone()));
+            }
+            _ => split.fresh.push((i, rec)),
+        }
+    }
+    if split.unchanged.is_empty() || earlier.len() > SEEN_AGAIN_PAYLOADS_MAX {
+        return Ok(all_fresh());
+    }
+    for h in &earlier {
+        for cid in db
+            .candidates_of_payload(h)
+            .context("reading the projections' candidates")?
+        {
+            if !in_file.contains(cid.as_str()) {
+                split.absent.push(cid);
+            }
+        }
+        if split.absent.len() > SEEN_AGAIN_ABSENT_MAX {
+            return Ok(all_fresh());
+        }
+    }
+    split.absent.sort_unstable();
+    split.earlier = earlier.into_iter().collect();
+    Ok(split)
+}
+
+/// Stage 1: one `CandidateExtracted` per new or changed record, and one
+/// `CandidatesSeenAgain` per payload for the records it repeats unchanged (see
+/// [`split_unchanged`]; `known` is the projections, caught up, or `None` to record every
+/// record in full). Returns the candidates recorded in full: only they go on to
+/// acceptance and identity (the others' are decided already).
 pub fn record_extractions(
     store: &SqliteEventStore,
     ids: &RunIds<'_>,
     payloads: Vec<ExtractedPayload>,
+    known: Option<&ProjectionDb>,
     figures: &mut StageFigures,
 ) -> Result<Vec<RunCandidate>> {
     let run = ids.run_id.to_string();
@@ -137,17 +241,24 @@ pub fn record_extractions(
     for p in payloads {
         figures.skipped_records += p.extraction.skipped.len() as u64;
         let response = p.response_event.to_string();
-        let n = p.extraction.records.len();
-        for (idx, rec) in p.extraction.records.into_iter().enumerate() {
+        let split = split_unchanged(&p.source, &p.extraction.records, known)?;
+        // The skipped records of a payload are recorded once, next to the payload they
+        // came from: on its `CandidatesSeenAgain`, else on its first recorded candidate.
+        let mut skipped = Some(p.extraction.skipped.clone());
+        let seen = (!split.unchanged.is_empty()).then(|| CandidatesSeenAgain {
+            source: p.source.clone(),
+            payload_hash: p.payload_hash,
+            extractor: p.extractor.clone(),
+            extractor_version: p.extractor_version,
+            earlier_payloads: split.earlier.clone(),
+            absent: split.absent.clone(),
+            n_records: split.unchanged.len() as u64,
+            skipped_records: skipped.take().unwrap_or_default(),
+        });
+        figures.extracted += split.fresh.len() as u64;
+        for (idx, rec) in split.fresh {
             let cid = candidate_id(&p.source, &rec.external_id);
             let idx_s = idx.to_string();
-            // The skipped records of a payload ride on its first candidate, so they are
-            // recorded once and next to the payload they came from.
-            let skipped = if idx == 0 {
-                p.extraction.skipped.clone()
-            } else {
-                Vec::new()
-            };
             let ev = event(
                 ids,
                 format!("candidate/{cid}"),
@@ -159,7 +270,7 @@ pub fn record_extractions(
                     extractor: p.extractor.clone(),
                     extractor_version: p.extractor_version,
                     payload_hash: p.payload_hash,
-                    skipped_records: skipped,
+                    skipped_records: skipped.take().unwrap_or_default(),
                 },
                 &["CandidateExtracted", &run, &response, &idx_s],
                 p.response_event,
@@ -167,13 +278,29 @@ pub fn record_extractions(
             candidates.push(RunCandidate {
                 candidate_id: cid,
                 source: p.source.clone(),
-                external_id: rec.external_id,
-                fields: rec.fields,
+                external_id: rec.external_id.clone(),
+                fields: rec.fields.clone(),
                 extracted_event: ev.id,
             });
             events.push(ev);
         }
-        figures.extracted += n as u64;
+        if let Some(seen) = seen {
+            figures.seen_unchanged += seen.n_records;
+            for (rec, entity) in &split.unchanged {
+                if let Some(eid) = entity {
+                    note_entity(figures, eid, rec.fields.name.as_deref(), &p.source);
+                }
+            }
+            // After this payload's extractions, in the same batch: a changed record's new
+            // observation then no longer counts as one from an earlier payload.
+            events.push(event(
+                ids,
+                format!("run/{run}/seen"),
+                seen,
+                &["CandidatesSeenAgain", &run, &response],
+                p.response_event,
+            ));
+        }
     }
     append_with_expectations(store, events, BTreeMap::new())
         .context("recording the extracted candidates")?;
@@ -391,7 +518,7 @@ fn decide_all(
             ));
             figures.accepted += 1;
             if let Some(eid) = already {
-                note_entity(figures, &eid, c);
+                note_entity(figures, &eid, c.fields.name.as_deref(), &c.source);
             }
             kept.entry(key).or_default().push(c);
             continue;
@@ -470,7 +597,7 @@ fn decide_all(
         match outcome {
             MergeOutcome::NewEntity { entity_id } | MergeOutcome::ExistingEntity { entity_id } => {
                 index.attach(&cref, &entity_id);
-                note_entity(figures, &entity_id, c);
+                note_entity(figures, &entity_id, c.fields.name.as_deref(), &c.source);
             }
             MergeOutcome::NeedsReview {
                 review_id,
@@ -518,13 +645,13 @@ fn accepted_event(ids: &RunIds<'_>, c: &RunCandidate, idx: &str, checks: Vec<Str
     )
 }
 
-fn note_entity(figures: &mut StageFigures, entity_id: &str, c: &RunCandidate) {
+fn note_entity(figures: &mut StageFigures, entity_id: &str, name: Option<&str>, source: &str) {
     let entry = figures
         .entities
         .entry(entity_id.to_string())
-        .or_insert_with(|| (c.fields.name.clone().unwrap_or_default(), Vec::new()));
-    if !entry.1.contains(&c.source) {
-        entry.1.push(c.source.clone());
+        .or_insert_with(|| (name.unwrap_or_default().to_string(), Vec::new()));
+    if !entry.1.iter().any(|s| s == source) {
+        entry.1.push(source.to_string());
         entry.1.sort();
     }
 }

@@ -797,7 +797,7 @@ fn projections_caught_up_run_by_run_equal_a_rebuild_from_the_log() {
         "the review is folded"
     );
     let current = std::fs::read_to_string(dir.projections().join("CURRENT")).unwrap();
-    assert_success(&dir.tf(&["rebuild-projections"]));
+    assert_success(&dir.tf(&["rebuild-projections", "--full"]));
     assert_ne!(
         std::fs::read_to_string(dir.projections().join("CURRENT")).unwrap(),
         current,

@@ -13,6 +13,7 @@ use serde_json::Value;
 use support::{Fault, FaultServer};
 
 mod connectors;
+mod history;
 mod identity;
 mod lifecycle;
 mod log;
@@ -305,6 +306,16 @@ impl Scratch {
 
     fn projections(&self) -> PathBuf {
         self.data.join("projections")
+    }
+
+    /// Every projection table as text (for comparing an incremental fold with a rebuild).
+    fn projection_dump(&self) -> String {
+        trustfold_projections::Projections::new(&self.data)
+            .open_read()
+            .unwrap()
+            .expect("projections exist")
+            .dump()
+            .unwrap()
     }
 
     /// The live projection database, as `projections/CURRENT` names it.

@@ -579,7 +579,7 @@ fn orphans_of_killed_or_failed_rebuilds_are_removed_but_not_the_live_database_or
     };
 
     // A rebuild killed with -9 after folding, while its database name is claimed.
-    let mut cmd = dir.tf_cmd(&["rebuild-projections"]);
+    let mut cmd = dir.tf_cmd(&["rebuild-projections", "--full"]);
     cmd.env("TRUSTFOLD_FAILPOINT", "sleep:rebuild:20000");
     let rebuild = dir.spawn(cmd, "rebuild");
     wait_until(
@@ -630,7 +630,7 @@ fn orphans_of_killed_or_failed_rebuilds_are_removed_but_not_the_live_database_or
         "only the live rebuild's files are left"
     );
     drop(holder);
-    assert_success(&dir.tf(&["rebuild-projections"]));
+    assert_success(&dir.tf(&["rebuild-projections", "--full"]));
     let live = dir.live_projection();
     let live_name = live.file_name().unwrap().to_string_lossy().into_owned();
     assert!(
@@ -658,7 +658,7 @@ fn a_rebuild_that_runs_out_of_space_leaves_no_partial_file_and_the_old_projectio
     let size = std::fs::metadata(&live).unwrap().len();
     // Room for less than half a new database.
     fs.fill(size / 2);
-    let out = dir.tf(&["rebuild-projections"]);
+    let out = dir.tf(&["rebuild-projections", "--full"]);
     assert_exit(&out, 1);
     let files: Vec<String> = std::fs::read_dir(dir.projections())
         .unwrap()
@@ -673,7 +673,7 @@ fn a_rebuild_that_runs_out_of_space_leaves_no_partial_file_and_the_old_projectio
     assert_eq!(dir.live_projection(), live);
     assert_eq!(dir.entities(), entities);
     fs.unfill();
-    assert_success(&dir.tf(&["rebuild-projections"]));
+    assert_success(&dir.tf(&["rebuild-projections", "--full"]));
     assert_eq!(dir.entities().len(), entities.len());
 }
 
@@ -1095,11 +1095,34 @@ fn ingest_and_rebuild_stop_at_a_tampered_event_instead_of_folding_it() {
     };
     let before = files();
     tamper(&dir, 5);
-    let out = dir.tf(&["rebuild-projections"]);
+    let out = dir.tf(&["rebuild-projections", "--full"]);
     assert_exit(&out, 3);
     assert!(stderr(&out).contains("seq 5"), "{}", stderr(&out));
     assert_eq!(dir.live_projection(), live);
     assert_eq!(files(), before, "no new database, nothing left behind");
+
+    // An observation a policy change re-merges: read by seq, checked all the same.
+    let dir = setup();
+    assert_success(&dir.tf(&["ingest", SEED]));
+    let google = dir
+        .events_of_kind("CandidateExtracted")
+        .into_iter()
+        .find(|e| e["payload"]["source"] == "google_places")
+        .unwrap();
+    let seq = google["seq"].as_u64().unwrap();
+    tamper(&dir, seq);
+    std::fs::write(
+        dir.data.join("trust.toml"),
+        policy_with_google_trust("0.50"),
+    )
+    .unwrap();
+    let out = dir.tf(&["rebuild-projections"]);
+    assert_exit(&out, 3);
+    assert!(
+        stderr(&out).contains(&format!("seq {seq}")),
+        "{}",
+        stderr(&out)
+    );
 
     // The last event: an ingest will not chain onto it.
     let dir = setup();
