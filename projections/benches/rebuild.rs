@@ -1262,7 +1262,10 @@ fn changed_policy(change: PolicyChange) -> TrustPolicy {
         "[sources.serper]\ntrust = 0.75",
         "[sources.serper]\ntrust = 0.60",
     );
-    assert_ne!(text, SHIPPED_POLICY, "the shipped policy still has serper at 0.75");
+    assert_ne!(
+        text, SHIPPED_POLICY,
+        "the shipped policy still has serper at 0.75"
+    );
     if let PolicyChange::Every = change {
         text = text.replace(
             "conflict_trust_gap_max = 0.15",
@@ -1681,7 +1684,11 @@ fn main() {
             num(m, "hwm_kib") / 1024.0
         );
     };
-    remerge_line("re-merge, 1 source", &one, "the entities with a serper record");
+    remerge_line(
+        "re-merge, 1 source",
+        &one,
+        "the entities with a serper record",
+    );
     remerge_line("re-merge, every", &all, "goal >= 1.00");
     remerge_line("dry run, every", &dry, "goal: no slower than the re-merge");
     println!(

@@ -115,7 +115,9 @@ fn a_changed_reimport_records_the_changed_rows_in_full_and_names_the_ones_gone()
     let removed_id = lines[2].split(',').next().unwrap().to_string();
     lines[1] = lines[1].replacen(',', ",Renamed ", 1);
     lines.remove(2);
-    lines.push("pub_new.1,A New Pitch,1 New Road,EH1 1AA,Edinburgh,55.95,-3.19,Pitch - Grass".into());
+    lines.push(
+        "pub_new.1,A New Pitch,1 New Road,EH1 1AA,Edinburgh,55.95,-3.19,Pitch - Grass".into(),
+    );
     let changed = lines.join("\n") + "\n";
     let before = dir.events_of_kind("CandidateExtracted").len();
     let report = dir.import_register("register2.csv", &changed);
@@ -125,7 +127,10 @@ fn a_changed_reimport_records_the_changed_rows_in_full_and_names_the_ones_gone()
         .iter()
         .map(|e| e["payload"]["external_id"].as_str().unwrap())
         .collect();
-    assert!(ids.contains(renamed_id.as_str()) && ids.contains("pub_new.1"), "{ids:?}");
+    assert!(
+        ids.contains(renamed_id.as_str()) && ids.contains("pub_new.1"),
+        "{ids:?}"
+    );
     assert!(!ids.contains(removed_id.as_str()));
     assert!(
         new_ones.len() < 150,
@@ -166,12 +171,19 @@ fn a_dry_run_lists_exactly_what_the_remerge_then_changes_and_writes_nothing() {
     .unwrap();
 
     let dry = dir.tf_json(&["rebuild-projections", "--dry-run", "--json"]);
-    assert_eq!(dir.projection_dump(), before_dump, "a dry run writes nothing");
+    assert_eq!(
+        dir.projection_dump(),
+        before_dump,
+        "a dry run writes nothing"
+    );
     let changes = dry["changes"].as_array().unwrap();
     assert!(!changes.is_empty(), "{dry}");
     let summary = &dry["summary"];
     assert_eq!(summary["changes"].as_u64().unwrap() as usize, changes.len());
-    assert_eq!(summary["changed_sources"], serde_json::json!(["google_places"]));
+    assert_eq!(
+        summary["changed_sources"],
+        serde_json::json!(["google_places"])
+    );
     for c in changes {
         assert_eq!(c["before_source"], "google_places", "{c}");
         assert_ne!(c["after_source"], "google_places", "{c}");
@@ -180,13 +192,22 @@ fn a_dry_run_lists_exactly_what_the_remerge_then_changes_and_writes_nothing() {
         }
     }
     let text = stdout(&dir.tf(&["rebuild-projections", "--dry-run"]));
-    assert!(text.contains("would change") && text.contains("nothing was written"), "{text}");
+    assert!(
+        text.contains("would change") && text.contains("nothing was written"),
+        "{text}"
+    );
 
     let remerge = dir.tf_json(&["rebuild-projections", "--json"]);
     assert_eq!(remerge["mode"], "remerge", "{remerge}");
     let examined = summary["entities_examined"].as_u64().unwrap();
-    assert_eq!(remerge["report"]["entities_remerged"].as_u64().unwrap(), examined);
-    assert!(examined < before.len() as u64, "only entities with google_places records");
+    assert_eq!(
+        remerge["report"]["entities_remerged"].as_u64().unwrap(),
+        examined
+    );
+    assert!(
+        examined < before.len() as u64,
+        "only entities with google_places records"
+    );
     // Every listed change is now the table's value, and nothing else moved.
     let after: BTreeMap<String, Value> = dir
         .entities()
