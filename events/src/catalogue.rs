@@ -301,20 +301,124 @@ impl CandidateExtracted {
     }
 }
 
-/// See [`CandidateExtracted::record_hash`]: blake3 over the length-prefixed source and
-/// external id and the canonical JSON of the fields (serde_json writes struct fields in
-/// declaration order and maps sorted, so equal fields give equal bytes).
+/// See [`CandidateExtracted::record_hash`]: blake3 over the source, the external id and
+/// every canonical field, each tagged and length-prefixed (numbers by their bits), so two
+/// records hash alike exactly when they say the same. Written out field by field rather
+/// than through JSON: every fold computes it for every extraction.
 pub fn record_hash(source: &str, external_id: &str, fields: &CandidateFields) -> Hash32 {
-    let mut h = blake3::Hasher::new();
-    h.update(b"trustfold/record/v1");
-    for part in [source.as_bytes(), external_id.as_bytes()] {
-        h.update(&(part.len() as u64).to_le_bytes());
-        h.update(part);
+    struct H(blake3::Hasher);
+    impl H {
+        fn bytes(&mut self, tag: u8, b: &[u8]) {
+            self.0.update(&[tag]);
+            self.0.update(&(b.len() as u64).to_le_bytes());
+            self.0.update(b);
+        }
+        fn text(&mut self, tag: u8, s: &Option<String>) {
+            match s {
+                Some(s) => self.bytes(tag, s.as_bytes()),
+                None => {
+                    self.0.update(&[tag, 0xff]);
+                }
+            }
+        }
+        fn list(&mut self, tag: u8, items: &[String]) {
+            self.0.update(&[tag]);
+            self.0.update(&(items.len() as u64).to_le_bytes());
+            for i in items {
+                self.bytes(0, i.as_bytes());
+            }
+        }
+        fn float(&mut self, tag: u8, x: Option<f64>) {
+            match x {
+                Some(x) => self.bytes(tag, &x.to_bits().to_le_bytes()),
+                None => {
+                    self.0.update(&[tag, 0xff]);
+                }
+            }
+        }
+        fn int(&mut self, tag: u8, n: Option<u64>) {
+            match n {
+                Some(n) => self.bytes(tag, &n.to_le_bytes()),
+                None => {
+                    self.0.update(&[tag, 0xff]);
+                }
+            }
+        }
     }
-    // Serialising plain data cannot fail.
-    let json = serde_json::to_vec(fields).expect("candidate fields serialise");
-    h.update(&json);
-    Hash32(*h.finalize().as_bytes())
+    // Destructured, so that a field added to `CandidateFields` cannot be left out here.
+    let CandidateFields {
+        name,
+        entity_class,
+        categories,
+        sports,
+        address_lines,
+        locality,
+        postcode,
+        country,
+        lat,
+        lon,
+        phone,
+        email,
+        website,
+        socials,
+        opening_hours,
+        ev,
+        rating,
+        rating_count,
+        external_ids,
+        description,
+    } = fields;
+    let mut h = H(blake3::Hasher::new());
+    h.0.update(b"trustfold/record/v1");
+    h.bytes(1, source.as_bytes());
+    h.bytes(2, external_id.as_bytes());
+    h.text(3, name);
+    h.text(4, entity_class);
+    h.list(5, categories);
+    h.list(6, sports);
+    h.list(7, address_lines);
+    h.text(8, locality);
+    h.text(9, postcode);
+    h.text(10, country);
+    h.float(11, *lat);
+    h.float(12, *lon);
+    h.text(13, phone);
+    h.text(14, email);
+    h.text(15, website);
+    h.0.update(&[16]);
+    h.0.update(&(socials.len() as u64).to_le_bytes());
+    for (k, v) in socials {
+        h.bytes(0, k.as_bytes());
+        h.bytes(0, v.as_bytes());
+    }
+    h.text(17, opening_hours);
+    match ev {
+        Some(ev) => {
+            let EvDetails {
+                connector_types,
+                power_kw_max,
+                points,
+                operator,
+            } = ev;
+            h.list(18, connector_types);
+            h.float(19, *power_kw_max);
+            h.int(20, points.map(u64::from));
+            h.text(21, operator);
+        }
+        None => {
+            h.0.update(&[18, 0xff]);
+        }
+    }
+    h.float(22, *rating);
+    h.int(23, *rating_count);
+    h.0.update(&[24]);
+    h.0.update(&(external_ids.len() as u64).to_le_bytes());
+    for (k, ids) in external_ids {
+        h.bytes(0, k.as_bytes());
+        h.list(0, ids);
+    }
+    h.text(25, description);
+    Hash32(*h.0.finalize().as_bytes())
 }
 
 /// Records of a payload were seen again, unchanged: the compact form of re-observation,
@@ -687,6 +791,57 @@ impl EventPayload {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_record_hash_changes_with_every_field_and_only_with_them() {
+        let base = CandidateFields {
+            name: Some("Leith Links".into()),
+            ..CandidateFields::default()
+        };
+        let h = |f: &CandidateFields| record_hash("osm", "way/1", f);
+        assert_eq!(h(&base), h(&base.clone()));
+        assert_ne!(h(&base), record_hash("osm", "way/2", &base));
+        assert_ne!(h(&base), record_hash("osmx", "way/1", &base));
+        let variants: Vec<CandidateFields> = vec![
+            CandidateFields {
+                name: Some("Leith Links ".into()),
+                ..base.clone()
+            },
+            CandidateFields {
+                phone: Some("+44".into()),
+                ..base.clone()
+            },
+            CandidateFields {
+                lat: Some(55.9),
+                ..base.clone()
+            },
+            CandidateFields {
+                categories: vec!["park".into()],
+                ..base.clone()
+            },
+            CandidateFields {
+                sports: vec!["park".into()],
+                ..base.clone()
+            },
+            CandidateFields {
+                rating_count: Some(3),
+                ..base.clone()
+            },
+            CandidateFields {
+                ev: Some(EvDetails::default()),
+                ..base.clone()
+            },
+            CandidateFields {
+                description: Some("".into()),
+                ..base.clone()
+            },
+        ];
+        let mut seen = std::collections::HashSet::new();
+        seen.insert(h(&base));
+        for v in &variants {
+            assert!(seen.insert(h(v)), "{v:?} hashes like another record");
+        }
+    }
 
     #[test]
     fn error_classes_serialise_as_their_documented_names() {

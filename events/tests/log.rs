@@ -161,6 +161,17 @@ fn samples() -> Vec<EventPayload> {
             duplicate_of: Some("cand-1".into()),
         }
         .into(),
+        CandidatesSeenAgain {
+            source: "sport_scotland".into(),
+            payload_hash: BlobHash::of(b"the register again"),
+            extractor: "tabular_csv".into(),
+            extractor_version: 1,
+            earlier_payloads: vec![BlobHash::of(b"the register")],
+            absent: vec!["cand-9".into()],
+            n_records: 13_724,
+            skipped_records: vec!["row 7: no name".into()],
+        }
+        .into(),
         MergeDecided {
             candidate_id: "cand-1".into(),
             decision: MergeOutcome::NeedsReview {
@@ -234,7 +245,10 @@ fn every_kind_round_trips_through_the_log() {
             events,
         ))
         .unwrap();
-    assert_eq!(appended.seqs, (1..=14).collect::<Vec<_>>());
+    assert_eq!(
+        appended.seqs,
+        (1..=samples.len() as u64).collect::<Vec<_>>()
+    );
     let read: Vec<_> = store.read_from(1).collect::<Result<_, _>>().unwrap();
     assert_eq!(read.len(), samples.len());
     for (i, (ev, sample)) in read.iter().zip(&samples).enumerate() {

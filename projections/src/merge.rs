@@ -506,7 +506,7 @@ fn merge_field(
         let mut agreeing_trust = 0.0;
         let mut conflict = false;
         for v in &voices {
-            if agree(field, &winner.value, &v.value) || std::ptr::eq(*v, winner) {
+            if std::ptr::eq(*v, winner) || agree(field, &winner.value, &v.value) {
                 agreeing_trust += v.rank.trust;
             } else if (winner.rank.trust - v.rank.trust).abs() <= gap_max + 1e-9 {
                 conflict = true;

@@ -65,45 +65,79 @@ fn element_value_back(field: Field, v: &Value) -> Value {
 /// The compact `merged` document of an entity: `[n_candidates, [field entries]]`, each
 /// entry `[field, value, source, tier, trust, confidence, conflict]`, or for a
 /// multi-valued field `[field, null, source, tier, trust, confidence, conflict,
-/// [[element, [source indices], support], ...]]`.
+/// [[element, [source indices], support], ...]]`. Written straight into one buffer: a
+/// rebuild or a re-merge encodes every entity.
 pub fn encode_merged(m: &MergedEntity) -> String {
     let sources = &m.sources;
-    let mut fields = Vec::with_capacity(m.values.len());
-    for (field, v) in &m.values {
+    let mut out: Vec<u8> = Vec::with_capacity(256);
+    // Writing JSON of plain values into a Vec cannot fail.
+    let put = |out: &mut Vec<u8>, v: &Value| {
+        serde_json::to_writer(&mut *out, v).expect("values serialise");
+    };
+    out.push(b'[');
+    num(&mut out, m.n_candidates as i64);
+    out.extend_from_slice(b",[");
+    for (i, (field, v)) in m.values.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
         let src = if v.source == crate::merge::ADMIN_SOURCE && v.tier == Tier::Admin {
             ADMIN_INDEX
         } else {
             source_index(sources, &v.source)
         };
-        let mut entry = vec![
-            json!(field.as_str()),
-            if field.is_multi_valued() && !v.elements.is_empty() {
-                Value::Null
-            } else {
-                v.value.clone()
-            },
-            json!(src),
-            json!(tier_code(v.tier)),
-            json!(v.trust),
-            json!(v.confidence),
-            json!(u8::from(v.conflict)),
-        ];
-        if !v.elements.is_empty() {
-            let elems: Vec<Value> = v
-                .elements
-                .iter()
-                .map(|e| {
-                    let idx: Vec<i64> =
-                        e.sources.iter().map(|s| source_index(sources, s)).collect();
-                    json!([element_value(*field, &e.value), idx, e.support])
-                })
-                .collect();
-            entry.push(Value::Array(elems));
+        out.extend_from_slice(b"[\"");
+        out.extend_from_slice(field.as_str().as_bytes());
+        out.extend_from_slice(b"\",");
+        if field.is_multi_valued() && !v.elements.is_empty() {
+            out.extend_from_slice(b"null");
+        } else {
+            put(&mut out, &v.value);
         }
-        fields.push(Value::Array(entry));
+        out.push(b',');
+        num(&mut out, src);
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(tier_code(v.tier).as_bytes());
+        out.extend_from_slice(b"\",");
+        float(&mut out, v.trust);
+        out.push(b',');
+        float(&mut out, v.confidence);
+        out.extend_from_slice(if v.conflict { b",1" } else { b",0" });
+        if !v.elements.is_empty() {
+            out.extend_from_slice(b",[");
+            for (j, e) in v.elements.iter().enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                out.push(b'[');
+                put(&mut out, &element_value(*field, &e.value));
+                out.extend_from_slice(b",[");
+                for (k, s) in e.sources.iter().enumerate() {
+                    if k > 0 {
+                        out.push(b',');
+                    }
+                    num(&mut out, source_index(sources, s));
+                }
+                out.extend_from_slice(b"],");
+                float(&mut out, e.support);
+                out.push(b']');
+            }
+            out.push(b']');
+        }
+        out.push(b']');
     }
-    // Plain values always serialise.
-    serde_json::to_string(&json!([m.n_candidates, fields])).expect("merged rows serialise")
+    out.extend_from_slice(b"]]");
+    // Only JSON (UTF-8) was written.
+    String::from_utf8(out).expect("JSON is UTF-8")
+}
+
+fn num(out: &mut Vec<u8>, n: i64) {
+    // Writing into a Vec cannot fail.
+    serde_json::to_writer(out, &n).expect("numbers serialise");
+}
+
+fn float(out: &mut Vec<u8>, x: f64) {
+    serde_json::to_writer(out, &x).expect("numbers serialise");
 }
 
 /// The columns of an entity row that [`decode_merged`] needs besides the document.
