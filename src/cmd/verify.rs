@@ -143,9 +143,6 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         }
         return Ok(ExitCode::from(INTEGRITY_FAILURE));
     }
-    if report.truncated && !args.json {
-        eprintln!("  (more problems not listed)");
-    }
     report_problems(&report.problems, args.json, summary)
 }
 
@@ -169,6 +166,9 @@ fn report_problems(
             if Some(p) != first {
                 eprintln!("  also: {p}");
             }
+        }
+        if summary["truncated"] == json!(true) {
+            eprintln!("  (more problems not listed)");
         }
     }
     Ok(ExitCode::from(INTEGRITY_FAILURE))
