@@ -120,16 +120,45 @@ pub fn known_records(data_dir: &Path, store: &SqliteEventStore) -> Option<Projec
     projections.open_read().ok().flatten()
 }
 
-/// Replays the whole log into fresh projections and swaps them in.
+/// Replays the whole log into fresh projections and swaps them in. A rebuild writes a
+/// second database beside the live one until the swap: where the disk clearly cannot hold
+/// one as large as the live one (plus the reserve the log keeps), it is refused before
+/// it starts rather than run into the wall half way.
 pub fn rebuild(
     dir: &DataDir,
     store: &SqliteEventStore,
     policy: &TrustPolicy,
     show_progress: bool,
 ) -> Result<FoldReport> {
+    let projections = Projections::new(dir.root());
+    if let (Ok(Some(live)), Some(free)) = (
+        projections.current_path(),
+        trustfold_events::blob::free_bytes(dir.root()),
+    ) {
+        let live_bytes: u64 = ["", "-wal"]
+            .iter()
+            .filter_map(|s| std::fs::metadata(format!("{}{s}", live.display())).ok())
+            .map(|m| m.len())
+            .sum();
+        let needed = live_bytes + trustfold_events::limits::FREE_BYTES_RESERVED;
+        if free < needed {
+            use trustfold_events::blob::human_bytes;
+            return Err(anyhow::Error::new(trustfold_events::StoreError::DiskFull {
+                path: projections.dir().to_path_buf(),
+                detail: format!(
+                    "a full rebuild writes a new database beside the live one ({}), and needs \
+                     about {} free with the reserve the log keeps; {} is free, so nothing was \
+                     started",
+                    human_bytes(live_bytes),
+                    human_bytes(needed),
+                    human_bytes(free)
+                ),
+            }));
+        }
+    }
     let bar = fold_bar(show_progress, "rebuilding");
     let mut failpoint_due = true;
-    let report = Projections::new(dir.root())
+    let report = projections
         .rebuild(store, policy, &mut |done, total| {
             bar.set_length(total);
             bar.set_position(done);

@@ -131,22 +131,6 @@ fn is_not_writable(e: &io::Error) -> bool {
         || matches!(e.raw_os_error(), Some(1 | 13 | 30))
 }
 
-/// A byte count for people: "3.1 MiB".
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} bytes")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 /// Raw payloads keyed by their blake3 hash.
 pub struct BlobStore {
     root: PathBuf,
@@ -294,10 +278,9 @@ impl BlobStore {
     /// Refuses a write of `n_bytes` that would leave less than [`FREE_BYTES_RESERVED`].
     fn check_space(&self, n_bytes: u64) -> Result<(), BlobError> {
         // Where the file system cannot say, the write itself will.
-        let Ok(stat) = rustix::fs::statvfs(&self.root) else {
+        let Some(available) = free_bytes(&self.root) else {
             return Ok(());
         };
-        let available = stat.f_bavail.saturating_mul(stat.f_frsize);
         let needed = n_bytes.saturating_add(FREE_BYTES_RESERVED);
         if available < needed {
             return Err(BlobError::DiskFull {
@@ -473,6 +456,29 @@ impl BlobStore {
             }
         }
         remove_legacy_files(&self.root);
+    }
+}
+
+/// The bytes an unprivileged writer may still use on the file system holding `path`
+/// (`None` where the file system cannot say). For checks before large writes.
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    let stat = rustix::fs::statvfs(path).ok()?;
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+/// A byte count for people: "3.1 MiB" (for messages about space).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
     }
 }
 

@@ -656,10 +656,11 @@ fn a_rebuild_that_runs_out_of_space_leaves_no_partial_file_and_the_old_projectio
     let entities = dir.entities();
     let live = dir.live_projection();
     let size = std::fs::metadata(&live).unwrap().len();
-    // Room for less than half a new database.
+    // Room for less than half a new database: refused before it starts.
     fs.fill(size / 2);
     let out = dir.tf(&["rebuild-projections", "--full"]);
     assert_exit(&out, 1);
+    assert!(stderr(&out).contains("disk full"), "{}", stderr(&out));
     let files: Vec<String> = std::fs::read_dir(dir.projections())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
