@@ -116,8 +116,10 @@ pub struct Candidate {
     pub observed_seq: Option<u64>,
     /// The latest observation, when loaded (in a full in-memory fold, or for merging; the
     /// stored row and the light fold of a rebuild leave it out).
+    /// (Boxed: most candidates of a fold hold none, and a candidate is then a third of
+    /// the size.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observation: Option<Observation>,
+    pub observation: Option<Box<Observation>>,
     /// The entity it belongs to, once identity is decided.
     pub entity_id: Option<String>,
     /// For a record rejected as a repeat of another record of the same source at the same
@@ -428,8 +430,15 @@ pub fn apply(state: &mut State, ev: ProjectionEvent) {
             let payload_hash = p.payload_hash;
             let source = p.source.clone();
             let name = p.fields.name.clone();
-            let observation = (!state.light)
-                .then(|| Observation::from_event(p, seq, recorded_at, run_id.clone(), trace_id));
+            let observation = (!state.light).then(|| {
+                Box::new(Observation::from_event(
+                    p,
+                    seq,
+                    recorded_at,
+                    run_id.clone(),
+                    trace_id,
+                ))
+            });
             let cand = state.candidate(&cid);
             cand.observation = observation;
             cand.observed_seq = Some(seq);

@@ -219,6 +219,9 @@ CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
 #[derive(Clone, Debug)]
 pub struct Projections {
     dir: PathBuf,
+    /// Events a rebuild folds before writing their rows (see
+    /// [`fold::REBUILD_SLICE_EVENTS`]); smaller in tests, to cross slice boundaries.
+    rebuild_slice_events: u64,
 }
 
 /// What a catch-up or rebuild did.
@@ -264,7 +267,14 @@ impl Projections {
     pub fn new(data_dir: &Path) -> Projections {
         Projections {
             dir: data_dir.join(PROJECTIONS_DIR),
+            rebuild_slice_events: fold::REBUILD_SLICE_EVENTS,
         }
+    }
+
+    /// The same projections, rebuilt `n` events at a time (at least 1).
+    pub fn with_rebuild_slice(mut self, n: u64) -> Projections {
+        self.rebuild_slice_events = n.max(1);
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -398,7 +408,7 @@ impl Projections {
         io(&self.dir, fs::create_dir_all(&self.dir))?;
         let name = format!("p-{}.sqlite3", uuid::Uuid::now_v7().simple());
         let path = self.dir.join(&name);
-        let built = fold::build_fresh(&path, store, policy, progress);
+        let built = fold::build_fresh(&path, store, policy, self.rebuild_slice_events, progress);
         let (mut db, mut report) = match built {
             Ok(b) => b,
             Err(e) => {
