@@ -212,6 +212,7 @@ fn replay(
             })
             .collect(),
         skipped: vec![],
+        notes: Vec::new(),
     };
     let started = RunStarted {
         mode: "replay".into(),
