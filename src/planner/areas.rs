@@ -426,6 +426,11 @@ impl Gazetteer {
 
     fn add(&mut self, area: Area, ambiguous: bool, weight: u32, also: &[&str]) {
         let idx = self.places.len();
+        self.places.push(Place {
+            area: area.clone(),
+            ambiguous,
+            weight,
+        });
         let mut phrases = vec![area.name.clone()];
         phrases.extend(also.iter().map(|a| phrase_of(a)));
         if area.kind == AreaKind::CouncilArea {
@@ -440,6 +445,9 @@ impl Gazetteer {
             // over Ayrshire's, the town of Stirling over its council area), then the one
             // with more facilities in the register.
             if let Some(&old) = self.by_phrase.get(&phrase) {
+                if old == idx {
+                    continue;
+                }
                 let o = &self.places[old];
                 let rank = |k: AreaKind| match k {
                     AreaKind::District => 0,
@@ -460,11 +468,6 @@ impl Gazetteer {
             *e = (*e).max(n);
             self.by_phrase.insert(phrase, idx);
         }
-        self.places.push(Place {
-            area,
-            ambiguous,
-            weight,
-        });
     }
 
     /// The longest place name starting at token `start`: `(tokens used, place)`.

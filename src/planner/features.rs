@@ -453,8 +453,14 @@ fn is_plural_of(word: &str, token: &str) -> bool {
 }
 
 /// Score of a segmentation: more tokens explained, then fewer corrections, then fewer
-/// phrases (compared as a tuple, larger is better).
-type Score = (usize, std::cmp::Reverse<usize>, std::cmp::Reverse<usize>);
+/// phrases, then fewer weak phrases (words like "centre" or "club" that say only that a
+/// place is wanted); compared as a tuple, larger is better.
+type Score = (
+    usize,
+    std::cmp::Reverse<usize>,
+    std::cmp::Reverse<usize>,
+    std::cmp::Reverse<usize>,
+);
 
 /// The phrases that match at `i`: `(length, corrections, hit)`.
 fn matches_at(forms: &[TokenForms], i: usize) -> Vec<(usize, usize, Hit)> {
@@ -537,17 +543,25 @@ fn matches_at(forms: &[TokenForms], i: usize) -> Vec<(usize, usize, Hit)> {
 fn segment(forms: &[TokenForms]) -> Vec<Hit> {
     let n = forms.len();
     // best[i]: the best score and first step for tokens[i..].
-    let mut best: Vec<(Score, Option<Hit>)> =
-        vec![((0, std::cmp::Reverse(0), std::cmp::Reverse(0)), None); n + 1];
+    let zero = (
+        0,
+        std::cmp::Reverse(0),
+        std::cmp::Reverse(0),
+        std::cmp::Reverse(0),
+    );
+    let mut best: Vec<(Score, Option<Hit>)> = vec![(zero, None); n + 1];
     for i in (0..n).rev() {
         // Leave token i unexplained.
         let mut choice = (best[i + 1].0, None);
         for (len, edits, hit) in matches_at(forms, i) {
-            let (covered, std::cmp::Reverse(e), std::cmp::Reverse(p)) = best[i + len].0;
+            let (covered, std::cmp::Reverse(e), std::cmp::Reverse(p), std::cmp::Reverse(w)) =
+                best[i + len].0;
+            let weak = usize::from(matches!(hit.sense, Sense::PlaceWord | Sense::Sale));
             let score = (
                 covered + len,
                 std::cmp::Reverse(e + edits),
                 std::cmp::Reverse(p + 1),
+                std::cmp::Reverse(w + weak),
             );
             if score > choice.0 {
                 choice = (score, Some(hit));

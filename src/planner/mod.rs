@@ -645,7 +645,12 @@ fn sports_evidence(f: &QueryFeatures) -> String {
 /// The council rule; see the module docs for why private brands are excluded.
 fn council_relevance(f: &QueryFeatures) -> Result<String, String> {
     let area = f.area_or_home();
-    if !f.names_area() {
+    // Edinburgh Leisure, the council's leisure trust, is an Edinburgh query by its name.
+    let public_brand = f
+        .brands
+        .iter()
+        .any(|b| vocab::brand_named(b).is_some_and(|b| b.public));
+    if !f.names_area() && !public_brand {
         return Err("not relevant: no Edinburgh place or district in the query \
                     (council data covers the City of Edinburgh only)"
             .to_string());
@@ -702,7 +707,7 @@ fn council_relevance(f: &QueryFeatures) -> Result<String, String> {
     Ok(format!(
         "Edinburgh {what}council {} in {}",
         asked.join(", "),
-        f.areas.join(", ")
+        area.name
     ))
 }
 
@@ -987,8 +992,10 @@ mod tests {
             .skip_reason(SportScotland)
             .expect("sport_scotland skipped");
         assert!(reason.starts_with("not relevant"), "{reason}");
-        // A bare "<category> edinburgh" query still gets council data.
-        assert!(is_selected(&p, EdinburghCouncil));
+        // The council's open data holds no restaurants: it is not asked for everything.
+        let council = p.skip_reason(EdinburghCouncil).expect("council skipped");
+        assert!(council.starts_with("nothing to ask"), "{council}");
+        assert!(council.contains("restaurant"), "{council}");
         assert_eq!(p.features.intent, QueryIntent::Category);
     }
 
@@ -1002,8 +1009,13 @@ mod tests {
             let p = plan_default(query);
             assert!(p.features.ev, "{query}");
             assert!(is_selected(&p, OpenChargeMap), "{query}");
-            // Every one of them is in Edinburgh, where the council runs public chargers.
-            assert!(is_selected(&p, EdinburghCouncil), "{query}");
+            // The council's services hold no charge points: nothing to ask it.
+            assert!(
+                p.skip_reason(EdinburghCouncil)
+                    .is_some_and(|r| r.contains("charge points")),
+                "{query}: {:?}",
+                p.skip_reason(EdinburghCouncil)
+            );
             assert!(!p.features.is_sports, "{query}");
         }
     }
@@ -1013,8 +1025,7 @@ mod tests {
         for query in [
             "edinburgh leisure centres",
             "tennis courts edinburgh",
-            "ev charging leith",
-            "library stockbridge",
+            "community centres leith",
             "swimming pools morningside",
             "football pitches in gorgie",
             "edinburgh leisure",
@@ -1031,10 +1042,15 @@ mod tests {
 
     #[test]
     fn given_a_query_outside_edinburgh_when_planned_then_the_council_is_skipped() {
-        for query in ["david lloyd tennis", "musselburgh leisure centre", "padel"] {
+        for query in ["david lloyd tennis", "padel"] {
             let p = plan_default(query);
             let reason = p.skip_reason(EdinburghCouncil).expect("council skipped");
             assert!(reason.contains("no Edinburgh place"), "{query}: {reason}");
+        }
+        for query in ["musselburgh leisure centre", "tennis courts glasgow"] {
+            let p = plan_default(query);
+            let reason = p.skip_reason(EdinburghCouncil).expect("council skipped");
+            assert!(reason.starts_with("no coverage"), "{query}: {reason}");
         }
     }
 
@@ -1133,7 +1149,7 @@ mod tests {
         "tennis courts edinburgh",
         "food court st james quarter",
         "car pool leith",
-        "edinburgh castle",
+        "craigmillar castle",
         "asdf qwerty",
         "padel",
     ];

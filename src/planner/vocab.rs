@@ -1723,6 +1723,7 @@ pub const NOT_PLACES: &[NotPlace] = &[
         &[
             &["tv"],
             &["television"],
+            &["radio"],
             &["stream"],
             &["streaming"],
             &["live", "stream"],
