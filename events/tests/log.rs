@@ -97,6 +97,7 @@ fn samples() -> Vec<EventPayload> {
                 connector: "open_charge_map".into(),
                 reason: "not EV".into(),
             }],
+            keep_off_topic: false,
         }
         .into(),
         ConnectorResponded {

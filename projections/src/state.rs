@@ -205,6 +205,9 @@ pub struct RunCounts {
     pub rejected_invalid: u64,
     pub rejected_duplicate_in_run: u64,
     pub rejected_duplicate_in_source: u64,
+    /// Candidates that did not answer the query (issue 15); 0 in rows folded before it.
+    #[serde(default)]
+    pub rejected_off_topic: u64,
     pub new_entities: u64,
     pub existing_entities: u64,
     pub reviews: u64,
@@ -226,6 +229,13 @@ pub struct RunRow {
     pub estimated_cost_usd: f64,
     /// Connectors the planner left out, with why.
     pub skipped: Vec<(String, String)>,
+    /// The planner's reading of the query, as `RunStarted` recorded it (the report says
+    /// from it what the answer could not cover).
+    #[serde(default)]
+    pub features: serde_json::Value,
+    /// `--keep-off-topic` was given.
+    #[serde(default)]
+    pub keep_off_topic: bool,
     pub status: RunStatus,
     pub started_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
@@ -251,6 +261,8 @@ impl RunRow {
             budget_usd: 0.0,
             estimated_cost_usd: 0.0,
             skipped: Vec::new(),
+            features: serde_json::Value::Null,
+            keep_off_topic: false,
             status: RunStatus::Initiated,
             started_at: ev.recorded_at,
             ended_at: None,
@@ -609,6 +621,8 @@ fn count(run: &mut RunRow, ev: &ProjectionEvent) {
                 .iter()
                 .map(|s| (s.connector.clone(), s.reason.clone()))
                 .collect();
+            run.features = p.features.clone();
+            run.keep_off_topic = p.keep_off_topic;
             if !run.status.is_terminal() {
                 run.status = RunStatus::Running;
             }
@@ -622,6 +636,7 @@ fn count(run: &mut RunRow, ev: &ProjectionEvent) {
             RejectReason::Invalid => c.rejected_invalid += 1,
             RejectReason::DuplicateInRun => c.rejected_duplicate_in_run += 1,
             RejectReason::DuplicateInSource => c.rejected_duplicate_in_source += 1,
+            RejectReason::OffTopic => c.rejected_off_topic += 1,
         },
         EventPayload::MergeDecided(p) => match &p.decision {
             MergeOutcome::NewEntity { entity_id } => {

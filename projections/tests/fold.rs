@@ -210,6 +210,7 @@ fn to_event(op: &Op, run: &mut Option<(uuid::Uuid, String)>, n: usize) -> NewEve
                     features: serde_json::Value::Null,
                     selected: vec![],
                     skipped: vec![],
+                    keep_off_topic: false,
                 },
             )
         }

@@ -241,6 +241,7 @@ fn replay(
         match_config: dir.match_config()?,
         shutdown: shutdown.clone(),
         data_dir: dir.root(),
+        relevance: crate::relevance::Screening::Reject,
     };
     let report = ingest::run_plan(&ctx, &plan, calls.into_iter().collect(), started)?;
     crate::project::print_run_report(&dir, &store, trust_policy, report, json)?;

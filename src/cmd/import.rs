@@ -173,6 +173,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
             trust: 0.0,
         }],
         skipped: vec![],
+        keep_off_topic: false,
     })?;
     let outcome = (|| {
         let hash = rec.store_payload(&bytes)?;
@@ -201,7 +202,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
             extractor_version: version,
             extraction,
         };
-        let st = ingest::process_payloads(&store, &rec, vec![payload], &match_config)?;
+        let st = ingest::process_payloads(&store, &rec, vec![payload], &match_config, None)?;
         let figures = ConnectorFigures {
             connector: args.source.clone(),
             status: "ok".into(),

@@ -127,6 +127,11 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         match_config: dir.match_config()?,
         shutdown,
         data_dir: dir.root(),
+        relevance: if started.keep_off_topic {
+            crate::relevance::Screening::Keep
+        } else {
+            crate::relevance::Screening::Reject
+        },
     };
 
     // What the first attempt recorded: answered requests, their payloads, the figures.

@@ -222,6 +222,8 @@ pub struct RunContext<'a> {
     pub shutdown: Shutdown,
     /// The data dir, where a running run holds its lock (`runs/<id>.lock`).
     pub data_dir: &'a std::path::Path,
+    /// What to do with candidates that do not answer the query (`--keep-off-topic`).
+    pub relevance: crate::relevance::Screening,
 }
 
 /// What to call in a run: each connector with its requests.
@@ -272,6 +274,7 @@ pub fn run_started(plan: &Plan) -> RunStarted {
                 reason: s.reason.clone(),
             })
             .collect(),
+        keep_off_topic: false,
     }
 }
 
@@ -338,7 +341,13 @@ pub fn drive(
         stage = "resolve";
         let stages = catch_panic(stage, || {
             failpoint("resolve")?;
-            process_payloads(ctx.store, rec, extracted, &ctx.match_config)
+            process_payloads(
+                ctx.store,
+                rec,
+                extracted,
+                &ctx.match_config,
+                Some((&plan.features, ctx.relevance)),
+            )
         })?;
         Ok((rec.connectors.clone(), stages))
     });
@@ -492,12 +501,14 @@ pub fn extract_payloads(
     Ok(out)
 }
 
-/// Extraction events, then acceptance and identity, for already-extracted payloads.
+/// Extraction events, then relevance (for a query's run), then acceptance and identity,
+/// for already-extracted payloads.
 pub fn process_payloads(
     store: &SqliteEventStore,
     rec: &RunRecorder<'_>,
     payloads: Vec<stages::ExtractedPayload>,
     config: &crate::resolve::MatchConfig,
+    relevance: Option<(&crate::planner::QueryFeatures, crate::relevance::Screening)>,
 ) -> Result<stages::StageFigures> {
     let ids = stages::RunIds {
         run_id: rec.run_id,
@@ -510,6 +521,21 @@ pub fn process_payloads(
         skipped_records = figures.skipped_records,
         "candidates extracted"
     );
+    let candidates = match relevance {
+        Some((features, screening)) => {
+            let kept = stages::screen_relevance(
+                store,
+                &ids,
+                candidates,
+                features,
+                screening,
+                &mut figures,
+            )?;
+            info!(off_topic = figures.off_topic, "relevance judged");
+            kept
+        }
+        None => candidates,
+    };
     stages::accept_and_resolve(store, &ids, &candidates, config, &mut figures)?;
     info!(
         accepted = figures.accepted,

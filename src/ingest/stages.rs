@@ -45,6 +45,8 @@ pub struct RunCandidate {
     pub external_id: String,
     pub fields: CandidateFields,
     pub extracted_event: Uuid,
+    /// The relevance check's evidence, carried into the acceptance checks.
+    pub relevance: Option<String>,
 }
 
 /// What the stages did, for the run's figures and report.
@@ -57,6 +59,8 @@ pub struct StageFigures {
     pub entities_created: u64,
     pub entities_updated: u64,
     pub reviews_requested: u64,
+    /// Candidates rejected as off topic (or, with `--keep-off-topic`, kept though off topic).
+    pub off_topic: u64,
     /// Entities this run created or added to: entity id -> (name, sources).
     pub entities: BTreeMap<String, (String, Vec<String>)>,
 }
@@ -87,7 +91,7 @@ fn event(
 /// Events whose (derived) ids are already in the log are left out, with their streams'
 /// expectations: a resumed run re-derives the facts its first attempt recorded, and
 /// appends only the ones that are missing.
-fn append_with_expectations(
+pub(crate) fn append_with_expectations(
     store: &SqliteEventStore,
     events: Vec<NewEvent>,
     mut expected: BTreeMap<String, ExpectedVersion>,
@@ -170,6 +174,7 @@ pub fn record_extractions(
                 external_id: rec.external_id,
                 fields: rec.fields,
                 extracted_event: ev.id,
+                relevance: None,
             });
             events.push(ev);
         }
@@ -178,6 +183,63 @@ pub fn record_extractions(
     append_with_expectations(store, events, BTreeMap::new())
         .context("recording the extracted candidates")?;
     Ok(candidates)
+}
+
+// ---------------------------------------------------------------------------------------
+// Relevance (issue 15): between extraction and identity. The judging is
+// `crate::relevance::judge`; this only records its verdicts.
+// ---------------------------------------------------------------------------------------
+
+/// Stage 1b: judges each candidate against the query (`crate::relevance`). Off-topic ones
+/// are recorded as `CandidateRejected { reason: off_topic }` with the evidence and left out
+/// of identity (or, with [`Screening::Keep`], kept with the evidence among their checks);
+/// on-topic ones carry the evidence into their acceptance checks. Returns the candidates
+/// that go on to acceptance and identity.
+pub fn screen_relevance(
+    store: &SqliteEventStore,
+    ids: &RunIds<'_>,
+    candidates: Vec<RunCandidate>,
+    features: &crate::planner::QueryFeatures,
+    screening: crate::relevance::Screening,
+    figures: &mut StageFigures,
+) -> Result<Vec<RunCandidate>> {
+    use crate::relevance::Screening;
+    if screening == Screening::Off {
+        return Ok(candidates);
+    }
+    let run = ids.run_id.to_string();
+    let mut events = Vec::new();
+    let mut kept = Vec::with_capacity(candidates.len());
+    for mut c in candidates {
+        let verdict = crate::relevance::judge(features, &c.fields);
+        if verdict.on_topic {
+            c.relevance = Some(format!("relevant: {}", verdict.evidence));
+            kept.push(c);
+            continue;
+        }
+        figures.off_topic += 1;
+        if screening == Screening::Keep {
+            c.relevance = Some(format!("kept though {} (--keep-off-topic)", verdict.evidence));
+            kept.push(c);
+            continue;
+        }
+        figures.rejected += 1;
+        events.push(event(
+            ids,
+            format!("candidate/{}", c.candidate_id),
+            CandidateRejected {
+                candidate_id: c.candidate_id.clone(),
+                reason: RejectReason::OffTopic,
+                detail: verdict.evidence,
+                duplicate_of: None,
+            },
+            &["CandidateRejected", &run, &c.candidate_id, "off_topic"],
+            c.extracted_event,
+        ));
+    }
+    append_with_expectations(store, events, BTreeMap::new())
+        .context("recording the off-topic candidates")?;
+    Ok(kept)
 }
 
 /// The identity index as the log has it now: every extracted candidate that a
@@ -504,8 +566,14 @@ fn decide_all(
     (events, expected)
 }
 
-fn accepted_event(ids: &RunIds<'_>, c: &RunCandidate, idx: &str, checks: Vec<String>) -> NewEvent {
+fn accepted_event(
+    ids: &RunIds<'_>,
+    c: &RunCandidate,
+    idx: &str,
+    mut checks: Vec<String>,
+) -> NewEvent {
     let run = ids.run_id.to_string();
+    checks.extend(c.relevance.iter().cloned());
     event(
         ids,
         format!("candidate/{}", c.candidate_id),

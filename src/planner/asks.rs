@@ -184,7 +184,10 @@ pub fn name_words(f: &QueryFeatures) -> Vec<String> {
 /// What to ask OpenStreetMap for a query (see [`OsmAsk`]).
 pub fn osm(f: &QueryFeatures) -> OsmAsk {
     let mut ask = OsmAsk::default();
-    for s in &f.sports {
+    // Sports and sports places are asked only when a place is wanted: OSM's sports
+    // features do not answer "football shirt printing".
+    let place = f.wanted == Wanted::Place;
+    for s in f.sports.iter().filter(|_| place) {
         for entry in vocab::sport_entries(s) {
             for v in entry.osm {
                 if !ask.sports.contains(v) {
@@ -193,22 +196,25 @@ pub fn osm(f: &QueryFeatures) -> OsmAsk {
             }
         }
     }
-    for w in &f.venue_words {
+    // With a sport named, the sport's tag says it all: "tennis courts" is every
+    // sport=tennis feature, not every leisure=pitch of the area.
+    let sport_named = !ask.sports.is_empty();
+    for w in f.venue_words.iter().filter(|_| place) {
         if let Some(p) = vocab::place_type(w) {
             // A place type that is a sport tag (climbing wall, skatepark) is asked as the
             // sport when no sport was named.
             for (k, v) in p.osm {
                 if *k == "sport" {
-                    if ask.sports.is_empty() && !ask.sports.contains(v) {
+                    if !sport_named && !ask.sports.contains(v) {
                         ask.sports.push(v);
                     }
-                } else if !ask.tags.contains(&(*k, *v)) {
+                } else if !sport_named && !ask.tags.contains(&(*k, *v)) {
                     ask.tags.push((k, v));
                 }
             }
         }
     }
-    if f.is_sports || f.wanted == Wanted::Place {
+    if place {
         for c in &f.categories {
             if let Some(c) = vocab::category_named(c) {
                 if c.osm.1 != "yes" && !ask.tags.contains(&c.osm) {
@@ -231,6 +237,12 @@ pub fn osm(f: &QueryFeatures) -> OsmAsk {
     }
     ask.charging = f.ev;
     ask.name_words = name_words(f);
+    // One named place whose name the tables do not know ("tennis xyzzy"): asked by its
+    // name alone; every tennis court of the area would not be it.
+    if f.intent == super::QueryIntent::SpecificVenue && !f.name_words.is_empty() {
+        ask.sports.clear();
+        ask.tags.clear();
+    }
     ask
 }
 
@@ -388,7 +400,9 @@ mod tests {
         assert_eq!(ask.name_words, vec!["powerleague", "portobello"]);
         let ask = osm(&extract_features("tennis courts morningside"));
         assert_eq!(ask.sports, vec!["tennis"]);
-        assert_eq!(ask.tags, vec![("leisure", "pitch")]);
+        assert!(ask.tags.is_empty(), "the sport's tag says it all: {:?}", ask.tags);
+        let ask = osm(&extract_features("leisure centres morningside"));
+        assert_eq!(ask.tags, vec![("leisure", "sports_centre")]);
         assert!(ask.name_words.is_empty(), "{:?}", ask.name_words);
         let ask = osm(&extract_features("bouldering"));
         assert_eq!(ask.sports, vec!["climbing"]);
