@@ -7,7 +7,9 @@
 //! * **area**: when the query names a place, the record must lie within the place's radius
 //!   plus a margin ([`AREA_MARGIN_FRACTION`], at least [`AREA_MARGIN_MIN_KM`]); a record
 //!   without coordinates is judged by its locality, or not at all;
-//! * **subject**: a brand's records carry its name or its website; a named venue's record
+//! * **subject**: a brand's records carry its name or its website (any branch in the council
+//!   area of the place named; other venues of the brand's kind in the place itself are
+//!   alternatives, as seed 000's Appendix C report lists them); a named venue's record
 //!   carries most of its name; a sport's record carries the sport, a facility type where
 //!   it is played, or the sport in its name; a kind of place (a leisure centre, a pool)
 //!   must be that kind; a charge point must be a charge point; a product, service or shop
@@ -176,8 +178,110 @@ fn list(v: &[String]) -> String {
     }
 }
 
+/// Record categories of the venues a brand runs, from the register layers it is found in.
+fn categories_of_layers(layers: &[&str]) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for l in layers {
+        let cats: &[&'static str] = match *l {
+            vocab::layer::PITCHES => &["pitch", "five_a_side"],
+            vocab::layer::FITNESS => &["gym"],
+            vocab::layer::POOLS => &["swimming_pool"],
+            vocab::layer::TENNIS_INDOOR | vocab::layer::TENNIS_OUTDOOR => &["tennis_court"],
+            vocab::layer::HALLS => &["sports_hall", "sports_centre", "leisure_centre"],
+            _ => &[],
+        };
+        out.extend(cats.iter().copied());
+    }
+    out
+}
+
+/// A brand search ("powerleague portobello") looks for every branch and validates them
+/// (seed 000 FR-3): the brand's records anywhere in the council area of the place named
+/// are on topic, and so are venues of the brand's kind (its register layers: 5-a-side
+/// pitches for Powerleague) in the place itself. Anything else is off topic.
+fn judge_brand(f: &QueryFeatures, c: &CandidateFields) -> Verdict {
+    let (name, _) = record_words(c);
+    let shown = c.name.as_deref().unwrap_or("(no name)");
+    let area = f.area_or_home();
+    let council_reach_km = if area.in_edinburgh() {
+        crate::planner::areas::HOME_RADIUS_KM * (1.0 + AREA_MARGIN_FRACTION)
+    } else {
+        area.radius_km * (1.0 + AREA_MARGIN_FRACTION) + AREA_MARGIN_MIN_KM
+    };
+    let council_centre = if area.in_edinburgh() {
+        crate::planner::areas::EDINBURGH_CENTRE
+    } else {
+        area.centre()
+    };
+    let at = c.lat.zip(c.lon);
+    for key in &f.brands {
+        let brand = vocab::brand_named(key);
+        let words: Vec<String> = match brand {
+            Some(b) => b.words.iter().map(|w| w.join(" ")).collect(),
+            None => vec![key.replace('_', " ")],
+        };
+        let by_name = words.iter().find(|w| has_phrase(&name, w)).map(|w| format!("\"{w}\" in the name"));
+        let host = c.website.as_deref().unwrap_or("").to_lowercase();
+        let by_site = brand
+            .and_then(|b| b.domains.iter().find(|d| host.contains(*d)))
+            .map(|d| format!("website on {d}"));
+        let Some(how) = by_name.or(by_site) else {
+            continue;
+        };
+        if f.names_area() {
+            if let Some(at) = at {
+                let d = haversine_km(council_centre, at);
+                if d > council_reach_km {
+                    return Verdict::off(format!(
+                        "off topic: a {key} branch {d:.1} km away, outside {}",
+                        area.council_area.as_deref().unwrap_or(&area.name)
+                    ));
+                }
+            }
+        }
+        return Verdict::on(format!("on topic: brand {key} ({how})"));
+    }
+    // Not the brand's: the brand's kind of venue in the place named is an alternative.
+    let layers: Vec<&str> = f
+        .brands
+        .iter()
+        .filter_map(|b| vocab::brand_named(b))
+        .flat_map(|b| b.register.iter().copied())
+        .chain(
+            f.brands
+                .iter()
+                .filter(|b| *b == vocab::GOALS_BRAND)
+                .map(|_| vocab::layer::PITCHES),
+        )
+        .collect();
+    let kinds = categories_of_layers(&layers);
+    let same_kind = c.categories.iter().find(|k| kinds.contains(&k.as_str()));
+    if let (true, Some(k)) = (f.names_area(), same_kind) {
+        if let Some(area_verdict) = judge_area(f, c).filter(|v| v.on_topic) {
+            return Verdict::on(format!(
+                "on topic: a {k} in {}, the kind of venue {} runs; {}",
+                area.name,
+                f.brands.join(", "),
+                area_verdict.evidence
+            ));
+        }
+    }
+    Verdict::off(format!(
+        "off topic: the query names {}; \"{shown}\" is not theirs by name or website{}",
+        f.brands.join(", "),
+        if f.names_area() {
+            format!(", nor a venue of their kind in {}", area.name)
+        } else {
+            String::new()
+        }
+    ))
+}
+
 /// Judges one record against the query. See the module docs.
 pub fn judge(f: &QueryFeatures, c: &CandidateFields) -> Verdict {
+    if !f.brands.is_empty() && f.wanted == Wanted::Place && !f.ev {
+        return judge_brand(f, c);
+    }
     let area = judge_area(f, c);
     if let Some(v) = area.as_ref().filter(|v| !v.on_topic) {
         return v.clone();
@@ -263,29 +367,6 @@ fn judge_subject(f: &QueryFeatures, c: &CandidateFields) -> Verdict {
                 list(&c.categories)
             ))
         };
-    }
-
-    if !f.brands.is_empty() {
-        for key in &f.brands {
-            let brand = vocab::brand_named(key);
-            let words: Vec<String> = match brand {
-                Some(b) => b.words.iter().map(|w| w.join(" ")).collect(),
-                None => vec![key.replace('_', " ")],
-            };
-            let by_name = words.iter().find(|w| has_phrase(&name, w));
-            let host = c.website.as_deref().unwrap_or("").to_lowercase();
-            let by_site = brand.and_then(|b| b.domains.iter().find(|d| host.contains(*d)));
-            if let Some(w) = by_name {
-                return Verdict::on(format!("on topic: brand {key} (\"{w}\" in the name)"));
-            }
-            if let Some(d) = by_site {
-                return Verdict::on(format!("on topic: brand {key} (website on {d})"));
-            }
-        }
-        return Verdict::off(format!(
-            "off topic: the query names {}; \"{shown}\" is not theirs by name or website",
-            f.brands.join(", ")
-        ));
     }
 
     if !f.venues.is_empty() {

@@ -73,8 +73,17 @@ fn given_no_place_named_then_the_area_is_not_a_condition() {
 #[test]
 fn given_a_brand_then_only_its_records_by_name_or_website() {
     let f = extract_features("powerleague leith");
-    let school = record("Portobello High School", &["football"], &["pitch"], None);
-    assert!(!judge(&f, &school).on_topic);
+    let pool = record("Leith Victoria", &["swimming"], &["swimming_pool"], None);
+    assert!(!judge(&f, &pool).on_topic);
+    // Another branch in the city is one the brand search validates; one in Glasgow is not.
+    let sighthill = record("Powerleague Sighthill", &[], &["pitch"], Some((55.9230, -3.2870)));
+    assert!(judge(&f, &sighthill).on_topic);
+    let glasgow = record("Powerleague Glasgow", &[], &["pitch"], Some(GLASGOW_GREEN));
+    assert!(!judge(&f, &glasgow).on_topic);
+    // A venue of the brand's kind in the place named is an alternative.
+    let fives = record("Leith Links 5s", &["football"], &["five_a_side"], Some((55.9700, -3.1630)));
+    let v = judge(&f, &fives);
+    assert!(v.on_topic && v.evidence.contains("kind of venue"), "{}", v.evidence);
     let by_name = record("Powerleague Edinburgh Portobello", &[], &[], None);
     assert!(judge(&f, &by_name).on_topic);
     let mut by_site = record("Edinburgh Portobello 5s", &[], &[], None);
