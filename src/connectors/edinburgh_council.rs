@@ -2,11 +2,11 @@
 //! `f=geojson`, WGS84). Pages through `exceededTransferLimit`; reports the HTTP-200 error
 //! bodies ArcGIS sends as API errors.
 
+use super::gazetteer::bbox_around;
 use super::{
     parse_json, sql_quote, Auth, BodyError, Connector, ConnectorRequest, Inspection, Method, Query,
     SearchTerms,
 };
-use super::gazetteer::bbox_around;
 use crate::planner::asks::CouncilAsk;
 use crate::planner::{ConnectorId, QueryFeatures};
 
@@ -226,7 +226,11 @@ mod tests {
         assert_eq!(u.len(), 1, "{u:?}");
         assert!(u[0].contains("Sports_Facilities"), "{}", u[0]);
         assert!(u[0].contains("SWIMMING+POOL"), "{}", u[0]);
-        assert!(u[0].contains("geometryType=esriGeometryEnvelope"), "{}", u[0]);
+        assert!(
+            u[0].contains("geometryType=esriGeometryEnvelope"),
+            "{}",
+            u[0]
+        );
         // The whole city: no envelope.
         assert!(!urls("swimming pools edinburgh")[0].contains("geometry="));
         // Nothing the council holds: nothing asked.

@@ -14,7 +14,11 @@ pub const SERPER_RESULTS: u32 = 10;
 /// Serper's `location` for an area ("Glasgow, Scotland, United Kingdom"), so web search
 /// answers for the area searched rather than for wherever the caller is.
 pub fn location(area: &crate::planner::Area) -> String {
-    format!("{}, {}, United Kingdom", area.display_title(), area.nation.as_str())
+    format!(
+        "{}, {}, United Kingdom",
+        area.display_title(),
+        area.nation.as_str()
+    )
 }
 
 impl Connector for Serper {

@@ -125,7 +125,10 @@ mod tests {
     #[test]
     fn powerleague_asks_the_pitches_layer_by_name_in_edinburgh() {
         let t = terms("powerleague portobello");
-        assert_eq!(layers(&extract_features("powerleague portobello")), vec!["pub_spfp"]);
+        assert_eq!(
+            layers(&extract_features("powerleague portobello")),
+            vec!["pub_spfp"]
+        );
         assert_eq!(
             cql_filter(&t),
             "(site_name ILIKE '%powerleague%' OR site_name ILIKE '%portobello%') AND la_name = 'City of Edinburgh'"
@@ -134,7 +137,10 @@ mod tests {
 
     #[test]
     fn the_register_is_filtered_by_the_town_or_council_area_named() {
-        assert_eq!(cql_filter(&terms("tennis courts dundee")), "town = 'Dundee'");
+        assert_eq!(
+            cql_filter(&terms("tennis courts dundee")),
+            "town = 'Dundee'"
+        );
         assert_eq!(
             cql_filter(&terms("swimming pools in fife")),
             "la_name = 'Fife'"

@@ -407,7 +407,8 @@ fn plan_notes(features: &crate::planner::QueryFeatures, fixture: bool) -> Vec<St
 
 /// The notes of a recorded run, from the features its `RunStarted` recorded.
 fn run_notes(run: &RunRow, figures: &RunFigures) -> Vec<String> {
-    let Ok(features) = serde_json::from_value::<crate::planner::QueryFeatures>(run.features.clone())
+    let Ok(features) =
+        serde_json::from_value::<crate::planner::QueryFeatures>(run.features.clone())
     else {
         return Vec::new();
     };

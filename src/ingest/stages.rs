@@ -219,7 +219,10 @@ pub fn screen_relevance(
         }
         figures.off_topic += 1;
         if screening == Screening::Keep {
-            c.relevance = Some(format!("kept though {} (--keep-off-topic)", verdict.evidence));
+            c.relevance = Some(format!(
+                "kept though {} (--keep-off-topic)",
+                verdict.evidence
+            ));
             kept.push(c);
             continue;
         }

@@ -131,7 +131,11 @@ pub const EDINBURGH_DISTRICTS: &[(&str, (f64, f64), &[&str])] = &[
     ("easter road", (55.9610, -3.1660), &[]),
     ("royal mile", (55.9500, -3.1880), &[]),
     ("princes street", (55.9520, -3.1990), &[]),
-    ("st james quarter", (55.9545, -3.1880), &["saint james quarter"]),
+    (
+        "st james quarter",
+        (55.9545, -3.1880),
+        &["saint james quarter"],
+    ),
     ("the meadows", (55.9410, -3.1920), &["meadows"]),
     ("arthurs seat", (55.9441, -3.1618), &[]),
     ("calton hill", (55.9554, -3.1826), &[]),
@@ -476,9 +480,7 @@ impl Gazetteer {
         let max = (*self.longest.get(first.as_str())?).min(AREA_TOKENS_MAX);
         (1..=max.min(tokens.len() - start)).rev().find_map(|n| {
             let phrase = tokens[start..start + n].join(" ");
-            self.by_phrase
-                .get(&phrase)
-                .map(|&i| (n, &self.places[i]))
+            self.by_phrase.get(&phrase).map(|&i| (n, &self.places[i]))
         })
     }
 
@@ -497,7 +499,9 @@ impl Gazetteer {
 
     /// The place of a name (lowercase tokens joined by spaces), e.g. "glasgow".
     pub fn lookup(&self, name: &str) -> Option<&Place> {
-        self.by_phrase.get(&phrase_of(name)).map(|&i| &self.places[i])
+        self.by_phrase
+            .get(&phrase_of(name))
+            .map(|&i| &self.places[i])
     }
 
     /// How many places (for tests and the plan's vocabulary summary).
@@ -569,7 +573,11 @@ mod tests {
     #[test]
     fn edinburgh_districts_are_in_the_city_and_win_over_towns_elsewhere() {
         let dalry = at("dalry");
-        assert_eq!(dalry.kind, AreaKind::District, "Edinburgh's Dalry, not Ayrshire's");
+        assert_eq!(
+            dalry.kind,
+            AreaKind::District,
+            "Edinburgh's Dalry, not Ayrshire's"
+        );
         assert!(dalry.in_edinburgh());
         assert!(at("portobello").offline_world_covers());
         assert!(!at("glasgow").offline_world_covers());

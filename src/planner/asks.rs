@@ -37,10 +37,7 @@ pub fn register_layers(f: &QueryFeatures) -> Vec<&'static str> {
         let place = places.iter().copied().find(|p| vocab::suits(p, s));
         push(&mut out, &vocab::register_layers_for(s, place));
     }
-    let specific_sport = f
-        .sports
-        .iter()
-        .any(|s| vocab::sport_named(s).is_some());
+    let specific_sport = f.sports.iter().any(|s| vocab::sport_named(s).is_some());
     if !specific_sport {
         for p in &places {
             push(&mut out, p.register);
@@ -50,7 +47,10 @@ pub fn register_layers(f: &QueryFeatures) -> Vec<&'static str> {
     for v in &f.venues {
         let name = format!(" {} ", v.replace('_', " "));
         for p in vocab::PLACE_TYPES {
-            if p.words.iter().any(|w| name.contains(&format!(" {} ", w.join(" ")))) {
+            if p.words
+                .iter()
+                .any(|w| name.contains(&format!(" {} ", w.join(" "))))
+            {
                 push(&mut out, p.register);
             }
         }
@@ -90,7 +90,10 @@ pub struct OsmAsk {
 impl OsmAsk {
     /// Whether there is nothing to ask.
     pub fn is_empty(&self) -> bool {
-        self.sports.is_empty() && self.tags.is_empty() && self.name_words.is_empty() && !self.charging
+        self.sports.is_empty()
+            && self.tags.is_empty()
+            && self.name_words.is_empty()
+            && !self.charging
     }
 
     /// A short description for plan reasons: "sport=tennis; leisure=pitch; name ~ portobello".
@@ -117,8 +120,28 @@ pub const NAME_WORDS_MAX: usize = 6;
 
 /// Words that never narrow a name search: filler and generic place words.
 const GENERIC_NAME_WORDS: &[&str] = &[
-    "edinburgh", "scotland", "uk", "the", "a", "an", "in", "near", "at", "of", "and", "for",
-    "best", "local", "my", "me", "centre", "center", "club", "clubs", "venue", "venues",
+    "edinburgh",
+    "scotland",
+    "uk",
+    "the",
+    "a",
+    "an",
+    "in",
+    "near",
+    "at",
+    "of",
+    "and",
+    "for",
+    "best",
+    "local",
+    "my",
+    "me",
+    "centre",
+    "center",
+    "club",
+    "clubs",
+    "venue",
+    "venues",
 ];
 
 /// Words a venue's name may contain: the brand's words, the named venue's words, the
@@ -224,10 +247,11 @@ pub fn osm(f: &QueryFeatures) -> OsmAsk {
         }
     }
     if matches!(f.wanted, Wanted::Product | Wanted::Shop) {
-        for n in vocab::NOT_PLACES
-            .iter()
-            .filter(|n| f.wanted_words.iter().any(|w| n.words.iter().any(|p| p.join(" ") == *w)))
-        {
+        for n in vocab::NOT_PLACES.iter().filter(|n| {
+            f.wanted_words
+                .iter()
+                .any(|w| n.words.iter().any(|p| p.join(" ") == *w))
+        }) {
             if let Some(("shop", v)) = n.scheme.split_once('=') {
                 if v != "*" && !ask.tags.contains(&("shop", v)) {
                     ask.tags.push(("shop", v));
@@ -400,7 +424,11 @@ mod tests {
         assert_eq!(ask.name_words, vec!["powerleague", "portobello"]);
         let ask = osm(&extract_features("tennis courts morningside"));
         assert_eq!(ask.sports, vec!["tennis"]);
-        assert!(ask.tags.is_empty(), "the sport's tag says it all: {:?}", ask.tags);
+        assert!(
+            ask.tags.is_empty(),
+            "the sport's tag says it all: {:?}",
+            ask.tags
+        );
         let ask = osm(&extract_features("leisure centres morningside"));
         assert_eq!(ask.tags, vec![("leisure", "sports_centre")]);
         assert!(ask.name_words.is_empty(), "{:?}", ask.name_words);

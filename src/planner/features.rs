@@ -382,7 +382,11 @@ fn corrections_of(token: &str) -> Vec<&'static str> {
     if n < SPELLING_MIN_CHARS || token.chars().any(|c| c.is_ascii_digit()) || is_known(token) {
         return Vec::new();
     }
-    let max = if n >= SPELLING_TWO_EDITS_MIN_CHARS { 2 } else { 1 };
+    let max = if n >= SPELLING_TWO_EDITS_MIN_CHARS {
+        2
+    } else {
+        1
+    };
     let mut best: Vec<&'static str> = Vec::new();
     let mut best_d = max + 1;
     let words = lex
@@ -520,11 +524,7 @@ fn matches_at(forms: &[TokenForms], i: usize) -> Vec<(usize, usize, Hit)> {
                 plural: false,
             },
         ));
-    } else if forms[i]
-        .corrections
-        .iter()
-        .any(|c| gazetteer().is_name(c))
-    {
+    } else if forms[i].corrections.iter().any(|c| gazetteer().is_name(c)) {
         out.push((
             1,
             1,
@@ -628,7 +628,11 @@ pub fn extract_features(query: &str) -> QueryFeatures {
             if negated {
                 readings.push(Reading {
                     words: words_of(h),
-                    meaning: format!("not the operator {}: \"{}\" follows", b.key, next.unwrap_or("")),
+                    meaning: format!(
+                        "not the operator {}: \"{}\" follows",
+                        b.key,
+                        next.unwrap_or("")
+                    ),
                 });
             }
             !negated
@@ -691,9 +695,7 @@ pub fn extract_features(query: &str) -> QueryFeatures {
     // The main noun phrase ends at the first preposition no phrase consumed.
     let covered: HashSet<usize> = hits.iter().flat_map(|h| h.start..h.end).collect();
     let np_end = (0..tokens.len())
-        .find(|&i| {
-            i > 0 && !covered.contains(&i) && PREPOSITIONS.contains(&tokens[i].as_str())
-        })
+        .find(|&i| i > 0 && !covered.contains(&i) && PREPOSITIONS.contains(&tokens[i].as_str()))
         .unwrap_or(tokens.len());
 
     // Place words that need a sport beside them, and places that do not suit the sport
@@ -921,9 +923,9 @@ pub fn extract_features(query: &str) -> QueryFeatures {
     let sports_brand = brands.iter().any(|b| {
         b == GOALS_BRAND || vocab::brand_named(b).is_some_and(|b| b.kind == BrandKind::Sports)
     });
-    let shop_brand = brands.iter().any(|b| {
-        vocab::brand_named(b).is_some_and(|b| b.kind == BrandKind::Shop)
-    });
+    let shop_brand = brands
+        .iter()
+        .any(|b| vocab::brand_named(b).is_some_and(|b| b.kind == BrandKind::Shop));
     if shop_brand && wanted == Wanted::Place {
         wanted = Wanted::Shop;
     }

@@ -68,8 +68,8 @@ pub mod vocab;
 
 pub use areas::{Area, AreaKind, Nation};
 pub use features::{extract_features, QueryFeatures, QueryIntent, Reading};
-pub use vocab::Wanted;
 pub use registry::{spec, ConnectorId, ConnectorSpec, Phase, REGISTRY};
+pub use vocab::Wanted;
 
 use std::fmt;
 use std::str::FromStr;
@@ -363,10 +363,7 @@ impl Plan {
         out.push_str(&format!("  categories   {}\n", list(&f.categories)));
         out.push_str(&format!("  areas        {}\n", list(&f.areas)));
         out.push_str(&format!("  names        {}\n", list(&f.name_words)));
-        out.push_str(&format!(
-            "  area         {}\n",
-            f.area_or_home().describe()
-        ));
+        out.push_str(&format!("  area         {}\n", f.area_or_home().describe()));
         out.push_str(&format!(
             "  sports venue query {}, edinburgh {}, ev {}\n",
             yes_no(f.is_sports),

@@ -220,7 +220,10 @@ fn judge_brand(f: &QueryFeatures, c: &CandidateFields) -> Verdict {
             Some(b) => b.words.iter().map(|w| w.join(" ")).collect(),
             None => vec![key.replace('_', " ")],
         };
-        let by_name = words.iter().find(|w| has_phrase(&name, w)).map(|w| format!("\"{w}\" in the name"));
+        let by_name = words
+            .iter()
+            .find(|w| has_phrase(&name, w))
+            .map(|w| format!("\"{w}\" in the name"));
         let host = c.website.as_deref().unwrap_or("").to_lowercase();
         let by_site = brand
             .and_then(|b| b.domains.iter().find(|d| host.contains(*d)))
@@ -321,16 +324,20 @@ fn judge_area(f: &QueryFeatures, c: &CandidateFields) -> Option<Verdict> {
     }
     let locality = c.locality.as_deref().map(|l| tokenize(l).join(" "));
     Some(match locality {
-        Some(l) if l == area.name || area.council_area.as_deref().is_some_and(|la| tokenize(la).join(" ") == l) => {
+        Some(l)
+            if l == area.name
+                || area
+                    .council_area
+                    .as_deref()
+                    .is_some_and(|la| tokenize(la).join(" ") == l) =>
+        {
             Verdict::on(format!("locality {l} is {}", area.name))
         }
-        Some(l) if area.in_edinburgh() && l == "edinburgh" => {
-            Verdict::on(format!("locality {l}, no coordinates to place it in {}", area.name))
-        }
-        Some(l) => Verdict::off(format!(
-            "off topic: locality {l}, not in {}",
+        Some(l) if area.in_edinburgh() && l == "edinburgh" => Verdict::on(format!(
+            "locality {l}, no coordinates to place it in {}",
             area.name
         )),
+        Some(l) => Verdict::off(format!("off topic: locality {l}, not in {}", area.name)),
         None => Verdict::on("no coordinates or locality: area not checked"),
     })
 }
@@ -397,7 +404,11 @@ fn judge_subject(f: &QueryFeatures, c: &CandidateFields) -> Verdict {
         if found.is_empty() {
             return Verdict::off(format!(
                 "off topic: the query names \"{}\"; \"{shown}\" does not",
-                names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+                names
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ));
         }
     }
@@ -410,7 +421,10 @@ fn judge_subject(f: &QueryFeatures, c: &CandidateFields) -> Verdict {
     if !specific.is_empty() {
         let record_sports: HashSet<&str> = c.sports.iter().map(String::as_str).collect();
         if let Some(s) = specific.iter().find(|s| record_sports.contains(s.as_str())) {
-            return Verdict::on(format!("on topic: sport {s} (record sports {})", list(&c.sports)));
+            return Verdict::on(format!(
+                "on topic: sport {s} (record sports {})",
+                list(&c.sports)
+            ));
         }
         for s in &specific {
             if let Some(k) = categories_for_sport(s)
@@ -439,20 +453,32 @@ fn judge_subject(f: &QueryFeatures, c: &CandidateFields) -> Verdict {
             return Verdict::on(format!(
                 "on topic: a {} that does not say its sport ({} may be played there)",
                 list(&c.categories),
-                specific.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                specific
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         return if record_sporty || !c.categories.is_empty() {
             Verdict::off(format!(
                 "off topic: the query wants {}; \"{shown}\" has sports {} and categories {}",
-                specific.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                specific
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 list(&c.sports),
                 list(&c.categories)
             ))
         } else {
             Verdict::on(format!(
                 "no sport or category on \"{shown}\" to compare with {}: kept",
-                specific.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                specific
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         };
     }
@@ -517,7 +543,11 @@ fn judge_subject(f: &QueryFeatures, c: &CandidateFields) -> Verdict {
     } else {
         Verdict::on(format!(
             "on topic: \"{}\" in the name",
-            names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+            names
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
         ))
     }
 }

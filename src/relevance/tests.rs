@@ -3,7 +3,12 @@
 use super::*;
 use crate::planner::extract_features;
 
-fn record(name: &str, sports: &[&str], categories: &[&str], at: Option<(f64, f64)>) -> CandidateFields {
+fn record(
+    name: &str,
+    sports: &[&str],
+    categories: &[&str],
+    at: Option<(f64, f64)>,
+) -> CandidateFields {
     CandidateFields {
         name: Some(name.to_string()),
         sports: sports.iter().map(|s| s.to_string()).collect(),
@@ -23,12 +28,22 @@ fn judged(query: &str, c: &CandidateFields) -> Verdict {
 
 #[test]
 fn given_a_sport_when_the_record_is_another_sport_then_off_topic_with_the_evidence() {
-    let army = record("Army H Q Scotland", &["football"], &["pitch"], Some(PORTOBELLO));
+    let army = record(
+        "Army H Q Scotland",
+        &["football"],
+        &["pitch"],
+        Some(PORTOBELLO),
+    );
     let v = judged("bouldering", &army);
     assert!(!v.on_topic);
     assert!(v.evidence.contains("climbing"), "{}", v.evidence);
     assert!(v.evidence.contains("football"), "{}", v.evidence);
-    let wall = record("Alien Rock", &["climbing"], &["climbing_centre"], Some(PORTOBELLO));
+    let wall = record(
+        "Alien Rock",
+        &["climbing"],
+        &["climbing_centre"],
+        Some(PORTOBELLO),
+    );
     assert!(judged("bouldering", &wall).on_topic);
 }
 
@@ -50,13 +65,23 @@ fn given_a_sport_when_the_record_is_a_facility_where_it_is_played_then_on_topic(
 fn given_a_named_place_when_the_record_lies_far_outside_it_then_off_topic() {
     let v = judged(
         "squash courts in dundee",
-        &record("Squash Club", &["squash"], &["squash_court"], Some(PORTOBELLO)),
+        &record(
+            "Squash Club",
+            &["squash"],
+            &["squash_court"],
+            Some(PORTOBELLO),
+        ),
     );
     assert!(!v.on_topic);
     assert!(v.evidence.contains("km from dundee"), "{}", v.evidence);
     let v = judged(
         "squash courts in glasgow",
-        &record("Squash Club", &["squash"], &["squash_court"], Some(GLASGOW_GREEN)),
+        &record(
+            "Squash Club",
+            &["squash"],
+            &["squash_court"],
+            Some(GLASGOW_GREEN),
+        ),
     );
     assert!(v.on_topic, "{}", v.evidence);
 }
@@ -65,7 +90,12 @@ fn given_a_named_place_when_the_record_lies_far_outside_it_then_off_topic() {
 fn given_no_place_named_then_the_area_is_not_a_condition() {
     let v = judged(
         "squash courts",
-        &record("Squash Club", &["squash"], &["squash_court"], Some(GLASGOW_GREEN)),
+        &record(
+            "Squash Club",
+            &["squash"],
+            &["squash_court"],
+            Some(GLASGOW_GREEN),
+        ),
     );
     assert!(v.on_topic, "{}", v.evidence);
 }
@@ -76,20 +106,38 @@ fn given_a_brand_then_only_its_records_by_name_or_website() {
     let pool = record("Leith Victoria", &["swimming"], &["swimming_pool"], None);
     assert!(!judge(&f, &pool).on_topic);
     // Another branch in the city is one the brand search validates; one in Glasgow is not.
-    let sighthill = record("Powerleague Sighthill", &[], &["pitch"], Some((55.9230, -3.2870)));
+    let sighthill = record(
+        "Powerleague Sighthill",
+        &[],
+        &["pitch"],
+        Some((55.9230, -3.2870)),
+    );
     assert!(judge(&f, &sighthill).on_topic);
     let glasgow = record("Powerleague Glasgow", &[], &["pitch"], Some(GLASGOW_GREEN));
     assert!(!judge(&f, &glasgow).on_topic);
     // A venue of the brand's kind in the place named is an alternative.
-    let fives = record("Leith Links 5s", &["football"], &["five_a_side"], Some((55.9700, -3.1630)));
+    let fives = record(
+        "Leith Links 5s",
+        &["football"],
+        &["five_a_side"],
+        Some((55.9700, -3.1630)),
+    );
     let v = judge(&f, &fives);
-    assert!(v.on_topic && v.evidence.contains("kind of venue"), "{}", v.evidence);
+    assert!(
+        v.on_topic && v.evidence.contains("kind of venue"),
+        "{}",
+        v.evidence
+    );
     let by_name = record("Powerleague Edinburgh Portobello", &[], &[], None);
     assert!(judge(&f, &by_name).on_topic);
     let mut by_site = record("Edinburgh Portobello 5s", &[], &[], None);
     by_site.website = Some("https://www.powerleague.com/club/edinburgh".into());
     let v = judge(&f, &by_site);
-    assert!(v.on_topic && v.evidence.contains("website"), "{}", v.evidence);
+    assert!(
+        v.on_topic && v.evidence.contains("website"),
+        "{}",
+        v.evidence
+    );
 }
 
 #[test]
@@ -97,7 +145,12 @@ fn given_an_ev_query_then_only_charge_points() {
     let mut charger = record("Our Dynamic Earth", &[], &[], Some(PORTOBELLO));
     charger.ev = Some(trustfold_events::EvDetails::default());
     assert!(judged("charging my polestar", &charger).on_topic);
-    let pool = record("Portobello Swim Centre", &["swimming"], &["swimming_pool"], None);
+    let pool = record(
+        "Portobello Swim Centre",
+        &["swimming"],
+        &["swimming_pool"],
+        None,
+    );
     assert!(!judged("charging my polestar", &pool).on_topic);
 }
 
@@ -113,7 +166,12 @@ fn given_a_product_query_then_a_sports_venue_does_not_answer_it() {
 
 #[test]
 fn given_an_unknown_name_word_then_the_record_must_carry_it() {
-    let court = record("Meadows Tennis Courts", &["tennis"], &["tennis_court"], None);
+    let court = record(
+        "Meadows Tennis Courts",
+        &["tennis"],
+        &["tennis_court"],
+        None,
+    );
     let v = judged("tennis xyzzy", &court);
     assert!(!v.on_topic);
     assert!(v.evidence.contains("xyzzy"));

@@ -76,11 +76,17 @@ fn another_city_is_searched_there_and_the_offline_world_says_it_does_not_cover_i
     let out = dir.run(&["plan", "tennis courts glasgow"]);
     assert_success(&out);
     let text = stdout(&out);
-    assert!(text.contains("glasgow (Scottish town in Glasgow City"), "{text}");
+    assert!(
+        text.contains("glasgow (Scottish town in Glasgow City"),
+        "{text}"
+    );
     assert!(text.contains("no offline coverage"), "{text}");
 
     let report = ingest_json(&dir, &["tennis courts glasgow"]);
-    assert!(founded(&report).is_empty(), "no Edinburgh answers: {report}");
+    assert!(
+        founded(&report).is_empty(),
+        "no Edinburgh answers: {report}"
+    );
     let notes = report["notes"].as_array().unwrap();
     assert!(
         notes
@@ -99,10 +105,19 @@ fn another_city_is_searched_there_and_the_offline_world_says_it_does_not_cover_i
             )
         })
         .collect();
-    let register = urls.iter().find(|u| u.contains("geoserver")).expect("register asked");
+    let register = urls
+        .iter()
+        .find(|u| u.contains("geoserver"))
+        .expect("register asked");
     assert!(register.contains("town+%3D+%27Glasgow%27"), "{register}");
-    let osm = urls.iter().find(|u| u.contains("interpreter")).expect("osm asked");
-    assert!(osm.contains("55.7") || osm.contains("55.8"), "Glasgow's box: {osm}");
+    let osm = urls
+        .iter()
+        .find(|u| u.contains("interpreter"))
+        .expect("osm asked");
+    assert!(
+        osm.contains("55.7") || osm.contains("55.8"),
+        "Glasgow's box: {osm}"
+    );
 
     // The text report says so too.
     let out = clean_env(&mut dir.cmd())
@@ -186,7 +201,10 @@ fn off_topic_candidates_stay_in_the_log_rejected_with_evidence_and_keep_off_topi
         "{report}"
     );
     let off = report["off_topic"].as_u64().unwrap();
-    assert!(off > 0, "the register's Portobello schools are not Powerleague's");
+    assert!(
+        off > 0,
+        "the register's Portobello schools are not Powerleague's"
+    );
     let rejected = ndjson(&dir.run(&["events", "--kind", "CandidateRejected", "--json"]));
     let off_topic: Vec<&Value> = rejected
         .iter()
@@ -204,15 +222,19 @@ fn off_topic_candidates_stay_in_the_log_rejected_with_evidence_and_keep_off_topi
     // The text report counts them.
     let run_id = report["run_id"].as_str().unwrap();
     let text = stdout(&dir.run(&["report", run_id]));
-    assert!(text.contains(&format!("Off Topic:           {off}")), "{text}");
+    assert!(
+        text.contains(&format!("Off Topic:           {off}")),
+        "{text}"
+    );
 
     // An on-topic candidate carries its evidence among its checks.
     let accepted = ndjson(&dir.run(&["events", "--kind", "CandidateAccepted", "--json"]));
-    assert!(accepted.iter().any(|e| e["payload"]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|c| c.as_str().unwrap().starts_with("relevant: on topic: brand powerleague"))));
+    assert!(accepted.iter().any(
+        |e| e["payload"]["checks"].as_array().unwrap().iter().any(|c| c
+            .as_str()
+            .unwrap()
+            .starts_with("relevant: on topic: brand powerleague"))
+    ));
 
     // A directory that wants everything.
     let keep = setup();
@@ -220,5 +242,7 @@ fn off_topic_candidates_stay_in_the_log_rejected_with_evidence_and_keep_off_topi
     assert_eq!(kept["keep_off_topic"], true);
     assert!(founded(&kept).len() > founded(&report).len(), "{kept}");
     let rejected = ndjson(&keep.run(&["events", "--kind", "CandidateRejected", "--json"]));
-    assert!(rejected.iter().all(|e| e["payload"]["reason"] != "off_topic"));
+    assert!(rejected
+        .iter()
+        .all(|e| e["payload"]["reason"] != "off_topic"));
 }
