@@ -86,10 +86,7 @@ impl Scores {
     }
 }
 
-fn score(
-    set: &[Labelled],
-    read: impl Fn(&str) -> (bool, bool, Vec<String>),
-) -> Scores {
+fn score(set: &[Labelled], read: impl Fn(&str) -> (bool, bool, Vec<String>)) -> Scores {
     let mut s = Scores::default();
     for l in set {
         let t = Instant::now();
@@ -121,7 +118,7 @@ fn score(
         if !l.area.is_empty() {
             s.area_total += 1;
             let want = tokenize(&l.area).join(" ");
-            if areas.iter().any(|a| *a == want) {
+            if areas.contains(&want) {
                 s.area_ok += 1;
             }
         }
@@ -185,7 +182,11 @@ fn relevant(rule: &Ingest, e: &Value) -> bool {
     let f = &e["fields"];
     let strs = |k: &str| -> Vec<String> {
         f[k].as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let sports = strs("sports");
@@ -216,7 +217,9 @@ fn run_ingest(query: &str, extra: &[&str]) -> Vec<Value> {
     let dir = tempfile::tempdir().expect("a temp dir");
     let bin = env!("CARGO_BIN_EXE_trustfold");
     let mut cmd = Command::new(bin);
-    cmd.arg("--data-dir").arg(dir.path()).args(["ingest", query, "--offline"]);
+    cmd.arg("--data-dir")
+        .arg(dir.path())
+        .args(["ingest", query, "--offline"]);
     cmd.args(extra);
     for (k, _) in std::env::vars() {
         if k.starts_with("TRUSTFOLD_") || k.ends_with("_API_KEY") || k == "SPATIAL_HUB_AUTHKEY" {
@@ -224,7 +227,11 @@ fn run_ingest(query: &str, extra: &[&str]) -> Vec<Value> {
         }
     }
     let out = cmd.output().expect("run trustfold");
-    assert!(out.status.success(), "{query}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{query}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = Command::new(bin)
         .arg("--data-dir")
         .arg(dir.path())
@@ -299,7 +306,9 @@ fn main() {
         println!("  {m}");
     }
 
-    println!("\nrelevance of founded entities: fixtures/queries/ingests.csv, offline fixture world");
+    println!(
+        "\nrelevance of founded entities: fixtures/queries/ingests.csv, offline fixture world"
+    );
     println!(
         "{:<30} {:<6} {:>16} {:>16}",
         "query", "group", "baseline rel/fnd", "this rel/fnd"
@@ -308,7 +317,11 @@ fn main() {
     for ing in ingests() {
         let base = run_ingest(
             &ing.query,
-            &["--keep-off-topic", "--connectors", &legacy_connectors(&ing.query).join(",")],
+            &[
+                "--keep-off-topic",
+                "--connectors",
+                &legacy_connectors(&ing.query).join(","),
+            ],
         );
         let this = run_ingest(&ing.query, &[]);
         let count = |es: &[Value]| (es.iter().filter(|e| relevant(&ing, e)).count(), es.len());
@@ -337,7 +350,7 @@ fn main() {
         let p = |who: &str| {
             let (r, f) = totals.get(&(g.to_string(), who)).copied().unwrap_or((0, 0));
             if f == 0 {
-                format!("- (0 founded)")
+                "- (0 founded)".to_string()
             } else {
                 format!("{:.3} ({r}/{f})", r as f64 / f as f64)
             }
