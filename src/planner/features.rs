@@ -774,8 +774,10 @@ pub fn extract_features(query: &str) -> QueryFeatures {
             meaning: format!("wants {} ({}), not a place", n.wanted, n.scheme),
         });
     } else if let Some(h) = head.filter(|_| head_is_mismatch) {
+        // "football pools": the compound is what is wanted, not a pool.
         wanted = Wanted::Other;
-        wanted_words.push(words_of(h));
+        let from = h.start.saturating_sub(1);
+        wanted_words.push(tokens[from..h.end].join(" "));
     } else if let Some(h) = head.filter(|h| matches!(h.sense, Sense::NotPlace(_))) {
         let Sense::NotPlace(n) = h.sense else {
             unreachable!("filtered above")

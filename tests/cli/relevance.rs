@@ -160,8 +160,10 @@ fn products_services_and_bets_named_after_a_sport_are_not_venue_queries() {
             "{query}"
         );
     }
-    let report = ingest_json(&dir, &["football shirt printing"]);
-    assert!(founded(&report).is_empty(), "{report}");
+    for query in ["football shirt printing", "football pools"] {
+        let report = ingest_json(&dir, &[query]);
+        assert!(founded(&report).is_empty(), "{query}: {report}");
+    }
 }
 
 #[test]
