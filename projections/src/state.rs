@@ -31,10 +31,7 @@ pub struct ProjectionEvent {
 
 /// Whether a projection reads the payload of `kind` (the others are counted by kind).
 pub fn needs_payload(kind: EventKind) -> bool {
-    !matches!(
-        kind,
-        EventKind::CandidateAccepted | EventKind::ConnectorFailed | EventKind::DeadLettered
-    )
+    !matches!(kind, EventKind::ConnectorFailed | EventKind::DeadLettered)
 }
 
 impl ProjectionEvent {
@@ -207,6 +204,9 @@ pub struct RunCounts {
     pub rejected_invalid: u64,
     pub rejected_duplicate_in_run: u64,
     pub rejected_duplicate_in_source: u64,
+    /// Candidates that did not answer the query (issue 15); 0 in rows folded before it.
+    #[serde(default)]
+    pub rejected_off_topic: u64,
     pub new_entities: u64,
     pub existing_entities: u64,
     pub reviews: u64,
@@ -231,6 +231,13 @@ pub struct RunRow {
     pub estimated_cost_usd: f64,
     /// Connectors the planner left out, with why.
     pub skipped: Vec<(String, String)>,
+    /// The planner's reading of the query, as `RunStarted` recorded it (the report says
+    /// from it what the answer could not cover).
+    #[serde(default)]
+    pub features: serde_json::Value,
+    /// `--keep-off-topic` was given.
+    #[serde(default)]
+    pub keep_off_topic: bool,
     pub status: RunStatus,
     pub started_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
@@ -256,6 +263,8 @@ impl RunRow {
             budget_usd: 0.0,
             estimated_cost_usd: 0.0,
             skipped: Vec::new(),
+            features: serde_json::Value::Null,
+            keep_off_topic: false,
             status: RunStatus::Initiated,
             started_at: ev.recorded_at,
             ended_at: None,
@@ -460,14 +469,25 @@ pub fn apply(state: &mut State, ev: ProjectionEvent) {
             }
             mark(state.untracked, &mut state.dirty_candidates, &cid);
             if let Some(eid) = entity {
-                // Seen again by this run: the run's report lists the entity, not as new.
-                if let Some(run) = run_id.as_ref().and_then(|r| state.runs.get_mut(r)) {
-                    run.entities.entry(eid.clone()).or_insert(false);
-                }
+                // (The run lists the entity when it accepts the record: see below.)
                 if let Some(e) = state.entities.get_mut(&eid) {
                     e.updated_seq = seq;
                 }
                 mark(state.untracked, &mut state.dirty_entities, &eid);
+            }
+        }
+        EventPayload::CandidateAccepted(p) => {
+            // Accepted again by this run, its identity already decided: the run's report
+            // lists the entity, not as new. (A record rejected, e.g. as off topic for the
+            // run's query, is not listed however it was placed before.)
+            let entity = state
+                .candidates
+                .get(&p.candidate_id)
+                .and_then(|c| c.entity_id.clone());
+            if let (Some(eid), Some(run)) =
+                (entity, run_id.as_ref().and_then(|r| state.runs.get_mut(r)))
+            {
+                run.entities.entry(eid).or_insert(false);
             }
         }
         EventPayload::CandidatesSeenAgain(p) => {
@@ -669,6 +689,8 @@ fn count(run: &mut RunRow, ev: &ProjectionEvent) {
                 .iter()
                 .map(|s| (s.connector.clone(), s.reason.clone()))
                 .collect();
+            run.features = p.features.clone();
+            run.keep_off_topic = p.keep_off_topic;
             if !run.status.is_terminal() {
                 run.status = RunStatus::Running;
             }
@@ -686,6 +708,7 @@ fn count(run: &mut RunRow, ev: &ProjectionEvent) {
             RejectReason::Invalid => c.rejected_invalid += 1,
             RejectReason::DuplicateInRun => c.rejected_duplicate_in_run += 1,
             RejectReason::DuplicateInSource => c.rejected_duplicate_in_source += 1,
+            RejectReason::OffTopic => c.rejected_off_topic += 1,
         },
         EventPayload::MergeDecided(p) => match &p.decision {
             MergeOutcome::NewEntity { entity_id } => {

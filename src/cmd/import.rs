@@ -173,6 +173,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
             trust: 0.0,
         }],
         skipped: vec![],
+        keep_off_topic: false,
     })?;
     let outcome = (|| {
         let hash = rec.store_payload(&bytes)?;
@@ -202,8 +203,14 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
             extraction,
         };
         let known = crate::project::known_records(dir.root(), &store);
-        let st =
-            ingest::process_payloads(&store, &rec, vec![payload], &match_config, known.as_ref())?;
+        let st = ingest::process_payloads(
+            &store,
+            &rec,
+            vec![payload],
+            &match_config,
+            known.as_ref(),
+            None,
+        )?;
         let figures = ConnectorFigures {
             connector: args.source.clone(),
             status: "ok".into(),

@@ -225,6 +225,8 @@ pub struct RunContext<'a> {
     /// Record records seen again unchanged as `CandidatesSeenAgain` (not for a resumed
     /// run, which re-derives its first attempt's facts one by one).
     pub compact_reobservations: bool,
+    /// What to do with candidates that do not answer the query (`--keep-off-topic`).
+    pub relevance: crate::relevance::Screening,
 }
 
 /// What to call in a run: each connector with its requests.
@@ -275,6 +277,7 @@ pub fn run_started(plan: &Plan) -> RunStarted {
                 reason: s.reason.clone(),
             })
             .collect(),
+        keep_off_topic: false,
     }
 }
 
@@ -345,7 +348,14 @@ pub fn drive(
                 .compact_reobservations
                 .then(|| crate::project::known_records(ctx.data_dir, ctx.store))
                 .flatten();
-            process_payloads(ctx.store, rec, extracted, &ctx.match_config, known.as_ref())
+            process_payloads(
+                ctx.store,
+                rec,
+                extracted,
+                &ctx.match_config,
+                known.as_ref(),
+                Some((&plan.features, ctx.relevance)),
+            )
         })?;
         Ok((rec.connectors.clone(), stages))
     });
@@ -500,30 +510,56 @@ pub fn extract_payloads(
     Ok(out)
 }
 
-/// Extraction events, then acceptance and identity, for already-extracted payloads.
+/// Extraction events, then relevance (for a query's run), then acceptance and identity,
+/// for already-extracted payloads.
 ///
 /// `known` is what the log already says about records (the projections, caught up): with
-/// it, records seen again unchanged are recorded compactly; without it (a resumed run,
-/// or no projections yet), every record is recorded in full.
+/// it, records seen again unchanged (and on topic) are recorded compactly; without it (a
+/// resumed run, or no projections yet), every record is recorded in full.
 pub fn process_payloads(
     store: &SqliteEventStore,
     rec: &RunRecorder<'_>,
     payloads: Vec<stages::ExtractedPayload>,
     config: &crate::resolve::MatchConfig,
     known: Option<&trustfold_projections::ProjectionDb>,
+    relevance: Option<(&crate::planner::QueryFeatures, crate::relevance::Screening)>,
 ) -> Result<stages::StageFigures> {
     let ids = stages::RunIds {
         run_id: rec.run_id,
         trace_id: &rec.trace_id,
     };
     let mut figures = stages::StageFigures::default();
-    let candidates = stages::record_extractions(store, &ids, payloads, known, &mut figures)?;
+    // Records that are off topic for this query are recorded in full, so the relevance
+    // stage can reject them: only on-topic records are seen again compactly.
+    let on_topic = |fields: &trustfold_events::CandidateFields| match relevance {
+        Some((features, crate::relevance::Screening::Reject)) => {
+            crate::relevance::judge(features, fields).on_topic
+        }
+        _ => true,
+    };
+    let candidates =
+        stages::record_extractions(store, &ids, payloads, known, &on_topic, &mut figures)?;
     info!(
         candidates = figures.extracted,
         seen_unchanged = figures.seen_unchanged,
         skipped_records = figures.skipped_records,
         "candidates extracted"
     );
+    let candidates = match relevance {
+        Some((features, screening)) => {
+            let kept = stages::screen_relevance(
+                store,
+                &ids,
+                candidates,
+                features,
+                screening,
+                &mut figures,
+            )?;
+            info!(off_topic = figures.off_topic, "relevance judged");
+            kept
+        }
+        None => candidates,
+    };
     stages::accept_and_resolve(store, &ids, &candidates, config, &mut figures)?;
     info!(
         accepted = figures.accepted,

@@ -513,6 +513,7 @@ impl Loader<'_> {
                 }
                 self.load_payload(state, &p.payload_hash)?;
             }
+            EventPayload::CandidateAccepted(p) => self.load_candidate(state, &p.candidate_id)?,
             EventPayload::CandidatesSeenAgain(p) => {
                 for h in &p.earlier_payloads {
                     self.load_payload(state, h)?;
