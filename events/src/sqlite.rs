@@ -408,23 +408,31 @@ impl SqliteEventStore {
     /// pages.
     pub fn read_seqs(&self, seqs: &[u64]) -> Result<Vec<StoredEvent>, StoreError> {
         let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {SELECT_COLUMNS} FROM events WHERE seq = ?1"
-            ))
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::with_capacity(seqs.len());
-        for &seq in seqs {
-            let ev = stmt
-                .query_row([seq as i64], |row| Ok(row_to_event(row)))
-                .optional()
-                .map_err(|e| self.err(e))?
-                .ok_or_else(|| {
-                    StoreError::Integrity(format!("seq {seq} is named but not in the log"))
-                })?
-                .map_err(|e| self.row_err(e))?;
-            out.push(ev);
-        }
+        // One read transaction for the batch: one snapshot, and no lock taken per read.
+        conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
+        let read = (|| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {SELECT_COLUMNS} FROM events WHERE seq = ?1"
+                ))
+                .map_err(|e| self.err(e))?;
+            let mut out = Vec::with_capacity(seqs.len());
+            for &seq in seqs {
+                let ev = stmt
+                    .query_row([seq as i64], |row| Ok(row_to_event(row)))
+                    .optional()
+                    .map_err(|e| self.err(e))?
+                    .ok_or_else(|| {
+                        StoreError::Integrity(format!("seq {seq} is named but not in the log"))
+                    })?
+                    .map_err(|e| self.row_err(e))?;
+                out.push(ev);
+            }
+            Ok(out)
+        })();
+        let end = conn.execute_batch("COMMIT").map_err(|e| self.err(e));
+        let out = read?;
+        end?;
         Ok(out)
     }
 
