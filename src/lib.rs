@@ -15,4 +15,5 @@ pub mod extract;
 pub mod ingest;
 pub mod planner;
 pub mod project;
+pub mod relevance;
 pub mod resolve;

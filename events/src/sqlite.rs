@@ -535,46 +535,54 @@ impl SqliteEventStore {
     /// just before it is already at hand: a run of consecutive seqs costs no extra read.
     pub fn read_seqs(&self, seqs: &[u64]) -> Result<Vec<StoredEvent>, StoreError> {
         let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {SELECT_COLUMNS} FROM events WHERE seq = ?1"
-            ))
-            .map_err(|e| self.err(e))?;
-        let mut hash_at = conn
-            .prepare_cached("SELECT hash FROM events WHERE seq = ?1")
-            .map_err(|e| self.err(e))?;
-        let mut out: Vec<StoredEvent> = Vec::with_capacity(seqs.len());
-        for &seq in seqs {
-            let ev = stmt
-                .query_row([seq as i64], |row| Ok(row_to_event(row)))
-                .optional()
-                .map_err(|e| self.err(e))?
-                .ok_or_else(|| {
-                    StoreError::Integrity(format!("seq {seq} is named but not in the log"))
-                })?
-                .map_err(|e| self.row_err(e))?;
-            let prev = match out.last() {
-                Some(last) if last.seq + 1 == seq => Some(last.hash),
-                _ if seq == 1 => Some(Hash32::ZERO),
-                _ => hash_at
-                    .query_row([(seq - 1) as i64], |r| r.get::<_, Vec<u8>>(0))
+        // One read transaction for the batch: one snapshot, and no lock taken per read.
+        conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
+        let read = (|| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {SELECT_COLUMNS} FROM events WHERE seq = ?1"
+                ))
+                .map_err(|e| self.err(e))?;
+            let mut hash_at = conn
+                .prepare_cached("SELECT hash FROM events WHERE seq = ?1")
+                .map_err(|e| self.err(e))?;
+            let mut out: Vec<StoredEvent> = Vec::with_capacity(seqs.len());
+            for &seq in seqs {
+                let ev = stmt
+                    .query_row([seq as i64], |row| Ok(row_to_event(row)))
                     .optional()
                     .map_err(|e| self.err(e))?
-                    .and_then(|b| Hash32::from_slice(&b)),
-            };
-            let Some(prev) = prev else {
-                return Err(ChainCheck::missing(seq - 1));
-            };
-            if ev.expected_hash(&prev) != ev.hash {
-                return Err(StoreError::ChainBroken {
-                    seq,
-                    detail: "hash mismatch: the event was altered, or events before it were \
-                             removed or reordered"
-                        .into(),
-                });
+                    .ok_or_else(|| {
+                        StoreError::Integrity(format!("seq {seq} is named but not in the log"))
+                    })?
+                    .map_err(|e| self.row_err(e))?;
+                let prev = match out.last() {
+                    Some(last) if last.seq + 1 == seq => Some(last.hash),
+                    _ if seq == 1 => Some(Hash32::ZERO),
+                    _ => hash_at
+                        .query_row([(seq - 1) as i64], |r| r.get::<_, Vec<u8>>(0))
+                        .optional()
+                        .map_err(|e| self.err(e))?
+                        .and_then(|b| Hash32::from_slice(&b)),
+                };
+                let Some(prev) = prev else {
+                    return Err(ChainCheck::missing(seq - 1));
+                };
+                if ev.expected_hash(&prev) != ev.hash {
+                    return Err(StoreError::ChainBroken {
+                        seq,
+                        detail: "hash mismatch: the event was altered, or events before it \
+                                 were removed or reordered"
+                            .into(),
+                    });
+                }
+                out.push(ev);
             }
-            out.push(ev);
-        }
+            Ok(out)
+        })();
+        let end = conn.execute_batch("COMMIT").map_err(|e| self.err(e));
+        let out = read?;
+        end?;
         Ok(out)
     }
 

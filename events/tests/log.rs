@@ -98,6 +98,7 @@ fn samples() -> Vec<EventPayload> {
                 connector: "open_charge_map".into(),
                 reason: "not EV".into(),
             }],
+            keep_off_topic: false,
         }
         .into(),
         ConnectorResponded {

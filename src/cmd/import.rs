@@ -361,6 +361,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
             trust: 0.0,
         }],
         skipped: vec![],
+        keep_off_topic: false,
     })?;
     let mut stage = "import";
     let outcome = catch_panic(stage, || {
@@ -434,7 +435,16 @@ fn process(
         extractor_version: version,
         extraction,
     };
-    let st = ingest::process_payloads(store, rec, vec![payload], match_config, known, shutdown)?;
+    // An import answers no question: nothing to screen for relevance.
+    let st = ingest::process_payloads(
+        store,
+        rec,
+        vec![payload],
+        match_config,
+        known,
+        None,
+        shutdown,
+    )?;
     let figures = ConnectorFigures {
         connector: spec.source.clone(),
         status: "ok".into(),

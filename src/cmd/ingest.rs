@@ -23,6 +23,10 @@ pub struct Args {
     /// Print the run report as one JSON document.
     #[arg(long)]
     pub json: bool,
+    /// Keep candidates that do not answer the query (another sport, another place) instead
+    /// of rejecting them as off_topic: for a directory that wants everything it is sent.
+    #[arg(long)]
+    pub keep_off_topic: bool,
 }
 
 pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
@@ -49,9 +53,18 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         shutdown: shutdown.clone(),
         data_dir: dir.root(),
         compact_reobservations: true,
+        relevance: if args.keep_off_topic {
+            crate::relevance::Screening::Keep
+        } else {
+            crate::relevance::Screening::Reject
+        },
     };
     let calls = calls_for_plan(&plan, &ctx.transports);
-    let report = ingest::run_plan(&ctx, &plan, calls, run_started(&plan))?;
+    let started = trustfold_events::RunStarted {
+        keep_off_topic: args.keep_off_topic,
+        ..run_started(&plan)
+    };
+    let report = ingest::run_plan(&ctx, &plan, calls, started)?;
     crate::project::print_run_report(&dir, &store, &trust_policy, report, args.json)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -182,6 +182,11 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         shutdown,
         data_dir: dir.root(),
         compact_reobservations: false,
+        relevance: if started.keep_off_topic {
+            crate::relevance::Screening::Keep
+        } else {
+            crate::relevance::Screening::Reject
+        },
     };
 
     // What the first attempt recorded: answered requests, their payloads, the figures.

@@ -872,7 +872,7 @@ pub const CATEGORIES: &[&str] = &[
 ];
 
 /// The controlled vocabulary of sports: exactly the planner's canonical sport names
-/// (`SPORT_TERMS` in `src/planner/features.rs`, without its generic "sport", "league" and
+/// (`SPORTS` in `src/planner/vocab.rs`, without its generic "sport", "league" and
 /// "tournament"), so a query's sports and a candidate's sports compare directly. As in the
 /// planner, lawn bowls and ten-pin are both "bowling" and soccer is "football".
 pub const SPORTS: &[&str] = &[
@@ -2193,21 +2193,23 @@ mod tests {
         }
     }
 
-    /// The canonical sport names of the planner's `SPORT_TERMS`, read from its source text
-    /// (extraction may not depend on the planner, but must speak its vocabulary).
+    /// The canonical sport names of the planner's `SPORTS` (`src/planner/vocab.rs`) that
+    /// extraction must know: all but the few the register, OSM and Google never label a
+    /// facility with (extraction may not depend on the planner; its tests may).
     fn planner_sports() -> Vec<String> {
-        let src = include_str!("../planner/features.rs");
-        let start = src.find("pub const SPORT_TERMS").expect("SPORT_TERMS");
-        let body = &src[start..];
-        let body = &body[..body.find("];").expect("end of SPORT_TERMS")];
-        let mut names: Vec<String> = body
-            .split("],")
-            .skip(1)
-            .filter_map(|rest| {
-                let lit = rest.trim_start().strip_prefix('"')?;
-                Some(lit[..lit.find('"')?].to_string())
-            })
-            .filter(|n| !matches!(n.as_str(), "sport" | "league" | "tournament"))
+        let query_only = [
+            "gaelic_games",
+            "surfing",
+            "parkour",
+            "shooting",
+            "cue_sports",
+            "darts",
+            "karting",
+        ];
+        let mut names: Vec<String> = crate::planner::vocab::SPORTS
+            .iter()
+            .map(|s| s.canonical.to_string())
+            .filter(|n| !query_only.contains(&n.as_str()))
             .collect();
         names.sort();
         names.dedup();

@@ -225,6 +225,8 @@ pub struct RunContext<'a> {
     /// Record records seen again unchanged as `CandidatesSeenAgain` (not for a resumed
     /// run, which re-derives its first attempt's facts one by one).
     pub compact_reobservations: bool,
+    /// What to do with candidates that do not answer the query (`--keep-off-topic`).
+    pub relevance: crate::relevance::Screening,
 }
 
 /// What to call in a run: each connector with its requests.
@@ -275,6 +277,7 @@ pub fn run_started(plan: &Plan) -> RunStarted {
                 reason: s.reason.clone(),
             })
             .collect(),
+        keep_off_topic: false,
     }
 }
 
@@ -351,6 +354,7 @@ pub fn drive(
                 extracted,
                 &ctx.match_config,
                 known.as_ref(),
+                Some((&plan.features, ctx.relevance)),
                 &ctx.shutdown,
             )
         })?;
@@ -510,23 +514,25 @@ pub fn extract_payloads(
     Ok(out)
 }
 
-/// Extraction events, then acceptance and identity, for already-extracted payloads.
+/// Extraction events, then relevance (for a query's run), then acceptance and identity,
+/// for already-extracted payloads.
 ///
 /// `known` is what the log already says about records (the projections, caught up): with
-/// it, records seen again unchanged are recorded compactly; without it (a resumed run,
-/// or no projections yet), every record is recorded in full.
+/// it, records seen again unchanged (and on topic) are recorded compactly; without it (a
+/// resumed run, or no projections yet), every record is recorded in full.
 ///
 /// A stop request is honoured at each safe point: before the extraction events, between
-/// them and the acceptance and identity batch, and after it (each stage's events are one
-/// atomic batch, so a stop never leaves half a stage). The run then ends with
-/// `RunCancelled`; a stop that arrives after the last stage still cancels it, since the
-/// run has not ended yet.
+/// them and the relevance batch, between that and the acceptance and identity batch, and
+/// after it (each stage's events are one atomic batch, so a stop never leaves half a
+/// stage). The run then ends with `RunCancelled`; a stop that arrives after the last
+/// stage still cancels it, since the run has not ended yet.
 pub fn process_payloads(
     store: &SqliteEventStore,
     rec: &RunRecorder<'_>,
     payloads: Vec<stages::ExtractedPayload>,
     config: &crate::resolve::MatchConfig,
     known: Option<&trustfold_projections::ProjectionDb>,
+    relevance: Option<(&crate::planner::QueryFeatures, crate::relevance::Screening)>,
     shutdown: &Shutdown,
 ) -> Result<stages::StageFigures> {
     let ids = stages::RunIds {
@@ -535,13 +541,38 @@ pub fn process_payloads(
     };
     let mut figures = stages::StageFigures::default();
     shutdown.check()?;
-    let candidates = stages::record_extractions(store, &ids, payloads, known, &mut figures)?;
+    // Records that are off topic for this query are recorded in full, so the relevance
+    // stage can reject them: only on-topic records are seen again compactly.
+    let on_topic = |fields: &trustfold_events::CandidateFields| match relevance {
+        Some((features, crate::relevance::Screening::Reject)) => {
+            crate::relevance::judge(features, fields).on_topic
+        }
+        _ => true,
+    };
+    let candidates =
+        stages::record_extractions(store, &ids, payloads, known, &on_topic, &mut figures)?;
     info!(
         candidates = figures.extracted,
         seen_unchanged = figures.seen_unchanged,
         skipped_records = figures.skipped_records,
         "candidates extracted"
     );
+    shutdown.check()?;
+    let candidates = match relevance {
+        Some((features, screening)) => {
+            let kept = stages::screen_relevance(
+                store,
+                &ids,
+                candidates,
+                features,
+                screening,
+                &mut figures,
+            )?;
+            info!(off_topic = figures.off_topic, "relevance judged");
+            kept
+        }
+        None => candidates,
+    };
     shutdown.check()?;
     failpoint("identity", shutdown)?;
     shutdown.check()?;

@@ -48,6 +48,8 @@ pub struct RunCandidate {
     pub external_id: String,
     pub fields: CandidateFields,
     pub extracted_event: Uuid,
+    /// The relevance check's evidence, carried into the acceptance checks.
+    pub relevance: Option<String>,
 }
 
 /// What the stages did, for the run's figures and report.
@@ -62,6 +64,8 @@ pub struct StageFigures {
     pub reviews_requested: u64,
     /// Records seen again unchanged (recorded as `CandidatesSeenAgain`).
     pub seen_unchanged: u64,
+    /// Candidates rejected as off topic (or, with `--keep-off-topic`, kept though off topic).
+    pub off_topic: u64,
     /// Entities this run created or added to: entity id -> (name, sources).
     pub entities: BTreeMap<String, (String, Vec<String>)>,
 }
@@ -92,7 +96,7 @@ fn event(
 /// Events whose (derived) ids are already in the log are left out, with their streams'
 /// expectations: a resumed run re-derives the facts its first attempt recorded, and
 /// appends only the ones that are missing.
-fn append_with_expectations(
+pub(crate) fn append_with_expectations(
     store: &SqliteEventStore,
     events: Vec<NewEvent>,
     mut expected: BTreeMap<String, ExpectedVersion>,
@@ -155,6 +159,7 @@ fn split_unchanged<'r>(
     source: &str,
     records: &'r [Extracted],
     known: Option<&ProjectionDb>,
+    on_topic: &dyn Fn(&CandidateFields) -> bool,
 ) -> Result<Split<'r>> {
     let all_fresh = || Split {
         fresh: records.iter().enumerate().collect(),
@@ -194,7 +199,8 @@ fn split_unchanged<'r>(
             Some(c)
                 if c.record_hash == Some(hash)
                     && (c.entity_id.is_some() || c.follows.is_some())
-                    && c.payload_hash.is_some() =>
+                    && c.payload_hash.is_some()
+                    && on_topic(&rec.fields) =>
             {
                 earlier.extend(c.payload_hash);
                 split.unchanged.push((rec, c.entity_id.clone()));
@@ -226,13 +232,16 @@ fn split_unchanged<'r>(
 /// Stage 1: one `CandidateExtracted` per new or changed record, and one
 /// `CandidatesSeenAgain` per payload for the records it repeats unchanged (see
 /// [`split_unchanged`]; `known` is the projections, caught up, or `None` to record every
-/// record in full). Returns the candidates recorded in full: only they go on to
-/// acceptance and identity (the others' are decided already).
+/// record in full; `on_topic` says which records may be seen again compactly, the others
+/// being recorded in full for the relevance stage to reject). Returns the candidates
+/// recorded in full: only they go on to acceptance and identity (the others' are decided
+/// already).
 pub fn record_extractions(
     store: &SqliteEventStore,
     ids: &RunIds<'_>,
     payloads: Vec<ExtractedPayload>,
     known: Option<&ProjectionDb>,
+    on_topic: &dyn Fn(&CandidateFields) -> bool,
     figures: &mut StageFigures,
 ) -> Result<Vec<RunCandidate>> {
     let run = ids.run_id.to_string();
@@ -241,7 +250,7 @@ pub fn record_extractions(
     for p in payloads {
         figures.skipped_records += p.extraction.skipped.len() as u64;
         let response = p.response_event.to_string();
-        let split = split_unchanged(&p.source, &p.extraction.records, known)?;
+        let split = split_unchanged(&p.source, &p.extraction.records, known, on_topic)?;
         // The skipped records of a payload are recorded once, next to the payload they
         // came from: on its `CandidatesSeenAgain`, else on its first recorded candidate.
         let mut skipped = Some(p.extraction.skipped.clone());
@@ -281,6 +290,7 @@ pub fn record_extractions(
                 external_id: rec.external_id.clone(),
                 fields: rec.fields.clone(),
                 extracted_event: ev.id,
+                relevance: None,
             });
             events.push(ev);
         }
@@ -305,6 +315,66 @@ pub fn record_extractions(
     append_with_expectations(store, events, BTreeMap::new())
         .context("recording the extracted candidates")?;
     Ok(candidates)
+}
+
+// ---------------------------------------------------------------------------------------
+// Relevance (issue 15): between extraction and identity. The judging is
+// `crate::relevance::judge`; this only records its verdicts.
+// ---------------------------------------------------------------------------------------
+
+/// Stage 1b: judges each candidate against the query (`crate::relevance`). Off-topic ones
+/// are recorded as `CandidateRejected { reason: off_topic }` with the evidence and left out
+/// of identity (or, with [`Screening::Keep`], kept with the evidence among their checks);
+/// on-topic ones carry the evidence into their acceptance checks. Returns the candidates
+/// that go on to acceptance and identity.
+pub fn screen_relevance(
+    store: &SqliteEventStore,
+    ids: &RunIds<'_>,
+    candidates: Vec<RunCandidate>,
+    features: &crate::planner::QueryFeatures,
+    screening: crate::relevance::Screening,
+    figures: &mut StageFigures,
+) -> Result<Vec<RunCandidate>> {
+    use crate::relevance::Screening;
+    if screening == Screening::Off {
+        return Ok(candidates);
+    }
+    let run = ids.run_id.to_string();
+    let mut events = Vec::new();
+    let mut kept = Vec::with_capacity(candidates.len());
+    for mut c in candidates {
+        let verdict = crate::relevance::judge(features, &c.fields);
+        if verdict.on_topic {
+            c.relevance = Some(format!("relevant: {}", verdict.evidence));
+            kept.push(c);
+            continue;
+        }
+        figures.off_topic += 1;
+        if screening == Screening::Keep {
+            c.relevance = Some(format!(
+                "kept though {} (--keep-off-topic)",
+                verdict.evidence
+            ));
+            kept.push(c);
+            continue;
+        }
+        figures.rejected += 1;
+        events.push(event(
+            ids,
+            format!("candidate/{}", c.candidate_id),
+            CandidateRejected {
+                candidate_id: c.candidate_id.clone(),
+                reason: RejectReason::OffTopic,
+                detail: verdict.evidence,
+                duplicate_of: None,
+            },
+            &["CandidateRejected", &run, &c.candidate_id, "off_topic"],
+            c.extracted_event,
+        ));
+    }
+    append_with_expectations(store, events, BTreeMap::new())
+        .context("recording the off-topic candidates")?;
+    Ok(kept)
 }
 
 /// The identity index as the log has it now: every extracted candidate that a
@@ -631,8 +701,14 @@ fn decide_all(
     (events, expected)
 }
 
-fn accepted_event(ids: &RunIds<'_>, c: &RunCandidate, idx: &str, checks: Vec<String>) -> NewEvent {
+fn accepted_event(
+    ids: &RunIds<'_>,
+    c: &RunCandidate,
+    idx: &str,
+    mut checks: Vec<String>,
+) -> NewEvent {
     let run = ids.run_id.to_string();
+    checks.extend(c.relevance.iter().cloned());
     event(
         ids,
         format!("candidate/{}", c.candidate_id),

@@ -18,6 +18,7 @@ mod identity;
 mod lifecycle;
 mod log;
 mod projections;
+mod relevance;
 mod storage_faults;
 mod support;
 

@@ -1,7 +1,9 @@
-//! Folding the log into a database: the full rebuild (a light fold of the whole log, then
-//! every row written in key order) and the incremental catch-up (load the rows an event
-//! touches, `apply`, write the rows that changed). Both call the same pure `apply`, and
-//! both merge entities through `merging.rs`.
+//! Folding the log into a database. There is one fold: load the rows the events touch,
+//! `apply` them, write the rows that changed. The incremental catch-up runs it over the
+//! events since the checkpoint; a full rebuild runs it over the whole log in slices of
+//! [`REBUILD_SLICE_EVENTS`] into a fresh database, so its memory is one slice's rows
+//! whatever the size of the log (ADR 0004), then merges every entity once. Entities are
+//! merged through `merging.rs`.
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
@@ -15,6 +17,7 @@ use trustfold_events::{
 
 use super::merging::{merge_pass, Job};
 use super::read::{candidate_by_id, candidate_from_row, ProjectionDb, CANDIDATE_COLUMNS};
+use super::rows::EntityRow;
 use super::{
     check_checkpoint, from_json, rate, sql, text_by_key, to_json, FoldReport, Meta, Progress,
     ProjectionError, Result, PROGRESS_EVENTS,
@@ -33,47 +36,43 @@ pub const DECODE_CHUNK_EVENTS: usize = 512;
 /// enough that a handful in flight stay small in memory.
 pub const MERGE_CHUNK_ENTITIES: usize = 1024;
 
+/// Events a rebuild folds in memory before writing their rows: what bounds its memory.
+/// (At about 0.4 KB of rows per event folded, 100k events hold some 40 MB.)
+pub const REBUILD_SLICE_EVENTS: u64 = 100_000;
+
 fn decoder_gone() -> ProjectionError {
     ProjectionError::Store(StoreError::Integrity(
         "the decoding thread stopped early".into(),
     ))
 }
 
-/// Folds the whole log (light: no observations are kept) and writes every row into a new
-/// database at `path`.
-///
-/// Three stages run at once while folding: the store's reader thread steps SQLite, a
-/// decoding thread turns chunks of raw events into [`ProjectionEvent`]s, and this thread
-/// applies them in order. Then the rows are written in key order, entities merged on
-/// worker threads that read their members' observations back from the log.
-pub(super) fn build_fresh(
-    path: &Path,
+/// Streams the events `from..=to` decoded for the projections to `each`, in order: the
+/// store's reader thread steps SQLite, a decoding thread decodes chunks of events, and
+/// the calling thread runs `each` (three stages at once on a multi-core machine).
+fn for_each_decoded(
     store: &SqliteEventStore,
-    policy: &TrustPolicy,
-    progress: Progress<'_>,
-) -> Result<(ProjectionDb, FoldReport)> {
-    let started = Instant::now();
-    let total = store.head()?.map(|h| h.seq).unwrap_or(0);
-    let mut state = State {
-        untracked: true,
-        light: true,
-        ..State::default()
-    };
-    let mut last_hash = String::new();
-    let mut n = 0u64;
-    type Decoded = std::result::Result<Vec<ProjectionEvent>, StoreError>;
+    from: u64,
+    to: u64,
+    each: &mut dyn FnMut(ProjectionEvent, &StoredEvent) -> Result<()>,
+) -> Result<()> {
+    type Decoded = std::result::Result<Vec<(ProjectionEvent, StoredEvent)>, StoreError>;
     let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Vec<StoredEvent>>(4);
     let (dec_tx, dec_rx) = std::sync::mpsc::sync_channel::<Decoded>(4);
     std::thread::scope(|scope| -> Result<()> {
         scope.spawn(move || {
             for chunk in raw_rx {
                 let decoded: Decoded = chunk
-                    .iter()
-                    .map(|ev| {
-                        ProjectionEvent::from_stored(ev).map_err(|source| StoreError::Decode {
-                            seq: ev.seq,
-                            source,
-                        })
+                    .into_iter()
+                    .map(|mut ev| {
+                        let pe = ProjectionEvent::from_stored(&ev).map_err(|source| {
+                            StoreError::Decode {
+                                seq: ev.seq,
+                                source,
+                            }
+                        })?;
+                        // Only the envelope is needed past decoding.
+                        ev.payload = Vec::new();
+                        Ok((pe, ev))
                     })
                     .collect();
                 if dec_tx.send(decoded).is_err() {
@@ -81,26 +80,19 @@ pub(super) fn build_fresh(
                 }
             }
         });
-        let mut apply_chunk = |chunk: Decoded, state: &mut State| -> Result<()> {
-            for pe in chunk? {
-                n += 1;
-                apply(state, pe);
-                if n.is_multiple_of(PROGRESS_EVENTS) {
-                    progress(n, total);
-                }
+        let mut apply_chunk = |chunk: Decoded| -> Result<()> {
+            for (pe, ev) in chunk? {
+                each(pe, &ev)?;
             }
             Ok(())
         };
         let mut in_flight = 0usize;
         let mut chunk = Vec::with_capacity(DECODE_CHUNK_EVENTS);
-        // Checked as read: a tampered log stops the rebuild before it is folded.
-        for ev in store.read_checked_from(1) {
+        // Checked as read: a tampered log stops the fold before it is folded.
+        for ev in store.read_checked_from(from) {
             let ev = ev?;
-            if ev.seq > total {
+            if ev.seq > to {
                 break;
-            }
-            if ev.seq == total {
-                last_hash = ev.hash.to_hex();
             }
             chunk.push(ev);
             if chunk.len() == DECODE_CHUNK_EVENTS {
@@ -109,7 +101,7 @@ pub(super) fn build_fresh(
                 while in_flight >= 3 {
                     let done = dec_rx.recv().map_err(|_| decoder_gone())?;
                     in_flight -= 1;
-                    apply_chunk(done, &mut state)?;
+                    apply_chunk(done)?;
                 }
                 raw_tx.send(full).map_err(|_| decoder_gone())?;
                 in_flight += 1;
@@ -123,71 +115,54 @@ pub(super) fn build_fresh(
         while in_flight > 0 {
             let done = dec_rx.recv().map_err(|_| decoder_gone())?;
             in_flight -= 1;
-            apply_chunk(done, &mut state)?;
+            apply_chunk(done)?;
         }
         Ok(())
-    })?;
-    progress(n, total);
-    // What the fold no longer needs goes before the writing starts.
-    state.by_payload = Default::default();
-    state.slugs = Default::default();
-    state.slug_next = Default::default();
-    state.followers = Default::default();
+    })
+}
 
+/// Folds the whole log into a new database at `path`: the catch-up, slice after slice,
+/// with the entities' values left for one merge pass at the end (an entity touched in many
+/// slices is merged once).
+pub(super) fn build_fresh(
+    path: &Path,
+    store: &SqliteEventStore,
+    policy: &TrustPolicy,
+    slice_events: u64,
+    progress: Progress<'_>,
+) -> Result<(ProjectionDb, FoldReport)> {
+    let started = Instant::now();
+    let total = store.head()?.map(|h| h.seq).unwrap_or(0);
     let mut db = ProjectionDb::create(path)?;
-    let written = {
-        let path = db.path.clone();
-        let tx = sql(&path, db.conn.transaction())?;
-        // Sorted keys: rows land in key order, appended to the tables' B-trees rather
-        // than inserted all over them (measured: about half the insert time).
-        fn sorted(mut v: Vec<&String>) -> Vec<&String> {
-            v.sort_unstable();
-            v
-        }
-        write_plain_rows(
-            &tx,
-            &path,
-            &state,
-            &sorted(state.candidates.keys().collect()),
-            &sorted(state.runs.keys().collect()),
-            &sorted(state.reviews.keys().collect()),
-        )?;
-        let ids = sorted(state.entities.keys().collect());
-        let written = write_entities(&tx, &path, store, policy, &state, &ids)?;
-        ProjectionDb::put_meta(
-            &tx,
-            &path,
-            &[
-                ("checkpoint_seq", &state.last_seq.to_string()),
-                ("checkpoint_hash", &last_hash),
-            ],
-        )?;
-        ProjectionDb::put_policy(&tx, &path, policy)?;
-        sql(&path, tx.commit())?;
-        written
-    };
-    let report = FoldReport {
+    ProjectionDb::put_policy(&db.conn, &db.path, policy)?;
+    let mut report = FoldReport {
         from_seq: 1,
-        to_seq: state.last_seq,
-        events: n,
-        entities_written: written,
-        elapsed_ms: 0,
-        events_per_s: 0.0,
+        ..FoldReport::default()
     };
-    // Freeing many small allocations takes a while: it happens on another thread while
-    // the indexes are built (and not at all if the process exits first).
-    std::thread::spawn(move || drop(state));
+    while report.to_seq < total {
+        let until = (report.to_seq + slice_events).min(total);
+        let done = report.events;
+        let slice = db.fold(store, policy, Some(until), false, &mut |n, _| {
+            progress(done + n, total)
+        })?;
+        report.events += slice.events;
+        report.to_seq = slice.to_seq;
+        if slice.events == 0 {
+            break;
+        }
+    }
+    progress(report.events, total);
+    report.entities_written = db.merge_all(store, policy)?;
     db.finish_bulk()?;
-    let report = FoldReport {
-        elapsed_ms: started.elapsed().as_millis() as u64,
-        events_per_s: rate(n, started.elapsed()),
-        ..report
-    };
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    report.events_per_s = rate(report.events, started.elapsed());
     Ok((db, report))
 }
 
 /// Merges the entities `ids` of `state` (members loaded, observations not needed) and
-/// writes their rows, in the order given. Returns how many were written.
+/// writes their rows, in the order given; with `merge` false, writes rows that hold the
+/// entities' fold state only (a rebuild merges every entity once, at its end). Returns
+/// how many were written.
 fn write_entities(
     conn: &Connection,
     path: &Path,
@@ -195,7 +170,17 @@ fn write_entities(
     policy: &TrustPolicy,
     state: &State,
     ids: &[&String],
+    merge: bool,
 ) -> Result<u64> {
+    let mut put = sql(path, conn.prepare_cached(PUT_ENTITY))?;
+    if !merge {
+        for eid in ids {
+            if let Some(es) = state.entities.get(*eid) {
+                put_entity(&mut put, path, &EntityRow::unmerged(es))?;
+            }
+        }
+        return Ok(ids.len() as u64);
+    }
     let jobs = ids.chunks(MERGE_CHUNK_ENTITIES).map(|part| {
         Ok(part
             .iter()
@@ -218,7 +203,6 @@ fn write_entities(
             })
             .collect())
     });
-    let mut put = sql(path, conn.prepare_cached(PUT_ENTITY))?;
     let mut written = 0u64;
     merge_pass(store, policy, jobs, false, &mut |done| {
         for d in done {
@@ -368,26 +352,30 @@ fn write_plain_rows(
 }
 
 impl ProjectionDb {
-    /// Folds the events after the checkpoint, loading only the rows they touch.
-    pub(super) fn catch_up(
+    /// Folds the events after the checkpoint (up to `until`, or the head), loading only
+    /// the rows they touch, and merges the entities they changed unless `merge` is false.
+    pub(super) fn fold(
         &mut self,
         store: &SqliteEventStore,
         policy: &TrustPolicy,
+        until: Option<u64>,
+        merge: bool,
         progress: Progress<'_>,
     ) -> Result<FoldReport> {
         let started = Instant::now();
         let meta: Meta = self.meta()?;
         check_checkpoint(&self.path, &meta, store)?;
         let head_seq = store.head()?.map_or(0, |h| h.seq);
+        let last = until.map_or(head_seq, |u| u.min(head_seq));
         let mut report = FoldReport {
             from_seq: meta.checkpoint_seq + 1,
             to_seq: meta.checkpoint_seq,
             ..FoldReport::default()
         };
-        if head_seq <= meta.checkpoint_seq {
+        if last <= meta.checkpoint_seq {
             return Ok(report);
         }
-        let total = head_seq - meta.checkpoint_seq;
+        let total = last - meta.checkpoint_seq;
         let path = self.path.clone();
         let tx = sql(
             &path,
@@ -399,24 +387,15 @@ impl ProjectionDb {
             path: &path,
             loaded: HashSet::new(),
         };
-        // The incremental fold keeps no observations either: entities are merged from
-        // observations read back from the log, as in a rebuild.
+        // No observations are kept: entities are merged from observations read back
+        // from the log.
         let mut state = State {
             last_seq: meta.checkpoint_seq,
             light: true,
             ..State::default()
         };
         let mut last_hash = meta.checkpoint_hash.clone();
-        // Checked as read, from the checkpoint's hash (compared with the log's before).
-        for ev in store.read_checked_from(meta.checkpoint_seq + 1) {
-            let ev = ev?;
-            if ev.seq > head_seq {
-                break;
-            }
-            let pe = ProjectionEvent::from_stored(&ev).map_err(|source| StoreError::Decode {
-                seq: ev.seq,
-                source,
-            })?;
+        for_each_decoded(store, meta.checkpoint_seq + 1, last, &mut |pe, ev| {
             loader.preload(&mut state, &pe)?;
             apply(&mut state, pe);
             last_hash = ev.hash.to_hex();
@@ -425,12 +404,15 @@ impl ProjectionDb {
             if report.events.is_multiple_of(PROGRESS_EVENTS) {
                 progress(report.events, total);
             }
-        }
+            Ok(())
+        })?;
         progress(report.events, total);
         // Every member of a changed entity is needed to merge it.
         let dirty: Vec<String> = state.dirty_entities.iter().cloned().collect();
-        for eid in &dirty {
-            loader.load_members(&mut state, eid)?;
+        if merge {
+            for eid in &dirty {
+                loader.load_members(&mut state, eid)?;
+            }
         }
         write_plain_rows(
             &tx,
@@ -441,7 +423,7 @@ impl ProjectionDb {
             &state.dirty_reviews.iter().collect::<Vec<_>>(),
         )?;
         let ids: Vec<&String> = state.dirty_entities.iter().collect();
-        report.entities_written = write_entities(&tx, &path, store, policy, &state, &ids)?;
+        report.entities_written = write_entities(&tx, &path, store, policy, &state, &ids, merge)?;
         ProjectionDb::put_meta(
             &tx,
             &path,
@@ -454,6 +436,51 @@ impl ProjectionDb {
         report.elapsed_ms = started.elapsed().as_millis() as u64;
         report.events_per_s = rate(report.events, started.elapsed());
         Ok(report)
+    }
+
+    /// Folds the events after the checkpoint and merges the entities they changed.
+    pub(super) fn catch_up(
+        &mut self,
+        store: &SqliteEventStore,
+        policy: &TrustPolicy,
+        progress: Progress<'_>,
+    ) -> Result<FoldReport> {
+        self.fold(store, policy, None, true, progress)
+    }
+
+    /// Merges every entity of the database under `policy` and writes its row (the end of
+    /// a rebuild). Returns how many.
+    fn merge_all(&mut self, store: &SqliteEventStore, policy: &TrustPolicy) -> Result<u64> {
+        let path = self.path.clone();
+        let tx = sql(&path, self.conn.transaction())?;
+        let ids: Vec<String> = {
+            let mut stmt = sql(
+                &path,
+                tx.prepare("SELECT entity_id FROM entities ORDER BY entity_id"),
+            )?;
+            let ids = sql(
+                &path,
+                stmt.query_map([], |r| r.get(0)).and_then(|it| it.collect()),
+            )?;
+            ids
+        };
+        let written = {
+            let jobs = ids
+                .chunks(MERGE_CHUNK_ENTITIES)
+                .map(|part| jobs_from_db(&tx, &path, part, false));
+            let mut put = sql(&path, tx.prepare_cached(PUT_ENTITY))?;
+            let mut written = 0u64;
+            merge_pass(store, policy, jobs, false, &mut |done| {
+                for d in done {
+                    put_entity(&mut put, &path, &d.row)?;
+                    written += 1;
+                }
+                Ok(())
+            })?;
+            written
+        };
+        sql(&path, tx.commit())?;
+        Ok(written)
     }
 }
 
@@ -487,6 +514,7 @@ impl Loader<'_> {
                 }
                 self.load_payload(state, &p.payload_hash)?;
             }
+            EventPayload::CandidateAccepted(p) => self.load_candidate(state, &p.candidate_id)?,
             EventPayload::CandidatesSeenAgain(p) => {
                 for h in &p.earlier_payloads {
                     self.load_payload(state, h)?;

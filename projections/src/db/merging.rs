@@ -104,9 +104,9 @@ fn merge_chunk(
         .collect();
     seqs.sort_unstable();
     seqs.dedup();
-    let mut observed: HashMap<u64, Observation> = HashMap::with_capacity(seqs.len());
+    let mut observed: HashMap<u64, Box<Observation>> = HashMap::with_capacity(seqs.len());
     for ev in reader.read_seqs(&seqs)? {
-        observed.insert(ev.seq, observation_of(&ev)?);
+        observed.insert(ev.seq, Box::new(observation_of(&ev)?));
     }
     let mut out = Vec::with_capacity(jobs.len());
     for mut job in jobs {

@@ -252,6 +252,9 @@ CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
 #[derive(Clone, Debug)]
 pub struct Projections {
     dir: PathBuf,
+    /// Events a rebuild folds before writing their rows (see
+    /// [`fold::REBUILD_SLICE_EVENTS`]); smaller in tests, to cross slice boundaries.
+    rebuild_slice_events: u64,
 }
 
 /// What a catch-up or rebuild did.
@@ -297,7 +300,14 @@ impl Projections {
     pub fn new(data_dir: &Path) -> Projections {
         Projections {
             dir: data_dir.join(PROJECTIONS_DIR),
+            rebuild_slice_events: fold::REBUILD_SLICE_EVENTS,
         }
+    }
+
+    /// The same projections, rebuilt `n` events at a time (at least 1).
+    pub fn with_rebuild_slice(mut self, n: u64) -> Projections {
+        self.rebuild_slice_events = n.max(1);
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -440,7 +450,8 @@ impl Projections {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let (mut db, mut report) = fold::build_fresh(&path, store, policy, progress)?;
+        let (mut db, mut report) =
+            fold::build_fresh(&path, store, policy, self.rebuild_slice_events, progress)?;
         // Events appended while we built are folded under the lock, then the swap.
         let lock = self.lock()?;
         let tail = db.catch_up(store, policy, &mut |_, _| {})?;

@@ -167,6 +167,8 @@ impl ProjectionDb {
             ),
         )?;
         sql(path, conn.execute_batch(SCHEMA))?;
+        // The fold reads by these while it builds (the loader's lookups).
+        sql(path, conn.execute_batch(super::INDEXES))?;
         sql(
             path,
             conn.execute(
@@ -180,10 +182,9 @@ impl ProjectionDb {
         })
     }
 
-    /// Indexes, WAL mode and a durable file: the state in which a database is swapped in.
+    /// WAL mode and a durable file: the state in which a database is swapped in.
     pub(super) fn finish_bulk(&mut self) -> Result<()> {
         let p = self.path.clone();
-        sql(&p, self.conn.execute_batch(super::INDEXES))?;
         sql(
             &p,
             self.conn
@@ -683,10 +684,10 @@ pub(super) fn observe_all(store: &SqliteEventStore, members: &mut [Candidate]) -
     seqs.sort_unstable();
     seqs.dedup();
     let events = store.read_seqs(&seqs)?;
-    let mut by_seq: std::collections::HashMap<u64, Observation> =
+    let mut by_seq: std::collections::HashMap<u64, Box<Observation>> =
         std::collections::HashMap::with_capacity(events.len());
     for ev in &events {
-        by_seq.insert(ev.seq, observation_of(ev)?);
+        by_seq.insert(ev.seq, Box::new(observation_of(ev)?));
     }
     for c in members.iter_mut() {
         if let Some(seq) = c.observed_seq {

@@ -276,6 +276,31 @@ impl EntityRow {
     }
 }
 
+impl EntityRow {
+    /// A row holding only an entity's fold state (slug, seqs, overrides), its values not
+    /// merged yet: what a rebuild writes while folding, before its one merge pass.
+    pub fn unmerged(es: &EntityState) -> EntityRow {
+        EntityRow {
+            entity_id: es.entity_id.clone(),
+            slug: es.slug.clone(),
+            name: None,
+            entity_class: None,
+            locality: None,
+            postcode: None,
+            lat: None,
+            lon: None,
+            sources: "[]".into(),
+            n_sources: 0,
+            completeness: 0,
+            conflicts: "[]".into(),
+            founded_seq: es.founded_seq as i64,
+            updated_seq: es.updated_seq as i64,
+            overrides: (!es.overrides.is_empty()).then(|| super::to_json(&es.overrides)),
+            merged: "[0,[]]".into(),
+        }
+    }
+}
+
 /// The words `entities --search` matches: of the name, slug, locality and postcode.
 pub fn search_words(
     name: Option<&str>,
