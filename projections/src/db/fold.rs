@@ -9,7 +9,6 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
-use rusqlite::{params, Connection};
 use trustfold_events::{
     BlobHash, EventPayload, EventStore, MergeOutcome, RejectReason, SqliteEventStore, StoreError,
     StoredEvent,
@@ -18,8 +17,9 @@ use trustfold_events::{
 use super::merging::{merge_pass, Job};
 use super::read::{candidate_by_id, candidate_from_row, ProjectionDb, CANDIDATE_COLUMNS};
 use super::rows::EntityRow;
+use super::sql::{all, params, Conn, Tx};
 use super::{
-    check_checkpoint, from_json, rate, sql, text_by_key, to_json, FoldReport, Meta, Progress,
+    check_checkpoint, from_json, rate, text_by_key, to_json, FoldReport, Meta, Progress,
     ProjectionError, Result, PROGRESS_EVENTS,
 };
 use crate::policy::TrustPolicy;
@@ -134,7 +134,7 @@ pub(super) fn build_fresh(
     let started = Instant::now();
     let total = store.head()?.map(|h| h.seq).unwrap_or(0);
     let mut db = ProjectionDb::create(path)?;
-    ProjectionDb::put_policy(&db.conn, &db.path, policy)?;
+    ProjectionDb::put_policy(&*db.conn, policy)?;
     let mut report = FoldReport {
         from_seq: 1,
         ..FoldReport::default()
@@ -164,19 +164,17 @@ pub(super) fn build_fresh(
 /// entities' fold state only (a rebuild merges every entity once, at its end). Returns
 /// how many were written.
 fn write_entities(
-    conn: &Connection,
-    path: &Path,
+    conn: &dyn Conn,
     store: &SqliteEventStore,
     policy: &TrustPolicy,
     state: &State,
     ids: &[&String],
     merge: bool,
 ) -> Result<u64> {
-    let mut put = sql(path, conn.prepare_cached(PUT_ENTITY))?;
     if !merge {
         for eid in ids {
             if let Some(es) = state.entities.get(*eid) {
-                put_entity(&mut put, path, &EntityRow::unmerged(es))?;
+                put_entity(conn, &EntityRow::unmerged(es))?;
             }
         }
         return Ok(ids.len() as u64);
@@ -206,7 +204,7 @@ fn write_entities(
     let mut written = 0u64;
     merge_pass(store, policy, jobs, false, &mut |done| {
         for d in done {
-            put_entity(&mut put, path, &d.row)?;
+            put_entity(conn, &d.row)?;
             written += 1;
         }
         Ok(())
@@ -214,36 +212,39 @@ fn write_entities(
     Ok(written)
 }
 
-pub(super) const PUT_ENTITY: &str = "INSERT OR REPLACE INTO entities(entity_id, slug, name,
-    entity_class, locality, postcode, lat, lon, sources, n_sources, completeness, conflicts,
-    founded_seq, updated_seq, overrides, merged)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
-
-pub(super) fn put_entity(
-    put: &mut rusqlite::CachedStatement<'_>,
-    path: &Path,
-    r: &super::rows::EntityRow,
-) -> Result<()> {
-    sql(
-        path,
-        put.execute(params![
-            r.entity_id,
-            r.slug,
-            r.name,
-            r.entity_class,
-            r.locality,
-            r.postcode,
+/// Writes one entity row (replacing the one of that id).
+pub(super) fn put_entity(conn: &dyn Conn, r: &super::rows::EntityRow) -> Result<()> {
+    conn.execute(
+        "INSERT INTO entities(entity_id, slug, name, sort_name, entity_class, locality,
+            postcode, lat, lon, sources, n_sources, completeness, conflicts, founded_seq,
+            updated_seq, overrides, merged)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+         ON CONFLICT(entity_id) DO UPDATE SET slug = excluded.slug, name = excluded.name,
+            sort_name = excluded.sort_name, entity_class = excluded.entity_class,
+            locality = excluded.locality, postcode = excluded.postcode, lat = excluded.lat,
+            lon = excluded.lon, sources = excluded.sources, n_sources = excluded.n_sources,
+            completeness = excluded.completeness, conflicts = excluded.conflicts,
+            founded_seq = excluded.founded_seq, updated_seq = excluded.updated_seq,
+            overrides = excluded.overrides, merged = excluded.merged",
+        params![
+            &r.entity_id,
+            &r.slug,
+            &r.name,
+            &r.sort_name,
+            &r.entity_class,
+            &r.locality,
+            &r.postcode,
             r.lat,
             r.lon,
-            r.sources,
+            &r.sources,
             r.n_sources,
             r.completeness,
-            r.conflicts,
+            &r.conflicts,
             r.founded_seq,
             r.updated_seq,
-            r.overrides,
-            r.merged,
-        ]),
+            &r.overrides,
+            &r.merged,
+        ],
     )?;
     Ok(())
 }
@@ -251,101 +252,85 @@ pub(super) fn put_entity(
 /// Writes the named candidate, run (with the entities each touched) and review rows,
 /// taking their content from `state`.
 fn write_plain_rows(
-    conn: &Connection,
-    path: &Path,
+    conn: &dyn Conn,
     state: &State,
     candidates: &[&String],
     runs: &[&String],
     reviews: &[&String],
 ) -> Result<()> {
-    {
-        let mut put = sql(
-            path,
-            conn.prepare_cached(&format!(
-                "INSERT OR REPLACE INTO candidates({CANDIDATE_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-            )),
-        )?;
-        for &cid in candidates {
-            let Some(c) = state.candidates.get(cid) else {
-                continue;
-            };
-            sql(
-                path,
-                put.execute(params![
-                    cid,
-                    c.entity_id,
-                    c.follows,
-                    c.observed_seq.map(|s| s as i64),
-                    c.source,
-                    c.name,
-                    c.payload_hash.map(|h| h.0.to_vec()),
-                    c.record_hash.map(|h| h.0.to_vec()),
-                    c.decided_by,
-                    c.seen.as_ref().map(|s| s.seq as i64),
-                    c.seen.as_ref().map(|s| s.recorded_at.timestamp_micros()),
-                    c.seen.as_ref().and_then(|s| s.run_id.clone()),
-                ]),
-            )?;
-        }
-    }
-    {
-        let mut put = sql(
-            path,
-            conn.prepare_cached(
-                "INSERT OR REPLACE INTO runs(run_id, started_at, status, row) VALUES (?1, ?2, ?3, ?4)",
+    for &cid in candidates {
+        let Some(c) = state.candidates.get(cid) else {
+            continue;
+        };
+        let payload = c.payload_hash.map(|h| h.0);
+        let record = c.record_hash.map(|h| h.0);
+        conn.execute(
+            &format!(
+                "INSERT INTO candidates({CANDIDATE_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT(candidate_id) DO UPDATE SET entity_id = excluded.entity_id,
+                    follows = excluded.follows, observed_seq = excluded.observed_seq,
+                    source = excluded.source, name = excluded.name,
+                    payload_hash = excluded.payload_hash, record_hash = excluded.record_hash,
+                    decided_by = excluded.decided_by, seen_seq = excluded.seen_seq,
+                    seen_at_us = excluded.seen_at_us, seen_run = excluded.seen_run"
             ),
+            params![
+                cid,
+                &c.entity_id,
+                &c.follows,
+                c.observed_seq,
+                &c.source,
+                &c.name,
+                payload.as_ref().map(|h| &h[..]),
+                record.as_ref().map(|h| &h[..]),
+                &c.decided_by,
+                c.seen.as_ref().map(|s| s.seq),
+                c.seen.as_ref().map(|s| s.recorded_at.timestamp_micros()),
+                c.seen.as_ref().and_then(|s| s.run_id.as_ref()),
+            ],
+        )?;
+    }
+    for &rid in runs {
+        let Some(r) = state.runs.get(rid) else {
+            continue;
+        };
+        conn.execute(
+            "INSERT INTO runs(run_id, started_at, status, row) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(run_id) DO UPDATE SET started_at = excluded.started_at,
+                status = excluded.status, row = excluded.row",
+            params![
+                rid,
+                r.started_at.to_rfc3339().as_str(),
+                r.status.as_str(),
+                to_json(r).as_str()
+            ],
         )?;
         // `created` only ever goes from 0 to 1: a run that founded an entity and saw it
         // again still founded it, whichever slice of the log each fact was folded in.
-        let mut put_entity = sql(
-            path,
-            conn.prepare_cached(
+        for (eid, created) in &r.entities {
+            conn.execute(
                 "INSERT INTO run_entities(run_id, entity_id, created) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(run_id, entity_id) DO UPDATE SET created = max(created, excluded.created)",
-            ),
-        )?;
-        for &rid in runs {
-            let Some(r) = state.runs.get(rid) else {
-                continue;
-            };
-            sql(
-                path,
-                put.execute(params![
-                    rid,
-                    r.started_at.to_rfc3339(),
-                    r.status.as_str(),
-                    to_json(r)
-                ]),
+                 ON CONFLICT(run_id, entity_id) DO UPDATE SET created =
+                    CASE WHEN excluded.created > run_entities.created
+                         THEN excluded.created ELSE run_entities.created END",
+                params![rid, eid, *created],
             )?;
-            for (eid, created) in &r.entities {
-                sql(
-                    path,
-                    put_entity.execute(params![rid, eid, i64::from(*created)]),
-                )?;
-            }
         }
     }
-    {
-        let mut put = sql(
-            path,
-            conn.prepare_cached(
-                "INSERT OR REPLACE INTO reviews(review_id, status, requested_seq, row)
-                 VALUES (?1, ?2, ?3, ?4)",
-            ),
-        )?;
-        for &rid in reviews {
-            if let Some(r) = state.reviews.get(rid) {
-                sql(
-                    path,
-                    put.execute(params![
-                        rid,
-                        super::read::review_status(r),
-                        r.requested_seq as i64,
-                        to_json(r)
-                    ]),
-                )?;
-            }
+    for &rid in reviews {
+        if let Some(r) = state.reviews.get(rid) {
+            conn.execute(
+                "INSERT INTO reviews(review_id, status, requested_seq, row) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(review_id) DO UPDATE SET status = excluded.status,
+                    requested_seq = excluded.requested_seq, row = excluded.row",
+                params![
+                    rid,
+                    super::read::review_status(r),
+                    r.requested_seq,
+                    to_json(r).as_str()
+                ],
+            )?;
         }
     }
     Ok(())
@@ -376,15 +361,10 @@ impl ProjectionDb {
             return Ok(report);
         }
         let total = last - meta.checkpoint_seq;
-        let path = self.path.clone();
-        let tx = sql(
-            &path,
-            self.conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate),
-        )?;
+        let conn = &*self.conn;
+        let tx = Tx::begin(conn, true)?;
         let mut loader = Loader {
-            conn: &tx,
-            path: &path,
+            conn,
             loaded: HashSet::new(),
         };
         // No observations are kept: entities are merged from observations read back
@@ -415,24 +395,22 @@ impl ProjectionDb {
             }
         }
         write_plain_rows(
-            &tx,
-            &path,
+            conn,
             &state,
             &state.dirty_candidates.iter().collect::<Vec<_>>(),
             &state.dirty_runs.iter().collect::<Vec<_>>(),
             &state.dirty_reviews.iter().collect::<Vec<_>>(),
         )?;
         let ids: Vec<&String> = state.dirty_entities.iter().collect();
-        report.entities_written = write_entities(&tx, &path, store, policy, &state, &ids, merge)?;
+        report.entities_written = write_entities(conn, store, policy, &state, &ids, merge)?;
         ProjectionDb::put_meta(
-            &tx,
-            &path,
+            conn,
             &[
                 ("checkpoint_seq", &report.to_seq.to_string()),
                 ("checkpoint_hash", &last_hash),
             ],
         )?;
-        sql(&path, tx.commit())?;
+        tx.commit()?;
         report.elapsed_ms = started.elapsed().as_millis() as u64;
         report.events_per_s = rate(report.events, started.elapsed());
         Ok(report)
@@ -451,43 +429,33 @@ impl ProjectionDb {
     /// Merges every entity of the database under `policy` and writes its row (the end of
     /// a rebuild). Returns how many.
     fn merge_all(&mut self, store: &SqliteEventStore, policy: &TrustPolicy) -> Result<u64> {
-        let path = self.path.clone();
-        let tx = sql(&path, self.conn.transaction())?;
-        let ids: Vec<String> = {
-            let mut stmt = sql(
-                &path,
-                tx.prepare("SELECT entity_id FROM entities ORDER BY entity_id"),
-            )?;
-            let ids = sql(
-                &path,
-                stmt.query_map([], |r| r.get(0)).and_then(|it| it.collect()),
-            )?;
-            ids
-        };
-        let written = {
-            let jobs = ids
-                .chunks(MERGE_CHUNK_ENTITIES)
-                .map(|part| jobs_from_db(&tx, &path, part, false));
-            let mut put = sql(&path, tx.prepare_cached(PUT_ENTITY))?;
-            let mut written = 0u64;
-            merge_pass(store, policy, jobs, false, &mut |done| {
-                for d in done {
-                    put_entity(&mut put, &path, &d.row)?;
-                    written += 1;
-                }
-                Ok(())
-            })?;
-            written
-        };
-        sql(&path, tx.commit())?;
+        let conn = &*self.conn;
+        let tx = Tx::begin(conn, true)?;
+        let ids = all(
+            conn,
+            "SELECT entity_id FROM entities ORDER BY entity_id",
+            &[],
+            |r| r.req_text(0),
+        )?;
+        let jobs = ids
+            .chunks(MERGE_CHUNK_ENTITIES)
+            .map(|part| jobs_from_db(conn, part, false));
+        let mut written = 0u64;
+        merge_pass(store, policy, jobs, false, &mut |done| {
+            for d in done {
+                put_entity(conn, &d.row)?;
+                written += 1;
+            }
+            Ok(())
+        })?;
+        tx.commit()?;
         Ok(written)
     }
 }
 
 /// Loads, for the incremental path, the rows an event touches.
 struct Loader<'c> {
-    conn: &'c Connection,
-    path: &'c Path,
+    conn: &'c dyn Conn,
     /// Keys already looked up ("c:<id>", "e:<id>", "r:<id>", "s:<base>", "m:<entity>",
     /// "p:<payload>").
     loaded: HashSet<String>,
@@ -557,9 +525,9 @@ impl Loader<'_> {
         if state.reviews.contains_key(review_id) || !self.first_time(format!("v:{review_id}")) {
             return Ok(());
         }
-        let row = text_by_key(self.conn, self.path, REVIEW_ROW, review_id)?;
+        let row = text_by_key(self.conn, REVIEW_ROW, review_id)?;
         if let Some(row) = row {
-            let r: ReviewRow = from_json(self.path, "review", &row)?;
+            let r: ReviewRow = from_json(self.conn.location(), "review", &row)?;
             state.reviews.insert(review_id.to_string(), r);
         }
         Ok(())
@@ -569,11 +537,11 @@ impl Loader<'_> {
         if state.runs.contains_key(run_id) || !self.first_time(format!("r:{run_id}")) {
             return Ok(());
         }
-        let row = text_by_key(self.conn, self.path, RUN_ROW, run_id)?;
+        let row = text_by_key(self.conn, RUN_ROW, run_id)?;
         if let Some(row) = row {
             // The run's entities stay in `run_entities`: only the ones this slice adds
             // are written, merged in with an upsert.
-            let r: RunRow = from_json(self.path, "run", &row)?;
+            let r: RunRow = from_json(self.conn.location(), "run", &row)?;
             state.runs.insert(run_id.to_string(), r);
         }
         Ok(())
@@ -599,7 +567,7 @@ impl Loader<'_> {
                 continue;
             }
             if !state.candidates.contains_key(&c) {
-                if let Some(cand) = candidate_by_id(self.conn, self.path, &c)? {
+                if let Some(cand) = candidate_by_id(self.conn, &c)? {
                     self.insert_row(state, cand);
                 }
             }
@@ -608,15 +576,11 @@ impl Loader<'_> {
             if let Some(eid) = entity {
                 self.load_entity(state, &eid)?;
             }
-            let mut stmt = sql(
-                self.path,
-                self.conn
-                    .prepare_cached("SELECT candidate_id FROM candidates WHERE follows = ?1"),
-            )?;
-            let followers: Vec<String> = sql(
-                self.path,
-                stmt.query_map([&c], |r| r.get(0))
-                    .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
+            let followers = all(
+                self.conn,
+                "SELECT candidate_id FROM candidates WHERE follows = ?1",
+                params![&c],
+                |r| r.req_text(0),
             )?;
             for f in followers {
                 state
@@ -634,7 +598,7 @@ impl Loader<'_> {
         if state.entities.contains_key(eid) || !self.first_time(format!("e:{eid}")) {
             return Ok(());
         }
-        if let Some((_, mut e)) = ProjectionDb::entity_by_id(self.conn, self.path, eid)? {
+        if let Some((_, mut e)) = ProjectionDb::entity_by_id(self.conn, eid)? {
             // A member this slice already moved elsewhere is no longer a member.
             e.members.retain(|c| {
                 state
@@ -660,7 +624,7 @@ impl Loader<'_> {
             .unwrap_or_default();
         for cid in members {
             if !state.candidates.contains_key(&cid) {
-                if let Some(c) = candidate_by_id(self.conn, self.path, &cid)? {
+                if let Some(c) = candidate_by_id(self.conn, &cid)? {
                     self.insert_row(state, c);
                 }
             }
@@ -674,16 +638,11 @@ impl Loader<'_> {
         if !self.first_time(format!("p:{}", payload.to_hex())) {
             return Ok(());
         }
-        let mut stmt = sql(
-            self.path,
-            self.conn.prepare_cached(&format!(
-                "SELECT {CANDIDATE_COLUMNS} FROM candidates WHERE payload_hash = ?1"
-            )),
-        )?;
-        let rows: Vec<Candidate> = sql(
-            self.path,
-            stmt.query_map([payload.0.as_slice()], candidate_from_row)
-                .and_then(|it| it.collect()),
+        let rows = all(
+            self.conn,
+            &format!("SELECT {CANDIDATE_COLUMNS} FROM candidates WHERE payload_hash = ?1"),
+            params![payload.0.as_slice()],
+            candidate_from_row,
         )?;
         let mut members = BTreeSet::new();
         for c in rows {
@@ -712,16 +671,11 @@ impl Loader<'_> {
         if !self.first_time(format!("s:{base}")) {
             return Ok(());
         }
-        let mut stmt = sql(
-            self.path,
-            self.conn.prepare_cached(
-                "SELECT slug FROM entities WHERE slug = ?1 OR (slug > ?1 || '-' AND slug < ?1 || '.')",
-            ),
-        )?;
-        let slugs: Vec<String> = sql(
-            self.path,
-            stmt.query_map([base], |r| r.get(0))
-                .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
+        let slugs = all(
+            self.conn,
+            "SELECT slug FROM entities WHERE slug = ?1 OR (slug > ?1 || '-' AND slug < ?1 || '.')",
+            params![base],
+            |r| r.req_text(0),
         )?;
         state.slugs.extend(slugs);
         Ok(())
@@ -739,77 +693,67 @@ pub(crate) struct StoredRow {
 /// The entity states and members (without observations) of `ids` (sorted), read from the
 /// database with two range reads over the chunk's span of ids: the input of a re-merge or
 /// a dry run. With `with_old`, each job carries its stored row.
-pub(super) fn jobs_from_db(
-    conn: &Connection,
-    path: &Path,
-    ids: &[String],
-    with_old: bool,
-) -> Result<Vec<Job>> {
+pub(super) fn jobs_from_db(conn: &dyn Conn, ids: &[String], with_old: bool) -> Result<Vec<Job>> {
     let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
         return Ok(Vec::new());
     };
+    let path = conn.location().to_path_buf();
     let wanted = |eid: &str| ids.binary_search_by(|i| i.as_str().cmp(eid)).is_ok();
     let mut members: std::collections::HashMap<String, Vec<Candidate>> =
         std::collections::HashMap::with_capacity(ids.len());
-    {
-        let mut stmt = sql(
-            path,
-            conn.prepare_cached(&format!(
-                "SELECT {CANDIDATE_COLUMNS} FROM candidates
-                 WHERE entity_id >= ?1 AND entity_id <= ?2"
-            )),
-        )?;
-        let mut rows = sql(path, stmt.query([first, last]))?;
-        while let Some(row) = sql(path, rows.next())? {
-            let c = sql(path, candidate_from_row(row))?;
+    conn.each(
+        &format!(
+            "SELECT {CANDIDATE_COLUMNS} FROM candidates WHERE entity_id >= ?1 AND entity_id <= ?2"
+        ),
+        params![first, last],
+        &mut |row| {
+            let c = candidate_from_row(row)?;
             if let Some(eid) = c.entity_id.as_deref().filter(|e| wanted(e)) {
                 members.entry(eid.to_string()).or_default().push(c);
             }
-        }
-    }
-    let mut stmt = sql(
-        path,
-        conn.prepare_cached(
-            "SELECT entity_id, slug, founded_seq, updated_seq, overrides, sources, completeness,
-                    merged
-             FROM entities WHERE entity_id >= ?1 AND entity_id <= ?2 ORDER BY entity_id",
-        ),
+            Ok(())
+        },
     )?;
-    let mut rows = sql(path, stmt.query([first, last]))?;
     let mut out = Vec::with_capacity(ids.len());
-    while let Some(row) = sql(path, rows.next())? {
-        let eid: String = sql(path, row.get(0))?;
-        if !wanted(&eid) {
-            continue;
-        }
-        let overrides: Option<String> = sql(path, row.get(4))?;
-        let overrides = match overrides {
-            Some(text) => from_json(path, "entity overrides", &text)?,
-            None => Default::default(),
-        };
-        let members = members.remove(&eid).unwrap_or_default();
-        let entity = EntityState {
-            entity_id: eid,
-            slug: sql(path, row.get(1))?,
-            founded_seq: sql(path, row.get::<_, i64>(2))? as u64,
-            members: members.iter().map(|c| c.candidate_id.clone()).collect(),
-            overrides,
-            updated_seq: sql(path, row.get::<_, i64>(3))? as u64,
-        };
-        let old = if with_old {
-            Some(StoredRow {
-                sources: sql(path, row.get(5))?,
-                completeness: sql(path, row.get::<_, i64>(6))? as u32,
-                merged: sql(path, row.get(7))?,
-            })
-        } else {
-            None
-        };
-        out.push(Job {
-            entity,
-            members,
-            old,
-        });
-    }
+    conn.each(
+        "SELECT entity_id, slug, founded_seq, updated_seq, overrides, sources, completeness,
+                merged
+         FROM entities WHERE entity_id >= ?1 AND entity_id <= ?2 ORDER BY entity_id",
+        params![first, last],
+        &mut |row| {
+            let eid = row.req_text(0)?;
+            if !wanted(&eid) {
+                return Ok(());
+            }
+            let overrides = match row.text(4)? {
+                Some(text) => from_json(&path, "entity overrides", &text)?,
+                None => Default::default(),
+            };
+            let members = members.remove(&eid).unwrap_or_default();
+            let entity = EntityState {
+                entity_id: eid,
+                slug: row.req_text(1)?,
+                founded_seq: row.req_int(2)? as u64,
+                members: members.iter().map(|c| c.candidate_id.clone()).collect(),
+                overrides,
+                updated_seq: row.req_int(3)? as u64,
+            };
+            let old = if with_old {
+                Some(StoredRow {
+                    sources: row.req_text(5)?,
+                    completeness: row.req_int(6)? as u32,
+                    merged: row.req_text(7)?,
+                })
+            } else {
+                None
+            };
+            out.push(Job {
+                entity,
+                members,
+                old,
+            });
+            Ok(())
+        },
+    )?;
     Ok(out)
 }

@@ -23,6 +23,8 @@ mod fold;
 mod merging;
 mod read;
 mod rows;
+mod schema;
+pub(crate) mod sql;
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -30,7 +32,6 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use trustfold_events::{EventStore, SqliteEventStore, StoreError};
 
@@ -137,13 +138,6 @@ impl ProjectionError {
 
 type Result<T> = std::result::Result<T, ProjectionError>;
 
-fn sql<T>(path: &Path, r: rusqlite::Result<T>) -> Result<T> {
-    r.map_err(|source| ProjectionError::Sqlite {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
 fn io<T>(path: &Path, r: std::io::Result<T>) -> Result<T> {
     r.map_err(|source| ProjectionError::Io {
         path: path.to_path_buf(),
@@ -165,12 +159,8 @@ fn from_json<T: for<'de> Deserialize<'de>>(path: &Path, what: &str, text: &str) 
 
 /// The one text column `query` (with `?1` bound to `key`) selects, if a row matches: the
 /// point read most tables here are loaded with.
-fn text_by_key(conn: &Connection, path: &Path, query: &str, key: &str) -> Result<Option<String>> {
-    sql(
-        path,
-        conn.prepare_cached(query)
-            .and_then(|mut stmt| stmt.query_row([key], |r| r.get(0)).optional()),
-    )
+fn text_by_key(conn: &dyn sql::Conn, query: &str, key: &str) -> Result<Option<String>> {
+    sql::one(conn, query, sql::params![key], |r| r.req_text(0))
 }
 
 /// What a projection database says about itself.
@@ -183,70 +173,6 @@ pub struct Meta {
     pub policy_origin: String,
     pub built_at: String,
 }
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS candidates (
-    candidate_id TEXT PRIMARY KEY,
-    entity_id TEXT,
-    follows TEXT,
-    observed_seq INTEGER,
-    source TEXT,
-    name TEXT,
-    payload_hash BLOB,
-    record_hash BLOB,
-    decided_by TEXT,
-    seen_seq INTEGER,
-    seen_at_us INTEGER,
-    seen_run TEXT
-);
-CREATE TABLE IF NOT EXISTS entities (
-    entity_id TEXT PRIMARY KEY,
-    slug TEXT NOT NULL,
-    name TEXT,
-    entity_class TEXT,
-    locality TEXT,
-    postcode TEXT,
-    lat REAL,
-    lon REAL,
-    sources TEXT NOT NULL,
-    n_sources INTEGER NOT NULL,
-    completeness INTEGER NOT NULL,
-    conflicts TEXT NOT NULL,
-    founded_seq INTEGER NOT NULL,
-    updated_seq INTEGER NOT NULL,
-    overrides TEXT,
-    merged TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS reviews (
-    review_id TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    requested_seq INTEGER NOT NULL,
-    row TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    started_at TEXT NOT NULL,
-    status TEXT NOT NULL,
-    row TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS run_entities (
-    run_id TEXT NOT NULL,
-    entity_id TEXT NOT NULL,
-    created INTEGER NOT NULL,
-    PRIMARY KEY (run_id, entity_id)
-) WITHOUT ROWID;
-";
-
-/// Indexes, created after a rebuild's bulk load (faster than maintaining them row by row).
-const INDEXES: &str = "
-CREATE UNIQUE INDEX IF NOT EXISTS entities_slug ON entities(slug);
-CREATE INDEX IF NOT EXISTS candidates_entity ON candidates(entity_id) WHERE entity_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS candidates_follows ON candidates(follows) WHERE follows IS NOT NULL;
-CREATE INDEX IF NOT EXISTS candidates_payload ON candidates(payload_hash) WHERE payload_hash IS NOT NULL;
-CREATE INDEX IF NOT EXISTS candidates_source ON candidates(source, entity_id) WHERE entity_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
-";
 
 /// The projections of one data dir.
 #[derive(Clone, Debug)]
