@@ -21,6 +21,7 @@
 
 mod fold;
 mod merging;
+pub mod pg;
 mod read;
 mod rows;
 mod schema;
@@ -84,6 +85,15 @@ pub enum ProjectionError {
         "another process holds {path} for more than {waited_ms} ms; try again when it finishes"
     )]
     Locked { path: PathBuf, waited_ms: u64 },
+    /// PostgreSQL refused or failed a statement (the message is the server's; the URL,
+    /// which may hold a password, is never part of it).
+    #[error("PostgreSQL ({path}): {detail}")]
+    Postgres {
+        path: PathBuf,
+        detail: String,
+        /// The SQLSTATE, when the server answered.
+        code: Option<String>,
+    },
     /// A worker thread of a merge pass stopped without an answer (it panicked).
     #[error("a merge worker stopped unexpectedly: {0}")]
     Worker(String),

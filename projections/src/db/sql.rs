@@ -164,7 +164,7 @@ pub trait Row {
 }
 
 /// One connection to a projection database.
-pub trait Conn {
+pub trait Conn: Send {
     #[allow(dead_code)] // read once both engines are in
     fn engine(&self) -> Engine;
     /// Where the database is, for messages (a file, or a PostgreSQL schema).
@@ -241,6 +241,223 @@ impl Drop for Tx<'_> {
             // The error that ended the transaction is the one reported; a failed rollback
             // leaves nothing committed either.
             let _ = self.conn.batch("ROLLBACK");
+        }
+    }
+}
+
+/// The PostgreSQL connection.
+pub mod postgres {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::error::Error as StdError;
+    use std::path::{Path, PathBuf};
+
+    use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+    use postgres::{Client, Statement};
+
+    use super::{Conn, Engine, Param, Row};
+    use crate::db::{ProjectionError, Result};
+
+    /// Statements kept prepared per connection (every statement here is one of a few
+    /// dozen fixed texts).
+    pub const PREPARED_MAX: usize = 256;
+
+    impl ToSql for Param<'_> {
+        fn to_sql(
+            &self,
+            ty: &Type,
+            out: &mut postgres::types::private::BytesMut,
+        ) -> std::result::Result<IsNull, Box<dyn StdError + Sync + Send>> {
+            // Each parameter is written as the type PostgreSQL inferred for its place.
+            match *self {
+                Param::Null => Ok(IsNull::Yes),
+                Param::Int(v) => match *ty {
+                    Type::INT8 => v.to_sql(ty, out),
+                    Type::INT4 => i32::try_from(v)?.to_sql(ty, out),
+                    Type::INT2 => i16::try_from(v)?.to_sql(ty, out),
+                    Type::BOOL => (v != 0).to_sql(ty, out),
+                    Type::FLOAT8 => (v as f64).to_sql(ty, out),
+                    _ => Err(format!("an integer cannot be sent as {ty}").into()),
+                },
+                Param::Real(v) => match *ty {
+                    Type::FLOAT4 => (v as f32).to_sql(ty, out),
+                    _ => v.to_sql(ty, out),
+                },
+                Param::Text(v) => v.to_sql(ty, out),
+                Param::Blob(v) => v.to_sql(ty, out),
+            }
+        }
+
+        fn accepts(_: &Type) -> bool {
+            true
+        }
+
+        to_sql_checked!();
+    }
+
+    /// A PostgreSQL connection whose `search_path` is one projection's schema.
+    pub struct PgConn {
+        pub client: RefCell<Client>,
+        prepared: RefCell<HashMap<String, Statement>>,
+        /// `postgres:<schema>`, for messages (never the URL: it may hold a password).
+        pub location: PathBuf,
+    }
+
+    impl PgConn {
+        pub fn new(client: Client, location: impl Into<PathBuf>) -> PgConn {
+            PgConn {
+                client: RefCell::new(client),
+                prepared: RefCell::new(HashMap::new()),
+                location: location.into(),
+            }
+        }
+
+        fn err(&self, e: postgres::Error) -> ProjectionError {
+            error(&self.location, e)
+        }
+
+        /// `?N` placeholders as PostgreSQL's `$N`.
+        fn dialect(sql: &str) -> String {
+            let mut out = String::with_capacity(sql.len());
+            let mut chars = sql.chars().peekable();
+            while let Some(c) = chars.next() {
+                if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
+                    out.push('$');
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        }
+
+        fn statement(&self, sql: &str) -> Result<Statement> {
+            if let Some(s) = self.prepared.borrow().get(sql) {
+                return Ok(s.clone());
+            }
+            let stmt = self
+                .client
+                .borrow_mut()
+                .prepare(&Self::dialect(sql))
+                .map_err(|e| self.err(e))?;
+            let mut prepared = self.prepared.borrow_mut();
+            if prepared.len() >= PREPARED_MAX {
+                prepared.clear();
+            }
+            prepared.insert(sql.to_string(), stmt.clone());
+            Ok(stmt)
+        }
+    }
+
+    /// A PostgreSQL error as a projection error: the server's message and code, or what
+    /// failed on the way (the URL, which may hold a password, is never in it).
+    pub fn error(location: &Path, e: postgres::Error) -> ProjectionError {
+        let (detail, code) = match e.as_db_error() {
+            Some(db) => (db.message().to_string(), Some(db.code().code().to_string())),
+            None => (e.to_string(), None),
+        };
+        ProjectionError::Postgres {
+            path: location.to_path_buf(),
+            detail,
+            code,
+        }
+    }
+
+    struct PgRow<'r> {
+        row: &'r postgres::Row,
+        location: &'r Path,
+    }
+
+    impl PgRow<'_> {
+        fn get<T: for<'a> postgres::types::FromSql<'a>>(&self, i: usize) -> Result<Option<T>> {
+            self.row
+                .try_get::<_, Option<T>>(i)
+                .map_err(|e| error(self.location, e))
+        }
+    }
+
+    impl Row for PgRow<'_> {
+        fn int(&self, i: usize) -> Result<Option<i64>> {
+            match self.row.columns().get(i).map(|c| c.type_().clone()) {
+                Some(Type::INT4) => Ok(self.get::<i32>(i)?.map(i64::from)),
+                Some(Type::INT2) => Ok(self.get::<i16>(i)?.map(i64::from)),
+                _ => self.get::<i64>(i),
+            }
+        }
+        fn real(&self, i: usize) -> Result<Option<f64>> {
+            self.get::<f64>(i)
+        }
+        fn text(&self, i: usize) -> Result<Option<String>> {
+            self.get::<String>(i)
+        }
+        fn blob(&self, i: usize) -> Result<Option<Vec<u8>>> {
+            self.get::<Vec<u8>>(i)
+        }
+        fn location(&self) -> &Path {
+            self.location
+        }
+    }
+
+    fn refs<'p>(params: &'p [Param<'p>]) -> Vec<&'p (dyn ToSql + Sync)> {
+        params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+    }
+
+    impl Conn for PgConn {
+        fn engine(&self) -> Engine {
+            Engine::Postgres
+        }
+
+        fn location(&self) -> &Path {
+            &self.location
+        }
+
+        fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+            let stmt = self.statement(sql)?;
+            self.client
+                .borrow_mut()
+                .execute(&stmt, &refs(params))
+                .map_err(|e| self.err(e))
+        }
+
+        fn each(
+            &self,
+            sql: &str,
+            params: &[Param<'_>],
+            f: &mut dyn FnMut(&dyn Row) -> Result<()>,
+        ) -> Result<()> {
+            use postgres::fallible_iterator::FallibleIterator;
+            let stmt = self.statement(sql)?;
+            let mut client = self.client.borrow_mut();
+            let mut rows = client
+                .query_raw(&stmt, params.iter())
+                .map_err(|e| error(&self.location, e))?;
+            while let Some(row) = rows.next().map_err(|e| error(&self.location, e))? {
+                f(&PgRow {
+                    row: &row,
+                    location: &self.location,
+                })?;
+            }
+            Ok(())
+        }
+
+        fn batch(&self, sql: &str) -> Result<()> {
+            self.client
+                .borrow_mut()
+                .batch_execute(sql)
+                .map_err(|e| self.err(e))
+        }
+
+        fn begin(&self, write: bool) -> Result<()> {
+            self.batch("BEGIN")?;
+            if write {
+                // Writers of one log's projections take turns: the same lock a catch-up
+                // holds for its session (see `pg::WRITER_LOCK`), taken for the
+                // transaction here when the session does not hold it already.
+                self.batch(&format!(
+                    "SELECT pg_advisory_xact_lock({})",
+                    crate::db::pg::WRITER_LOCK
+                ))?;
+            }
+            Ok(())
         }
     }
 }
