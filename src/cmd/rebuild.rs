@@ -15,6 +15,10 @@ pub struct Args {
     /// Print the figures as one JSON document.
     #[arg(long)]
     pub json: bool,
+    /// Re-fold the whole log, the identity index included (matching never depends on the
+    /// trust policy, so it is rebuilt only when asked).
+    #[arg(long)]
+    pub full: bool,
 }
 
 pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
@@ -29,9 +33,15 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
     }
     let store = dir.write_log()?;
     let report = project::rebuild(&dir, &store, &policy, !args.json)?;
+    let identity = if args.full {
+        Some(project::rebuild_identity(&dir, &store, !args.json)?)
+    } else {
+        None
+    };
     if args.json {
         let doc = serde_json::json!({
             "report": report,
+            "identity": identity,
             "policy_origin": policy.origin(),
             "policy_hash": policy.hash(),
         });
@@ -49,6 +59,12 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
             policy.origin(),
             short(policy.hash())
         );
+        if let Some(r) = identity {
+            println!(
+                "rebuilt the identity index from {} events in {} ms: {} attached candidates",
+                r.events, r.elapsed_ms, r.attached
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

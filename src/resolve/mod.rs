@@ -101,8 +101,10 @@
 //! 100k and 1M and reports time, comparisons and pairwise precision and recall.
 
 mod index;
+mod keys;
 mod normalize;
 mod score;
+pub mod store;
 mod table;
 
 #[cfg(test)]
@@ -115,6 +117,7 @@ use trustfold_events::CandidateFields;
 
 pub use index::{IdentityIndex, CELL_ALONE_MAX};
 pub use score::NEAR_M;
+pub use store::{IdentityReport, IdentityStore, IdentityStoreError, WorkingIndex};
 
 /// Recorded in every `MergeDecided`; bumped whenever a decision for the same inputs can
 /// change (a weight, a threshold default, a token list, the blocking rules).

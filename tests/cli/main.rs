@@ -13,6 +13,7 @@ use support::{Fault, FaultServer};
 
 mod connectors;
 mod identity;
+mod identity_index;
 mod lifecycle;
 mod log;
 mod projections;
