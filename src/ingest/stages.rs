@@ -320,7 +320,7 @@ pub fn accept_and_resolve(
             .catch_up(store, config)
             .context("updating the identity index")?;
         let working = identity
-            .working_index(store, &refs, config)
+            .working_index(&refs, config)
             .context("reading the identity index")?;
         debug!(
             blocks = working.blocks_read,

@@ -95,44 +95,31 @@ pub(crate) struct Prepared {
     pub(crate) id_words: Vec<u32>,
 }
 
-impl Prepared {
-    /// Reads `fields`; `token_id` gives a token's vocabulary id (or [`NO_ID`]) from its
-    /// [`keys::token_key`] and text.
-    pub(crate) fn new(
-        fields: &CandidateFields,
-        source: &str,
-        external_id: &str,
-        mut token_id: impl FnMut((u64, u64), &str) -> u32,
-    ) -> Self {
+/// What [`Prepared`] is derived from, past the parsing of the fields: the form the
+/// identity store keeps of each attached candidate (`form.rs`), so that loading one reads
+/// neither the log nor the normalisation tables.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Parts {
+    /// The name's tokens (text, class), in order.
+    pub(crate) tokens: Vec<(String, TokenClass)>,
+    pub(crate) kinds: u32,
+    pub(crate) class: Option<u32>,
+    pub(crate) coord: Option<(f64, f64)>,
+    pub(crate) phone: Option<u64>,
+    pub(crate) website: Option<Website>,
+    pub(crate) postcode: Option<Postcode>,
+    pub(crate) address: Vec<u32>,
+    pub(crate) ids: Vec<(u64, u64)>,
+}
+
+impl Parts {
+    /// Reads a candidate's fields.
+    pub(crate) fn of(fields: &CandidateFields, source: &str, external_id: &str) -> Parts {
         let (tokens, name_kinds) = fields
             .name
             .as_deref()
             .map(normalize::name_tokens)
             .unwrap_or_default();
-        let name: Vec<QueryToken> = tokens
-            .into_iter()
-            .map(|t| {
-                let key = keys::token_key(&t.text);
-                QueryToken {
-                    id: token_id(key, &t.text),
-                    hash: key.0,
-                    weight: t.class.weight(),
-                    class: t.class,
-                    text: t.text,
-                }
-            })
-            .collect();
-        let name_weight = name.iter().map(|t| t.weight).sum();
-        let lookup_class = name.iter().map(|t| t.class).min_by_key(|c| lookup_rank(*c));
-        let name_key = lookup_class.map(|class| {
-            let mut words: Vec<&str> = name
-                .iter()
-                .filter(|t| t.class == class)
-                .map(|t| t.text.as_str())
-                .collect();
-            words.sort_unstable();
-            normalize::hash_parts(0, words)
-        });
         let kinds = name_kinds
             | normalize::category_kinds(fields.categories.iter().chain(fields.sports.iter()));
         let class = fields
@@ -172,11 +159,8 @@ impl Prepared {
                 add_id(other, v);
             }
         }
-        Prepared {
-            name,
-            name_weight,
-            lookup_class,
-            name_key,
+        Parts {
+            tokens: tokens.into_iter().map(|t| (t.text, t.class)).collect(),
             kinds,
             class,
             coord,
@@ -184,11 +168,90 @@ impl Prepared {
             website: fields.website.as_deref().and_then(normalize::website_key),
             postcode: fields.postcode.as_deref().and_then(normalize::postcode_key),
             address,
-            id_words: ids
+            ids,
+        }
+    }
+}
+
+impl Prepared {
+    /// Reads `fields`; `token_id` gives a token's vocabulary id (or [`NO_ID`]) from its
+    /// [`keys::token_key`] and text.
+    pub(crate) fn new(
+        fields: &CandidateFields,
+        source: &str,
+        external_id: &str,
+        token_id: impl FnMut((u64, u64), &str) -> u32,
+    ) -> Self {
+        Prepared::from_parts(Parts::of(fields, source, external_id), token_id)
+    }
+
+    /// The matching form of `parts` (see [`Prepared::new`]).
+    pub(crate) fn from_parts(
+        parts: Parts,
+        mut token_id: impl FnMut((u64, u64), &str) -> u32,
+    ) -> Self {
+        let name: Vec<QueryToken> = parts
+            .tokens
+            .into_iter()
+            .map(|(text, class)| {
+                let key = keys::token_key(&text);
+                QueryToken {
+                    id: token_id(key, &text),
+                    hash: key.0,
+                    weight: class.weight(),
+                    class,
+                    text,
+                }
+            })
+            .collect();
+        let name_weight = name.iter().map(|t| t.weight).sum();
+        let lookup_class = name.iter().map(|t| t.class).min_by_key(|c| lookup_rank(*c));
+        let name_key = lookup_class.map(|class| {
+            let mut words: Vec<&str> = name
+                .iter()
+                .filter(|t| t.class == class)
+                .map(|t| t.text.as_str())
+                .collect();
+            words.sort_unstable();
+            normalize::hash_parts(0, words)
+        });
+        Prepared {
+            name,
+            name_weight,
+            lookup_class,
+            name_key,
+            kinds: parts.kinds,
+            class: parts.class,
+            coord: parts.coord,
+            phone: parts.phone,
+            website: parts.website,
+            postcode: parts.postcode,
+            address: parts.address,
+            id_words: parts
+                .ids
                 .iter()
                 .flat_map(|&(id, _)| [id as u32, (id >> 32) as u32])
                 .collect(),
-            ids,
+            ids: parts.ids,
+        }
+    }
+
+    /// The parts this form was derived from.
+    pub(crate) fn parts(&self) -> Parts {
+        Parts {
+            tokens: self
+                .name
+                .iter()
+                .map(|t| (t.text.clone(), t.class))
+                .collect(),
+            kinds: self.kinds,
+            class: self.class,
+            coord: self.coord,
+            phone: self.phone,
+            website: self.website,
+            postcode: self.postcode,
+            address: self.address.clone(),
+            ids: self.ids.clone(),
         }
     }
 
@@ -429,18 +492,25 @@ impl IdentityIndex {
         index
     }
 
-    /// Adds an attached candidate to a working index without filing it under any block;
-    /// returns its index here and the hash of its cell (0 without coordinates), which its
-    /// entries in token lists carry.
-    pub(crate) fn add_unfiled(&mut self, c: &CandidateRef<'_>, entity_id: &str) -> (u32, u32) {
+    /// Adds an attached candidate to a working index, from its stored matching form,
+    /// without filing it under any block; returns its index here and the hash of its cell
+    /// (0 without coordinates), which its entries in token lists carry.
+    pub(crate) fn add_unfiled(
+        &mut self,
+        candidate_id: &str,
+        entity_id: &str,
+        parts: Parts,
+    ) -> (u32, u32) {
         let cell_m = self.config.cell_m;
-        let (idx, prepared) = self.add(c, entity_id);
-        let coord = match prepared {
-            Some(p) => p.coord,
-            // Loaded twice (the store never does): its point as stored, to f32 precision.
-            None => self.candidates[idx as usize].coord(),
-        };
-        let cell = coord.map_or(0, |(lat, lon)| cell_hash(own_cell(lat, lon, cell_m)));
+        let cell = parts
+            .coord
+            .map_or(0, |(lat, lon)| cell_hash(own_cell(lat, lon, cell_m)));
+        let (idx, entity) = self.slot(candidate_id, entity_id);
+        if let Some(entity) = entity {
+            let vocab = &mut self.vocab;
+            let p = Prepared::from_parts(parts, |key, text| vocab.intern(key, text));
+            self.push_stored(candidate_id, entity, &p);
+        }
         (idx, cell)
     }
 
@@ -569,19 +639,10 @@ impl IdentityIndex {
     /// returns its index and matching form (to be filed); or moves an attached candidate
     /// to `entity_id`, and returns its index alone.
     fn add(&mut self, c: &CandidateRef<'_>, entity_id: &str) -> (u32, Option<Prepared>) {
-        let entity = self.entity_slot(entity_id);
-        let idx = self.candidates.len() as u32;
-        let (i, new) = self.by_candidate_id.insert(id_key(c.candidate_id), idx);
-        if !new {
-            let old = self.candidates[i as usize].entity;
-            if old != entity {
-                self.candidates[i as usize].entity = entity;
-                self.leave(old);
-                self.join(entity);
-            }
-            return (i, None);
-        }
-        self.join(entity);
+        let (idx, entity) = self.slot(c.candidate_id, entity_id);
+        let Some(entity) = entity else {
+            return (idx, None);
+        };
         let fp = fingerprint(c);
         let cached = match self.last_prepared.get_mut() {
             Ok(slot) => slot.take().filter(|(key, _)| *key == fp).map(|(_, p)| p),
@@ -600,6 +661,32 @@ impl IdentityIndex {
                 vocab.intern(key, text)
             }),
         };
+        self.push_stored(c.candidate_id, entity, &p);
+        (idx, Some(p))
+    }
+
+    /// The index of a candidate: a new one joining `entity_id` (with that entity's slot,
+    /// for [`Self::push_stored`]), or the one it has, moved to `entity_id` if it is
+    /// elsewhere (no slot).
+    fn slot(&mut self, candidate_id: &str, entity_id: &str) -> (u32, Option<u32>) {
+        let entity = self.entity_slot(entity_id);
+        let idx = self.candidates.len() as u32;
+        let (i, new) = self.by_candidate_id.insert(id_key(candidate_id), idx);
+        if !new {
+            let old = self.candidates[i as usize].entity;
+            if old != entity {
+                self.candidates[i as usize].entity = entity;
+                self.leave(old);
+                self.join(entity);
+            }
+            return (i, None);
+        }
+        self.join(entity);
+        (i, Some(entity))
+    }
+
+    /// Stores a new candidate's record (at the next index, which [`Self::slot`] gave it).
+    fn push_stored(&mut self, candidate_id: &str, entity: u32, p: &Prepared) {
         let n_tokens = self.vocab.texts.len();
         self.block_token
             .resize_with(n_tokens, TokenPostings::default);
@@ -654,9 +741,8 @@ impl IdentityIndex {
                     | if w.shared_host { WEB_SHARED_HOST } else { 0 }
             }),
         });
-        self.order_keys.push(normalize::hash_str(c.candidate_id));
-        self.candidate_ids.push(c.candidate_id);
-        (idx, Some(p))
+        self.order_keys.push(normalize::hash_str(candidate_id));
+        self.candidate_ids.push(candidate_id);
     }
 
     /// Files candidate `idx` under every block of [`filed_keys`], and counts it.

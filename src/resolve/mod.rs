@@ -100,6 +100,7 @@
 //! (`benches/resolve.rs`) streams synthetic candidates through `decide` + `attach` at 10k,
 //! 100k and 1M and reports time, comparisons and pairwise precision and recall.
 
+mod form;
 mod index;
 mod keys;
 mod normalize;

@@ -25,6 +25,7 @@ use trustfold_events::{
 
 use super::{read_checkpoint, set_meta, sql, PROGRESS_EVENTS};
 use super::{Checkpoint, Counters, IdentityReport, IdentityStoreError, Progress, Result};
+use crate::resolve::form;
 use crate::resolve::index::Prepared;
 use crate::resolve::keys::{filed_keys, BlockKey, BlockKind};
 use crate::resolve::normalize::fmix64;
@@ -81,10 +82,32 @@ pub(super) fn write_counters(conn: &Connection, path: &Path, c: &Counters) -> Re
     Ok(())
 }
 
-/// The blocks a candidate of this extraction is filed under once attached.
-pub(super) fn keys_of(c: &CandidateExtracted, cell_m: f64) -> Vec<BlockKey> {
+/// What the store keeps of a candidate's extraction once it is attached: the blocks it
+/// is filed under and its matching form (`form.rs`).
+#[derive(Clone)]
+pub(super) struct Filed {
+    pub keys: Vec<BlockKey>,
+    pub form: Vec<u8>,
+}
+
+/// [`Filed`] for this extraction.
+pub(super) fn filed_of(c: &CandidateExtracted, cell_m: f64) -> Filed {
+    let own_id = !c.external_id.trim().is_empty();
     let p = Prepared::new(&c.fields, &c.source, &c.external_id, |_, _| NO_ID);
-    filed_keys(&p, !c.external_id.trim().is_empty(), cell_m)
+    Filed {
+        keys: filed_keys(&p, own_id, cell_m),
+        form: form::encode(&p.parts(), own_id),
+    }
+}
+
+/// The blocks of a stored matching form.
+fn keys_of_form(bytes: &[u8], path: &Path, cell_m: f64) -> Result<Vec<BlockKey>> {
+    let (parts, own_id) = form::decode(bytes).map_err(|detail| IdentityStoreError::Corrupt {
+        path: path.to_path_buf(),
+        detail,
+    })?;
+    let p = Prepared::from_parts(parts, |_, _| NO_ID);
+    Ok(filed_keys(&p, own_id, cell_m))
 }
 
 /// A hash of a (sorted) key list: equal lists, equal hashes; a re-observation with the
@@ -100,7 +123,8 @@ pub(super) fn keys_hash(keys: &[BlockKey]) -> i64 {
 /// An attached candidate's row.
 struct AttachedRow {
     idx: i64,
-    seq: Option<u64>,
+    /// Its matching form, `None` while it was never extracted.
+    form: Option<Vec<u8>>,
     keys_hash: i64,
 }
 
@@ -110,8 +134,8 @@ struct Folder<'t> {
     log: &'t SqliteEventStore,
     cell_m: f64,
     counters: Counters,
-    /// Candidate id -> (seq of an extraction, its blocks).
-    cache: HashMap<String, (u64, Vec<BlockKey>)>,
+    /// Candidate id -> (seq of an extraction, what it is filed as).
+    cache: HashMap<String, (u64, Filed)>,
 }
 
 /// Folds the events after the store's checkpoint, up to the log's head (or `to_seq`),
@@ -203,36 +227,36 @@ impl Folder<'_> {
         sql(self.path, r)
     }
 
-    fn remember(&mut self, candidate_id: &str, seq: u64, keys: Vec<BlockKey>) {
+    fn remember(&mut self, candidate_id: &str, seq: u64, filed: Filed) {
         if self.cache.len() >= FOLD_CACHE_CANDIDATES_MAX {
             self.cache.clear();
         }
-        self.cache.insert(candidate_id.to_string(), (seq, keys));
+        self.cache.insert(candidate_id.to_string(), (seq, filed));
     }
 
-    /// The blocks of the extraction at `seq` of `candidate_id`: from the cache, or read
+    /// What the extraction at `seq` of `candidate_id` is filed as: from the cache, or read
     /// back from the log.
-    fn keys_at(&mut self, candidate_id: &str, seq: u64) -> Result<Vec<BlockKey>> {
-        if let Some((s, keys)) = self.cache.get(candidate_id) {
+    fn filed_at(&mut self, candidate_id: &str, seq: u64) -> Result<Filed> {
+        if let Some((s, filed)) = self.cache.get(candidate_id) {
             if *s == seq {
-                return Ok(keys.clone());
+                return Ok(filed.clone());
             }
         }
         let c = extraction_at(self.log, self.path, seq)?;
-        let keys = keys_of(&c, self.cell_m);
-        self.remember(candidate_id, seq, keys.clone());
-        Ok(keys)
+        let filed = filed_of(&c, self.cell_m);
+        self.remember(candidate_id, seq, filed.clone());
+        Ok(filed)
     }
 
     fn attached_row(&self, candidate_id: &str) -> Result<Option<AttachedRow>> {
         self.sql(
             self.tx
-                .prepare_cached("SELECT idx, seq, keys_hash FROM attached WHERE candidate_id = ?1")
+                .prepare_cached("SELECT idx, form, keys_hash FROM attached WHERE candidate_id = ?1")
                 .and_then(|mut s| {
                     s.query_row([candidate_id], |r| {
                         Ok(AttachedRow {
                             idx: r.get(0)?,
-                            seq: r.get::<_, Option<i64>>(1)?.map(|s| s as u64),
+                            form: r.get(1)?,
                             keys_hash: r.get(2)?,
                         })
                     })
@@ -250,26 +274,28 @@ impl Folder<'_> {
                 )
                 .and_then(|mut s| s.execute(params![c.candidate_id, seq as i64])),
         )?;
-        let keys = keys_of(&c, self.cell_m);
+        let filed = filed_of(&c, self.cell_m);
         if let Some(row) = self.attached_row(&c.candidate_id)? {
-            let hash = keys_hash(&keys);
-            match row.seq {
+            let hash = keys_hash(&filed.keys);
+            match &row.form {
                 // Attached before it was ever extracted: filed now.
-                None => self.add_keys(row.idx, &keys)?,
+                None => self.add_keys(row.idx, &filed.keys)?,
                 Some(_) if hash == row.keys_hash => {}
-                Some(old_seq) => {
-                    let old = self.keys_at(&c.candidate_id, old_seq)?;
+                Some(old) => {
+                    let old = keys_of_form(old, self.path, self.cell_m)?;
                     self.remove_keys(row.idx, &old)?;
-                    self.add_keys(row.idx, &keys)?;
+                    self.add_keys(row.idx, &filed.keys)?;
                 }
             }
             self.sql(
                 self.tx
-                    .prepare_cached("UPDATE attached SET seq = ?2, keys_hash = ?3 WHERE idx = ?1")
-                    .and_then(|mut s| s.execute(params![row.idx, seq as i64, hash])),
+                    .prepare_cached(
+                        "UPDATE attached SET seq = ?2, keys_hash = ?3, form = ?4 WHERE idx = ?1",
+                    )
+                    .and_then(|mut s| s.execute(params![row.idx, seq as i64, hash, filed.form])),
             )?;
         }
-        self.remember(&c.candidate_id, seq, keys);
+        self.remember(&c.candidate_id, seq, filed);
         Ok(())
     }
 
@@ -298,17 +324,18 @@ impl Folder<'_> {
                     }),
             )?
             .map(|s| s as u64);
-        let keys = match seq {
-            Some(seq) => self.keys_at(candidate_id, seq)?,
-            None => Vec::new(),
+        let filed = match seq {
+            Some(seq) => Some(self.filed_at(candidate_id, seq)?),
+            None => None,
         };
+        let keys: &[BlockKey] = filed.as_ref().map_or(&[], |f| &f.keys);
         let idx = self.counters.next_idx as i64;
         self.counters.next_idx += 1;
         self.sql(
             self.tx
                 .prepare_cached(
-                    "INSERT INTO attached(idx, candidate_id, entity_id, seq, keys_hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO attached(idx, candidate_id, entity_id, seq, keys_hash, form)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
                 .and_then(|mut s| {
                     s.execute(params![
@@ -316,11 +343,12 @@ impl Folder<'_> {
                         candidate_id,
                         entity_id,
                         seq.map(|s| s as i64),
-                        keys_hash(&keys)
+                        keys_hash(keys),
+                        filed.as_ref().map(|f| &f.form)
                     ])
                 }),
         )?;
-        self.add_keys(idx, &keys)
+        self.add_keys(idx, keys)
     }
 
     fn in_review(&mut self, candidate_id: &str, review_id: &str) -> Result<()> {

@@ -20,8 +20,8 @@
 //! ```text
 //! seen(candidate_id, seq)                 the latest CandidateExtracted of every candidate
 //! attached(idx, candidate_id, entity_id,  every attached candidate in attach order (the
-//!          seq, keys_hash)                first MergeDecided attaching it); seq is its
-//!                                         latest extraction, read back from the log
+//!          seq, keys_hash, form)          first MergeDecided attaching it), its latest
+//!                                         extraction's seq and matching form (`form.rs`)
 //! postings(kind, key, idx)                every block of every attached candidate
 //! in_review(candidate_id, review_id)      candidates whose last MergeDecided asks a person
 //! meta                                    checkpoint (seq and that event's hash), format,
@@ -56,7 +56,7 @@ const POINTER: &str = "IDENTITY";
 /// The writers' lock file.
 const LOCK_FILE: &str = "IDENTITY.LOCK";
 /// The schema this build writes; a store of another format is rebuilt.
-pub const FORMAT_VERSION: i64 = 1;
+pub const FORMAT_VERSION: i64 = 2;
 /// How long a writer waits for another writer's lock.
 pub const LOCK_WAIT_MS_MAX: u64 = 120_000;
 /// How long a reader or writer waits on SQLite's busy lock.
@@ -370,12 +370,11 @@ impl IdentityStore {
     /// candidates among them waiting for a review. Catch the store up first.
     pub fn working_index(
         &self,
-        log: &SqliteEventStore,
         candidates: &[super::CandidateRef<'_>],
         config: &MatchConfig,
     ) -> Result<WorkingIndex> {
         let mut db = self.open_read()?;
-        working::build(&mut db, log, candidates, config)
+        working::build(&mut db, candidates, config)
     }
 
     /// Every table of the live store in a canonical order (tests compare an incremental
@@ -402,7 +401,8 @@ CREATE TABLE attached (
     candidate_id TEXT NOT NULL UNIQUE,
     entity_id TEXT NOT NULL,
     seq INTEGER,
-    keys_hash INTEGER NOT NULL
+    keys_hash INTEGER NOT NULL,
+    form BLOB
 );
 CREATE TABLE postings (
     kind INTEGER NOT NULL,
@@ -626,7 +626,7 @@ impl StoreDb {
             seen: rows("SELECT candidate_id || ' ' || seq FROM seen ORDER BY candidate_id")?,
             attached: rows(
                 "SELECT idx || ' ' || candidate_id || ' ' || entity_id || ' ' || ifnull(seq, '-') \
-                 || ' ' || keys_hash FROM attached ORDER BY idx",
+                 || ' ' || keys_hash || ' ' || ifnull(hex(form), '-') FROM attached ORDER BY idx",
             )?,
             postings: rows(
                 "SELECT kind || ' ' || key || ' ' || idx FROM postings ORDER BY kind, key, idx",

@@ -234,9 +234,7 @@ fn play(log: &SqliteEventStore, config: &MatchConfig, steps: &[Step]) -> usize {
                 };
                 let candidates = extract(log, &ids, recs);
                 identity.catch_up(log, config).unwrap();
-                let working = identity
-                    .working_index(log, &refs(&candidates), config)
-                    .unwrap();
+                let working = identity.working_index(&refs(&candidates), config).unwrap();
                 let checkpoint = working.checkpoint_seq;
                 let mut index = working.index;
                 let (events, expected) = decide_all(
@@ -493,15 +491,11 @@ fn a_damaged_store_or_pointer_is_rebuilt_never_a_panic() {
 }
 
 #[test]
-fn a_store_naming_events_that_are_not_extractions_is_a_clear_error() {
+fn a_damaged_row_is_a_clear_error_naming_the_fix() {
     let config = MatchConfig::default();
     let s = a_log_with_runs(&config);
     let store = IdentityStore::of_log(&s.log);
     let conn = rusqlite::Connection::open(live_path(&store)).unwrap();
-    // Point every attached candidate at seq 1 (the extraction of one of them only), then
-    // past the log's head.
-    conn.execute("UPDATE attached SET seq = 1", []).unwrap();
-    let candidates: Vec<CandidateRef<'_>> = Vec::new();
     let near = CandidateFields {
         name: Some("Drumbrae Tennis Club".into()),
         lat: Some(BASES[0].0),
@@ -515,23 +509,52 @@ fn a_store_naming_events_that_are_not_extractions_is_a_clear_error() {
         external_id: "probe",
         fields: &near,
     };
-    assert!(store.working_index(&s.log, &candidates, &config).is_ok());
-    let err = store
-        .working_index(&s.log, &[probe], &config)
-        .err()
-        .expect("a corrupt row is an error");
-    assert!(matches!(err, IdentityStoreError::Corrupt { .. }), "{err}");
-    assert!(
-        err.to_string().contains("rebuild-projections --full"),
-        "{err}"
+    assert!(store.working_index(&[probe], &config).is_ok());
+    for (damage, says) in [
+        ("UPDATE attached SET form = x'01ff'", "matching form"),
+        ("UPDATE attached SET form = x'07'", "version 7"),
+        (
+            "UPDATE attached SET form = NULL",
+            "no row with a matching form",
+        ),
+        ("DELETE FROM attached", "no row"),
+    ] {
+        conn.execute(damage, []).unwrap();
+        let err = store
+            .working_index(&[probe], &config)
+            .err()
+            .unwrap_or_else(|| panic!("{damage}: an error"));
+        assert!(
+            matches!(err, IdentityStoreError::Corrupt { .. }),
+            "{damage}: {err}"
+        );
+        let text = err.to_string();
+        assert!(text.contains(says), "{damage}: {text}");
+        assert!(text.contains("rebuild-projections --full"), "{text}");
+    }
+
+    // A catch-up that must read an extraction back from the log and finds something else.
+    let s = a_log_with_runs(&config);
+    let store = IdentityStore::of_log(&s.log);
+    let ghost = candidate_id("google_places", "never-attached");
+    let conn = rusqlite::Connection::open(live_path(&store)).unwrap();
+    conn.execute(
+        "INSERT INTO seen(candidate_id, seq) VALUES (?1, 7)",
+        [ghost.as_str()],
+    )
+    .unwrap();
+    let ev = merge_event(
+        &ghost,
+        MergeOutcome::NewEntity {
+            entity_id: "e_ghost".into(),
+        },
+        "matcher",
     );
-    conn.execute("UPDATE attached SET seq = 999999", [])
+    s.log
+        .append(trustfold_events::AppendBatch::new().push(ev))
         .unwrap();
-    let err = store
-        .working_index(&s.log, &[probe], &config)
-        .err()
-        .expect("a seq past the head is an error");
-    assert!(err.to_string().contains("not in the log"), "{err}");
+    let err = store.catch_up(&s.log, &config).err().expect("an error");
+    assert!(err.to_string().contains("not CandidateExtracted"), "{err}");
 }
 
 #[test]
@@ -539,7 +562,7 @@ fn reading_a_store_that_was_never_built_says_so() {
     let s = scratch();
     let store = IdentityStore::of_log(&s.log);
     let err = store
-        .working_index(&s.log, &[], &MatchConfig::default())
+        .working_index(&[], &MatchConfig::default())
         .err()
         .expect("missing");
     assert!(matches!(err, IdentityStoreError::Missing { .. }), "{err}");

@@ -1,5 +1,5 @@
-//! A run's working index: the blocks its candidates' decisions can read, read from the
-//! store, and the attached candidates in them, read back from the log.
+//! A run's working index: the blocks its candidates' decisions can read, and the attached
+//! candidates in them, read from the store.
 //!
 //! For each candidate of the run, `keys::lookups` lists every block a decision for it may
 //! read. Each is read up to one member past its kind's read limit (`LIMIT max + 1`), so a
@@ -7,16 +7,18 @@
 //! city-wide list, when short enough to read, names every member and so gives its
 //! (cell, token) blocks as well; only a token too common for that has its (cell, token)
 //! blocks in the candidate's nine cells read one by one. The members found are loaded in
-//! attach order, the blocks set from what was read, then the counters: `decide` and
-//! `attach` then run on it as on the full index (see `IdentityIndex::working`).
+//! attach order from their stored matching forms, the blocks set from what was read, then
+//! the counters: `decide` and `attach` then run on it as on the full index (see
+//! `IdentityIndex::working`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 use rusqlite::OptionalExtension;
 
-use super::fold::{extraction_at, read_counters};
+use super::fold::read_counters;
 use super::{read_checkpoint, sql, IdentityStoreError, Result, StoreDb};
+use crate::resolve::form;
 use crate::resolve::index::{has_own_id, Prepared};
 use crate::resolve::keys::{self, cell_token_key, BlockKey, BlockKind, Lookups};
 use crate::resolve::score::NO_ID;
@@ -47,7 +49,6 @@ struct Read {
 
 pub(super) fn build(
     db: &mut StoreDb,
-    log: &trustfold_events::SqliteEventStore,
     candidates: &[CandidateRef<'_>],
     config: &MatchConfig,
 ) -> Result<WorkingIndex> {
@@ -137,7 +138,7 @@ pub(super) fn build(
         let mut attached = sql(
             &path,
             tx.prepare_cached(
-                "SELECT idx FROM attached WHERE candidate_id = ?1 AND seq IS NOT NULL",
+                "SELECT idx FROM attached WHERE candidate_id = ?1 AND form IS NOT NULL",
             ),
         )?;
         let mut review = sql(
@@ -181,10 +182,10 @@ pub(super) fn build(
     {
         let mut row = sql(
             &path,
-            tx.prepare_cached("SELECT candidate_id, entity_id, seq FROM attached WHERE idx = ?1"),
+            tx.prepare_cached("SELECT candidate_id, entity_id, form FROM attached WHERE idx = ?1"),
         )?;
         for &idx in &needed {
-            let found: Option<(String, String, Option<i64>)> = sql(
+            let found: Option<(String, String, Option<Vec<u8>>)> = sql(
                 &path,
                 row.query_row([idx], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                     .optional(),
@@ -193,25 +194,14 @@ pub(super) fn build(
                 path: path.clone(),
                 detail,
             };
-            let Some((candidate_id, entity_id, Some(seq))) = found else {
+            let Some((candidate_id, entity_id, Some(form))) = found else {
                 return Err(corrupt(format!(
-                    "a block names attached candidate {idx}, which has no row with an extraction"
+                    "a block names attached candidate {idx}, which has no row with a matching form"
                 )));
             };
-            let c = extraction_at(log, &path, seq as u64)?;
-            if c.candidate_id != candidate_id {
-                return Err(corrupt(format!(
-                    "attached candidate {idx} ({candidate_id}) names seq {seq}, an extraction of {}",
-                    c.candidate_id
-                )));
-            }
-            let cref = CandidateRef {
-                candidate_id: &c.candidate_id,
-                source: &c.source,
-                external_id: &c.external_id,
-                fields: &c.fields,
-            };
-            local.insert(idx, index.add_unfiled(&cref, &entity_id));
+            let (parts, _) = form::decode(&form)
+                .map_err(|e| corrupt(format!("attached candidate {idx} ({candidate_id}): {e}")))?;
+            local.insert(idx, index.add_unfiled(&candidate_id, &entity_id, parts));
         }
     }
 
