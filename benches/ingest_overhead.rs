@@ -466,6 +466,8 @@ fn run(bin: &Path, dir: &Path, args: &[&str]) -> Ran {
         .stdout(Stdio::null())
         .stderr(err_file);
     let started = Instant::now();
+    // Reaped by `wait4` below, which also gives its resource usage.
+    #[allow(clippy::zombie_processes)]
     let child = cmd
         .spawn()
         .unwrap_or_else(|e| fail(&format!("cannot start {}: {e}", bin.display())));
@@ -509,6 +511,8 @@ fn wait4(pid: u32) -> (i32, i64) {
     (code, usage.ru_maxrss)
 }
 
+/// Copies a data dir and flushes the copy to disk: otherwise the first fsync of a measured
+/// run (SQLite's checkpoint when it closes a database) would write out the whole copy.
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap_or_else(|e| fail(&format!("{}: {e}", to.display())));
     let entries =
@@ -518,8 +522,13 @@ fn copy_dir(from: &Path, to: &Path) {
         let dest = to.join(entry.file_name());
         if path.is_dir() {
             copy_dir(&path, &dest);
-        } else if let Err(e) = std::fs::copy(&path, &dest) {
-            fail(&format!("copy {}: {e}", path.display()));
+        } else {
+            let copied = std::fs::copy(&path, &dest)
+                .and_then(|_| std::fs::File::open(&dest))
+                .and_then(|f| f.sync_all());
+            if let Err(e) = copied {
+                fail(&format!("copy {}: {e}", path.display()));
+            }
         }
     }
 }

@@ -86,6 +86,7 @@ pub fn catch_up(
     show_progress: bool,
 ) -> Result<FoldReport> {
     let bar = fold_bar(show_progress, "projecting");
+    let started = std::time::Instant::now();
     let report = Projections::new(dir.root())
         .catch_up(store, policy, &known_sources(), &mut |done, total| {
             bar.set_length(total);
@@ -93,6 +94,11 @@ pub fn catch_up(
         })
         .context("updating the projections")?;
     bar.finish_and_clear();
+    tracing::debug!(
+        events = report.events,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "projections caught up"
+    );
     catch_up_identity(dir, store);
     Ok(report)
 }
@@ -107,11 +113,16 @@ fn catch_up_identity(dir: &DataDir, store: &SqliteEventStore) {
             .context("updating the identity index")
     });
     match caught_up {
-        Ok(report) => {
-            if let Some(why) = &report.rebuilt {
-                tracing::info!(reason = %why, elapsed_ms = report.elapsed_ms, "identity index rebuilt");
+        Ok(report) => match &report.rebuilt {
+            Some(why) => {
+                tracing::info!(reason = %why, elapsed_ms = report.elapsed_ms, "identity index rebuilt")
             }
-        }
+            None => tracing::debug!(
+                events = report.events,
+                elapsed_ms = report.elapsed_ms,
+                "identity index caught up"
+            ),
+        },
         Err(e) => tracing::warn!("{e:#}"),
     }
 }

@@ -32,12 +32,25 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         )));
     }
     let store = dir.write_log()?;
-    let report = project::rebuild(&dir, &store, &policy, !args.json)?;
-    let identity = if args.full {
-        Some(project::rebuild_identity(&dir, &store, !args.json)?)
+    let (report, identity) = if args.full {
+        // The identity index is a fold of its own: it is rebuilt beside the projections,
+        // on the other core, rather than after them.
+        std::thread::scope(|scope| {
+            let identity = scope.spawn(|| project::rebuild_identity(&dir, &store, false));
+            let report = project::rebuild(&dir, &store, &policy, !args.json);
+            let identity = identity
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("rebuilding the identity index panicked")));
+            (report, identity)
+        })
     } else {
-        None
+        (
+            project::rebuild(&dir, &store, &policy, !args.json),
+            Ok(Default::default()),
+        )
     };
+    let report = report?;
+    let identity = if args.full { Some(identity?) } else { None };
     if args.json {
         let doc = serde_json::json!({
             "report": report,

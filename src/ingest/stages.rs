@@ -316,9 +316,15 @@ pub fn accept_and_resolve(
     loop {
         // The store must hold this run's extractions (a re-observed candidate is matched
         // on its latest fields), and whatever other runs attached meanwhile.
-        identity
+        let caught_up = identity
             .catch_up(store, config)
             .context("updating the identity index")?;
+        debug!(
+            events = caught_up.events,
+            elapsed_ms = caught_up.elapsed_ms,
+            rebuilt = caught_up.rebuilt.as_deref().unwrap_or(""),
+            "identity index caught up"
+        );
         let working = identity
             .working_index(&refs, config)
             .context("reading the identity index")?;
@@ -331,8 +337,14 @@ pub fn accept_and_resolve(
         let checkpoint = working.checkpoint_seq;
         let (mut index, in_review) = (working.index, working.in_review);
         let mut local = StageFigures::default();
+        let deciding = std::time::Instant::now();
         let (events, expected) =
             decide_all(ids, candidates, &mut index, config, &in_review, &mut local);
+        debug!(
+            candidates = candidates.len(),
+            elapsed_ms = deciding.elapsed().as_millis() as u64,
+            "decided"
+        );
         drop(index);
         if check {
             let (mut full, full_review) = identity_index_until(store, config.clone(), checkpoint)?;

@@ -14,7 +14,7 @@
 //!   index and blocks.
 //! * `MergeDecided` asking for a review: `in_review[c] = review_id`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -37,6 +37,12 @@ use crate::resolve::MatchConfig;
 /// log. Past this many the cache starts over: memory stays bounded on any log, and a miss
 /// only costs a point read.
 pub const FOLD_CACHE_CANDIDATES_MAX: usize = 65_536;
+
+/// Posting changes a fold collects before writing them, sorted, in one pass. The keys are
+/// hashes, so changes written as they come land all over the postings B-tree (a page read
+/// and written per change on a large store); sorted, neighbouring changes share pages.
+/// About 40 bytes each.
+pub const FOLD_PENDING_POSTINGS_MAX: usize = 500_000;
 
 const COUNTER_KEYS: [&str; 4] = [
     "n_with_coordinates",
@@ -136,16 +142,28 @@ struct Folder<'t> {
     counters: Counters,
     /// Candidate id -> (seq of an extraction, what it is filed as).
     cache: HashMap<String, (u64, Filed)>,
+    /// Posting changes in the order they were made: ((kind, key, idx), whether the
+    /// posting is there afterwards). The last change of a posting wins.
+    pending: Vec<((u8, u64, i64), bool)>,
+    /// Whether every extraction is kept in the cache as it is folded (see [`fold`]).
+    eager: bool,
 }
 
 /// Folds the events after the store's checkpoint, up to the log's head (or `to_seq`),
 /// into `tx`, and moves the checkpoint.
+///
+/// `eager`: keep every extraction's blocks and form in the cache as it is folded, for the
+/// decision that attaches it a few events later (a rebuild, which folds whole runs).
+/// Otherwise only an attached candidate's extraction is worked on when it is folded: a
+/// catch-up before a run folds that run's extractions and none of their decisions, and
+/// the catch-up after it reads back only the candidates it attached.
 pub(super) fn fold(
     tx: &Transaction<'_>,
     path: &Path,
     log: &SqliteEventStore,
     config: &MatchConfig,
     to_seq: Option<u64>,
+    eager: bool,
     progress: Progress<'_>,
 ) -> Result<IdentityReport> {
     let checkpoint = read_checkpoint(tx, path)?;
@@ -163,6 +181,8 @@ pub(super) fn fold(
         cell_m: config.cell_m,
         counters: read_counters(tx, path)?,
         cache: HashMap::new(),
+        pending: Vec::new(),
+        eager,
     };
     if end > checkpoint.seq {
         let total = end - checkpoint.seq;
@@ -203,6 +223,9 @@ pub(super) fn fold(
                     _ => {}
                 }
             }
+            if folder.pending.len() >= FOLD_PENDING_POSTINGS_MAX {
+                folder.flush()?;
+            }
             last = Checkpoint {
                 seq: ev.seq,
                 hash: ev.hash.to_hex(),
@@ -213,6 +236,7 @@ pub(super) fn fold(
             }
         }
         progress(report.events, total);
+        folder.flush()?;
         report.to_seq = last.seq;
         write_counters(tx, path, &folder.counters)?;
         set_meta(tx, path, "checkpoint_seq", &last.seq.to_string())?;
@@ -274,28 +298,34 @@ impl Folder<'_> {
                 )
                 .and_then(|mut s| s.execute(params![c.candidate_id, seq as i64])),
         )?;
-        let filed = filed_of(&c, self.cell_m);
-        if let Some(row) = self.attached_row(&c.candidate_id)? {
-            let hash = keys_hash(&filed.keys);
-            match &row.form {
-                // Attached before it was ever extracted: filed now.
-                None => self.add_keys(row.idx, &filed.keys)?,
-                Some(_) if hash == row.keys_hash => {}
-                Some(old) => {
-                    let old = keys_of_form(old, self.path, self.cell_m)?;
-                    self.remove_keys(row.idx, &old)?;
-                    self.add_keys(row.idx, &filed.keys)?;
-                }
+        // Only an attached candidate's blocks change now; one attached later has them
+        // computed then (from the cache when eager, else read back from the log).
+        let Some(row) = self.attached_row(&c.candidate_id)? else {
+            if self.eager {
+                let filed = filed_of(&c, self.cell_m);
+                self.remember(&c.candidate_id, seq, filed);
             }
-            self.sql(
-                self.tx
-                    .prepare_cached(
-                        "UPDATE attached SET seq = ?2, keys_hash = ?3, form = ?4 WHERE idx = ?1",
-                    )
-                    .and_then(|mut s| s.execute(params![row.idx, seq as i64, hash, filed.form])),
-            )?;
+            return Ok(());
+        };
+        let filed = filed_of(&c, self.cell_m);
+        let hash = keys_hash(&filed.keys);
+        match &row.form {
+            // Attached before it was ever extracted: filed now.
+            None => self.add_keys(row.idx, &filed.keys),
+            Some(_) if hash == row.keys_hash => {}
+            Some(old) => {
+                let old = keys_of_form(old, self.path, self.cell_m)?;
+                self.remove_keys(row.idx, &old);
+                self.add_keys(row.idx, &filed.keys);
+            }
         }
-        self.remember(&c.candidate_id, seq, filed);
+        self.sql(
+            self.tx
+                .prepare_cached(
+                    "UPDATE attached SET seq = ?2, keys_hash = ?3, form = ?4 WHERE idx = ?1",
+                )
+                .and_then(|mut s| s.execute(params![row.idx, seq as i64, hash, filed.form])),
+        )?;
         Ok(())
     }
 
@@ -348,7 +378,8 @@ impl Folder<'_> {
                     ])
                 }),
         )?;
-        self.add_keys(idx, keys)
+        self.add_keys(idx, keys);
+        Ok(())
     }
 
     fn in_review(&mut self, candidate_id: &str, review_id: &str) -> Result<()> {
@@ -371,48 +402,70 @@ impl Folder<'_> {
         )
     }
 
-    fn add_keys(&mut self, idx: i64, keys: &[BlockKey]) -> Result<()> {
+    fn add_keys(&mut self, idx: i64, keys: &[BlockKey]) {
         for k in keys {
-            if k.kind == BlockKind::Cell {
-                if !self.cell_occupied(k.key)? {
-                    self.counters.n_cells += 1;
-                }
-                self.counters.n_with_coordinates += 1;
-            }
-            self.sql(
-                self.tx
-                    .prepare_cached(
-                        "INSERT OR IGNORE INTO postings(kind, key, idx) VALUES (?1, ?2, ?3)",
-                    )
-                    .and_then(|mut s| s.execute(params![k.kind.code(), k.key as i64, idx])),
-            )?;
+            self.pending.push(((k.kind.code(), k.key, idx), true));
+        }
+        if keys.iter().any(|k| k.kind == BlockKind::Cell) {
+            self.counters.n_with_coordinates += 1;
         }
         if keys.iter().any(|k| k.kind == BlockKind::Id) {
             self.counters.n_cross_references += 1;
         }
-        Ok(())
     }
 
-    fn remove_keys(&mut self, idx: i64, keys: &[BlockKey]) -> Result<()> {
+    fn remove_keys(&mut self, idx: i64, keys: &[BlockKey]) {
         for k in keys {
-            self.sql(
-                self.tx
-                    .prepare_cached(
-                        "DELETE FROM postings WHERE kind = ?1 AND key = ?2 AND idx = ?3",
-                    )
-                    .and_then(|mut s| s.execute(params![k.kind.code(), k.key as i64, idx])),
-            )?;
-            if k.kind == BlockKind::Cell {
-                if !self.cell_occupied(k.key)? {
-                    self.counters.n_cells = self.counters.n_cells.saturating_sub(1);
-                }
-                self.counters.n_with_coordinates =
-                    self.counters.n_with_coordinates.saturating_sub(1);
-            }
+            self.pending.push(((k.kind.code(), k.key, idx), false));
+        }
+        if keys.iter().any(|k| k.kind == BlockKind::Cell) {
+            self.counters.n_with_coordinates = self.counters.n_with_coordinates.saturating_sub(1);
         }
         if keys.iter().any(|k| k.kind == BlockKind::Id) {
             self.counters.n_cross_references = self.counters.n_cross_references.saturating_sub(1);
         }
+    }
+
+    /// Writes the collected posting changes in key order, counting the cells they occupy
+    /// or empty.
+    fn flush(&mut self) -> Result<()> {
+        let mut pending = std::mem::take(&mut self.pending);
+        // Stable: a posting's changes stay in order, and its last one is kept.
+        pending.sort_by_key(|(posting, _)| *posting);
+        pending.reverse();
+        pending.dedup_by_key(|(posting, _)| *posting);
+        pending.reverse();
+        let cells: BTreeSet<u64> = pending
+            .iter()
+            .filter(|((kind, _, _), _)| *kind == BlockKind::Cell.code())
+            .map(|&((_, key, _), _)| key)
+            .collect();
+        let mut occupied_before = 0u64;
+        for &cell in &cells {
+            occupied_before += u64::from(self.cell_occupied(cell)?);
+        }
+        {
+            let mut insert = self.sql(self.tx.prepare_cached(
+                "INSERT OR IGNORE INTO postings(kind, key, idx) VALUES (?1, ?2, ?3)",
+            ))?;
+            let mut delete = self.sql(self.tx.prepare_cached(
+                "DELETE FROM postings WHERE kind = ?1 AND key = ?2 AND idx = ?3",
+            ))?;
+            for ((kind, key, idx), present) in pending {
+                let args = params![kind, key as i64, idx];
+                if present {
+                    self.sql(insert.execute(args))?;
+                } else {
+                    self.sql(delete.execute(args))?;
+                }
+            }
+        }
+        let mut occupied_after = 0u64;
+        for &cell in &cells {
+            occupied_after += u64::from(self.cell_occupied(cell)?);
+        }
+        self.counters.n_cells =
+            (self.counters.n_cells + occupied_after).saturating_sub(occupied_before);
         Ok(())
     }
 }

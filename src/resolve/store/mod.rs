@@ -69,6 +69,10 @@ pub const PROGRESS_EVENTS: u64 = 50_000;
 /// SQLite page cache of a store connection, KiB: enough for the upper levels of the
 /// postings B-tree, small beside the 100 MB an ingest may use.
 const CACHE_KIB: i64 = 16 * 1024;
+/// How much of a store SQLite reads through a memory map rather than `read` calls into
+/// its own cache: the pages a run touches are read in place from the OS page cache (and
+/// count towards its RSS only once touched).
+const MMAP_BYTES: i64 = 1 << 30;
 /// SQLite page cache while a rebuild writes a fresh store, KiB.
 const REBUILD_CACHE_KIB: i64 = 128 * 1024;
 
@@ -291,7 +295,7 @@ impl IdentityStore {
         let name = format!("i-{}.sqlite3", uuid::Uuid::now_v7().simple());
         let path = self.dir.join(&name);
         let mut db = StoreDb::create(&path, config)?;
-        let mut report = db.fold(log, config, to_seq, progress)?;
+        let mut report = db.fold(log, config, to_seq, true, progress)?;
         db.finish_bulk()?;
         // Events appended while we built are folded under the lock, then the swap.
         let lock = self.lock()?;
@@ -458,7 +462,8 @@ impl StoreDb {
         sql(
             path,
             conn.execute_batch(&format!(
-                "PRAGMA cache_size=-{CACHE_KIB}; PRAGMA synchronous=NORMAL;"
+                "PRAGMA cache_size=-{CACHE_KIB}; PRAGMA synchronous=NORMAL; \
+                 PRAGMA mmap_size={MMAP_BYTES};"
             )),
         )?;
         let db = StoreDb {
@@ -583,7 +588,7 @@ impl StoreDb {
         config: &MatchConfig,
         to_seq: Option<u64>,
     ) -> Result<IdentityReport> {
-        self.fold(log, config, to_seq, &mut |_, _| {})
+        self.fold(log, config, to_seq, false, &mut |_, _| {})
     }
 
     fn fold(
@@ -591,6 +596,7 @@ impl StoreDb {
         log: &SqliteEventStore,
         config: &MatchConfig,
         to_seq: Option<u64>,
+        eager: bool,
         progress: Progress<'_>,
     ) -> Result<IdentityReport> {
         let started = Instant::now();
@@ -600,7 +606,7 @@ impl StoreDb {
             self.conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate),
         )?;
-        let report = fold::fold(&tx, &path, log, config, to_seq, progress)?;
+        let report = fold::fold(&tx, &path, log, config, to_seq, eager, progress)?;
         sql(&path, tx.commit())?;
         Ok(IdentityReport {
             elapsed_ms: started.elapsed().as_millis() as u64,

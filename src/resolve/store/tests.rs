@@ -553,7 +553,7 @@ fn a_damaged_row_is_a_clear_error_naming_the_fix() {
     s.log
         .append(trustfold_events::AppendBatch::new().push(ev))
         .unwrap();
-    let err = store.catch_up(&s.log, &config).err().expect("an error");
+    let err = store.catch_up(&s.log, &config).expect_err("an error");
     assert!(err.to_string().contains("not CandidateExtracted"), "{err}");
 }
 
