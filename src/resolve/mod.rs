@@ -91,6 +91,14 @@
 //! strongest first, ties by candidate id hash. Every step is bounded by these limits: there
 //! is no path whose cost grows with the index.
 //!
+//! # Persisted
+//!
+//! Runs do not rebuild the index from the log: [`IdentityStore`] (`store/`) keeps the
+//! attached candidates and their blocks in a SQLite file beside the projections, caught up
+//! from the log, and builds for each run a *working* index holding only the blocks its
+//! candidates' decisions can read (`IdentityIndex::working` says why its decisions are the
+//! full index's). `keys.rs` is the one list of blocks both use.
+//!
 //! # At a million candidates
 //!
 //! A decision then costs more in trips to memory than in arithmetic, so the index is laid

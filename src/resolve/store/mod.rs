@@ -2,12 +2,12 @@
 //! kept in a SQLite file of their own beside the projections, caught up from the log like
 //! them, and read a few blocks at a time.
 //!
-//! A run used to rebuild the whole [`IdentityIndex`] from every `CandidateExtracted` and
+//! A run used to rebuild the whole [`IdentityIndex`](super::IdentityIndex) from every `CandidateExtracted` and
 //! `MergeDecided` in the log, so its cost grew with history. Here the index is a fold of
 //! the log kept on disk (`fold.rs`), and a run builds a *working* index holding only what
 //! its own decisions can reach (`working.rs`): the blocks its candidates' keys name and the
 //! attached candidates in them. The decisions are the full index's (see
-//! [`IdentityIndex::working`] for why), and the full scan stays as the oracle the tests
+//! `IdentityIndex::working` for why), and the full scan stays as the oracle the tests
 //! compare with (`ingest::stages::identity_index`).
 //!
 //! Layout under `<data-dir>/projections/` (as the projections', see ADR 0002 and 0005):
