@@ -31,8 +31,8 @@ pub(crate) enum BlockKind {
     NameKey = 7,
     /// The name key of a candidate without coordinates.
     NameKeyNoCoord = 8,
-    /// A name token city-wide (by the first half of [`token_key`]); the in-memory index keeps these lists
-    /// by vocabulary id, with each member's cell.
+    /// A name token city-wide (by the first half of [`token_key`]); the in-memory index
+    /// keeps these lists by vocabulary id, with each member's cell.
     Token = 9,
     /// A name token in one grid cell ([`cell_token_key`]).
     CellToken = 10,

@@ -2,8 +2,8 @@
 //! kept in a SQLite file of their own beside the projections, caught up from the log like
 //! them, and read a few blocks at a time.
 //!
-//! A run used to rebuild the whole [`IdentityIndex`](super::IdentityIndex) from every `CandidateExtracted` and
-//! `MergeDecided` in the log, so its cost grew with history. Here the index is a fold of
+//! A run used to rebuild the whole [`IdentityIndex`](super::IdentityIndex) from every
+//! `CandidateExtracted` and `MergeDecided` in the log, so its cost grew with history. Here the index is a fold of
 //! the log kept on disk (`fold.rs`), and a run builds a *working* index holding only what
 //! its own decisions can reach (`working.rs`): the blocks its candidates' keys name and the
 //! attached candidates in them. The decisions are the full index's (see
