@@ -13,6 +13,7 @@ use trustfold_projections::{FoldReport, ProjectionDb, Projections, RemergeReport
 use crate::datadir::DataDir;
 use crate::exit::bad_input;
 use crate::planner::ConnectorId;
+use crate::resolve::{IdentityReport, IdentityStore};
 
 /// The name of the policy file looked for in the data dir.
 pub const DATA_DIR_POLICY: &str = "trust.toml";
@@ -76,7 +77,8 @@ fn fold_bar(enabled: bool, label: &str) -> ProgressBar {
     bar
 }
 
-/// Folds the log's new events into the projections (building them on first use).
+/// Folds the log's new events into the projections (building them on first use), then
+/// into the identity index, so that the next run finds it nearly current.
 pub fn catch_up(
     dir: &DataDir,
     store: &SqliteEventStore,
@@ -84,12 +86,61 @@ pub fn catch_up(
     show_progress: bool,
 ) -> Result<FoldReport> {
     let bar = fold_bar(show_progress, "projecting");
+    let started = std::time::Instant::now();
     let report = Projections::new(dir.root())
         .catch_up(store, policy, &known_sources(), &mut |done, total| {
             bar.set_length(total);
             bar.set_position(done);
         })
         .context("updating the projections")?;
+    bar.finish_and_clear();
+    tracing::debug!(
+        events = report.events,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "projections caught up"
+    );
+    catch_up_identity(dir, store);
+    Ok(report)
+}
+
+/// Catches the identity index up. Only runs read it, and each catches it up first and
+/// reports what fails there; here a failure is a warning, so that reading commands work
+/// whatever state it is in.
+fn catch_up_identity(dir: &DataDir, store: &SqliteEventStore) {
+    let caught_up = dir.match_config().and_then(|config| {
+        IdentityStore::in_data_dir(dir.root())
+            .catch_up(store, &config)
+            .context("updating the identity index")
+    });
+    match caught_up {
+        Ok(report) => match &report.rebuilt {
+            Some(why) => {
+                tracing::info!(reason = %why, elapsed_ms = report.elapsed_ms, "identity index rebuilt")
+            }
+            None => tracing::debug!(
+                events = report.events,
+                elapsed_ms = report.elapsed_ms,
+                "identity index caught up"
+            ),
+        },
+        Err(e) => tracing::warn!("{e:#}"),
+    }
+}
+
+/// Folds the whole log into a fresh identity index and swaps it in.
+pub fn rebuild_identity(
+    dir: &DataDir,
+    store: &SqliteEventStore,
+    show_progress: bool,
+) -> Result<IdentityReport> {
+    let config = dir.match_config()?;
+    let bar = fold_bar(show_progress, "identity index");
+    let report = IdentityStore::in_data_dir(dir.root())
+        .rebuild(store, &config, &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+        .context("rebuilding the identity index")?;
     bar.finish_and_clear();
     Ok(report)
 }

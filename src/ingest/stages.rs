@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use anyhow::{Context, Result};
+use tracing::debug;
 use trustfold_events::{
     derived_event_id, AppendBatch, BlobHash, CandidateAccepted, CandidateExtracted,
     CandidateFields, CandidateRejected, EventFilter, EventKind, EventPayload, EventStore,
@@ -19,7 +20,8 @@ use uuid::Uuid;
 use crate::extract::normalize::name_key;
 use crate::extract::{Extracted, Extraction};
 use crate::resolve::{
-    candidate_id, entity_id_for, CandidateRef, IdentityIndex, MatchConfig, Outcome, MATCHER_VERSION,
+    candidate_id, entity_id_for, CandidateRef, IdentityIndex, IdentityStore, MatchConfig, Outcome,
+    MATCHER_VERSION,
 };
 
 /// Distance under which two records of one source with the same name are one site
@@ -377,11 +379,23 @@ pub fn screen_relevance(
     Ok(kept)
 }
 
-/// The identity index as the log has it now: every extracted candidate that a
-/// `MergeDecided` attached to an entity, with the fields of its latest extraction.
+/// The identity index as the log has it now, by a full scan: every extracted candidate
+/// that a `MergeDecided` attached to an entity, with the fields of its latest extraction,
+/// and the candidates waiting for a review. Runs read the persisted index instead
+/// ([`IdentityStore`]); this scan is the oracle it is checked against (the tests, and
+/// [`IDENTITY_CHECK_ENV`]).
 pub fn identity_index(
     store: &SqliteEventStore,
     config: MatchConfig,
+) -> Result<(IdentityIndex, HashMap<String, String>)> {
+    identity_index_until(store, config, u64::MAX)
+}
+
+/// [`identity_index`] as of seq `until` (events after it are not read).
+pub fn identity_index_until(
+    store: &SqliteEventStore,
+    config: MatchConfig,
+    until: u64,
 ) -> Result<(IdentityIndex, HashMap<String, String>)> {
     let mut latest: HashMap<String, (String, String, CandidateFields)> = HashMap::new();
     let mut attached: Vec<(String, String)> = Vec::new();
@@ -392,7 +406,11 @@ pub fn identity_index(
             ..EventFilter::default()
         };
         for ev in store.read_filtered(filter) {
-            match ev?.decode()?.payload {
+            let ev = ev?;
+            if ev.seq > until {
+                break;
+            }
+            match ev.decode()?.payload {
                 EventPayload::CandidateExtracted(c) => {
                     latest.insert(c.candidate_id, (c.source, c.external_id, c.fields));
                 }
@@ -424,6 +442,12 @@ pub fn identity_index(
     }
     Ok((index, in_review))
 }
+
+/// Set (to anything) to have every run also decide its candidates against the full scan
+/// of the log ([`identity_index`]) and fail, appending nothing, if any decision differs
+/// from the persisted index's. For tests and diagnosis: the scan costs what the persisted
+/// index saves.
+pub const IDENTITY_CHECK_ENV: &str = "TRUSTFOLD_IDENTITY_CHECK";
 
 /// Why a candidate cannot be used, if it cannot.
 fn invalid_reason(f: &CandidateFields) -> Option<String> {
@@ -474,12 +498,71 @@ pub fn accept_and_resolve(
     config: &MatchConfig,
     figures: &mut StageFigures,
 ) -> Result<()> {
+    let identity = IdentityStore::of_log(store);
+    let refs: Vec<CandidateRef<'_>> = candidates
+        .iter()
+        .map(|c| CandidateRef {
+            candidate_id: &c.candidate_id,
+            source: &c.source,
+            external_id: &c.external_id,
+            fields: &c.fields,
+        })
+        .collect();
+    let check = std::env::var_os(IDENTITY_CHECK_ENV).is_some();
     let mut attempt = 1;
     loop {
-        let (mut index, in_review) = identity_index(store, config.clone())?;
+        // The store must hold this run's extractions (a re-observed candidate is matched
+        // on its latest fields), and whatever other runs attached meanwhile.
+        let caught_up = identity
+            .catch_up(store, config)
+            .context("updating the identity index")?;
+        debug!(
+            events = caught_up.events,
+            elapsed_ms = caught_up.elapsed_ms,
+            rebuilt = caught_up.rebuilt.as_deref().unwrap_or(""),
+            "identity index caught up"
+        );
+        let working = identity
+            .working_index(&refs, config)
+            .context("reading the identity index")?;
+        debug!(
+            blocks = working.blocks_read,
+            candidates = working.candidates_loaded,
+            elapsed_ms = working.elapsed_ms,
+            "working identity index"
+        );
+        let checkpoint = working.checkpoint_seq;
+        let (mut index, in_review) = (working.index, working.in_review);
         let mut local = StageFigures::default();
+        let deciding = std::time::Instant::now();
         let (events, expected) =
             decide_all(ids, candidates, &mut index, config, &in_review, &mut local);
+        debug!(
+            candidates = candidates.len(),
+            elapsed_ms = deciding.elapsed().as_millis() as u64,
+            "decided"
+        );
+        drop(index);
+        if check {
+            let (mut full, full_review) = identity_index_until(store, config.clone(), checkpoint)?;
+            let (full_events, full_expected) = decide_all(
+                ids,
+                candidates,
+                &mut full,
+                config,
+                &full_review,
+                &mut StageFigures::default(),
+            );
+            if let Some(why) = first_difference(&events, &full_events) {
+                anyhow::bail!(
+                    "{IDENTITY_CHECK_ENV}: the persisted identity index decided differently from a full scan of the log (at seq {checkpoint}): {why}"
+                );
+            }
+            anyhow::ensure!(
+                expected == full_expected,
+                "{IDENTITY_CHECK_ENV}: the stream expectations differ from a full scan's"
+            );
+        }
         match append_with_expectations(store, events, expected) {
             Ok(()) => {
                 figures.accepted += local.accepted;
@@ -497,9 +580,26 @@ pub fn accept_and_resolve(
     }
 }
 
-type Expectations = BTreeMap<String, ExpectedVersion>;
+/// The first difference between two lists of decided events, described.
+fn first_difference(ours: &[NewEvent], oracle: &[NewEvent]) -> Option<String> {
+    let differ = ours.iter().zip(oracle).find(|(a, b)| a != b);
+    match differ {
+        Some((a, b)) => Some(format!(
+            "in stream {}: {:?}, where the full scan gives {:?}",
+            a.stream, a.payload, b.payload
+        )),
+        None if ours.len() != oracle.len() => Some(format!(
+            "{} events, where the full scan gives {}",
+            ours.len(),
+            oracle.len()
+        )),
+        None => None,
+    }
+}
 
-fn decide_all(
+pub(crate) type Expectations = BTreeMap<String, ExpectedVersion>;
+
+pub(crate) fn decide_all(
     ids: &RunIds<'_>,
     candidates: &[RunCandidate],
     index: &mut IdentityIndex,

@@ -15,6 +15,7 @@ use support::{Fault, FaultServer};
 mod connectors;
 mod history;
 mod identity;
+mod identity_index;
 mod lifecycle;
 mod log;
 mod projections;

@@ -4,4 +4,4 @@
 //! swap) take turns on one advisory lock.
 
 /// The advisory lock writers of the projections take (a fixed key: "TFPROJ" in ASCII).
-pub const WRITER_LOCK: i64 = 0x0054_4650_524f_4a;
+pub const WRITER_LOCK: i64 = 0x5446_5052_4f4a;

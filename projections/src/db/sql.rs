@@ -304,6 +304,7 @@ pub mod postgres {
     }
 
     impl PgConn {
+        #[allow(dead_code)] // the PostgreSQL projections come next
         pub fn new(client: Client, location: impl Into<PathBuf>) -> PgConn {
             PgConn {
                 client: RefCell::new(client),
