@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use serde_json::json;
-use trustfold_events::{verify_with, Hash32, Head, Problem, VerifyOptions};
+use trustfold_events::{verify_with, Blobs, Hash32, Head, Problem, VerifyOptions};
 
 use crate::datadir::DataDir;
 use crate::exit::INTEGRITY_FAILURE;
@@ -93,7 +93,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         expect: args.expect.clone(),
         blob_store_error: blob_store_error.clone(),
     };
-    let report = verify_with(&store, blobs.as_ref(), &options)?;
+    let report = verify_with(&store, blobs.as_ref().map(|b| b as &dyn Blobs), &options)?;
     if let (Some(e), false) = (&blob_store_error, report.is_intact()) {
         eprintln!("the blob store cannot be opened: {e}");
     }
