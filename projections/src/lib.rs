@@ -48,9 +48,10 @@ pub mod policy;
 pub mod state;
 pub mod values;
 
+pub use db::pg::PgProjections;
 pub use db::{
     changed_sources, ChangeSink, ConflictRow, DryRunSummary, FieldChange, FoldReport, Meta,
-    ProjectionDb, ProjectionError, Projections, RemergeReport,
+    ProjectionDb, ProjectionError, ProjectionStore, Projections, RemergeReport,
 };
 pub use fields::Field;
 pub use merge::{merge_entity, LossReason, MergedEntity, ProvenanceRow};
