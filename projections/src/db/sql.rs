@@ -297,7 +297,7 @@ pub mod postgres {
     pub struct PgConn {
         pub client: RefCell<Client>,
         prepared: RefCell<HashMap<String, Statement>>,
-        /// `postgres:<schema>`, for messages (never the URL: it may hold a password).
+        /// `<redacted URL> schema <schema>`, for messages (never the URL's password).
         pub location: PathBuf,
     }
 
