@@ -81,7 +81,7 @@ fn fold_bar(enabled: bool, label: &str) -> ProgressBar {
 /// into the identity index, so that the next run finds it nearly current.
 pub fn catch_up(
     dir: &DataDir,
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     policy: &TrustPolicy,
     show_progress: bool,
 ) -> Result<FoldReport> {
@@ -106,7 +106,7 @@ pub fn catch_up(
 /// Catches the identity index up. Only runs read it, and each catches it up first and
 /// reports what fails there; here a failure is a warning, so that reading commands work
 /// whatever state it is in.
-fn catch_up_identity(dir: &DataDir, store: &SqliteEventStore) {
+fn catch_up_identity(dir: &DataDir, store: &dyn EventStore) {
     let caught_up = dir.match_config().and_then(|config| {
         IdentityStore::in_data_dir(dir.root())
             .catch_up(store, &config)
@@ -130,7 +130,7 @@ fn catch_up_identity(dir: &DataDir, store: &SqliteEventStore) {
 /// Folds the whole log into a fresh identity index and swaps it in.
 pub fn rebuild_identity(
     dir: &DataDir,
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     show_progress: bool,
 ) -> Result<IdentityReport> {
     let config = dir.match_config()?;
@@ -149,7 +149,7 @@ pub fn rebuild_identity(
 /// the log already says about records (`stages::record_extractions`). `None` when there
 /// are none yet or they cannot be used now: the writer then records every record in
 /// full, which is always correct, only longer.
-pub fn known_records(data_dir: &Path, store: &SqliteEventStore) -> Option<ProjectionDb> {
+pub fn known_records(data_dir: &Path, store: &dyn EventStore) -> Option<ProjectionDb> {
     let projections = Projections::new(data_dir);
     let stored = match projections.open_read() {
         Ok(Some(db)) => db.stored_policy(&known_sources()),
@@ -177,7 +177,7 @@ pub fn known_records(data_dir: &Path, store: &SqliteEventStore) -> Option<Projec
 /// it starts rather than run into the wall half way.
 pub fn rebuild(
     dir: &DataDir,
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     policy: &TrustPolicy,
     show_progress: bool,
 ) -> Result<FoldReport> {
@@ -231,7 +231,7 @@ pub fn rebuild(
 /// projections of this format) and records the policy.
 pub fn remerge(
     dir: &DataDir,
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     policy: &TrustPolicy,
     show_progress: bool,
 ) -> Result<RemergeReport> {
@@ -343,7 +343,7 @@ pub fn short(hash: &str) -> &str {
 /// run is recorded either way, and `rebuild-projections` can fold it later.
 pub fn print_run_report(
     dir: &DataDir,
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     policy: &TrustPolicy,
     fallback: crate::ingest::RunReport,
     json: bool,
@@ -373,7 +373,7 @@ pub fn print_run_report(
 
 fn report_from_projection(
     dir: &DataDir,
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     policy: &TrustPolicy,
     run_id: &str,
 ) -> Result<Option<crate::ingest::RunReport>> {

@@ -599,6 +599,10 @@ impl EventStore for PgEventStore {
         self.url.redacted().to_string()
     }
 
+    fn backend(&self) -> crate::store::Backend<'_> {
+        crate::store::Backend::Postgres(&self.url)
+    }
+
     fn append(&self, batch: AppendBatch) -> Result<Appended, StoreError> {
         validate(&batch)?;
         let path = self.path.clone();

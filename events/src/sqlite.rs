@@ -606,6 +606,10 @@ impl EventStore for SqliteEventStore {
         self.path.display().to_string()
     }
 
+    fn backend(&self) -> crate::store::Backend<'_> {
+        crate::store::Backend::Sqlite(&self.path)
+    }
+
     fn read_filtered(&self, filter: EventFilter) -> StoredEvents<'_> {
         SqliteEventStore::read_filtered(self, filter)
     }

@@ -12,7 +12,7 @@ use anyhow::Result;
 use serde::Serialize;
 use trustfold_events::{
     format_time, EventFilter, EventKind, EventPayload, PlannedConnector, RunStarted,
-    SqliteEventStore,
+    EventStore,
 };
 use uuid::Uuid;
 
@@ -61,7 +61,7 @@ pub struct OpenDeadLetter {
 }
 
 /// Scans the log for dead letters no later event answers.
-pub fn open_dead_letters(store: &SqliteEventStore) -> Result<Vec<OpenDeadLetter>> {
+pub fn open_dead_letters(store: &dyn EventStore) -> Result<Vec<OpenDeadLetter>> {
     let mut letters: BTreeMap<Uuid, OpenDeadLetter> = BTreeMap::new();
     let mut answered: HashSet<Uuid> = HashSet::new();
     for kind in [EventKind::DeadLettered, EventKind::ConnectorResponded] {

@@ -19,8 +19,8 @@ use anyhow::Result;
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use trustfold_events::{
-    BlobStore, ConnectorFigures, ConnectorResponded, EventPayload, PlannedConnector, RecordedEvent,
-    RedactedRequest, RunFailed, RunFigures, RunStarted, SqliteEventStore,
+    Blobs, ConnectorFigures, ConnectorResponded, EventPayload, PlannedConnector, RecordedEvent,
+    RedactedRequest, RunFailed, RunFigures, RunStarted, EventStore,
 };
 use uuid::Uuid;
 
@@ -415,7 +415,7 @@ fn header(spec: &ImportSpec) -> RunHeader {
 /// The stages of an import after its payload is recorded (the same for a resumed one);
 /// `known` as for `ingest::process_payloads`.
 fn process(
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     rec: &RunRecorder<'_>,
     spec: &ImportSpec,
     (match_config, known, shutdown): (
@@ -475,8 +475,8 @@ pub struct Interrupted<'a> {
 /// to do, and the command fails.
 pub fn resume(
     dir: &DataDir,
-    store: &SqliteEventStore,
-    blobs: &BlobStore,
+    store: &dyn EventStore,
+    blobs: &dyn Blobs,
     trust_policy: &trustfold_projections::TrustPolicy,
     run: Interrupted<'_>,
     json: bool,

@@ -167,7 +167,7 @@ impl ChangeSink for FirstChanges {
 
 fn dry_run(
     dir: &DataDir,
-    store: &trustfold_events::SqliteEventStore,
+    store: &dyn trustfold_events::EventStore,
     policy: &trustfold_projections::TrustPolicy,
     json: bool,
 ) -> Result<ExitCode> {

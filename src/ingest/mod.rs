@@ -17,10 +17,10 @@ use anyhow::{Context, Result};
 use tokio::sync::mpsc;
 use tracing::{info, info_span, warn, Instrument};
 use trustfold_events::{
-    derived_event_id, AppendBatch, BlobStore, ConnectorFailed, ConnectorFigures,
+    derived_event_id, AppendBatch, Blobs, ConnectorFailed, ConnectorFigures,
     ConnectorResponded, DeadLettered, EventPayload, EventStore, ExpectedVersion, NewEvent,
     PlannedConnector, ReviewReason, ReviewRequested, RunCancelled, RunCompleted, RunFailed,
-    RunFigures, RunStarted, SkippedConnector, SqliteEventStore,
+    RunFigures, RunStarted, SkippedConnector,
 };
 use uuid::Uuid;
 
@@ -38,8 +38,8 @@ pub use report::{RunHeader, RunReport};
 /// Events of one run, appended to `run/<id>` with a strict expected version: the run is
 /// that stream's only writer, and the compare-and-swap proves it.
 pub struct RunRecorder<'a> {
-    store: &'a SqliteEventStore,
-    blobs: &'a BlobStore,
+    store: &'a dyn EventStore,
+    blobs: &'a dyn Blobs,
     pub run_id: Uuid,
     pub trace_id: String,
     /// The run's question, carried into dead letters so they can be replayed.
@@ -54,7 +54,7 @@ pub struct RunRecorder<'a> {
 }
 
 impl<'a> RunRecorder<'a> {
-    pub fn new(store: &'a SqliteEventStore, blobs: &'a BlobStore, query: &str) -> Self {
+    pub fn new(store: &'a dyn EventStore, blobs: &'a dyn Blobs, query: &str) -> Self {
         let run_id = Uuid::now_v7();
         let trace_id = Uuid::new_v4().simple().to_string()[..16].to_string();
         RunRecorder {
@@ -73,8 +73,8 @@ impl<'a> RunRecorder<'a> {
 
     /// A recorder that continues an interrupted run's stream (see `trustfold resume`).
     pub fn resume(
-        store: &'a SqliteEventStore,
-        blobs: &'a BlobStore,
+        store: &'a dyn EventStore,
+        blobs: &'a dyn Blobs,
         run_id: Uuid,
         trace_id: String,
         query: &str,
@@ -211,8 +211,8 @@ fn figures_for(id: ConnectorId, transport: &str, o: &ConnectorOutcome) -> Connec
 
 /// Everything a run needs besides the plan.
 pub struct RunContext<'a> {
-    pub store: &'a SqliteEventStore,
-    pub blobs: &'a BlobStore,
+    pub store: &'a dyn EventStore,
+    pub blobs: &'a dyn Blobs,
     pub secrets: &'a Secrets,
     pub policy: FetchPolicy,
     pub transports: BTreeMap<ConnectorId, Transport>,
@@ -527,7 +527,7 @@ pub fn extract_payloads(
 /// stage). The run then ends with `RunCancelled`; a stop that arrives after the last
 /// stage still cancels it, since the run has not ended yet.
 pub fn process_payloads(
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     rec: &RunRecorder<'_>,
     payloads: Vec<stages::ExtractedPayload>,
     config: &crate::resolve::MatchConfig,

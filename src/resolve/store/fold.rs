@@ -19,7 +19,7 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use trustfold_events::{
-    CandidateExtracted, EventKind, EventPayload, EventStore, MergeOutcome, SqliteEventStore,
+    CandidateExtracted, EventKind, EventPayload, EventStore, MergeOutcome,
     StoreError,
 };
 
@@ -137,7 +137,7 @@ struct AttachedRow {
 struct Folder<'t> {
     tx: &'t Transaction<'t>,
     path: &'t Path,
-    log: &'t SqliteEventStore,
+    log: &'t dyn EventStore,
     cell_m: f64,
     counters: Counters,
     /// Candidate id -> (seq of an extraction, what it is filed as).
@@ -160,7 +160,7 @@ struct Folder<'t> {
 pub(super) fn fold(
     tx: &Transaction<'_>,
     path: &Path,
-    log: &SqliteEventStore,
+    log: &dyn EventStore,
     config: &MatchConfig,
     to_seq: Option<u64>,
     eager: bool,
@@ -472,7 +472,7 @@ impl Folder<'_> {
 
 /// The `CandidateExtracted` at `seq`, which a store row names.
 pub(super) fn extraction_at(
-    log: &SqliteEventStore,
+    log: &dyn EventStore,
     path: &Path,
     seq: u64,
 ) -> Result<CandidateExtracted> {
