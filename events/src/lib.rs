@@ -53,8 +53,7 @@ pub use pg::{is_postgres_url, PgBlobStore, PgEventStore, PgSessionLock, StoreUrl
 pub use sqlite::{OpenMode, SqliteEventStore};
 pub use store::{
     AppendBatch, Appended, Backend, ChainCheck, EventFilter, EventStore, ExpectedVersion, Head,
-    StoreError,
-    StoredEvents,
+    StoreError, StoredEvents,
 };
 pub use verify::{
     verify, verify_with, BlobFault, Problem, VerifyOptions, VerifyReport, VERIFY_PROBLEMS_MAX,

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use trustfold_projections::merge::COMPLETENESS_FIELDS_TOTAL;
 use trustfold_projections::{Field, MergedEntity};
 
+use crate::datadir::Place;
 use crate::project;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -69,7 +70,7 @@ pub fn entity_json(m: &MergedEntity) -> Value {
     })
 }
 
-pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
+pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
     let policy = project::load_policy(trust, data_dir)?;
     let db = project::open_for_reading(data_dir, &policy)?;
     let entities = db.entities(args.search.as_deref())?;
@@ -195,11 +196,11 @@ pub fn clip(s: &str, n: usize) -> String {
     }
 }
 
-pub fn conflicts(data_dir: &Path, trust: Option<&Path>, args: ConflictsArgs) -> Result<ExitCode> {
+pub fn conflicts(data_dir: &Place, trust: Option<&Path>, args: ConflictsArgs) -> Result<ExitCode> {
     let policy = project::load_policy(trust, data_dir)?;
     let db = project::open_for_reading(data_dir, &policy)?;
     let store = project::log_for_reading(data_dir)?;
-    let rows = db.conflicts(&store, &db.stored_policy(&project::known_sources())?)?;
+    let rows = db.conflicts(&*store, &db.stored_policy(&project::known_sources())?)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);

@@ -1,14 +1,13 @@
 //! `trustfold events`: the log, filtered.
 
 use std::io::{BufWriter, Write};
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use trustfold_events::{format_time, EventFilter, EventKind, EventPayload, StoredEvent};
 use uuid::Uuid;
 
-use crate::datadir::DataDir;
+use crate::datadir::{DataDir, Place};
 use crate::exit::bad_input;
 
 #[derive(Debug, clap::Args)]
@@ -33,7 +32,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
+pub fn run(data_dir: &Place, args: Args) -> Result<ExitCode> {
     let run_id = args
         .run
         .as_deref()
@@ -49,7 +48,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let dir = DataDir::existing(data_dir)?;
     let Some(store) = dir.read_log()? else {
         if !args.json {
-            eprintln!("the log at {} is empty", dir.root().display());
+            eprintln!("the log at {} is empty", dir.describe());
         }
         return Ok(ExitCode::SUCCESS);
     };

@@ -9,7 +9,7 @@ use anyhow::Result;
 use crate::cmd::plan::PlanArgs;
 use crate::connectors::fetch::FetchPolicy;
 use crate::connectors::secrets::Secrets;
-use crate::datadir::DataDir;
+use crate::datadir::{DataDir, Place};
 use crate::exit::bad_input;
 use crate::ingest::{self, calls_for_plan, run_started, RunContext};
 
@@ -29,7 +29,7 @@ pub struct Args {
     pub keep_off_topic: bool,
 }
 
-pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
+pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
     let plan = args.plan.plan()?;
     // A bad policy is refused before anything is recorded.
     let trust_policy = crate::project::load_policy(trust, data_dir)?;
@@ -43,15 +43,15 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
     let store = dir.write_log()?;
     let blobs = dir.blobs()?;
     let ctx = RunContext {
-        store: &store,
-        blobs: &blobs,
+        store: &*store,
+        blobs: &*blobs,
         secrets: &secrets,
         policy,
         transports,
         progress: std::io::stderr().is_terminal() && !args.json,
         match_config: dir.match_config()?,
         shutdown: shutdown.clone(),
-        data_dir: dir.root(),
+        dir: &dir,
         compact_reobservations: true,
         relevance: if args.keep_off_topic {
             crate::relevance::Screening::Keep
@@ -65,6 +65,6 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         ..run_started(&plan)
     };
     let report = ingest::run_plan(&ctx, &plan, calls, started)?;
-    crate::project::print_run_report(&dir, &store, &trust_policy, report, args.json)?;
+    crate::project::print_run_report(&dir, &*store, &trust_policy, report, args.json)?;
     Ok(ExitCode::SUCCESS)
 }

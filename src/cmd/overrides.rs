@@ -7,11 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use serde_json::{json, Value};
-use trustfold_events::{AppendBatch, EventStore, ExpectedVersion, FieldOverridden, NewEvent};
+use trustfold_events::{AppendBatch, ExpectedVersion, FieldOverridden, NewEvent};
 use trustfold_projections::values::is_placeholder;
 use trustfold_projections::Field;
 
-use crate::datadir::DataDir;
+use crate::datadir::{DataDir, Place};
 use crate::exit::bad_input;
 use crate::extract::normalize;
 use crate::project;
@@ -144,7 +144,7 @@ pub fn parse_value(field: Field, raw: &str) -> Result<Value> {
     })
 }
 
-pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
+pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
     let field: Field = args.field.parse().map_err(|e| bad_input(format!("{e}")))?;
     let value = match (&args.value, args.clear) {
         (Some(_), true) => return Err(bad_input("give either a value or --clear, not both")),

@@ -10,6 +10,7 @@ use trustfold_projections::asof::{entity_as_of, AsOf};
 use trustfold_projections::{Field, MergedEntity, ProvenanceRow};
 
 use crate::cmd::entities::{clip, entity_json};
+use crate::datadir::Place;
 use crate::exit::bad_input;
 use crate::project::{self, short};
 
@@ -49,7 +50,7 @@ fn parse_as_of(text: &str) -> Result<AsOf> {
     )))
 }
 
-pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
+pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
     let field: Option<Field> = match &args.field {
         Some(f) => Some(f.parse().map_err(|e| bad_input(format!("--field: {e}")))?),
         None => None,
@@ -71,12 +72,12 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
     let store = project::log_for_reading(data_dir)?;
     let (entity, folded_to) = match as_of {
         None => (
-            db.entity_with_provenance(&current.entity_id, &store, &policy)?
+            db.entity_with_provenance(&current.entity_id, &*store, &policy)?
                 .ok_or_else(not_found)?,
             db.meta()?.checkpoint_seq,
         ),
         Some(point) => {
-            let (e, last) = entity_as_of(&store, &current.entity_id, point, &policy)?;
+            let (e, last) = entity_as_of(&*store, &current.entity_id, point, &policy)?;
             let e = e.ok_or_else(|| {
                 bad_input(format!(
                     "entity {} did not exist yet at {} (the log up to seq {last}); it was \

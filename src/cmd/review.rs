@@ -9,14 +9,14 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde_json::json;
 use trustfold_events::{
-    derived_event_id, format_time, AppendBatch, EventStore, ExpectedVersion, MergeDecided,
-    MergeOutcome, NewEvent, ReviewDecision, ReviewReason, ReviewResolved, StoreError,
+    derived_event_id, format_time, AppendBatch, ExpectedVersion, MergeDecided, MergeOutcome,
+    NewEvent, ReviewDecision, ReviewReason, ReviewResolved, StoreError,
 };
 use trustfold_projections::state::ReviewRow;
 
 use crate::cmd::entities::clip;
 use crate::cmd::overrides::{actor, reason};
-use crate::datadir::DataDir;
+use crate::datadir::{DataDir, Place};
 use crate::exit::bad_input;
 use crate::project;
 use crate::resolve::{entity_id_for, MATCHER_VERSION};
@@ -68,7 +68,7 @@ fn status(r: &ReviewRow) -> &'static str {
     trustfold_projections::db::review_status(r)
 }
 
-pub fn run(data_dir: &Path, trust: Option<&Path>, cmd: ReviewCommand) -> Result<ExitCode> {
+pub fn run(data_dir: &Place, trust: Option<&Path>, cmd: ReviewCommand) -> Result<ExitCode> {
     let policy = project::load_policy(trust, data_dir)?;
     match cmd {
         ReviewCommand::List { all, json } => {
@@ -105,7 +105,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, cmd: ReviewCommand) -> Result<
                 .review(&review_id)?
                 .ok_or_else(|| no_review(&review_id))?;
             let candidate = match &r.candidate_id {
-                Some(c) => db.candidate_observed(c, &project::log_for_reading(data_dir)?)?,
+                Some(c) => db.candidate_observed(c, &*project::log_for_reading(data_dir)?)?,
                 None => None,
             };
             let mut entities = Vec::new();
@@ -178,7 +178,7 @@ fn no_review(id: &str) -> anyhow::Error {
 }
 
 fn decide(
-    data_dir: &Path,
+    data_dir: &Place,
     policy: &trustfold_projections::TrustPolicy,
     d: Decide,
     decision: ReviewDecision,
@@ -284,7 +284,7 @@ fn decide(
         }
         Err(e) => return Err(e.into()),
     }
-    project::catch_up(&dir, &store, policy, false)?;
+    project::catch_up(&dir, &*store, policy, false)?;
     let verb = match decision {
         ReviewDecision::Approved => "approved",
         ReviewDecision::Rejected => "rejected",

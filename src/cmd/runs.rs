@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use trustfold_events::format_time;
 
+use crate::datadir::{DataDir, Place};
 use crate::exit::bad_input;
 use crate::ingest::lifecycle::RunLock;
 use crate::ingest::RunReport;
@@ -27,14 +28,19 @@ pub struct ReportArgs {
     pub json: bool,
 }
 
-pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
+pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
     let policy = project::load_policy(trust, data_dir)?;
     let db = project::open_for_reading(data_dir, &policy)?;
     let runs = db.runs()?;
     // A run with no terminal event is live while its process holds its lock; otherwise
     // the process died: the run was interrupted, and `resume` can continue it.
+    let dir = DataDir::existing(data_dir)?;
+    let mut live = std::collections::HashMap::new();
+    for r in runs.iter().filter(|r| !r.status.is_terminal()) {
+        live.insert(r.run_id.clone(), RunLock::is_held(&dir, &r.run_id)?);
+    }
     let interrupted = |r: &trustfold_projections::RunRow| {
-        !r.status.is_terminal() && !RunLock::is_held(data_dir, &r.run_id)
+        !r.status.is_terminal() && !live.get(&r.run_id).copied().unwrap_or(false)
     };
     if args.json {
         let docs: Vec<serde_json::Value> = runs
@@ -93,7 +99,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn report(data_dir: &Path, trust: Option<&Path>, args: ReportArgs) -> Result<ExitCode> {
+pub fn report(data_dir: &Place, trust: Option<&Path>, args: ReportArgs) -> Result<ExitCode> {
     let policy = project::load_policy(trust, data_dir)?;
     let db = project::open_for_reading(data_dir, &policy)?;
     let Some(run) = db.run(&args.run_id)? else {

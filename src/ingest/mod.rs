@@ -17,10 +17,10 @@ use anyhow::{Context, Result};
 use tokio::sync::mpsc;
 use tracing::{info, info_span, warn, Instrument};
 use trustfold_events::{
-    derived_event_id, AppendBatch, Blobs, ConnectorFailed, ConnectorFigures,
-    ConnectorResponded, DeadLettered, EventPayload, EventStore, ExpectedVersion, NewEvent,
-    PlannedConnector, ReviewReason, ReviewRequested, RunCancelled, RunCompleted, RunFailed,
-    RunFigures, RunStarted, SkippedConnector,
+    derived_event_id, AppendBatch, Blobs, ConnectorFailed, ConnectorFigures, ConnectorResponded,
+    DeadLettered, EventPayload, EventStore, ExpectedVersion, NewEvent, PlannedConnector,
+    ReviewReason, ReviewRequested, RunCancelled, RunCompleted, RunFailed, RunFigures, RunStarted,
+    SkippedConnector,
 };
 use uuid::Uuid;
 
@@ -220,8 +220,8 @@ pub struct RunContext<'a> {
     pub match_config: crate::resolve::MatchConfig,
     /// A stop request (signals), checked while fetching and between stages.
     pub shutdown: Shutdown,
-    /// The data dir, where a running run holds its lock (`runs/<id>.lock`).
-    pub data_dir: &'a std::path::Path,
+    /// Where the run's data lives, and where a running run holds its lock.
+    pub dir: &'a crate::datadir::DataDir,
     /// Record records seen again unchanged as `CandidatesSeenAgain` (not for a resumed
     /// run, which re-derives its first attempt's facts one by one).
     pub compact_reobservations: bool,
@@ -303,7 +303,7 @@ pub fn run_plan(
     let mut rec = RunRecorder::new(ctx.store, ctx.blobs, &plan.query);
     let span = info_span!("run", run_id = %rec.run_id, trace_id = %rec.trace_id);
     let _entered = span.enter();
-    let _lock = lifecycle::RunLock::acquire(ctx.data_dir, &rec.run_id.to_string())?;
+    let _lock = ctx.dir.run_lock(&rec.run_id.to_string())?;
     rec.record(started)?;
     info!(query = %plan.query, connectors = calls.len(), "run started");
     drive(ctx, plan, calls, &mut rec, Vec::new(), clock, &span)
@@ -346,7 +346,7 @@ pub fn drive(
             failpoint("resolve", &ctx.shutdown)?;
             let known = ctx
                 .compact_reobservations
-                .then(|| crate::project::known_records(ctx.data_dir, ctx.store))
+                .then(|| crate::project::known_records(ctx.dir, ctx.store))
                 .flatten();
             process_payloads(
                 ctx.store,
@@ -639,7 +639,12 @@ fn fetch_all(
                 ev = events.recv() => match ev {
                     Some(ev) => {
                         progress.on_event(&ev);
-                        if let Some(p) = record_fetch_event(rec, ctx.secrets, ev, ctx)? {
+                        // Recording is blocking I/O (and a PostgreSQL client runs a
+                        // runtime of its own, which must not start on a runtime thread).
+                        let recorded = tokio::task::block_in_place(|| {
+                            record_fetch_event(rec, ctx.secrets, ev, ctx)
+                        })?;
+                        if let Some(p) = recorded {
                             payloads.push(p);
                         }
                     }

@@ -71,7 +71,9 @@ impl SchemaSet {
     /// A schema name is one of ours and safe to splice into SQL: the prefix, `_` and 32
     /// hex digits.
     fn valid(&self, name: &str) -> bool {
-        let digits = name.strip_prefix(self.prefix).and_then(|r| r.strip_prefix('_'));
+        let digits = name
+            .strip_prefix(self.prefix)
+            .and_then(|r| r.strip_prefix('_'));
         digits.is_some_and(|d| d.len() == 32 && d.bytes().all(|b| b.is_ascii_hexdigit()))
     }
 
@@ -106,7 +108,10 @@ impl SchemaSet {
             Some(n) if self.valid(&n) => Ok(Some(n)),
             Some(n) => Err(ProjectionError::Corrupt {
                 path: conn.location.clone(),
-                detail: format!("trustfold.{} names {n:?}, not one of its schemas", self.pointer),
+                detail: format!(
+                    "trustfold.{} names {n:?}, not one of its schemas",
+                    self.pointer
+                ),
             }),
             None => Ok(None),
         }

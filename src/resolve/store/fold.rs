@@ -19,8 +19,7 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use trustfold_events::{
-    CandidateExtracted, EventKind, EventPayload, EventStore, MergeOutcome,
-    StoreError,
+    CandidateExtracted, EventKind, EventPayload, EventStore, MergeOutcome, StoreError,
 };
 
 use super::{read_checkpoint, set_meta, sql, PROGRESS_EVENTS};
