@@ -241,6 +241,7 @@ fn replay(
         shutdown: shutdown.clone(),
         data_dir: dir.root(),
         compact_reobservations: true,
+        runtime: None,
     };
     let report = ingest::run_plan(&ctx, &plan, calls.into_iter().collect(), started)?;
     crate::project::print_run_report(&dir, &store, trust_policy, report, json)?;

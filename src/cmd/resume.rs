@@ -128,6 +128,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         shutdown,
         data_dir: dir.root(),
         compact_reobservations: false,
+        runtime: None,
     };
 
     // What the first attempt recorded: answered requests, their payloads, the figures.

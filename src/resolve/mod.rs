@@ -102,7 +102,7 @@
 
 mod index;
 mod normalize;
-mod score;
+pub mod score;
 mod table;
 
 #[cfg(test)]

@@ -21,6 +21,7 @@
 
 mod fold;
 mod merging;
+mod page;
 mod read;
 mod rows;
 
@@ -37,6 +38,7 @@ use trustfold_events::{EventStore, SqliteEventStore, StoreError};
 use crate::policy::{PolicyError, TrustPolicy};
 
 pub use merging::{ChangeSink, DryRunSummary, FieldChange, RemergeReport};
+pub use page::{EntityCounts, EntityCursor, EntityFilter, EntityPage, SourceCount};
 pub use read::{review_status, ConflictRow, ProjectionDb};
 
 /// The directory of the projections inside a data dir.

@@ -79,11 +79,11 @@ pub(super) fn candidate_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Ca
 }
 
 /// The columns of `entities` that [`entity_from_row`] reads.
-const ENTITY_COLUMNS: &str = "entity_id, slug, founded_seq, updated_seq, sources, \
+pub(super) const ENTITY_COLUMNS: &str = "entity_id, slug, founded_seq, updated_seq, sources, \
      completeness, overrides, merged";
 
 /// An entity's merged values and its fold state (members not yet filled in).
-fn entity_from_row(
+pub(super) fn entity_from_row(
     path: &Path,
     row: &rusqlite::Row<'_>,
 ) -> rusqlite::Result<Result<(MergedEntity, EntityState)>> {
