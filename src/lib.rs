@@ -16,3 +16,4 @@ pub mod ingest;
 pub mod planner;
 pub mod project;
 pub mod resolve;
+pub mod web;

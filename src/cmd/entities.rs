@@ -6,11 +6,11 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::ValueEnum;
 use serde_json::{json, Value};
+use trustfold_events::SqliteEventStore;
 use trustfold_projections::merge::COMPLETENESS_FIELDS_TOTAL;
 use trustfold_projections::{
     ConflictRow, EntityCursor, EntityFilter, Field, MergedEntity, ProjectionDb,
 };
-use trustfold_events::SqliteEventStore;
 
 use crate::exit::bad_input;
 use crate::project;

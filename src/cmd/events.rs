@@ -217,11 +217,11 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
 /// payload as `events --json` prints it, a one-line summary, the raw connector payload it
 /// names read from the blob store (every read re-hashes it; a damaged or missing blob is
 /// said, not shown), the event that caused it, the events it caused, and what it touched
-/// (entities, candidates, reviews, runs). `blobs` is `None` when the store cannot be
-/// opened now; the document then says so.
+/// (entities, candidates, reviews, runs). `blobs` opens the blob store only when the
+/// event names a payload; when it cannot be opened now, the document says why.
 pub fn event_document(
     store: &SqliteEventStore,
-    blobs: Option<std::result::Result<&BlobStore, String>>,
+    blobs: impl FnOnce() -> Result<std::sync::Arc<BlobStore>>,
     db: Option<&ProjectionDb>,
     seq: u64,
 ) -> Result<Value> {
@@ -268,11 +268,12 @@ pub fn event_document(
         Some(EventPayload::CandidatesSeenAgain(p)) => Some(p.payload_hash),
         _ => None,
     };
-    doc["raw_payload"] = match (payload_hash, blobs) {
-        (None, _) => Value::Null,
-        (Some(hash), None) => json!({"hash": hash.to_hex(), "error": "the blob store was not opened"}),
-        (Some(hash), Some(Err(e))) => json!({"hash": hash.to_hex(), "error": e}),
-        (Some(hash), Some(Ok(blobs))) => match blobs.get(&hash) {
+    doc["raw_payload"] = match payload_hash.map(|h| (h, blobs())) {
+        None => Value::Null,
+        Some((hash, Err(e))) => {
+            json!({"hash": hash.to_hex(), "verified": false, "error": format!("{e:#}")})
+        }
+        Some((hash, Ok(blobs))) => match blobs.get(&hash) {
             Ok(bytes) => {
                 let shown = &bytes[..bytes.len().min(PAYLOAD_SHOWN_BYTES_MAX)];
                 json!({
@@ -337,10 +338,14 @@ fn touched(
         Some(EventPayload::MergeDecided(p)) => {
             push(&mut out, json!({"type": "candidate", "id": p.candidate_id}));
             match &p.decision {
-                MergeOutcome::NewEntity { entity_id } | MergeOutcome::ExistingEntity { entity_id } => {
+                MergeOutcome::NewEntity { entity_id }
+                | MergeOutcome::ExistingEntity { entity_id } => {
                     push(&mut out, entity(entity_id)?);
                 }
-                MergeOutcome::NeedsReview { review_id, entity_ids } => {
+                MergeOutcome::NeedsReview {
+                    review_id,
+                    entity_ids,
+                } => {
                     push(&mut out, json!({"type": "review", "id": review_id}));
                     for e in entity_ids {
                         push(&mut out, entity(e)?);

@@ -278,7 +278,10 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
     let slug = doc["slug"].as_str().unwrap_or("");
     let seq = done.seq.unwrap_or(0);
     match (done.cleared, doc.get("source").and_then(Value::as_str)) {
-        (false, Some(_)) => println!("{slug} {field} = {} (admin override, seq {seq})", doc["value"]),
+        (false, Some(_)) => println!(
+            "{slug} {field} = {} (admin override, seq {seq})",
+            doc["value"]
+        ),
         (true, Some(source)) => println!(
             "{slug} {field}: override cleared; now {} from {source}",
             doc["value"]

@@ -106,7 +106,11 @@ pub struct Provenance {
 }
 
 /// Folds and merges what `query` asks for. A missing entity is [`NotFound`](crate::exit::NotFound).
-pub fn provenance(db: &ProjectionDb, store: &SqliteEventStore, query: &Query) -> Result<Provenance> {
+pub fn provenance(
+    db: &ProjectionDb,
+    store: &SqliteEventStore,
+    query: &Query,
+) -> Result<Provenance> {
     let not_found = || {
         crate::exit::not_found(format!(
             "no entity {:?}: pass an entity id, a unique id prefix or a slug (see `trustfold entities`)",
@@ -194,11 +198,20 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
     let store = project::log_for_reading(data_dir)?;
     let p = provenance(&db, &store, &query)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&provenance_document(&p))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&provenance_document(&p))?
+        );
     } else {
         print!(
             "{}",
-            render(&p.entity, &p.fields, p.folded_to, p.now.is_some(), &p.policy)
+            render(
+                &p.entity,
+                &p.fields,
+                p.folded_to,
+                p.now.is_some(),
+                &p.policy
+            )
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -232,7 +245,10 @@ fn field_json(entity: &MergedEntity, field: Field) -> Option<Value> {
 }
 
 /// The `MergeDecided` of `candidate` among the entity's stream events, the latest first.
-fn decision_of<'a>(identity: &'a [RecordedEvent], candidate: &str) -> Option<(&'a RecordedEvent, &'a MergeDecided)> {
+fn decision_of<'a>(
+    identity: &'a [RecordedEvent],
+    candidate: &str,
+) -> Option<(&'a RecordedEvent, &'a MergeDecided)> {
     identity.iter().rev().find_map(|ev| match &ev.payload {
         EventPayload::MergeDecided(m) if m.candidate_id == candidate => Some((ev, m)),
         _ => None,
@@ -279,7 +295,8 @@ fn members_json(entity: &MergedEntity, identity: &[RecordedEvent]) -> Value {
             .iter()
             .find(|n| n.field == Field::Name && n.candidate_id == r.candidate_id)
             .and_then(|n| n.value.as_str());
-        let decision = decision_of(identity, &r.candidate_id).map(|(ev, m)| decision_json(ev.seq, m));
+        let decision =
+            decision_of(identity, &r.candidate_id).map(|(ev, m)| decision_json(ev.seq, m));
         out.push(json!({
             "candidate_id": r.candidate_id,
             "source": r.source,
@@ -393,13 +410,17 @@ fn changes_json(
             (Some(a), Some(b)) if a.value == b.value && a.source != b.source => "source",
             _ => "value",
         };
-        let winner_row = now
-            .provenance
-            .iter()
-            .find(|r| r.field == field && r.winner);
-        let by_observation = winner_row
-            .filter(|r| r.seq > folded_to)
-            .map(|r| (r.seq, if r.candidate_id == "override" { "FieldOverridden" } else { "CandidateExtracted" }));
+        let winner_row = now.provenance.iter().find(|r| r.field == field && r.winner);
+        let by_observation = winner_row.filter(|r| r.seq > folded_to).map(|r| {
+            (
+                r.seq,
+                if r.candidate_id == "override" {
+                    "FieldOverridden"
+                } else {
+                    "CandidateExtracted"
+                },
+            )
+        });
         let by_decision = winner_row
             .and_then(|r| decision_of(identity_now, &r.candidate_id))
             .filter(|(ev, _)| ev.seq > folded_to)

@@ -106,7 +106,10 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, cmd: ReviewCommand) -> Result<
             let store = project::log_for_reading(data_dir)?;
             let shown = review_view(&db, &store, &review_id)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&review_document(&shown))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&review_document(&shown))?
+                );
                 return Ok(ExitCode::SUCCESS);
             }
             let ReviewView {
@@ -175,7 +178,11 @@ pub struct ReviewView {
 
 /// Reads one review (`review show`, `GET /api/reviews/{id}`); a missing one is
 /// [`NotFound`](crate::exit::NotFound).
-pub fn review_view(db: &ProjectionDb, store: &SqliteEventStore, review_id: &str) -> Result<ReviewView> {
+pub fn review_view(
+    db: &ProjectionDb,
+    store: &SqliteEventStore,
+    review_id: &str,
+) -> Result<ReviewView> {
     let r = db.review(review_id)?.ok_or_else(|| no_review(review_id))?;
     let candidate = match &r.candidate_id {
         Some(c) => db.candidate_observed(c, store)?,
@@ -340,7 +347,15 @@ pub fn answer(db: &ProjectionDb, store: &SqliteEventStore, answer: &Answer) -> R
             )))
         }
         Ok(a) => a,
+        // Two answers at once: the other one's `ReviewResolved` (same derived id) or its
+        // new stream version got there first.
         Err(StoreError::Conflict { stream: s, .. }) if s == stream => {
+            return Err(crate::exit::conflict(format!(
+                "review {} was answered by someone else just now; see `trustfold review show {}`",
+                r.review_id, r.review_id
+            )))
+        }
+        Err(StoreError::IdReused { .. } | StoreError::PartiallyPresent { .. }) => {
             return Err(crate::exit::conflict(format!(
                 "review {} was answered by someone else just now; see `trustfold review show {}`",
                 r.review_id, r.review_id

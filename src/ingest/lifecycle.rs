@@ -47,12 +47,10 @@ impl Shutdown {
     /// run's `RunCancelled`. The first request wins: later ones change nothing.
     pub fn cancel(&self, reason: impl Into<String>) {
         let _ = self.inner.cancel_reason.set(reason.into());
-        let _ = self.inner.signal.compare_exchange(
-            0,
-            CANCELLED,
-            Ordering::SeqCst,
-            Ordering::SeqCst,
-        );
+        let _ =
+            self.inner
+                .signal
+                .compare_exchange(0, CANCELLED, Ordering::SeqCst, Ordering::SeqCst);
         self.inner.notify.notify_waiters();
     }
 

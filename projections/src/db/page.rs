@@ -138,7 +138,9 @@ impl ProjectionDb {
         }
         if let Some(min) = filter.completeness_min {
             conditions.push("completeness >= ?");
-            params.push(SqlValue::Integer(i64::from(min.min(COMPLETENESS_FIELDS_TOTAL))));
+            params.push(SqlValue::Integer(i64::from(
+                min.min(COMPLETENESS_FIELDS_TOTAL),
+            )));
         }
         let words: Vec<String> = filter
             .search

@@ -1,0 +1,245 @@
+//! What every handler is given: the stores (the same handles the command line opens:
+//! data dir → log, blobs, projections), the token, the mode, the runs this server
+//! started and the metrics. A later store (PostgreSQL, `--store URL`) changes
+//! [`Stores`] and nothing else.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+
+use anyhow::Result;
+use tokio::sync::Semaphore;
+use trustfold_events::{BlobStore, SqliteEventStore};
+use trustfold_projections::{ProjectionDb, Projections, TrustPolicy};
+
+use super::identity::IdentityCorrections;
+use super::metrics::Metrics;
+use super::runs::RunManager;
+use crate::datadir::DataDir;
+use crate::exit::bad_input;
+
+/// The stores of one data dir, opened the way the command line opens them.
+#[derive(Debug)]
+pub struct Stores {
+    data_dir: PathBuf,
+    blobs: SharedBlobs,
+}
+
+impl Stores {
+    pub fn new(data_dir: &Path) -> Stores {
+        Stores {
+            data_dir: data_dir.to_path_buf(),
+            blobs: SharedBlobs::default(),
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The log for reading (its own connection: SQLite readers never wait for the writer
+    /// in WAL mode). No log yet is a 404-worthy "nothing recorded".
+    pub fn read_log(&self) -> Result<SqliteEventStore> {
+        crate::project::log_for_reading(&self.data_dir)
+    }
+
+    /// The log for appending (a connection of its own; appends queue on SQLite's lock).
+    pub fn write_log(&self) -> Result<(DataDir, SqliteEventStore)> {
+        let dir = DataDir::writable(&self.data_dir)?;
+        let store = dir.write_log()?;
+        Ok((dir, store))
+    }
+
+    /// The live projection database, opened for this request (cheap: a file and a meta
+    /// row). A reader takes no lock, so a catch-up or a swap never blocks it.
+    pub fn read_projections(&self) -> Result<ProjectionDb> {
+        Projections::new(&self.data_dir)
+            .open_read()?
+            .ok_or_else(|| {
+                bad_input("no projections yet: run `trustfold rebuild-projections --full`")
+            })
+    }
+
+    /// Folds the log's new events into the projections (under their write lock).
+    pub fn catch_up(&self, policy: &TrustPolicy) -> Result<()> {
+        let (dir, store) = self.write_log()?;
+        crate::project::catch_up(&dir, &store, policy, false)?;
+        Ok(())
+    }
+
+    /// The blob store, shared by everyone in this process who holds it (see
+    /// [`SharedBlobs`]).
+    pub fn blobs(&self) -> Result<Arc<BlobStore>> {
+        self.blobs.get(&self.data_dir)
+    }
+}
+
+/// The blob store admits one process at a time (sled's lock), and one handle per process.
+/// The server opens it when a request or a run needs it and closes it when the last user
+/// drops it, so a command-line ingest beside the server waits only while the server is
+/// actually reading or writing payloads.
+#[derive(Debug, Default)]
+pub struct SharedBlobs {
+    slot: Mutex<Weak<BlobStore>>,
+}
+
+impl SharedBlobs {
+    fn get(&self, data_dir: &Path) -> Result<Arc<BlobStore>> {
+        // Held while opening, so two requests never open the store twice.
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(open) = slot.upgrade() {
+            return Ok(open);
+        }
+        let blobs = Arc::new(DataDir::writable(data_dir)?.blobs()?);
+        *slot = Arc::downgrade(&blobs);
+        Ok(blobs)
+    }
+}
+
+/// How the server was started.
+#[derive(Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    /// `--trust FILE`, as the command line takes it.
+    pub trust: Option<PathBuf>,
+    /// The token mutating routes need.
+    pub token: Token,
+    /// `--read-only`: every mutating route answers 403.
+    pub read_only: bool,
+    /// The address bound; on a loopback address only loopback `Host` headers are served
+    /// (a web page elsewhere cannot reach the API through DNS rebinding).
+    pub bind: std::net::SocketAddr,
+}
+
+/// A secret compared in constant time and never printed by `Debug`.
+#[derive(Clone)]
+pub struct Token {
+    secret: Arc<str>,
+    hash: blake3::Hash,
+}
+
+/// Shortest token accepted from `--token` or `TRUSTFOLD_TOKEN`.
+pub const TOKEN_CHARS_MIN: usize = 16;
+/// Longest token accepted.
+pub const TOKEN_CHARS_MAX: usize = 256;
+
+impl Token {
+    /// A token given by the user; too short or too long is bad input.
+    pub fn given(text: &str) -> Result<Token> {
+        let n = text.chars().count();
+        // Letters, digits and `-._~`: what a URL and a cookie carry as they are.
+        let safe = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
+        if !(TOKEN_CHARS_MIN..=TOKEN_CHARS_MAX).contains(&n) || !text.chars().all(safe) {
+            return Err(bad_input(format!(
+                "--token: give {TOKEN_CHARS_MIN} to {TOKEN_CHARS_MAX} characters, each a \
+                 letter, a digit or one of -._~ (or leave it out for a random one)"
+            )));
+        }
+        Ok(Token::from_secret(text))
+    }
+
+    /// A fresh random token (256 bits, hex).
+    pub fn random() -> Token {
+        let text = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        Token::from_secret(&text)
+    }
+
+    fn from_secret(text: &str) -> Token {
+        Token {
+            secret: Arc::from(text),
+            hash: blake3::hash(text.as_bytes()),
+        }
+    }
+
+    /// Whether `presented` is the token. Compares hashes (`blake3::Hash` equality is
+    /// constant-time), so the time taken says nothing about the token.
+    pub fn matches(&self, presented: &str) -> bool {
+        blake3::hash(presented.as_bytes()) == self.hash
+    }
+
+    /// The secret itself, for the one URL `serve` prints and nothing else.
+    pub fn reveal(&self) -> &str {
+        &self.secret
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(****)")
+    }
+}
+
+/// The state every handler gets (cheap to clone).
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    stores: Stores,
+    /// The current trust policy (the data dir's or `--trust`): the one a first build of
+    /// the projections uses, and what "stale" is measured against.
+    policy: TrustPolicy,
+    runs: RunManager,
+    metrics: Metrics,
+    /// Bounds the requests doing store work at once.
+    reads: Arc<Semaphore>,
+    /// Bounds the as-of folds at once (each reads the log from the start).
+    as_of: Arc<Semaphore>,
+    identity: Arc<dyn IdentityCorrections>,
+}
+
+impl AppState {
+    /// The state for `config`: the policy is checked now (a bad one is bad input).
+    pub fn new(config: Config, identity: Arc<dyn IdentityCorrections>) -> Result<AppState> {
+        let policy = crate::project::load_policy(config.trust.as_deref(), &config.data_dir)?;
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                stores: Stores::new(&config.data_dir),
+                config,
+                policy,
+                runs: RunManager::new(),
+                metrics: Metrics::new(),
+                reads: Arc::new(Semaphore::new(super::BLOCKING_REQUESTS_MAX)),
+                as_of: Arc::new(Semaphore::new(super::AS_OF_CONCURRENT_MAX)),
+                identity,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn stores(&self) -> &Stores {
+        &self.inner.stores
+    }
+
+    pub fn policy(&self) -> &TrustPolicy {
+        &self.inner.policy
+    }
+
+    pub fn runs(&self) -> &RunManager {
+        &self.inner.runs
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn identity(&self) -> &Arc<dyn IdentityCorrections> {
+        &self.inner.identity
+    }
+
+    pub(super) fn reads(&self) -> &Arc<Semaphore> {
+        &self.inner.reads
+    }
+
+    pub(super) fn as_of_permits(&self) -> &Arc<Semaphore> {
+        &self.inner.as_of
+    }
+}
