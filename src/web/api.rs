@@ -391,20 +391,10 @@ pub struct OverrideBody {
     pub field: String,
     #[serde(default)]
     pub value: Option<Value>,
-    #[serde(default, deserialize_with = "lenient_bool")]
+    #[serde(default, deserialize_with = "super::runs::lenient::flag")]
     pub clear: bool,
     pub reason: String,
     pub by: String,
-}
-
-/// A bool from JSON (`true`) or a form (`"true"`, `"on"`).
-fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    let v = Value::deserialize(d)?;
-    Ok(match v {
-        Value::Bool(b) => b,
-        Value::String(s) => matches!(s.as_str(), "true" | "1" | "on" | "yes"),
-        _ => false,
-    })
 }
 
 pub async fn override_field(

@@ -466,7 +466,7 @@ fn entity_page(doc: &Value, twin: &str, asked: &str, access: Access) -> Markup {
                             td { (seq_link(u(m, "observed_seq"))) }
                             td { (text(m["decided_by"].as_str().unwrap_or("matcher"))) @if !decision.is_null() { " " (seq_link(u(decision, "seq"))) } }
                             td.num { @if !decision.is_null() { (format!("{:.3}", n(decision, "score"))) } }
-                            td { @if !decision.is_null() { (evidence(decision)) } }
+                            td { @if !decision.is_null() { (evidence(decision, false)) } }
                             td {
                                 @if members.len() > 1 && !as_of {
                                     (api_form("/api/splits", "post", access, "#entity", html! {
@@ -512,15 +512,16 @@ fn entity_page(doc: &Value, twin: &str, asked: &str, access: Access) -> Markup {
     page_with(name, Nav::Entities, Some(twin), access, true, body)
 }
 
-/// A match decision's evidence: each feature's similarity and what it added to the logit.
-fn evidence(decision: &Value) -> Markup {
+/// A match decision's evidence: each feature's similarity and what it added to the logit
+/// (folded unless `open`).
+fn evidence(decision: &Value, open: bool) -> Markup {
     let features = decision["features"]
         .as_object()
         .cloned()
         .unwrap_or_default();
     let contributions = decision["contributions"].as_array().cloned();
     html! {
-        details.evidence {
+        details.evidence open[open] {
             summary { (s(decision, "outcome")) " · matcher " (s(decision, "matcher_version")) }
             @if let Some(terms) = &contributions {
                 table.contrib {
@@ -815,7 +816,7 @@ fn reviews_page(docs: &[Value], total: usize, all: bool, access: Access) -> Mark
                 }
                 @if !doc["evidence"].is_null() {
                     p { "Matcher score " (format!("{:.3}", n(&doc["evidence"], "score"))) " against the first entity:" }
-                    (evidence(&doc["evidence"]))
+                    (evidence(&doc["evidence"], true))
                 }
                 @if status == "open" {
                     div.answer {
@@ -911,6 +912,7 @@ fn run_page(doc: &Value, twin: &str, access: Access) -> Markup {
             @if let Some(e) = doc["error"].as_str() { p.error { (text(e)) } }
             @if live {
                 (api_form(&format!("/api/runs/{run_id}"), "delete", access, "#run", html! {
+                    input.who type="hidden" name="by";
                     button #run-cancel type="submit" { "Cancel this run" }
                 }))
             }

@@ -26,17 +26,71 @@ use crate::ingest::query;
 pub struct StartRun {
     pub query: String,
     /// Spending cap in US dollars (default 0.10).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::number")]
     pub budget: Option<f64>,
     /// `discover-many` (default) or `resolve-one`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::text")]
     pub mode: Option<String>,
-    /// Call only these connectors.
-    #[serde(default)]
+    /// Call only these connectors (a list, or a comma-separated text from a form).
+    #[serde(default, deserialize_with = "lenient::list")]
     pub connectors: Option<Vec<String>>,
     /// Answer every connector from the recorded fixtures, even where keys are set.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::flag")]
     pub offline: bool,
+}
+
+/// Fields as JSON sends them or as a page's form does (every value a text, an empty one
+/// meaning "not given").
+pub(super) mod lenient {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value;
+
+    pub fn number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null => Ok(None),
+            Value::Number(n) => Ok(n.as_f64()),
+            Value::String(s) if s.trim().is_empty() => Ok(None),
+            Value::String(s) => s.trim().parse().map(Some).map_err(|_| {
+                D::Error::custom(format!(
+                    "{:?} is not a number",
+                    s.chars().take(20).collect::<String>()
+                ))
+            }),
+            other => Err(D::Error::custom(format!("expected a number, got {other}"))),
+        }
+    }
+
+    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(Option::<String>::deserialize(d)?.filter(|s| !s.trim().is_empty()))
+    }
+
+    pub fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null => Ok(None),
+            Value::String(s) if s.trim().is_empty() => Ok(None),
+            Value::String(s) => Ok(Some(s.split(',').map(|p| p.trim().to_string()).collect())),
+            Value::Array(items) => items
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s),
+                    other => Err(D::Error::custom(format!("expected a name, got {other}"))),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            other => Err(D::Error::custom(format!(
+                "expected a list of names, got {other}"
+            ))),
+        }
+    }
+
+    pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Bool(b) => b,
+            Value::String(s) => matches!(s.as_str(), "true" | "1" | "on" | "yes"),
+            _ => false,
+        })
+    }
 }
 
 /// Where a run started here is.

@@ -17,6 +17,7 @@ mod identity;
 mod lifecycle;
 mod log;
 mod projections;
+mod serve;
 mod support;
 
 /// A scratch data dir and a way to run the binary against it.

@@ -127,7 +127,8 @@
     if (!form) return;
     var name = "";
     try { name = window.localStorage.getItem(NAME_KEY) || ""; } catch (e) { name = ""; }
-    if (name && ev.detail.parameters && !ev.detail.parameters.by) {
+    // Only forms that ask who acts carry a name (starting a run does not).
+    if (name && form.querySelector("input[name=by]") && ev.detail.parameters && !ev.detail.parameters.by) {
       ev.detail.parameters.by = name;
     }
   });
