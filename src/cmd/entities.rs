@@ -306,7 +306,7 @@ pub fn clip(s: &str, n: usize) -> String {
 /// Every conflicting pair of values (`conflicts --json`, `GET /api/conflicts`), merged
 /// with the projections' own policy.
 pub fn conflict_rows(db: &ProjectionDb, store: &SqliteEventStore) -> Result<Vec<ConflictRow>> {
-    Ok(db.conflicts(store, &db.stored_policy(&project::known_sources())?)?)
+    Ok(db.conflicts(store, &project::stored_policy(db)?)?)
 }
 
 pub fn conflicts(data_dir: &Path, trust: Option<&Path>, args: ConflictsArgs) -> Result<ExitCode> {

@@ -33,7 +33,11 @@ pub struct Args {
     /// Start at this seq.
     #[arg(long, default_value_t = 1)]
     pub from: u64,
-    /// One JSON object per line (NDJSON).
+    /// Show this one event in full instead: its raw payload (read back and verified), its
+    /// cause, what it caused and what it touched (the server's event page).
+    #[arg(long, value_name = "SEQ", conflicts_with_all = ["run", "stream", "kind", "grep"])]
+    pub seq: Option<u64>,
+    /// One JSON object per line (NDJSON); with --seq, one document.
     #[arg(long)]
     pub json: bool,
 }
@@ -170,6 +174,25 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         args.from,
     )?;
     let dir = DataDir::existing(data_dir)?;
+    if let Some(seq) = args.seq {
+        let store = crate::project::log_for_reading(data_dir)?;
+        let db = trustfold_projections::Projections::new(data_dir)
+            .open_read()
+            .ok()
+            .flatten();
+        let doc = event_document(
+            &store,
+            || Ok(std::sync::Arc::new(dir.blobs()?)),
+            db.as_ref(),
+            seq,
+        )?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        } else {
+            print!("{}", render_event(&doc));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let Some(store) = dir.read_log()? else {
         if !args.json {
             eprintln!("the log at {} is empty", dir.root().display());
@@ -288,6 +311,73 @@ pub fn event_document(
         },
     };
     Ok(doc)
+}
+
+/// The event document for a person on a terminal.
+fn render_event(doc: &Value) -> String {
+    use std::fmt::Write as _;
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "seq {}  {}  {}  stream {} (v{})",
+        doc["seq"],
+        text(&doc["recorded_at"]),
+        text(&doc["kind"]),
+        text(&doc["stream"]),
+        doc["stream_version"]
+    );
+    let _ = writeln!(out, "  {}", text(&doc["summary"]));
+    let _ = writeln!(
+        out,
+        "  id {}  hash {}",
+        text(&doc["id"]),
+        text(&doc["hash"])
+    );
+    if let Some(c) = doc["cause"].as_object() {
+        let _ = writeln!(
+            out,
+            "  caused by seq {} ({})",
+            c["seq"],
+            c["kind"].as_str().unwrap_or("")
+        );
+    }
+    let caused = doc["caused"]["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let _ = writeln!(out, "  caused {} events", caused.len());
+    for t in doc["touched"].as_array().into_iter().flatten() {
+        let _ = writeln!(out, "  touched {} {}", text(&t["type"]), text(&t["id"]));
+    }
+    let raw = &doc["raw_payload"];
+    if !raw.is_null() {
+        match raw["verified"].as_bool() {
+            Some(true) => {
+                let _ = writeln!(
+                    out,
+                    "  payload {} ({} bytes, verified){}\n{}",
+                    text(&raw["hash"]),
+                    raw["bytes"],
+                    if raw["truncated"] == Value::Bool(true) {
+                        ", first part shown"
+                    } else {
+                        ""
+                    },
+                    text(&raw["text"])
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "  payload {}: {}",
+                    text(&raw["hash"]),
+                    text(&raw["error"])
+                );
+            }
+        }
+    }
+    out
 }
 
 /// What an event is about: its stream's subject and the rows of the projections it names.

@@ -121,7 +121,7 @@ pub fn provenance(
     // The values are those of the policy the projection was folded with (which may be
     // stale: the reader warns); --as-of folds with that same policy, so the two agree at
     // the checkpoint.
-    let policy = db.stored_policy(&project::known_sources())?;
+    let policy = project::stored_policy(db)?;
     let now = db
         .entity_with_provenance(&current.entity_id, store, &policy)?
         .ok_or_else(not_found)?;

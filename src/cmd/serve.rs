@@ -97,9 +97,11 @@ async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let background = tokio::spawn(web::background(state.clone(), stop_rx));
     let app = web::router(state.clone());
+    let runs_state = state.clone();
     let stopping = async move {
         wait_for_signal().await;
         eprintln!("stopping: cancelling this server's runs and finishing their records");
+        runs_state.runs().cancel_all("the server stopped");
     };
     axum::serve(listener, app)
         .with_graceful_shutdown(stopping)

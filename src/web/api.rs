@@ -54,7 +54,7 @@ fn flag(name: &str, v: Option<&str>) -> Result<Option<bool>, ApiError> {
 pub(super) fn overview_doc(state: &AppState) -> anyhow::Result<Value> {
     let stores = state.stores();
     let store = stores.read_log()?;
-    let head = trustfold_events::EventStore::head(&store)?.map_or(0, |h| h.seq);
+    let head = trustfold_events::EventStore::head(&*store)?.map_or(0, |h| h.seq);
     let db = stores.read_projections()?;
     let meta = db.meta()?;
     let counts = db.entity_counts()?;
@@ -126,7 +126,7 @@ pub(super) fn entities_doc(state: &AppState, p: &EntitiesParams) -> anyhow::Resu
     let db = state.stores().read_projections()?;
     let mut doc = cmd::entities::entities_page_document(&db, &filter, p.cursor.as_deref(), limit)?;
     // What the page's filter controls offer.
-    doc["classes"] = json!(db.entity_counts()?.classes);
+    doc["classes"] = json!(db.entity_classes()?);
     doc["sources"] = json!(crate::project::known_sources());
     Ok(doc)
 }
@@ -258,7 +258,7 @@ pub(super) fn event_doc(state: &AppState, seq: u64) -> anyhow::Result<Value> {
     let stores = state.stores();
     let store = stores.read_log()?;
     let db = stores.read_projections().ok();
-    cmd::events::event_document(&store, || stores.blobs(), db.as_ref(), seq)
+    cmd::events::event_document(&store, || stores.blobs(), db.as_deref(), seq)
 }
 
 pub async fn event(
@@ -434,7 +434,7 @@ pub async fn override_field(
         )?;
         drop(db);
         stores.catch_up(s.policy())?;
-        cmd::overrides::override_document(&stores.read_projections()?, &done)
+        cmd::overrides::override_document(&*stores.read_projections()?, &done)
     })
     .await?;
     Ok(Json(doc))

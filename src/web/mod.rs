@@ -283,7 +283,7 @@ pub async fn background(state: AppState, stop: tokio::sync::watch::Receiver<bool
             let Ok(store) = stores.read_log() else {
                 return;
             };
-            let head = trustfold_events::EventStore::head(&store)
+            let head = trustfold_events::EventStore::head(&*store)
                 .ok()
                 .flatten()
                 .map_or(0, |h| h.seq);

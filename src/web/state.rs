@@ -17,11 +17,51 @@ use super::runs::RunManager;
 use crate::datadir::DataDir;
 use crate::exit::bad_input;
 
+/// Read connections kept open between requests, per store: a pooled connection keeps its
+/// page cache warm and spares the checks of opening. More readers than this at once open
+/// their own and close them after.
+pub const READERS_POOLED_MAX: usize = 16;
+
 /// The stores of one data dir, opened the way the command line opens them.
-#[derive(Debug)]
 pub struct Stores {
     data_dir: PathBuf,
     blobs: SharedBlobs,
+    logs: Mutex<Vec<SqliteEventStore>>,
+    projections: Mutex<Vec<ProjectionDb>>,
+}
+
+/// A read connection lent by [`Stores`]; it goes back to the pool when dropped.
+pub struct Pooled<'a, T> {
+    item: Option<T>,
+    pool: &'a Mutex<Vec<T>>,
+}
+
+impl<T> std::ops::Deref for Pooled<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.item
+            .as_ref()
+            .expect("a pooled connection is present until dropped")
+    }
+}
+
+impl<T> Drop for Pooled<'_, T> {
+    fn drop(&mut self) {
+        if let Some(item) = self.item.take() {
+            let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+            if pool.len() < READERS_POOLED_MAX {
+                pool.push(item);
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores")
+            .field("data_dir", &self.data_dir)
+            .finish()
+    }
 }
 
 impl Stores {
@@ -29,6 +69,8 @@ impl Stores {
         Stores {
             data_dir: data_dir.to_path_buf(),
             blobs: SharedBlobs::default(),
+            logs: Mutex::new(Vec::new()),
+            projections: Mutex::new(Vec::new()),
         }
     }
 
@@ -36,10 +78,18 @@ impl Stores {
         &self.data_dir
     }
 
-    /// The log for reading (its own connection: SQLite readers never wait for the writer
-    /// in WAL mode). No log yet is a 404-worthy "nothing recorded".
-    pub fn read_log(&self) -> Result<SqliteEventStore> {
-        crate::project::log_for_reading(&self.data_dir)
+    /// The log for reading (a connection of its own: SQLite readers never wait for the
+    /// writer in WAL mode). No log yet is bad input ("nothing recorded").
+    pub fn read_log(&self) -> Result<Pooled<'_, SqliteEventStore>> {
+        let pooled = self.logs.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let store = match pooled {
+            Some(s) => s,
+            None => crate::project::log_for_reading(&self.data_dir)?,
+        };
+        Ok(Pooled {
+            item: Some(store),
+            pool: &self.logs,
+        })
     }
 
     /// The log for appending (a connection of its own; appends queue on SQLite's lock).
@@ -49,14 +99,28 @@ impl Stores {
         Ok((dir, store))
     }
 
-    /// The live projection database, opened for this request (cheap: a file and a meta
-    /// row). A reader takes no lock, so a catch-up or a swap never blocks it.
-    pub fn read_projections(&self) -> Result<ProjectionDb> {
-        Projections::new(&self.data_dir)
-            .open_read()?
-            .ok_or_else(|| {
+    /// The live projection database for this request (pooled, or opened: a file and a
+    /// meta row). A reader takes no lock, so a catch-up or a swap never blocks it.
+    pub fn read_projections(&self) -> Result<Pooled<'_, ProjectionDb>> {
+        let projections = Projections::new(&self.data_dir);
+        let current = projections.current_path()?;
+        // A pooled database is used only while it is still the live one (a rebuild swaps
+        // in a new file under a new name).
+        let pooled = {
+            let mut pool = self.projections.lock().unwrap_or_else(|p| p.into_inner());
+            pool.retain(|db| Some(db.path()) == current.as_deref());
+            pool.pop()
+        };
+        let db = match pooled {
+            Some(db) => db,
+            None => projections.open_read()?.ok_or_else(|| {
                 bad_input("no projections yet: run `trustfold rebuild-projections --full`")
-            })
+            })?,
+        };
+        Ok(Pooled {
+            item: Some(db),
+            pool: &self.projections,
+        })
     }
 
     /// Folds the log's new events into the projections (under their write lock).

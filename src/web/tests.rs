@@ -322,11 +322,14 @@ impl Scratch {
     }
 
     fn db(&self) -> trustfold_projections::ProjectionDb {
-        self.state.stores().read_projections().unwrap()
+        trustfold_projections::Projections::new(&self.dir)
+            .open_read()
+            .unwrap()
+            .unwrap()
     }
 
     fn log(&self) -> trustfold_events::SqliteEventStore {
-        self.state.stores().read_log().unwrap()
+        crate::project::log_for_reading(&self.dir).unwrap()
     }
 
     fn event_count(&self) -> u64 {

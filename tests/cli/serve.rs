@@ -441,6 +441,13 @@ async fn eight_clients_read_entity_pages_while_a_run_ingests_and_none_sees_an_er
     let (_, served) = get_json(&http, &server.url(&format!("/api/entities/{}", slugs[0]))).await;
     let cli = dir.tf_json(&["provenance", &slugs[0], "--json"]);
     assert_eq!(served, cli);
+    // And an event page is `events --seq`.
+    let responded = dir.events_of_kind("ConnectorResponded");
+    let seq = responded.last().unwrap()["seq"].as_u64().unwrap();
+    let (_, served) = get_json(&http, &server.url(&format!("/api/events/{seq}"))).await;
+    assert_eq!(served["raw_payload"]["verified"], true, "{served}");
+    let cli = dir.tf_json(&["events", "--seq", &seq.to_string(), "--json"]);
+    assert_eq!(served, cli);
 }
 
 // ----------------------------------------------------------------------------------------

@@ -204,6 +204,22 @@ impl ProjectionDb {
         Ok(EntityPage { entities, next })
     }
 
+    /// Per merged entity class (`None` for none): how many entities, the commonest first.
+    pub fn entity_classes(&self) -> Result<Vec<(Option<String>, u64)>> {
+        let mut stmt = sql(
+            &self.path,
+            self.conn.prepare_cached(
+                "SELECT entity_class, count(*) FROM entities
+                 GROUP BY entity_class ORDER BY count(*) DESC, entity_class",
+            ),
+        )?;
+        sql(
+            &self.path,
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+                .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
+        )
+    }
+
     /// The counts an overview shows, each one aggregate query.
     pub fn entity_counts(&self) -> Result<EntityCounts> {
         let path = self.path.clone();
@@ -249,18 +265,7 @@ impl ProjectionDb {
             })
             .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
         )?;
-        let mut stmt = sql(
-            &path,
-            self.conn.prepare(
-                "SELECT entity_class, count(*) FROM entities
-                 GROUP BY entity_class ORDER BY count(*) DESC, entity_class",
-            ),
-        )?;
-        let classes = sql(
-            &path,
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
-                .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
-        )?;
+        let classes = self.entity_classes()?;
         Ok(EntityCounts {
             entities: entities as u64,
             conflicted_entities: conflicted as u64,
