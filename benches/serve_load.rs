@@ -27,8 +27,8 @@ mod loggen;
 
 /// Concurrent readers.
 const CLIENTS: usize = 8;
-/// Requests per client (page and JSON alternate).
-const REQUESTS_PER_CLIENT: usize = 250;
+/// Requests per client (page and JSON alternate): enough for the load to span several runs.
+const REQUESTS_PER_CLIENT: usize = 1_000;
 /// Entities read (spread over the table).
 const ENTITIES: usize = 64;
 /// CLI invocations for the process baseline.
@@ -215,6 +215,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let load_started = Instant::now();
     let (page_ms, api_ms, errors, runs, appended) = runtime.block_on(async {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
@@ -237,6 +238,8 @@ fn main() {
             let base = base.clone();
             let stop = stop.clone();
             tokio::spawn(async move {
+                // Runs one after another for as long as the readers read (the stop is
+                // checked between runs, so one is always live while they do).
                 let mut done = 0usize;
                 let mut i = 0usize;
                 while !stop.load(std::sync::atomic::Ordering::SeqCst) {
@@ -326,12 +329,13 @@ fn main() {
         let appended = log.head().unwrap().unwrap().seq - head;
         (page, api, errors, runs, appended)
     });
+    let load_s = load_started.elapsed().as_secs_f64();
     drop(server);
 
     println!();
     println!(
-        "log of {head} events; {runs} runs ingested during the load ({appended} events appended); \
-         {CLIENTS} clients"
+        "log of {head} events; {CLIENTS} clients for {load_s:.1} s while runs ingested in the \
+         server, one after another: {runs} completed ({appended} events appended)"
     );
     summary("baseline: `trustfold provenance --json` (process)", cli_ms);
     summary(

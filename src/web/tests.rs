@@ -199,7 +199,6 @@ struct Scratch {
     _tmp: tempfile::TempDir,
     dir: PathBuf,
     app: Router,
-    state: AppState,
 }
 
 fn scratch_with(read_only: bool) -> Scratch {
@@ -221,8 +220,7 @@ fn scratch_with(read_only: bool) -> Scratch {
     Scratch {
         _tmp: tmp,
         dir,
-        app: router(state.clone()),
-        state,
+        app: router(state),
     }
 }
 
@@ -911,6 +909,44 @@ async fn approving_a_review_changes_the_provenance_and_a_second_answer_is_a_conf
     s.get("/api/reviews/r_nonesuch")
         .await
         .assert_error(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejecting_a_review_founds_an_entity_of_its_own_for_the_record() {
+    let s = scratch();
+    let t = template();
+    let ok = s
+        .send(
+            request(
+                Method::POST,
+                &format!("/api/reviews/{}/reject", t.review_id),
+            )
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(HttpBody::from("reason=another+club&by=carol"))
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    let answered = ok.json();
+    assert_eq!(answered["decision"], "rejected");
+    let own = answered["entity_id"].as_str().unwrap();
+    assert_eq!(own, crate::resolve::entity_id_for(&t.review_candidate));
+    let doc = s.get_json(&format!("/api/entities/{own}")).await;
+    assert_eq!(
+        doc["members"][0]["candidate_id"],
+        t.review_candidate.as_str()
+    );
+    assert_eq!(
+        doc["members"][0]["decided_by"],
+        format!("review:{}", t.review_id)
+    );
+    let shown = s.get_json(&format!("/api/reviews/{}", t.review_id)).await;
+    assert_eq!(shown["status"], "rejected");
+    assert_eq!(shown["review"]["resolution"]["by"], "carol");
+    assert_eq!(s.get_json("/api/reviews").await, json!([]));
+    let all = s.get_json("/api/reviews?all=true").await;
+    assert_eq!(all.as_array().unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
