@@ -1124,6 +1124,21 @@ async fn the_as_of_view_is_provenance_as_of_and_lists_what_changed_since_with_it
     s.get(&format!("/api/entities/{}?as_of=1", seed()))
         .await
         .assert_error(StatusCode::NOT_FOUND);
+    // A time works as a seq does: before the log began, the place did not exist; a time
+    // after the last event is now.
+    let msg = s
+        .get(&format!("/api/entities/{}?as_of=2000-01-01", seed()))
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+    assert!(msg.contains("did not exist yet"), "{msg}");
+    let later = s
+        .get_json(&format!(
+            "/api/entities/{}?as_of=2999-01-01T00:00:00Z",
+            seed()
+        ))
+        .await;
+    assert_eq!(later["changes_since"], json!([]), "{later}");
+    assert_eq!(later["fields"], now["fields"]);
     s.get("/api/entities/no-such-place")
         .await
         .assert_error(StatusCode::NOT_FOUND);

@@ -231,6 +231,40 @@ fn serve_refuses_bad_arguments_and_warns_loudly_off_loopback() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_entities_filters_and_the_api_list_the_same_documents() {
+    let dir = setup();
+    populate(&dir);
+    let server = Server::start(&dir, &["--token", TOKEN], &[]);
+    let http = client();
+    for (cli, api) in [
+        (
+            vec!["entities", "--source", "serper", "--json"],
+            "/api/entities?source=serper&limit=500",
+        ),
+        (
+            vec!["entities", "--min-completeness", "60", "--json"],
+            "/api/entities?completeness=60&limit=500",
+        ),
+        (
+            vec!["entities", "--search", "quarrymill", "--json"],
+            "/api/entities?search=quarrymill&limit=500",
+        ),
+        (
+            vec!["entities", "--conflicted", "--json"],
+            "/api/entities?conflicted=true&limit=500",
+        ),
+    ] {
+        let printed = dir.tf_json(&cli);
+        let (status, served) = get_json(&http, &server.url(api)).await;
+        assert_eq!(status, 200, "{served}");
+        assert_eq!(served["entities"], printed, "{cli:?} vs {api}");
+        assert!(served["next_cursor"].is_null());
+    }
+    let out = dir.tf(&["entities", "--source", "myspace"]);
+    assert_exit(&out, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_is_printed_once_in_the_login_url_and_never_reaches_the_logs() {
     let dir = setup();
     populate(&dir);
