@@ -166,10 +166,30 @@ pub fn pct(x: f64) -> String {
     format!("{x:.0}%")
 }
 
-/// Pretty JSON inside `<pre>` (escaped).
+/// Pretty JSON inside `<pre>` (escaped). Invisible formatting characters (bidi overrides
+/// and isolates, zero-width marks) are written as `\uXXXX` escapes: the same JSON, but a
+/// right-to-left override in a value can no longer reorder what a person reads.
 pub fn json_block(v: &Value) -> Markup {
-    let text = serde_json::to_string_pretty(v).unwrap_or_default();
+    let text = visible_format_chars(&serde_json::to_string_pretty(v).unwrap_or_default());
     html! { pre.json { (text) } }
+}
+
+/// `text` with the invisible formatting characters as JSON `\uXXXX` escapes (they only
+/// occur inside JSON strings, where the escape means the same character).
+fn visible_format_chars(text: &str) -> String {
+    let invisible = |c: char| matches!(c as u32, 0x061C | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2069 | 0xFEFF);
+    if !text.chars().any(invisible) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if invisible(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The name a form pre-fills as "who" (the page's script fills in the remembered one).
@@ -195,4 +215,26 @@ pub fn api_form(action: &str, method: &str, access: Access, reload: &str, inner:
 /// An empty-state line.
 pub fn none(text: &str) -> Markup {
     html! { p.muted { (text) } }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_json_block_is_the_same_json_with_bidi_controls_escaped() {
+        let v = serde_json::json!({"name": "\u{202e}gnirts <b>", "plain": "Café"});
+        let html = json_block(&v).into_string();
+        assert!(!html.contains('\u{202e}'), "{html}");
+        assert!(html.contains("\\u202e"), "{html}");
+        assert!(html.contains("&lt;b&gt;"));
+        let text = html
+            .trim_start_matches("<pre class=\"json\">")
+            .trim_end_matches("</pre>")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"");
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, v, "the same document");
+    }
 }
