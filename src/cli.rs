@@ -73,6 +73,8 @@ pub enum Command {
     Events(cmd::events::Args),
     /// Check the hash chain, sequence contiguity and blob integrity; exit 3 if broken.
     Verify(cmd::verify::Args),
+    /// Print the log's last event as SEQ:HASH, an anchor to keep elsewhere for `verify --expect`.
+    Head(cmd::head::Args),
     /// The provenance web page, the JSON API (/api/...), runs and reviews over HTTP, /metrics.
     Serve(cmd::serve::Args),
     /// Tools for tests and benchmarks (not part of the stable interface).
@@ -112,6 +114,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Report(args) => cmd::runs::report(&cli.data_dir, trust, args),
         Command::Events(args) => cmd::events::run(&cli.data_dir, args),
         Command::Verify(args) => cmd::verify::run(&cli.data_dir, args),
+        Command::Head(args) => cmd::head::run(&cli.data_dir, args),
         Command::Serve(args) => cmd::serve::run(&cli.data_dir, trust, args),
         Command::Dev(dev) => cmd::dev::run(&cli.data_dir, dev),
     }

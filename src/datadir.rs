@@ -2,15 +2,39 @@
 //!
 //! ```text
 //! <data-dir>/log.sqlite3     the event log (SQLite, WAL)
-//! <data-dir>/blobs/          raw connector payloads (sled, content-addressed)
+//! <data-dir>/blobs/          raw connector payloads (one file per blob, content-addressed)
+//! <data-dir>/projections/    the read models (see trustfold-projections)
+//! <data-dir>/runs/           a lock file per live run
 //! ```
+//!
+//! A new log is started only in a data dir with no data in it: blobs, projections or run
+//! locks without a log mean the log was deleted or moved, and starting a new one at seq 1
+//! beside them would silently orphan them.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use trustfold_events::{BlobStore, OpenMode, SqliteEventStore};
 
-use crate::exit::bad_input;
+use crate::exit::{bad_input, integrity_failure};
+
+/// The data dir cannot be written (read-only media, permissions): a runtime failure.
+/// Reading commands recognise it and read without updating the projections.
+#[derive(Debug)]
+pub struct NotWritable(pub String);
+
+impl fmt::Display for NotWritable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotWritable {}
+
+fn not_writable(msg: String) -> anyhow::Error {
+    anyhow::Error::new(NotWritable(msg))
+}
 
 /// A validated data directory.
 #[derive(Clone, Debug)]
@@ -47,13 +71,13 @@ impl DataDir {
             )));
         }
         std::fs::create_dir_all(root)
-            .map_err(|e| bad_input(format!("cannot create data dir {}: {e}", root.display())))?;
+            .map_err(|e| not_writable(format!("cannot create data dir {}: {e}", root.display())))?;
         let meta = std::fs::metadata(root)
-            .map_err(|e| bad_input(format!("data dir {}: {e}", root.display())))?;
+            .map_err(|e| not_writable(format!("data dir {}: {e}", root.display())))?;
         // Checked by mode bits, not only by trying: as root a write would succeed, but a
         // directory marked read-only means its owner does not want it changed.
         if meta.permissions().readonly() {
-            return Err(bad_input(format!(
+            return Err(not_writable(format!(
                 "data dir {} is read-only; make it writable or pass another --data-dir",
                 root.display()
             )));
@@ -66,7 +90,9 @@ impl DataDir {
         ));
         std::fs::write(&probe, b"")
             .and_then(|_| std::fs::remove_file(&probe))
-            .map_err(|e| bad_input(format!("data dir {} is not writable: {e}", root.display())))?;
+            .map_err(|e| {
+                not_writable(format!("data dir {} is not writable: {e}", root.display()))
+            })?;
         Ok(DataDir {
             root: root.to_path_buf(),
         })
@@ -89,9 +115,10 @@ impl DataDir {
         self.log_path().exists()
     }
 
-    /// Opens the log for reading; `None` when nothing was recorded yet.
+    /// Opens the log for reading; `None` when nothing was recorded yet. A log missing
+    /// beside data that only a log produces is an integrity failure (exit 3).
     pub fn read_log(&self) -> Result<Option<SqliteEventStore>> {
-        if !self.has_log() {
+        if !self.log_in_place()? {
             return Ok(None);
         }
         Ok(Some(SqliteEventStore::open(
@@ -100,15 +127,81 @@ impl DataDir {
         )?))
     }
 
-    /// Opens (creating) the log for appending.
+    /// Opens the log for appending, creating it only in a data dir with no data yet.
     pub fn write_log(&self) -> Result<SqliteEventStore> {
+        self.log_in_place()?;
         Ok(SqliteEventStore::open(
             self.log_path(),
             OpenMode::ReadWrite,
         )?)
     }
 
-    /// Opens (creating) the blob store.
+    /// Whether the log has content; refuses a missing or emptied log when the data dir
+    /// holds what only a log could have produced.
+    fn log_in_place(&self) -> Result<bool> {
+        let state = match std::fs::metadata(self.log_path()) {
+            Ok(m) if m.is_file() && m.len() == 0 => "is empty (0 bytes)",
+            Ok(_) => return Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "is missing",
+            Err(e) => {
+                return Err(anyhow::anyhow!("{}: {e}", self.log_path().display()));
+            }
+        };
+        let found = self.data_without_log();
+        if found.is_empty() {
+            return Ok(false);
+        }
+        Err(integrity_failure(format!(
+            "{}: the event log (log.sqlite3) {state}, but this data dir holds {}: the log was \
+             deleted, emptied or moved. Restore log.sqlite3 from a backup; trustfold starts a new \
+             log only in a data dir without data (pass another --data-dir to start afresh)",
+            self.root.display(),
+            join_and(&found)
+        )))
+    }
+
+    /// What the data dir holds that only a log could have produced, described for people.
+    fn data_without_log(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        let blobs = self.blobs_path();
+        if blobs.join("db").exists() {
+            found.push("a blob store (in the old sled format)".to_string());
+        } else if blobs.join("objects").is_dir() {
+            let n = BlobStore::open_read_only(&blobs).map_or(0, |b| b.len());
+            if n > 0 {
+                found.push(format!(
+                    "a blob store with {n} payload{}",
+                    if n == 1 { "" } else { "s" }
+                ));
+            }
+        }
+        let projections = trustfold_projections::Projections::new(&self.root);
+        if projections.dir().join("CURRENT").exists() {
+            let folded = projections
+                .open_read()
+                .ok()
+                .flatten()
+                .and_then(|db| db.meta().ok())
+                .map(|m| m.checkpoint_seq);
+            found.push(match folded {
+                Some(seq) => format!("projections folded up to seq {seq}"),
+                None => "projections".to_string(),
+            });
+        }
+        let n_locks = std::fs::read_dir(self.root.join("runs"))
+            .map(|d| d.flatten().count())
+            .unwrap_or(0);
+        if n_locks > 0 {
+            found.push(format!(
+                "the lock file{} of {n_locks} run{}",
+                if n_locks == 1 { "" } else { "s" },
+                if n_locks == 1 { "" } else { "s" }
+            ));
+        }
+        found
+    }
+
+    /// Opens (creating, migrating an old store if needed) the blob store for writing.
     pub fn blobs(&self) -> Result<BlobStore> {
         BlobStore::open(self.blobs_path())
             .with_context(|| format!("opening the blob store of {}", self.root.display()))
@@ -130,11 +223,26 @@ impl DataDir {
         Ok(config)
     }
 
-    /// Opens the blob store only if one exists.
+    /// Opens the blob store only if one exists: for writing where the data dir may be
+    /// written (so an old store is migrated and leftovers cleaned), else read-only.
     pub fn existing_blobs(&self) -> Result<Option<BlobStore>> {
         if !self.blobs_path().exists() {
             return Ok(None);
         }
-        self.blobs().map(Some)
+        if DataDir::writable(&self.root).is_ok() {
+            return self.blobs().map(Some);
+        }
+        BlobStore::open_read_only(self.blobs_path())
+            .map(Some)
+            .with_context(|| format!("opening the blob store of {}", self.root.display()))
+    }
+}
+
+/// "a, b and c".
+fn join_and(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }
 }

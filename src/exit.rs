@@ -1,5 +1,5 @@
 //! Exit codes, the part of the command-line contract scripts rely on:
-//! 0 ok, 1 runtime failure, 2 bad usage or bad input, 3 integrity failure.
+//! 0 ok, 1 runtime failure, 2 bad usage or bad input, 3 integrity failure, 130 cancelled.
 
 use std::fmt;
 
@@ -64,35 +64,56 @@ pub fn bad_input(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(BadInput(msg.into()))
 }
 
-/// The exit code for an error that reached `main`.
+/// The data is not what it should be (a log missing beside its blobs and projections, a
+/// log altered outside trustfold): exit 3, as `verify` does.
+#[derive(Debug)]
+pub struct IntegrityFailure(pub String);
+
+impl fmt::Display for IntegrityFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for IntegrityFailure {}
+
+/// Shorthand for returning an [`IntegrityFailure`] error.
+pub fn integrity_failure(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(IntegrityFailure(msg.into()))
+}
+
+/// The code for a library error: integrity (3), bad input (2), else a runtime failure (1).
+fn classify(integrity: bool, bad_input: bool) -> u8 {
+    if integrity {
+        INTEGRITY_FAILURE
+    } else if bad_input {
+        BAD_INPUT
+    } else {
+        RUNTIME_FAILURE
+    }
+}
+
+/// The exit code for an error that reached `main`. Environmental failures (a full disk,
+/// read-only media, a lock held too long) are runtime failures (1), not bad input.
 pub fn code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if cause.is::<crate::ingest::lifecycle::Cancelled>() {
             return crate::ingest::lifecycle::CANCELLED_EXIT_CODE;
         }
+        if cause.is::<IntegrityFailure>() {
+            return INTEGRITY_FAILURE;
+        }
         if cause.is::<BadInput>() || cause.is::<NotFound>() || cause.is::<Conflict>() {
             return BAD_INPUT;
         }
         if let Some(e) = cause.downcast_ref::<StoreError>() {
-            return if e.is_bad_input() {
-                BAD_INPUT
-            } else {
-                RUNTIME_FAILURE
-            };
+            return classify(e.is_integrity(), e.is_bad_input());
         }
         if let Some(e) = cause.downcast_ref::<trustfold_projections::ProjectionError>() {
-            return if e.is_bad_input() {
-                BAD_INPUT
-            } else {
-                RUNTIME_FAILURE
-            };
+            return classify(e.is_integrity(), e.is_bad_input());
         }
         if let Some(e) = cause.downcast_ref::<BlobError>() {
-            return if e.is_bad_input() {
-                BAD_INPUT
-            } else {
-                RUNTIME_FAILURE
-            };
+            return classify(e.is_integrity(), e.is_bad_input());
         }
     }
     RUNTIME_FAILURE

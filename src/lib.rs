@@ -15,5 +15,6 @@ pub mod extract;
 pub mod ingest;
 pub mod planner;
 pub mod project;
+pub mod relevance;
 pub mod resolve;
 pub mod web;

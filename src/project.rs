@@ -6,13 +6,14 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use trustfold_events::SqliteEventStore;
+use trustfold_events::{EventStore, SqliteEventStore};
 use trustfold_projections::policy::{POLICY_BYTES_MAX, SHIPPED_POLICY};
 use trustfold_projections::{FoldReport, ProjectionDb, Projections, RemergeReport, TrustPolicy};
 
 use crate::datadir::DataDir;
 use crate::exit::bad_input;
 use crate::planner::ConnectorId;
+use crate::resolve::{IdentityReport, IdentityStore};
 
 /// The name of the policy file looked for in the data dir.
 pub const DATA_DIR_POLICY: &str = "trust.toml";
@@ -76,7 +77,8 @@ fn fold_bar(enabled: bool, label: &str) -> ProgressBar {
     bar
 }
 
-/// Folds the log's new events into the projections (building them on first use).
+/// Folds the log's new events into the projections (building them on first use), then
+/// into the identity index, so that the next run finds it nearly current.
 pub fn catch_up(
     dir: &DataDir,
     store: &SqliteEventStore,
@@ -84,12 +86,61 @@ pub fn catch_up(
     show_progress: bool,
 ) -> Result<FoldReport> {
     let bar = fold_bar(show_progress, "projecting");
+    let started = std::time::Instant::now();
     let report = Projections::new(dir.root())
         .catch_up(store, policy, &known_sources(), &mut |done, total| {
             bar.set_length(total);
             bar.set_position(done);
         })
         .context("updating the projections")?;
+    bar.finish_and_clear();
+    tracing::debug!(
+        events = report.events,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "projections caught up"
+    );
+    catch_up_identity(dir, store);
+    Ok(report)
+}
+
+/// Catches the identity index up. Only runs read it, and each catches it up first and
+/// reports what fails there; here a failure is a warning, so that reading commands work
+/// whatever state it is in.
+fn catch_up_identity(dir: &DataDir, store: &SqliteEventStore) {
+    let caught_up = dir.match_config().and_then(|config| {
+        IdentityStore::in_data_dir(dir.root())
+            .catch_up(store, &config)
+            .context("updating the identity index")
+    });
+    match caught_up {
+        Ok(report) => match &report.rebuilt {
+            Some(why) => {
+                tracing::info!(reason = %why, elapsed_ms = report.elapsed_ms, "identity index rebuilt")
+            }
+            None => tracing::debug!(
+                events = report.events,
+                elapsed_ms = report.elapsed_ms,
+                "identity index caught up"
+            ),
+        },
+        Err(e) => tracing::warn!("{e:#}"),
+    }
+}
+
+/// Folds the whole log into a fresh identity index and swaps it in.
+pub fn rebuild_identity(
+    dir: &DataDir,
+    store: &SqliteEventStore,
+    show_progress: bool,
+) -> Result<IdentityReport> {
+    let config = dir.match_config()?;
+    let bar = fold_bar(show_progress, "identity index");
+    let report = IdentityStore::in_data_dir(dir.root())
+        .rebuild(store, &config, &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+        .context("rebuilding the identity index")?;
     bar.finish_and_clear();
     Ok(report)
 }
@@ -120,18 +171,56 @@ pub fn known_records(data_dir: &Path, store: &SqliteEventStore) -> Option<Projec
     projections.open_read().ok().flatten()
 }
 
-/// Replays the whole log into fresh projections and swaps them in.
+/// Replays the whole log into fresh projections and swaps them in. A rebuild writes a
+/// second database beside the live one until the swap: where the disk clearly cannot hold
+/// one as large as the live one (plus the reserve the log keeps), it is refused before
+/// it starts rather than run into the wall half way.
 pub fn rebuild(
     dir: &DataDir,
     store: &SqliteEventStore,
     policy: &TrustPolicy,
     show_progress: bool,
 ) -> Result<FoldReport> {
+    let projections = Projections::new(dir.root());
+    if let (Ok(Some(live)), Some(free)) = (
+        projections.current_path(),
+        trustfold_events::blob::free_bytes(dir.root()),
+    ) {
+        let live_bytes: u64 = ["", "-wal"]
+            .iter()
+            .filter_map(|s| std::fs::metadata(format!("{}{s}", live.display())).ok())
+            .map(|m| m.len())
+            .sum();
+        let needed = live_bytes + trustfold_events::limits::FREE_BYTES_RESERVED;
+        if free < needed {
+            use trustfold_events::blob::human_bytes;
+            return Err(anyhow::Error::new(trustfold_events::StoreError::DiskFull {
+                path: projections.dir().to_path_buf(),
+                detail: format!(
+                    "a full rebuild writes a new database beside the live one ({}), and needs \
+                     about {} free with the reserve the log keeps; {} is free, so nothing was \
+                     started",
+                    human_bytes(live_bytes),
+                    human_bytes(needed),
+                    human_bytes(free)
+                ),
+            }));
+        }
+    }
     let bar = fold_bar(show_progress, "rebuilding");
-    let report = Projections::new(dir.root())
+    let mut failpoint_due = true;
+    let report = projections
         .rebuild(store, policy, &mut |done, total| {
             bar.set_length(total);
             bar.set_position(done);
+            if failpoint_due && done == total {
+                // For tests: a rebuild to kill while it holds its claimed database.
+                failpoint_due = false;
+                let _ = crate::ingest::lifecycle::failpoint(
+                    "rebuild",
+                    &crate::ingest::lifecycle::Shutdown::new(),
+                );
+            }
         })
         .context("rebuilding the projections")?;
     bar.finish_and_clear();
@@ -184,18 +273,70 @@ pub fn log_for_reading(data_dir: &Path) -> Result<SqliteEventStore> {
     })
 }
 
+/// Whether an error only says that the data dir cannot be written now: read-only media,
+/// an immutable file, permissions, a full disk. A reading command then reads what is there.
+pub fn cannot_write(err: &anyhow::Error) -> bool {
+    use trustfold_events::{BlobError, StoreError};
+    use trustfold_projections::ProjectionError;
+    let store = |e: &StoreError| {
+        matches!(
+            e,
+            StoreError::NotWritable { .. }
+                | StoreError::DiskFull { .. }
+                | StoreError::Unavailable { .. }
+        )
+    };
+    err.chain().any(|c| {
+        if c.is::<crate::datadir::NotWritable>() {
+            return true;
+        }
+        if let Some(e) = c.downcast_ref::<StoreError>() {
+            return store(e);
+        }
+        if let Some(e) = c.downcast_ref::<BlobError>() {
+            return matches!(e, BlobError::ReadOnly { .. } | BlobError::DiskFull { .. });
+        }
+        c.downcast_ref::<ProjectionError>()
+            .is_some_and(ProjectionError::is_not_writable)
+    })
+}
+
 /// The projections for a reading command: caught up first when the data dir can be
-/// written, and with a warning on stderr when they were built with another policy.
+/// written, and with a warning on stderr when they were built with another policy. Where
+/// it cannot be written (read-only media, a backup, a full disk), they are read as they
+/// were last folded, with a note when the log has events they do not show.
 pub fn open_for_reading(data_dir: &Path, policy: &TrustPolicy) -> Result<ProjectionDb> {
-    drop(log_for_reading(data_dir)?);
-    if let Ok(writable) = DataDir::writable(data_dir) {
+    let log = log_for_reading(data_dir)?;
+    let caught_up = DataDir::writable(data_dir).and_then(|writable| {
         let store = writable.write_log()?;
-        catch_up(&writable, &store, policy, true)?;
-    }
-    let db = Projections::new(data_dir).open_read()?.ok_or_else(|| {
-        bad_input("no projections yet: run `trustfold rebuild-projections --full`")
-    })?;
+        catch_up(&writable, &store, policy, true).map(|_| ())
+    });
+    let not_updated = match caught_up {
+        Ok(()) => None,
+        Err(e) if cannot_write(&e) => Some(e),
+        Err(e) => return Err(e),
+    };
+    let db = Projections::new(data_dir)
+        .open_read()?
+        .ok_or_else(|| match &not_updated {
+            Some(e) => anyhow::anyhow!(
+                "no projections in {} and they cannot be built there ({e:#}); copy the data dir \
+             to writable storage, or free some space",
+                data_dir.display()
+            ),
+            None => bad_input("no projections yet: run `trustfold rebuild-projections --full`"),
+        })?;
     let meta = db.meta()?;
+    if let Some(e) = not_updated {
+        let head = log.head()?.map_or(0, |h| h.seq);
+        if meta.checkpoint_seq < head {
+            eprintln!(
+                "note: showing the projections as folded up to seq {} (the log goes on to seq \
+                 {head}); they cannot be updated here: {e:#}",
+                meta.checkpoint_seq
+            );
+        }
+    }
     if meta.policy_hash != policy.hash() {
         eprintln!(
             "stale: run rebuild-projections (the projections were built with the policy from \
@@ -227,6 +368,13 @@ pub fn print_run_report(
     let report = match report_from_projection(dir, store, policy, &fallback.run_id) {
         Ok(Some(r)) => r,
         Ok(None) => fallback,
+        // A tampered log is not folded, and the run does not end as if all were well.
+        Err(e) if crate::exit::code_for(&e) == crate::exit::INTEGRITY_FAILURE => {
+            return Err(e.context(
+                "the run is recorded, but the projections were not updated: the log was \
+                 altered outside trustfold",
+            ));
+        }
         Err(e) => {
             eprintln!("warning: the run is recorded, but the projections were not updated: {e:#}");
             fallback

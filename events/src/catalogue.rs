@@ -85,6 +85,10 @@ pub struct RunStarted {
     pub features: serde_json::Value,
     pub selected: Vec<PlannedConnector>,
     pub skipped: Vec<SkippedConnector>,
+    /// `--keep-off-topic`: off-topic candidates were accepted rather than rejected.
+    /// Absent (false) in events written before it existed; a resumed run reads it back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_off_topic: bool,
 }
 
 /// An HTTP request as recorded: secrets are removed before it gets here.
@@ -463,6 +467,10 @@ pub enum RejectReason {
     Invalid,
     DuplicateInRun,
     DuplicateInSource,
+    /// The record does not answer the query (another sport, another place, a shop for a
+    /// venue query); `detail` holds the evidence. Added without a version bump: older
+    /// events never carry it, so every stored event still decodes.
+    OffTopic,
 }
 
 /// A candidate was rejected, with the reason.

@@ -20,8 +20,14 @@ pub const PAYLOAD_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// How long a writer waits for another process's write transaction before giving up.
 pub const BUSY_TIMEOUT_MS: u64 = 30_000;
 
-/// How long opening the blob store waits for another process that holds its lock.
+/// How long the one-time migration of an old (sled) blob store waits for another process
+/// that holds the old store or is migrating it. The current store takes no lock at all.
 pub const BLOB_LOCK_WAIT_MS: u64 = 30_000;
+
+/// Free space a blob write must leave on the blob store's file system. A payload that
+/// would eat into it is refused before a byte is written, so the log (usually on the same
+/// disk) still has room to record why the run stopped, and no step is left half done.
+pub const FREE_BYTES_RESERVED: u64 = 1024 * 1024;
 
 /// Events fetched per page when streaming the log; memory stays bounded by this.
 pub const READ_PAGE_EVENTS: usize = 1024;

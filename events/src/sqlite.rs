@@ -5,7 +5,7 @@
 //! versions and inserting therefore happen under one lock, across threads and processes,
 //! which is what keeps `seq` gap-free and the compare-and-swap honest.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -15,14 +15,13 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
-use crate::envelope::{Envelope, NewEvent, RecordedEvent, StoredEvent};
+use crate::append::{prepare_rows, validate, PreparedRow, APPEND_PIPELINE_MIN_EVENTS};
+use crate::envelope::{NewEvent, RecordedEvent, StoredEvent};
 use crate::hash::Hash32;
-use crate::limits::{
-    BATCH_EVENTS_MAX, BUSY_TIMEOUT_MS, ENVELOPE_TEXT_BYTES_MAX, EVENT_BYTES_MAX, READ_PAGE_EVENTS,
-    STREAM_NAME_BYTES_MAX,
-};
+use crate::limits::{BUSY_TIMEOUT_MS, READ_PAGE_EVENTS};
 use crate::store::{
-    AppendBatch, Appended, EventStore, ExpectedVersion, Head, StoreError, StoredEvents,
+    AppendBatch, Appended, ChainCheck, EventFilter, EventStore, ExpectedVersion, Head, StoreError,
+    StoredEvents,
 };
 
 /// `PRAGMA application_id` of a trustfold log ("TFLG"), so another SQLite file is
@@ -107,20 +106,14 @@ pub enum OpenMode {
     ReadOnly,
 }
 
-/// Filters for reading a slice of the log (all optional, combined with AND).
-#[derive(Clone, Debug, Default)]
-pub struct EventFilter {
-    pub from_seq: u64,
-    pub stream: Option<String>,
-    pub kind: Option<String>,
-    pub run_id: Option<Uuid>,
-}
-
 /// The SQLite event log. One connection, guarded by a mutex, so the store is `Sync`.
 pub struct SqliteEventStore {
     conn: Mutex<Connection>,
     path: PathBuf,
     mode: OpenMode,
+    /// Opened with `immutable=1`: the file is on read-only media (see
+    /// [`read_only_connection`]); second connections are opened the same way.
+    immutable: bool,
 }
 
 impl std::fmt::Debug for SqliteEventStore {
@@ -145,8 +138,20 @@ fn sql_err(path: &Path, err: rusqlite::Error) -> StoreError {
                     ),
                 }
             }
-            ErrorCode::CannotOpen | ErrorCode::ReadOnly | ErrorCode::PermissionDenied => {
-                return StoreError::Open {
+            ErrorCode::DiskFull => {
+                return StoreError::DiskFull {
+                    path: path.to_path_buf(),
+                    detail,
+                }
+            }
+            ErrorCode::ReadOnly | ErrorCode::PermissionDenied => {
+                return StoreError::NotWritable {
+                    path: path.to_path_buf(),
+                    detail,
+                }
+            }
+            ErrorCode::CannotOpen => {
+                return StoreError::Unavailable {
                     path: path.to_path_buf(),
                     detail,
                 }
@@ -177,15 +182,18 @@ impl SqliteEventStore {
                 detail: "no event log here yet".to_string(),
             });
         }
-        let flags = match mode {
+        let (conn, immutable) = match mode {
             OpenMode::ReadWrite => {
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+                let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                let conn = Connection::open_with_flags(&path, flags).map_err(err)?;
+                conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
+                    .map_err(err)?;
+                (conn, false)
             }
-            OpenMode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
-        } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&path, flags).map_err(err)?;
-        conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
-            .map_err(err)?;
+            OpenMode::ReadOnly => read_only_connection(&path)?,
+        };
 
         // Reading the header is the first touch of the file: garbage fails here.
         let (app_id, n_tables) = retry_busy(|| Self::identity(&conn)).map_err(err)?;
@@ -231,6 +239,7 @@ impl SqliteEventStore {
             conn: Mutex::new(conn),
             path,
             mode,
+            immutable,
         };
         // Touch the head: a truncated file usually fails here rather than mid-command.
         {
@@ -309,25 +318,62 @@ impl SqliteEventStore {
 
     fn recorded_head_impl(&self) -> Result<Option<Head>, StoreError> {
         let conn = self.lock();
-        let get = |key: &str| -> Result<Option<Vec<u8>>, StoreError> {
-            conn.query_row("SELECT value FROM log_meta WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(|e| self.err(e))
+        recorded_head_on(&conn, &self.path)
+    }
+
+    /// The last event, checked before anything is built on it: it must be the head the
+    /// last append recorded, and its hash must chain to the event before it. Costs two
+    /// point reads; every append runs it, and so does `trustfold head`.
+    pub fn check_tail(&self) -> Result<Option<Head>, StoreError> {
+        let conn = self.lock();
+        Self::check_tail_on(&conn, &self.path)
+    }
+
+    fn check_tail_on(conn: &Connection, path: &Path) -> Result<Option<Head>, StoreError> {
+        let err = |e| sql_err(path, e);
+        let head = checked_head(Self::head_in(conn).map_err(err)?)?;
+        let recorded = recorded_head_on(conn, path)?;
+        let broken = |seq, detail: String| Err(StoreError::ChainBroken { seq, detail });
+        crate::append::check_head_against_recorded(head, recorded)?;
+        let Some(h) = head else {
+            return Ok(None);
         };
-        match (get("head_seq")?, get("head_hash")?) {
-            (Some(seq), Some(hash)) => {
-                let seq = <[u8; 8]>::try_from(seq.as_slice())
-                    .map(u64::from_le_bytes)
-                    .map_err(|_| StoreError::Integrity("log_meta head_seq is malformed".into()))?;
-                let hash = Hash32::from_slice(&hash).ok_or_else(|| {
-                    StoreError::Integrity("log_meta head_hash is malformed".into())
-                })?;
-                Ok(Some(Head { seq, hash }))
-            }
-            _ => Ok(None),
+        let prev = if h.seq == 1 {
+            Some(Hash32::ZERO)
+        } else {
+            conn.prepare_cached("SELECT hash FROM events WHERE seq = ?1")
+                .and_then(|mut s| {
+                    s.query_row([(h.seq - 1) as i64], |r| r.get::<_, Vec<u8>>(0))
+                        .optional()
+                })
+                .map_err(err)?
+                .and_then(|b| Hash32::from_slice(&b))
+        };
+        let Some(prev) = prev else {
+            return broken(
+                h.seq - 1,
+                format!(
+                    "missing: the event before the last one (seq {}) is not in the log",
+                    h.seq
+                ),
+            );
+        };
+        let last = conn
+            .prepare_cached(&format!(
+                "SELECT {SELECT_COLUMNS} FROM events WHERE seq = ?1"
+            ))
+            .and_then(|mut s| s.query_row([h.seq as i64], |row| Ok(row_to_event(row))))
+            .map_err(err)?
+            .map_err(|e| row_err(path, e))?;
+        if last.expected_hash(&prev) != last.hash {
+            return broken(
+                h.seq,
+                "hash mismatch: the last event was altered, or events before it were removed \
+                 or reordered"
+                    .into(),
+            );
         }
+        Ok(Some(h))
     }
 
     /// Reads the events matching `filter`, page by page, in constant memory.
@@ -348,33 +394,61 @@ impl SqliteEventStore {
     /// Streams `filter` with the SQLite work on a second thread (its own read-only
     /// connection) while the caller decodes: a full replay uses both cores. Memory stays
     /// bounded by `PREFETCH_PAGES` pages.
-    fn prefetching(&self, filter: EventFilter) -> Prefetch {
+    fn prefetching(&self, filter: EventFilter, checked: bool) -> Prefetch {
         let (sender, receiver) = std::sync::mpsc::sync_channel(PREFETCH_PAGES);
         let path = self.path.clone();
+        let immutable = self.immutable;
         std::thread::spawn(move || {
-            let conn = match Connection::open_with_flags(
-                &path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .and_then(|c| {
-                c.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
-                    .map(|_| c)
-            }) {
+            let conn = match reader_connection(&path, immutable) {
                 Ok(conn) => conn,
                 Err(e) => {
                     let _ = sender.send(Err(sql_err(&path, e)));
                     return;
                 }
             };
+            let mut check = if checked {
+                match chain_anchor(&conn, &path, filter.from_seq) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        let _ = sender.send(Err(e));
+                        return;
+                    }
+                }
+            } else {
+                None
+            };
             let mut next_seq = filter.from_seq;
             loop {
-                let page = fetch_page_on(&conn, &path, &filter, next_seq, row_to_event);
+                let mut page = fetch_page_on(&conn, &path, &filter, next_seq, row_to_event);
                 let (last, full) = match &page {
                     Ok(p) => (p.last().map(|e| e.seq), p.len() == READ_PAGE_EVENTS),
                     Err(_) => (None, false),
                 };
+                // The events up to a break go out, then the break, then nothing: a reader
+                // folds what it gets and never gets past a tampered event.
+                let mut broken = None;
+                if let (Some(check), Ok(events)) = (check.as_mut(), page.as_mut()) {
+                    if let Some(i) = events
+                        .iter()
+                        .position(|ev| check.check(ev).map_err(|e| broken = Some(e)).is_err())
+                    {
+                        events.truncate(i);
+                    }
+                    if broken.is_none() && !full {
+                        broken = recorded_head_on(&conn, &path)
+                            .and_then(|r| check.finish(r))
+                            .err();
+                    }
+                }
                 // A closed channel means the reader is gone: stop.
                 if sender.send(page).is_err() || !full {
+                    if let Some(e) = broken {
+                        let _ = sender.send(Err(e));
+                    }
+                    return;
+                }
+                if let Some(e) = broken {
+                    let _ = sender.send(Err(e));
                     return;
                 }
                 next_seq = last.map_or(next_seq, |s| s + 1);
@@ -406,25 +480,61 @@ impl SqliteEventStore {
     /// connection. A seq the log does not have is an integrity error: callers name seqs
     /// the log gave them. Reading in ascending seq order keeps the reads on neighbouring
     /// pages.
+    ///
+    /// Each event is checked against the stored hash of the event before it
+    /// ([`StoreError::ChainBroken`] if its content no longer matches its hash), so what is
+    /// read by seq is checked as what is read in order is. The hash before an event read
+    /// just before it is already at hand: a run of consecutive seqs costs no extra read.
     pub fn read_seqs(&self, seqs: &[u64]) -> Result<Vec<StoredEvent>, StoreError> {
         let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {SELECT_COLUMNS} FROM events WHERE seq = ?1"
-            ))
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::with_capacity(seqs.len());
-        for &seq in seqs {
-            let ev = stmt
-                .query_row([seq as i64], |row| Ok(row_to_event(row)))
-                .optional()
-                .map_err(|e| self.err(e))?
-                .ok_or_else(|| {
-                    StoreError::Integrity(format!("seq {seq} is named but not in the log"))
-                })?
-                .map_err(|e| self.row_err(e))?;
-            out.push(ev);
-        }
+        // One read transaction for the batch: one snapshot, and no lock taken per read.
+        conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
+        let read = (|| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {SELECT_COLUMNS} FROM events WHERE seq = ?1"
+                ))
+                .map_err(|e| self.err(e))?;
+            let mut hash_at = conn
+                .prepare_cached("SELECT hash FROM events WHERE seq = ?1")
+                .map_err(|e| self.err(e))?;
+            let mut out: Vec<StoredEvent> = Vec::with_capacity(seqs.len());
+            for &seq in seqs {
+                let ev = stmt
+                    .query_row([seq as i64], |row| Ok(row_to_event(row)))
+                    .optional()
+                    .map_err(|e| self.err(e))?
+                    .ok_or_else(|| {
+                        StoreError::Integrity(format!("seq {seq} is named but not in the log"))
+                    })?
+                    .map_err(|e| self.row_err(e))?;
+                let prev = match out.last() {
+                    Some(last) if last.seq + 1 == seq => Some(last.hash),
+                    _ if seq == 1 => Some(Hash32::ZERO),
+                    _ => hash_at
+                        .query_row([(seq - 1) as i64], |r| r.get::<_, Vec<u8>>(0))
+                        .optional()
+                        .map_err(|e| self.err(e))?
+                        .and_then(|b| Hash32::from_slice(&b)),
+                };
+                let Some(prev) = prev else {
+                    return Err(ChainCheck::missing(seq - 1));
+                };
+                if ev.expected_hash(&prev) != ev.hash {
+                    return Err(StoreError::ChainBroken {
+                        seq,
+                        detail: "hash mismatch: the event was altered, or events before it \
+                                 were removed or reordered"
+                            .into(),
+                    });
+                }
+                out.push(ev);
+            }
+            Ok(out)
+        })();
+        let end = conn.execute_batch("COMMIT").map_err(|e| self.err(e));
+        let out = read?;
+        end?;
         Ok(out)
     }
 
@@ -489,203 +599,50 @@ impl SqliteEventStore {
         conn: &Connection,
         events: &[NewEvent],
     ) -> Result<Appended, StoreError> {
-        let mut seqs = Vec::with_capacity(events.len());
-        let mut missing = None;
-        for ev in events {
-            let found = conn
-                .prepare_cached(&format!(
-                    "SELECT {SELECT_COLUMNS} FROM events WHERE id = ?1"
-                ))
-                .and_then(|mut s| {
-                    s.query_row([ev.id.as_bytes().as_slice()], |row| Ok(row_to_event(row)))
-                        .optional()
-                })
-                .map_err(|e| self.err(e))?;
-            match found {
-                None => missing = Some(ev.id),
-                Some(stored) => {
-                    let stored = stored.map_err(|e| self.row_err(e))?;
-                    let payload = ev.payload.encode();
-                    let wanted = crate::envelope::content_hash(
-                        &ev.stream,
-                        ev.payload.kind().as_str(),
-                        ev.payload.schema_version(),
-                        ev.run_id,
-                        ev.trace_id.as_deref(),
-                        ev.causation_id,
-                        &payload,
-                    );
-                    if stored.content_hash() != wanted {
-                        return Err(StoreError::IdReused {
-                            id: ev.id,
-                            seq: stored.seq,
-                        });
-                    }
-                    seqs.push(stored.seq);
-                }
-            }
-        }
-        if missing.is_some() {
-            let example = events
-                .iter()
-                .map(|e| e.id)
-                .find(|id| Some(*id) != missing)
-                .unwrap_or_default();
-            return Err(StoreError::PartiallyPresent {
-                present: seqs.len(),
-                total: events.len(),
-                example,
-            });
-        }
-        Ok(Appended {
-            seqs,
-            already_present: true,
+        crate::append::classify_duplicates(events, |id| {
+            conn.prepare_cached(&format!(
+                "SELECT {SELECT_COLUMNS} FROM events WHERE id = ?1"
+            ))
+            .and_then(|mut s| {
+                s.query_row([id.as_bytes().as_slice()], |row| Ok(row_to_event(row)))
+                    .optional()
+            })
+            .map_err(|e| self.err(e))?
+            .transpose()
+            .map_err(|e| self.row_err(e))
         })
     }
 }
 
-/// Checks a batch against the limits before touching the database.
-fn validate(batch: &AppendBatch) -> Result<(), StoreError> {
-    if batch.events.is_empty() {
-        return Err(StoreError::InvalidBatch(
-            "an append needs at least one event".into(),
-        ));
-    }
-    if batch.events.len() > BATCH_EVENTS_MAX {
-        return Err(StoreError::Limit {
-            what: "the batch length".into(),
-            name: "BATCH_EVENTS_MAX",
-            actual: batch.events.len(),
-            max: BATCH_EVENTS_MAX,
-        });
-    }
-    let mut ids = HashSet::with_capacity(batch.events.len());
-    for ev in &batch.events {
-        if !ids.insert(ev.id) {
-            return Err(StoreError::InvalidBatch(format!(
-                "event id {} appears twice",
-                ev.id
-            )));
-        }
-        if ev.stream.is_empty() || ev.stream.len() > STREAM_NAME_BYTES_MAX {
-            return Err(StoreError::Limit {
-                what: format!(
-                    "the stream name {:?}",
-                    ev.stream.chars().take(40).collect::<String>()
-                ),
-                name: "STREAM_NAME_BYTES_MAX",
-                actual: ev.stream.len(),
-                max: STREAM_NAME_BYTES_MAX,
-            });
-        }
-        if ev.stream.chars().any(char::is_control) {
-            return Err(StoreError::InvalidBatch(format!(
-                "stream name {:?} contains control characters",
-                ev.stream
-            )));
-        }
-        if let Some(t) = &ev.trace_id {
-            if t.len() > ENVELOPE_TEXT_BYTES_MAX {
-                return Err(StoreError::Limit {
-                    what: "the trace id".into(),
-                    name: "ENVELOPE_TEXT_BYTES_MAX",
-                    actual: t.len(),
-                    max: ENVELOPE_TEXT_BYTES_MAX,
-                });
-            }
-        }
-    }
-    for stream in batch.expected.keys() {
-        if !batch.events.iter().any(|e| &e.stream == stream) {
-            return Err(StoreError::InvalidBatch(format!(
-                "an expected version is given for stream {stream:?}, but no event of the batch \
-                 is in it"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Encodes one payload, enforcing `EVENT_BYTES_MAX`.
-fn encode_payload(ev: &NewEvent) -> Result<Vec<u8>, StoreError> {
-    let payload = ev.payload.encode();
-    if payload.len() > EVENT_BYTES_MAX {
-        return Err(StoreError::Limit {
-            what: format!("the payload of event {} ({})", ev.id, ev.payload.kind()),
-            name: "EVENT_BYTES_MAX",
-            actual: payload.len(),
-            max: EVENT_BYTES_MAX,
-        });
-    }
-    Ok(payload)
-}
-
-/// An event with everything the store assigns: ready to insert.
-struct PreparedRow<'a> {
-    ev: &'a NewEvent,
-    payload: Vec<u8>,
-    seq: u64,
-    stream_version: u64,
-    hash: Hash32,
-}
-
-impl PreparedRow<'_> {
-    fn envelope(&self, recorded_at_us: i64) -> Envelope<'_> {
-        Envelope {
-            seq: self.seq,
-            id: self.ev.id,
-            stream: &self.ev.stream,
-            stream_version: self.stream_version,
-            kind: self.ev.payload.kind().as_str(),
-            schema_version: self.ev.payload.schema_version(),
-            recorded_at_us,
-            run_id: self.ev.run_id,
-            trace_id: self.ev.trace_id.as_deref(),
-            causation_id: self.ev.causation_id,
-            payload: &self.payload,
-        }
-    }
-}
-
-/// Batches at least this long encode and hash on a second thread while the first inserts:
-/// below it, starting a thread costs more than it saves.
-const APPEND_PIPELINE_MIN_EVENTS: usize = 256;
-
-/// Encodes, numbers and hash-chains `events` in order, handing them to `emit` in chunks of
-/// `INSERT_ROWS_PER_STATEMENT`. Stops early (returning `Ok`) when `emit` returns false.
-fn prepare_rows<'a>(
-    events: &'a [NewEvent],
-    mut seq: u64,
-    mut prev: Hash32,
-    mut versions: BTreeMap<&'a str, u64>,
-    recorded_at_us: i64,
-    mut emit: impl FnMut(Vec<PreparedRow<'a>>) -> bool,
-) -> Result<(), StoreError> {
-    for chunk in events.chunks(INSERT_ROWS_PER_STATEMENT) {
-        let mut rows = Vec::with_capacity(chunk.len());
-        for ev in chunk {
-            seq += 1;
-            let version = versions.entry(ev.stream.as_str()).or_insert(0);
-            *version += 1;
-            let mut row = PreparedRow {
-                ev,
-                payload: encode_payload(ev)?,
-                seq,
-                stream_version: *version,
-                hash: Hash32::ZERO,
-            };
-            row.hash = row.envelope(recorded_at_us).chained_hash(&prev);
-            prev = row.hash;
-            rows.push(row);
-        }
-        if !emit(rows) {
-            break;
-        }
-    }
-    Ok(())
-}
-
 impl EventStore for SqliteEventStore {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn read_filtered(&self, filter: EventFilter) -> StoredEvents<'_> {
+        SqliteEventStore::read_filtered(self, filter)
+    }
+
+    fn read_seqs(&self, seqs: &[u64]) -> Result<Vec<StoredEvent>, StoreError> {
+        SqliteEventStore::read_seqs(self, seqs)
+    }
+
+    fn read_at(&self, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+        SqliteEventStore::read_at(self, seq)
+    }
+
+    fn reader(&self) -> Result<Box<dyn EventStore>, StoreError> {
+        Ok(Box::new(SqliteEventStore::reader(self)?))
+    }
+
+    fn existing_ids(&self, ids: &[Uuid]) -> Result<std::collections::HashSet<Uuid>, StoreError> {
+        SqliteEventStore::existing_ids(self, ids)
+    }
+
+    fn check_tail(&self) -> Result<Option<Head>, StoreError> {
+        SqliteEventStore::check_tail(self)
+    }
+
     fn append(&self, batch: AppendBatch) -> Result<Appended, StoreError> {
         if self.mode == OpenMode::ReadOnly {
             return Err(StoreError::Open {
@@ -732,7 +689,8 @@ impl EventStore for SqliteEventStore {
             }
         }
 
-        let (head_seq, head_hash) = match checked_head(Self::head_in(&tx).map_err(err)?)? {
+        // The new events chain onto the last one: make sure it is what the log says it is.
+        let (head_seq, head_hash) = match Self::check_tail_on(&tx, &path)? {
             Some(h) => (h.seq, h.hash),
             None => (0, Hash32::ZERO),
         };
@@ -850,7 +808,7 @@ impl EventStore for SqliteEventStore {
             from_seq,
             ..EventFilter::default()
         };
-        Box::new(self.prefetching(filter).map(|r| {
+        Box::new(self.prefetching(filter, false).map(|r| {
             r.and_then(|ev| {
                 let seq = ev.seq;
                 ev.into_recorded()
@@ -860,10 +818,25 @@ impl EventStore for SqliteEventStore {
     }
 
     fn read_raw_from(&self, from_seq: u64) -> StoredEvents<'_> {
-        Box::new(self.prefetching(EventFilter {
-            from_seq,
-            ..EventFilter::default()
-        }))
+        Box::new(self.prefetching(
+            EventFilter {
+                from_seq,
+                ..EventFilter::default()
+            },
+            false,
+        ))
+    }
+
+    /// As the trait says, with the hashing done on the reading thread, beside the caller's
+    /// decoding: a checked replay costs little more wall time than a raw one.
+    fn read_checked_from(&self, from_seq: u64) -> StoredEvents<'_> {
+        Box::new(self.prefetching(
+            EventFilter {
+                from_seq: from_seq.max(1),
+                ..EventFilter::default()
+            },
+            true,
+        ))
     }
 
     fn read_stream(&self, stream: &str) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -890,10 +863,6 @@ impl EventStore for SqliteEventStore {
         Ok(out)
     }
 }
-
-/// Rows per INSERT statement: one statement for 32 events cuts per-statement overhead
-/// while staying far below SQLite's bound-parameter limit (32 x 12 = 384).
-const INSERT_ROWS_PER_STATEMENT: usize = 32;
 
 fn insert_rows(
     conn: &Connection,
@@ -1064,10 +1033,11 @@ impl Iterator for Prefetch {
     type Item = Result<StoredEvent, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        // The producer ends the stream by hanging up (after a short page, or after an
+        // error that follows the events read before it).
         while self.buf.is_empty() && !self.done {
             match self.receiver.recv() {
                 Ok(Ok(page)) => {
-                    self.done = page.len() < READ_PAGE_EVENTS;
                     self.buf.extend(page);
                 }
                 Ok(Err(e)) => {
@@ -1156,4 +1126,123 @@ fn row_to_event(row: &rusqlite::Row<'_>) -> Result<StoredEvent, RowError> {
         payload: blob_ref(row, 10)?.unwrap_or_default().to_vec(),
         hash: env.hash,
     })
+}
+
+/// The head recorded in `log_meta` by the last append, read on `conn`.
+fn recorded_head_on(conn: &Connection, path: &Path) -> Result<Option<Head>, StoreError> {
+    let get = |key: &str| -> Result<Option<Vec<u8>>, StoreError> {
+        conn.prepare_cached("SELECT value FROM log_meta WHERE key = ?1")
+            .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+            .map_err(|e| sql_err(path, e))
+    };
+    match (get("head_seq")?, get("head_hash")?) {
+        (Some(seq), Some(hash)) => {
+            let seq = <[u8; 8]>::try_from(seq.as_slice())
+                .map(u64::from_le_bytes)
+                .map_err(|_| StoreError::Integrity("log_meta head_seq is malformed".into()))?;
+            let hash = Hash32::from_slice(&hash)
+                .ok_or_else(|| StoreError::Integrity("log_meta head_hash is malformed".into()))?;
+            Ok(Some(Head { seq, hash }))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The check for a read from `from_seq`: anchored at the stored hash of the event before.
+fn chain_anchor(conn: &Connection, path: &Path, from_seq: u64) -> Result<ChainCheck, StoreError> {
+    if from_seq <= 1 {
+        return Ok(ChainCheck::from_start());
+    }
+    let prev = conn
+        .prepare_cached("SELECT hash FROM events WHERE seq = ?1")
+        .and_then(|mut s| {
+            s.query_row([(from_seq - 1) as i64], |r| r.get::<_, Vec<u8>>(0))
+                .optional()
+        })
+        .map_err(|e| sql_err(path, e))?;
+    match prev.as_deref().map(Hash32::from_slice) {
+        Some(Some(hash)) => Ok(ChainCheck::after(from_seq - 1, hash)),
+        Some(None) => Err(StoreError::Integrity(format!(
+            "the hash stored at seq {} is malformed",
+            from_seq - 1
+        ))),
+        None => Err(ChainCheck::missing(from_seq - 1)),
+    }
+}
+
+/// `path` as an SQLite URI that opens it immutable: no locks, no `-shm`, no `-wal`.
+fn immutable_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
+/// A read-only connection; `immutable` as [`read_only_connection`] decided.
+fn reader_connection(path: &Path, immutable: bool) -> rusqlite::Result<Connection> {
+    let conn = if immutable {
+        Connection::open_with_flags(
+            immutable_uri(path),
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?
+    } else {
+        Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?
+    };
+    conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
+    Ok(conn)
+}
+
+/// Opens an SQLite file in WAL mode for reading, also on read-only media.
+///
+/// Reading a WAL database needs its `-shm` file, which SQLite creates beside it; on a
+/// read-only mount (or beside an immutable file in a read-only directory) it cannot, and
+/// the first read fails with "unable to open database file". Such a file cannot change
+/// while it is there, so it is opened again as immutable. A `-wal` file with content
+/// beside it would then be ignored (immutable readers do not read the WAL), so that case
+/// is refused: the copy was taken while a writer was active.
+///
+/// Returns the connection and whether it is immutable. Also used for the projections.
+pub fn read_only_connection(path: &Path) -> Result<(Connection, bool), StoreError> {
+    let err = |e| sql_err(path, e);
+    let conn = reader_connection(path, false).map_err(err)?;
+    let probe = retry_busy(|| conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())));
+    match probe {
+        Ok(()) => Ok((conn, false)),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(
+                e.code,
+                ErrorCode::CannotOpen | ErrorCode::ReadOnly | ErrorCode::PermissionDenied
+            ) =>
+        {
+            drop(conn);
+            let mut wal = path.as_os_str().to_owned();
+            wal.push("-wal");
+            if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+                return Err(StoreError::Unavailable {
+                    path: path.to_path_buf(),
+                    detail: format!(
+                        "it cannot be opened for reading here (read-only storage) while {} \
+                         holds events not yet in the main file; copy both to writable storage \
+                         and open it there once",
+                        PathBuf::from(wal).display()
+                    ),
+                });
+            }
+            let conn = reader_connection(path, true).map_err(err)?;
+            Ok((conn, true))
+        }
+        Err(e) => Err(err(e)),
+    }
 }

@@ -409,6 +409,10 @@ fn main() {
         match mode {
             "rebuild" => child_rebuild(Path::new(dir)),
             "phases" => child_phases(Path::new(dir)),
+            "plain" => {
+                let (n, t) = plain_scan(&Path::new(dir).join("log.sqlite3"));
+                println!("CHILD events={n} wall_us={}", t.as_micros());
+            }
             "dryrun_all" => child_remerge(Path::new(dir), PolicyChange::Every, true),
             "remerge_one" => child_remerge(Path::new(dir), PolicyChange::OneSource, false),
             "remerge_all" => child_remerge(Path::new(dir), PolicyChange::Every, false),

@@ -42,6 +42,7 @@
 pub mod asof;
 pub mod db;
 pub mod fields;
+mod files;
 pub mod merge;
 pub mod policy;
 pub mod state;

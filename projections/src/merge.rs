@@ -676,7 +676,7 @@ mod tests {
         Candidate {
             candidate_id: cid.into(),
             observed_seq: Some(seq),
-            observation: Some(Observation {
+            observation: Some(Box::new(Observation {
                 source: source.into(),
                 external_id: format!("x{cid}"),
                 fields,
@@ -685,7 +685,7 @@ mod tests {
                 run_id: Some("run-1".into()),
                 trace_id: Some("trace-1".into()),
                 payload_hash: trustfold_events::BlobHash::of(&seq.to_le_bytes()),
-            }),
+            })),
             entity_id: Some("e_1".into()),
             follows: None,
             decided_by: Some("matcher".into()),

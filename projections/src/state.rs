@@ -31,10 +31,7 @@ pub struct ProjectionEvent {
 
 /// Whether a projection reads the payload of `kind` (the others are counted by kind).
 pub fn needs_payload(kind: EventKind) -> bool {
-    !matches!(
-        kind,
-        EventKind::CandidateAccepted | EventKind::ConnectorFailed | EventKind::DeadLettered
-    )
+    !matches!(kind, EventKind::ConnectorFailed | EventKind::DeadLettered)
 }
 
 impl ProjectionEvent {
@@ -116,8 +113,10 @@ pub struct Candidate {
     pub observed_seq: Option<u64>,
     /// The latest observation, when loaded (in a full in-memory fold, or for merging; the
     /// stored row and the light fold of a rebuild leave it out).
+    /// (Boxed: most candidates of a fold hold none, and a candidate is then a third of
+    /// the size.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observation: Option<Observation>,
+    pub observation: Option<Box<Observation>>,
     /// The entity it belongs to, once identity is decided.
     pub entity_id: Option<String>,
     /// For a record rejected as a repeat of another record of the same source at the same
@@ -205,6 +204,9 @@ pub struct RunCounts {
     pub rejected_invalid: u64,
     pub rejected_duplicate_in_run: u64,
     pub rejected_duplicate_in_source: u64,
+    /// Candidates that did not answer the query (issue 15); 0 in rows folded before it.
+    #[serde(default)]
+    pub rejected_off_topic: u64,
     pub new_entities: u64,
     pub existing_entities: u64,
     pub reviews: u64,
@@ -229,6 +231,13 @@ pub struct RunRow {
     pub estimated_cost_usd: f64,
     /// Connectors the planner left out, with why.
     pub skipped: Vec<(String, String)>,
+    /// The planner's reading of the query, as `RunStarted` recorded it (the report says
+    /// from it what the answer could not cover).
+    #[serde(default)]
+    pub features: serde_json::Value,
+    /// `--keep-off-topic` was given.
+    #[serde(default)]
+    pub keep_off_topic: bool,
     pub status: RunStatus,
     pub started_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
@@ -254,6 +263,8 @@ impl RunRow {
             budget_usd: 0.0,
             estimated_cost_usd: 0.0,
             skipped: Vec::new(),
+            features: serde_json::Value::Null,
+            keep_off_topic: false,
             status: RunStatus::Initiated,
             started_at: ev.recorded_at,
             ended_at: None,
@@ -428,8 +439,15 @@ pub fn apply(state: &mut State, ev: ProjectionEvent) {
             let payload_hash = p.payload_hash;
             let source = p.source.clone();
             let name = p.fields.name.clone();
-            let observation = (!state.light)
-                .then(|| Observation::from_event(p, seq, recorded_at, run_id.clone(), trace_id));
+            let observation = (!state.light).then(|| {
+                Box::new(Observation::from_event(
+                    p,
+                    seq,
+                    recorded_at,
+                    run_id.clone(),
+                    trace_id,
+                ))
+            });
             let cand = state.candidate(&cid);
             cand.observation = observation;
             cand.observed_seq = Some(seq);
@@ -451,14 +469,25 @@ pub fn apply(state: &mut State, ev: ProjectionEvent) {
             }
             mark(state.untracked, &mut state.dirty_candidates, &cid);
             if let Some(eid) = entity {
-                // Seen again by this run: the run's report lists the entity, not as new.
-                if let Some(run) = run_id.as_ref().and_then(|r| state.runs.get_mut(r)) {
-                    run.entities.entry(eid.clone()).or_insert(false);
-                }
+                // (The run lists the entity when it accepts the record: see below.)
                 if let Some(e) = state.entities.get_mut(&eid) {
                     e.updated_seq = seq;
                 }
                 mark(state.untracked, &mut state.dirty_entities, &eid);
+            }
+        }
+        EventPayload::CandidateAccepted(p) => {
+            // Accepted again by this run, its identity already decided: the run's report
+            // lists the entity, not as new. (A record rejected, e.g. as off topic for the
+            // run's query, is not listed however it was placed before.)
+            let entity = state
+                .candidates
+                .get(&p.candidate_id)
+                .and_then(|c| c.entity_id.clone());
+            if let (Some(eid), Some(run)) =
+                (entity, run_id.as_ref().and_then(|r| state.runs.get_mut(r)))
+            {
+                run.entities.entry(eid).or_insert(false);
             }
         }
         EventPayload::CandidatesSeenAgain(p) => {
@@ -660,6 +689,8 @@ fn count(run: &mut RunRow, ev: &ProjectionEvent) {
                 .iter()
                 .map(|s| (s.connector.clone(), s.reason.clone()))
                 .collect();
+            run.features = p.features.clone();
+            run.keep_off_topic = p.keep_off_topic;
             if !run.status.is_terminal() {
                 run.status = RunStatus::Running;
             }
@@ -677,6 +708,7 @@ fn count(run: &mut RunRow, ev: &ProjectionEvent) {
             RejectReason::Invalid => c.rejected_invalid += 1,
             RejectReason::DuplicateInRun => c.rejected_duplicate_in_run += 1,
             RejectReason::DuplicateInSource => c.rejected_duplicate_in_source += 1,
+            RejectReason::OffTopic => c.rejected_off_topic += 1,
         },
         EventPayload::MergeDecided(p) => match &p.decision {
             MergeOutcome::NewEntity { entity_id } => {

@@ -212,6 +212,7 @@ fn replay(
             })
             .collect(),
         skipped: vec![],
+        notes: Vec::new(),
     };
     let started = RunStarted {
         mode: "replay".into(),
@@ -241,6 +242,7 @@ fn replay(
         shutdown: shutdown.clone(),
         data_dir: dir.root(),
         compact_reobservations: true,
+        relevance: crate::relevance::Screening::Reject,
         runtime: None,
     };
     let report = ingest::run_plan(&ctx, &plan, calls.into_iter().collect(), started)?;

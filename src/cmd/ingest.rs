@@ -21,6 +21,10 @@ pub struct Args {
     /// Print the run report as one JSON document.
     #[arg(long)]
     pub json: bool,
+    /// Keep candidates that do not answer the query (another sport, another place) instead
+    /// of rejecting them as off_topic: for a directory that wants everything it is sent.
+    #[arg(long)]
+    pub keep_off_topic: bool,
 }
 
 pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
@@ -38,6 +42,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         shutdown,
         progress: std::io::stderr().is_terminal() && !args.json,
         runtime: None,
+        keep_off_topic: args.keep_off_topic,
     };
     let report = query::run_query(&dir, &store, &blobs, &plan, prepared, driver)?;
     crate::project::print_run_report(&dir, &store, &trust_policy, report, args.json)?;

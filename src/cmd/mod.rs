@@ -4,6 +4,7 @@ pub mod dev;
 pub mod dlq;
 pub mod entities;
 pub mod events;
+pub mod head;
 pub mod import;
 pub mod ingest;
 pub mod overrides;

@@ -29,7 +29,8 @@ pub struct Args {
     #[arg(long, conflicts_with = "full")]
     pub dry_run: bool,
     /// Re-fold the whole log into fresh projections instead of re-merging the entities
-    /// the policy change touches.
+    /// the policy change touches; also rebuilds the identity index (matching never
+    /// depends on the trust policy, so it is rebuilt only when asked).
     #[arg(long)]
     pub full: bool,
     /// Print the figures as one JSON document (with `--dry-run`: every change in
@@ -42,7 +43,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
     let policy = project::load_policy(trust, data_dir)?;
     DataDir::existing(data_dir)?;
     let dir = DataDir::writable(data_dir)?;
-    if !dir.has_log() {
+    if dir.read_log()?.is_none() {
         return Err(bad_input(format!(
             "no event log in {}: nothing to rebuild; run `trustfold ingest \"<query>\"` first",
             data_dir.display()
@@ -53,11 +54,22 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         return dry_run(&dir, &store, &policy, args.json);
     }
     if args.full {
-        let report = project::rebuild(&dir, &store, &policy, !args.json)?;
+        // The identity index is a fold of its own: it is rebuilt beside the projections,
+        // on the other core, rather than after them.
+        let (report, identity) = std::thread::scope(|scope| {
+            let identity = scope.spawn(|| project::rebuild_identity(&dir, &store, false));
+            let report = project::rebuild(&dir, &store, &policy, !args.json);
+            let identity = identity
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("rebuilding the identity index panicked")));
+            (report, identity)
+        });
+        let (report, identity) = (report?, identity?);
         if args.json {
             let doc = serde_json::json!({
                 "mode": "full",
                 "report": report,
+                "identity": identity,
                 "policy_origin": policy.origin(),
                 "policy_hash": policy.hash(),
             });
@@ -74,6 +86,10 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
                 report.entities_written,
                 policy.origin(),
                 short(policy.hash())
+            );
+            println!(
+                "rebuilt the identity index from {} events in {} ms: {} attached candidates",
+                identity.events, identity.elapsed_ms, identity.attached
             );
         }
         return Ok(ExitCode::SUCCESS);

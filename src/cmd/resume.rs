@@ -7,6 +7,10 @@
 //! Every stage event has an id derived from what it says, so the stages re-derive the
 //! facts of the first attempt and append only those that are missing: no duplicates.
 //! Known limit: a next page that the first attempt had not asked for yet is not fetched.
+//!
+//! An import is finished by reading its stored payload again (`import::resume`). Any
+//! interrupted run can instead be ended with `--abandon --reason R` (`RunCancelled`), so
+//! no run has to stay interrupted for ever.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -15,7 +19,8 @@ use std::time::Instant;
 use anyhow::Result;
 use tracing::{info, info_span};
 use trustfold_events::{
-    ConnectorFigures, EventFilter, EventPayload, RecordedEvent, RedactedRequest, RunStarted,
+    ConnectorFigures, EventFilter, EventPayload, RecordedEvent, RedactedRequest, RunCancelled,
+    RunFigures, RunStarted,
 };
 use uuid::Uuid;
 
@@ -39,6 +44,12 @@ pub struct Args {
     pub offline: bool,
     #[arg(long)]
     pub json: bool,
+    /// End the run instead of continuing it: records `RunCancelled` with the reason.
+    #[arg(long, requires = "reason")]
+    pub abandon: bool,
+    /// Why the run is abandoned (with --abandon).
+    #[arg(long, requires = "abandon")]
+    pub reason: Option<String>,
 }
 
 /// The identity of a request, as recorded (secrets removed).
@@ -100,15 +111,58 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
             "run {run_id} has no RunStarted: nothing to resume"
         )));
     };
-    if started.mode == "import" || started.mode == "replay" {
+    if args.abandon {
+        let reason = crate::cmd::overrides::reason(args.reason.as_deref().unwrap_or_default())?;
+        let trace_id = trace_id.unwrap_or_else(|| run_id.simple().to_string()[..16].to_string());
+        let mut rec = RunRecorder::resume(
+            &store,
+            &blobs,
+            run_id,
+            trace_id,
+            &started.query,
+            started_event,
+        )?;
+        let cost_usd = events
+            .iter()
+            .filter_map(|e| match &e.payload {
+                EventPayload::ConnectorResponded(p) => Some(p.cost_usd),
+                _ => None,
+            })
+            .sum();
+        rec.record(RunCancelled {
+            reason: format!("abandoned: {reason}"),
+            figures: RunFigures {
+                cost_usd,
+                ..RunFigures::default()
+            },
+        })?;
+        if let Err(e) = project::catch_up(&dir, &store, &policy, false) {
+            eprintln!("warning: the run is closed, but the projections were not updated: {e:#}");
+        }
+        println!("run {run_id} abandoned: RunCancelled recorded ({reason})");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if started.mode == "import" {
+        let trace_id = trace_id.unwrap_or_else(|| run_id.simple().to_string()[..16].to_string());
+        return crate::cmd::import::resume(
+            &dir,
+            &store,
+            &blobs,
+            &policy,
+            crate::cmd::import::Interrupted {
+                run_id,
+                trace_id,
+                started_event,
+                started: &started,
+                events: &events,
+            },
+            args.json,
+        );
+    }
+    if started.mode == "replay" {
         return Err(bad_input(format!(
-            "run {run_id} is an {}; run the {} again instead (its facts are idempotent)",
-            started.mode,
-            if started.mode == "import" {
-                "import"
-            } else {
-                "dlq replay"
-            }
+            "run {run_id} is a dlq replay; run `trustfold dlq replay` again (its facts are \
+             idempotent), or end this one with `trustfold resume {run_id} --abandon --reason R`"
         )));
     }
     let plan = replan(&started)?;
@@ -128,6 +182,11 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         shutdown,
         data_dir: dir.root(),
         compact_reobservations: false,
+        relevance: if started.keep_off_topic {
+            crate::relevance::Screening::Keep
+        } else {
+            crate::relevance::Screening::Reject
+        },
         runtime: None,
     };
 

@@ -113,7 +113,8 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
     if let Some(first) = stopped.first() {
         println!(
             "{} interrupted run{} (the process died before the run's terminal event): \
-             continue with `trustfold resume {first}`",
+             continue with `trustfold resume {first}`, or end it with \
+             `trustfold resume {first} --abandon --reason R`",
             stopped.len(),
             if stopped.len() == 1 { "" } else { "s" }
         );

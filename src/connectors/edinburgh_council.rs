@@ -2,11 +2,13 @@
 //! `f=geojson`, WGS84). Pages through `exceededTransferLimit`; reports the HTTP-200 error
 //! bodies ArcGIS sends as API errors.
 
+use super::gazetteer::bbox_around;
 use super::{
     parse_json, sql_quote, Auth, BodyError, Connector, ConnectorRequest, Inspection, Method, Query,
     SearchTerms,
 };
-use crate::planner::ConnectorId;
+use crate::planner::asks::CouncilAsk;
+use crate::planner::{ConnectorId, QueryFeatures};
 
 pub struct EdinburghCouncil;
 
@@ -15,37 +17,17 @@ pub const ORG_ID: &str = "FgpikkYuSUOuITxp";
 /// Features per page.
 pub const PAGE_RECORDS: u32 = 50;
 
-/// The services (layers) relevant to a query.
-pub fn services(terms: &SearchTerms, query_tokens: &[String]) -> Vec<&'static str> {
-    let mut out = vec!["Sports_Facilities"];
-    let pitchy = terms
-        .sports
-        .iter()
-        .any(|s| matches!(s.as_str(), "football" | "rugby" | "hockey" | "cricket"))
-        || terms
-            .venue_words
-            .iter()
-            .any(|v| matches!(v.as_str(), "pitch" | "playing field"))
-        || query_tokens.iter().any(|t| t == "park" || t == "parks");
-    if pitchy {
-        out.push("Parks_Pitches");
-    }
-    if query_tokens.iter().any(|t| t == "community") {
-        out.push("Community_Centres");
-    }
-    out
+/// The services asked for a query and their filters
+/// ([`crate::planner::asks::council`]); empty when the council's data holds nothing asked.
+pub fn services(f: &QueryFeatures) -> Vec<CouncilAsk> {
+    crate::planner::asks::council(f)
 }
 
-/// The field that holds a feature's kind in each service (the layers differ).
-fn type_field(service: &str) -> &'static str {
-    match service {
-        "Parks_Pitches" => "PITCH_TYPE",
-        _ => "TYPE",
-    }
-}
-
-/// The `where` clause: the name words, else the sports as facility types, else everything.
-pub fn where_clause(terms: &SearchTerms, service: &str) -> String {
+/// The `where` clause of one service: the name words when the query names a venue, else
+/// the facility types asked (`UPPER(TYPE) LIKE '%SWIMMING POOL%' OR ...`), else the whole
+/// layer (`1=1`), which [`crate::planner::asks::council`] asks only when the layer holds
+/// exactly what the query is about.
+pub fn where_clause(terms: &SearchTerms, ask: &CouncilAsk) -> String {
     let likes = |field: &str, words: &[String]| -> String {
         words
             .iter()
@@ -60,16 +42,40 @@ pub fn where_clause(terms: &SearchTerms, service: &str) -> String {
     };
     if !terms.name_words.is_empty() {
         likes("NAME", &terms.name_words)
-    } else if !terms.sports.is_empty() {
-        likes(type_field(service), &terms.sports)
+    } else if !ask.types.is_empty() {
+        let types: Vec<String> = ask.types.iter().map(|t| t.to_string()).collect();
+        likes(ask.type_field, &types)
     } else {
         "1=1".to_string()
     }
 }
 
-fn query_url(base: &str, service: &str, where_: &str, offset: u32) -> String {
-    let qs: String = form_urlencoded::Serializer::new(String::new())
-        .append_pair("where", where_)
+/// The envelope `xmin,ymin,xmax,ymax` (WGS84) of a district searched, or `None` for the
+/// whole city.
+pub fn envelope(terms: &SearchTerms) -> Option<String> {
+    if terms.area.kind != crate::planner::AreaKind::District {
+        return None;
+    }
+    let (s, w, n, e) = bbox_around(terms.centre.0, terms.centre.1, terms.radius_km);
+    Some(format!("{w:.5},{s:.5},{e:.5},{n:.5}"))
+}
+
+fn query_url(
+    base: &str,
+    service: &str,
+    where_: &str,
+    envelope: Option<&str>,
+    offset: u32,
+) -> String {
+    let mut qs = form_urlencoded::Serializer::new(String::new());
+    qs.append_pair("where", where_);
+    if let Some(env) = envelope {
+        qs.append_pair("geometry", env)
+            .append_pair("geometryType", "esriGeometryEnvelope")
+            .append_pair("inSR", "4326")
+            .append_pair("spatialRel", "esriSpatialRelIntersects");
+    }
+    let qs = qs
         .append_pair("outFields", "*")
         .append_pair("outSR", "4326")
         .append_pair("f", "geojson")
@@ -101,12 +107,19 @@ impl Connector for EdinburghCouncil {
 
     fn requests(&self, base: &str, query: &Query<'_>) -> Vec<ConnectorRequest> {
         let terms = SearchTerms::from_query(query);
-        services(&terms, &query.features.tokens)
+        let envelope = envelope(&terms);
+        services(query.features)
             .into_iter()
-            .map(|service| ConnectorRequest {
+            .map(|ask| ConnectorRequest {
                 connector: ConnectorId::EdinburghCouncil,
                 method: Method::Get,
-                url: query_url(base, service, &where_clause(&terms, service), 0),
+                url: query_url(
+                    base,
+                    ask.service,
+                    &where_clause(&terms, &ask),
+                    envelope.as_deref(),
+                    0,
+                ),
                 headers: vec![],
                 body: None,
                 page: 0,
@@ -193,12 +206,43 @@ fn next_page(request: &ConnectorRequest, received: u32) -> Option<ConnectorReque
 mod tests {
     use super::*;
 
+    fn urls(q: &str) -> Vec<String> {
+        let f = crate::planner::extract_features(q);
+        let query = Query {
+            text: q,
+            features: &f,
+            mode: crate::planner::Mode::DiscoverMany,
+        };
+        EdinburghCouncil
+            .requests("http://x", &query)
+            .into_iter()
+            .map(|r| r.url)
+            .collect()
+    }
+
+    #[test]
+    fn a_district_is_asked_inside_its_envelope_by_facility_type() {
+        let u = urls("swimming pools portobello");
+        assert_eq!(u.len(), 1, "{u:?}");
+        assert!(u[0].contains("Sports_Facilities"), "{}", u[0]);
+        assert!(u[0].contains("SWIMMING+POOL"), "{}", u[0]);
+        assert!(
+            u[0].contains("geometryType=esriGeometryEnvelope"),
+            "{}",
+            u[0]
+        );
+        // The whole city: no envelope.
+        assert!(!urls("swimming pools edinburgh")[0].contains("geometry="));
+        // Nothing the council holds: nothing asked.
+        assert!(urls("pizza restaurant leith").is_empty());
+    }
+
     #[test]
     fn paging_moves_the_offset_and_keeps_the_rest() {
         let req = ConnectorRequest {
             connector: ConnectorId::EdinburghCouncil,
             method: Method::Get,
-            url: query_url("http://127.0.0.1:1", "Sports_Facilities", "1=1", 0),
+            url: query_url("http://127.0.0.1:1", "Sports_Facilities", "1=1", None, 0),
             headers: vec![],
             body: None,
             page: 0,

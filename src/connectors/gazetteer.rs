@@ -1,121 +1,15 @@
-//! Where Edinburgh's places are: area centres for the planner's area names, and the small
-//! amount of geodesy the connectors and the fixture world need (great-circle distance,
-//! bounding boxes, British National Grid to WGS84).
+//! The small amount of geodesy the connectors, the fixture world and the relevance check
+//! need: great-circle distance, bounding boxes, British National Grid to WGS84. (The
+//! places themselves, and their centres, are the planner's: `src/planner/areas.rs`.)
 //!
 //! Everything here is pure arithmetic on `(lat, lon)` pairs in decimal degrees (WGS84),
 //! with no I/O and no allocation beyond the lookup.
 
 /// The centre of Edinburgh (the east end of Princes Street), `(lat, lon)`.
-pub const EDINBURGH_CENTRE: (f64, f64) = (55.9533, -3.1883);
+pub const EDINBURGH_CENTRE: (f64, f64) = crate::planner::areas::EDINBURGH_CENTRE;
 
 /// Mean Earth radius in km (IUGG), used for haversine distances and bounding boxes.
 pub const EARTH_RADIUS_KM: f64 = 6371.0088;
-
-/// Approximate centres of the Edinburgh areas the planner knows, by canonical lowercase
-/// name (the canonical names of `EDINBURGH_AREAS` in `src/planner/features.rs`).
-///
-/// These are hand-placed from general knowledge of the city, not surveyed: each is
-/// within roughly 500 m of what a local would call the middle of the area (streets such as
-/// "leith walk" and "royal mile" are placed at their midpoint). They are good enough to
-/// centre a search radius of a few km, and no more.
-const AREA_CENTRES: &[(&str, (f64, f64))] = &[
-    ("edinburgh", (55.9533, -3.1883)),
-    ("old town", (55.9495, -3.1910)),
-    ("new town", (55.9545, -3.1990)),
-    ("leith", (55.9740, -3.1710)),
-    ("leith walk", (55.9640, -3.1770)),
-    ("portobello", (55.9535, -3.1110)),
-    ("joppa", (55.9470, -3.0930)),
-    ("morningside", (55.9275, -3.2100)),
-    ("stockbridge", (55.9585, -3.2085)),
-    ("meadowbank", (55.9560, -3.1600)),
-    ("sighthill", (55.9230, -3.2870)),
-    ("gorgie", (55.9370, -3.2370)),
-    ("dalry", (55.9420, -3.2220)),
-    ("corstorphine", (55.9410, -3.2810)),
-    ("craiglockhart", (55.9230, -3.2390)),
-    ("marchmont", (55.9360, -3.1920)),
-    ("bruntsfield", (55.9375, -3.2050)),
-    ("newington", (55.9380, -3.1790)),
-    ("tollcross", (55.9440, -3.2030)),
-    ("fountainbridge", (55.9430, -3.2120)),
-    ("haymarket", (55.9455, -3.2185)),
-    ("murrayfield", (55.9460, -3.2420)),
-    ("ratho", (55.9220, -3.3810)),
-    ("currie", (55.8960, -3.3080)),
-    ("balerno", (55.8840, -3.3390)),
-    ("juniper green", (55.9050, -3.2850)),
-    ("colinton", (55.9070, -3.2560)),
-    ("oxgangs", (55.9070, -3.2220)),
-    ("fairmilehead", (55.9010, -3.2050)),
-    ("liberton", (55.9130, -3.1620)),
-    ("gilmerton", (55.9060, -3.1330)),
-    ("craigmillar", (55.9330, -3.1380)),
-    ("niddrie", (55.9330, -3.1200)),
-    ("duddingston", (55.9420, -3.1480)),
-    ("restalrig", (55.9600, -3.1530)),
-    ("lochend", (55.9600, -3.1620)),
-    ("abbeyhill", (55.9550, -3.1700)),
-    ("craigentinny", (55.9600, -3.1370)),
-    ("granton", (55.9800, -3.2250)),
-    ("trinity", (55.9765, -3.2080)),
-    ("newhaven", (55.9810, -3.1960)),
-    ("pilton", (55.9715, -3.2310)),
-    ("muirhouse", (55.9740, -3.2560)),
-    ("drylaw", (55.9680, -3.2420)),
-    ("davidsons mains", (55.9660, -3.2720)),
-    ("barnton", (55.9590, -3.2900)),
-    ("cramond", (55.9780, -3.3000)),
-    ("blackhall", (55.9590, -3.2520)),
-    ("ravelston", (55.9530, -3.2420)),
-    ("comely bank", (55.9590, -3.2240)),
-    ("inverleith", (55.9650, -3.2120)),
-    ("canonmills", (55.9620, -3.2010)),
-    ("broughton", (55.9590, -3.1900)),
-    ("pilrig", (55.9660, -3.1800)),
-    ("wester hailes", (55.9140, -3.2850)),
-    ("saughton", (55.9330, -3.2600)),
-    ("stenhouse", (55.9320, -3.2680)),
-    ("broomhouse", (55.9300, -3.2810)),
-    ("south gyle", (55.9370, -3.3000)),
-    ("kirkliston", (55.9550, -3.4030)),
-    ("south queensferry", (55.9900, -3.3960)),
-    ("west end", (55.9490, -3.2090)),
-    ("grange", (55.9340, -3.1880)),
-    ("prestonfield", (55.9330, -3.1610)),
-    ("polwarth", (55.9360, -3.2210)),
-    ("merchiston", (55.9320, -3.2150)),
-    ("sciennes", (55.9380, -3.1850)),
-    ("dean village", (55.9530, -3.2180)),
-    ("canongate", (55.9515, -3.1790)),
-    ("silverknowes", (55.9750, -3.2720)),
-    ("clermiston", (55.9540, -3.2910)),
-    ("east craigs", (55.9460, -3.3040)),
-    ("kingsknowe", (55.9200, -3.2600)),
-    ("slateford", (55.9270, -3.2440)),
-    ("hermiston", (55.9220, -3.3130)),
-    ("holyrood", (55.9520, -3.1720)),
-    ("easter road", (55.9610, -3.1660)),
-    ("royal mile", (55.9500, -3.1880)),
-    ("princes street", (55.9520, -3.1990)),
-    ("st james quarter", (55.9545, -3.1880)),
-    ("the meadows", (55.9410, -3.1920)),
-    ("arthurs seat", (55.9441, -3.1618)),
-    ("calton hill", (55.9554, -3.1826)),
-];
-
-/// The approximate centre `(lat, lon)` of a named Edinburgh area, by the planner's
-/// canonical name ("portobello", "leith walk", "edinburgh", ...). Case and surrounding or
-/// repeated whitespace are ignored. `None` for a name the table does not know.
-///
-/// The centres are approximate (about ±500 m): see the table's comment.
-pub fn area_centre(area: &str) -> Option<(f64, f64)> {
-    let wanted: Vec<String> = area.split_whitespace().map(str::to_lowercase).collect();
-    AREA_CENTRES
-        .iter()
-        .find(|(name, _)| name.split(' ').eq(wanted.iter().map(String::as_str)))
-        .map(|(_, centre)| *centre)
-}
 
 /// Great-circle distance in km between two `(lat, lon)` points, by the haversine formula
 /// on a sphere of [`EARTH_RADIUS_KM`] (error under 0.5 % against the ellipsoid).
@@ -368,68 +262,5 @@ mod tests {
         }
         let (s, _, n, _) = bbox_around(55.95, -3.11, -1.0);
         assert_eq!((s, n), (55.95, 55.95), "a negative radius is an empty box");
-    }
-
-    #[test]
-    fn every_area_centre_is_inside_the_city_and_every_name_is_canonical() {
-        for (name, (lat, lon)) in AREA_CENTRES {
-            assert!(
-                (55.85..56.01).contains(lat) && (-3.45..-3.05).contains(lon),
-                "{name}"
-            );
-            assert_eq!(name.trim(), *name);
-            assert_eq!(name.to_lowercase(), *name);
-        }
-        let mut names: Vec<&str> = AREA_CENTRES.iter().map(|(n, _)| *n).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), AREA_CENTRES.len(), "duplicate area names");
-    }
-
-    #[test]
-    fn area_names_are_looked_up_ignoring_case_and_spacing() {
-        assert_eq!(area_centre("edinburgh"), Some(EDINBURGH_CENTRE));
-        assert_eq!(area_centre("  Leith   Walk "), area_centre("leith walk"));
-        assert!(area_centre("leith walk").is_some());
-        assert_eq!(area_centre("glasgow"), None);
-        assert_eq!(area_centre(""), None);
-        // The register puts Powerleague Portobello (EH15 1DR) under 1 km from Portobello's centre.
-        let portobello = area_centre("portobello").unwrap();
-        assert!(haversine_km(portobello, (55.95655889562928, -3.1193233798286606)) < 1.0);
-    }
-
-    /// The canonical names in the planner's `EDINBURGH_AREAS` table, read from its source
-    /// text: this module may not depend on the planner, but it must cover its vocabulary.
-    fn planner_area_names() -> Vec<String> {
-        let src = include_str!("../planner/features.rs");
-        let start = src
-            .find("pub const EDINBURGH_AREAS")
-            .expect("EDINBURGH_AREAS in features.rs");
-        let body = &src[start..];
-        let body = &body[..body.find("];").expect("end of EDINBURGH_AREAS")];
-        // Each entry is `t(&[..phrase..], "canonical")`: the canonical follows `],`.
-        let mut names = Vec::new();
-        let mut rest = body;
-        while let Some(i) = rest.find("],") {
-            rest = rest[i + 2..].trim_start();
-            if let Some(lit) = rest.strip_prefix('"') {
-                if let Some(end) = lit.find('"') {
-                    names.push(lit[..end].to_string());
-                }
-            }
-        }
-        names
-    }
-
-    #[test]
-    fn every_area_the_planner_knows_has_a_centre() {
-        let names = planner_area_names();
-        assert!(
-            names.len() > 50,
-            "parsed only {} names from features.rs",
-            names.len()
-        );
-        let missing: Vec<&String> = names.iter().filter(|n| area_centre(n).is_none()).collect();
-        assert!(missing.is_empty(), "areas without a centre: {missing:?}");
     }
 }

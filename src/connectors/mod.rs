@@ -185,44 +185,21 @@ pub fn connector(id: ConnectorId) -> &'static dyn Connector {
     }
 }
 
-/// Words that never narrow a name search: the city itself and filler.
-const GENERIC_WORDS: &[&str] = &[
-    "edinburgh",
-    "scotland",
-    "uk",
-    "the",
-    "a",
-    "an",
-    "in",
-    "near",
-    "at",
-    "of",
-    "and",
-    "for",
-    "best",
-    "local",
-    "my",
-    "me",
-    "centre",
-    "center",
-    "club",
-    "clubs",
-    "venue",
-    "venues",
-];
-
 /// The search terms the connectors derive from a query's features.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SearchTerms {
-    /// Words a venue's name may contain (brand, area, distinctive words), lowercase.
+    /// Words a venue's name may contain (brand, named venue, unknown words, and districts
+    /// beside them), lowercase; see [`crate::planner::asks::name_words`].
     pub name_words: Vec<String>,
     /// Canonical sports of the query (planner vocabulary: "football", "tennis", ...).
     pub sports: Vec<String>,
-    /// Venue words ("leisure centre", "pool", ...).
+    /// Places to do sport ("leisure centre", "pool", ...).
     pub venue_words: Vec<String>,
     /// Brand keys ("powerleague", ...).
     pub brands: Vec<String>,
-    /// Where to look: the first named area's centre, or the city centre.
+    /// The area searched: the place the query names, or the home area.
+    pub area: crate::planner::Area,
+    /// Where to look: the area's centre.
     pub centre: (f64, f64),
     /// How far around `centre` to look, in km.
     pub radius_km: f64,
@@ -230,48 +207,20 @@ pub struct SearchTerms {
 }
 
 /// Longest name word list sent to any API (keeps requests small and bounded).
-pub const NAME_WORDS_MAX: usize = 6;
+pub const NAME_WORDS_MAX: usize = crate::planner::asks::NAME_WORDS_MAX;
 
 impl SearchTerms {
     pub fn from_query(query: &Query<'_>) -> SearchTerms {
         let f = query.features;
-        // "courts" is the venue word "court": compare singular forms too.
-        let sport_or_venue_token = |t: &str| {
-            let singular = t.strip_suffix('s').unwrap_or(t);
-            let is = |p: &str| p == t || p == singular;
-            f.sports.iter().any(|s| s.split('_').any(is))
-                || f.venue_words.iter().any(|v| v.split(' ').any(is))
-        };
-        let mut name_words: Vec<String> = Vec::new();
-        for t in &f.tokens {
-            let t = t.as_str();
-            if t.chars().count() < 3
-                || GENERIC_WORDS.contains(&t)
-                || sport_or_venue_token(t)
-                || t.chars().all(|c| c.is_ascii_digit())
-                || name_words.iter().any(|w| w == t)
-            {
-                continue;
-            }
-            name_words.push(t.to_string());
-        }
-        name_words.truncate(NAME_WORDS_MAX);
-        let area = f
-            .areas
-            .iter()
-            .filter(|a| a.as_str() != "edinburgh")
-            .find_map(|a| gazetteer::area_centre(a).map(|c| (a.clone(), c)));
-        let (centre, radius_km) = match area {
-            Some((_, c)) => (c, 3.0),
-            None => (gazetteer::EDINBURGH_CENTRE, 12.0),
-        };
+        let area = f.area_or_home();
         SearchTerms {
-            name_words,
+            name_words: crate::planner::asks::name_words(f),
             sports: f.sports.clone(),
             venue_words: f.venue_words.clone(),
             brands: f.brands.clone(),
-            centre,
-            radius_km,
+            centre: area.centre(),
+            radius_km: area.radius_km,
+            area,
             ev: f.ev,
         }
     }
@@ -328,7 +277,10 @@ mod tests {
         let t = terms("tennis courts edinburgh");
         assert!(t.name_words.is_empty(), "{:?}", t.name_words);
         assert_eq!(t.sports, vec!["tennis"]);
-        assert_eq!(t.centre, gazetteer::EDINBURGH_CENTRE);
+        assert_eq!(t.centre, crate::planner::areas::EDINBURGH_CENTRE);
+        let t = terms("tennis courts glasgow");
+        assert_eq!(t.area.name, "glasgow");
+        assert!(gazetteer::haversine_km(t.centre, crate::planner::areas::EDINBURGH_CENTRE) > 60.0);
     }
 
     #[test]

@@ -3,10 +3,8 @@
 //! the nodes in the same response (`out body; >; out skel qt;`).
 
 use super::gazetteer::bbox_around;
-use super::{
-    parse_json, Auth, BodyError, Connector, ConnectorRequest, Inspection, Method, Query,
-    SearchTerms,
-};
+use super::{parse_json, Auth, BodyError, Connector, ConnectorRequest, Inspection, Method, Query};
+use crate::planner::asks::OsmAsk;
 use crate::planner::ConnectorId;
 
 pub struct OpenStreetMap;
@@ -16,48 +14,6 @@ pub const EDINBURGH_BBOX: (f64, f64, f64, f64) = (55.85, -3.45, 56.0, -3.05);
 
 /// Overpass server-side timeout asked for, seconds.
 const OVERPASS_TIMEOUT_S: u32 = 25;
-
-/// OSM `sport=*` values for the planner's sports.
-fn osm_sport(sport: &str) -> Option<&'static str> {
-    Some(match sport {
-        "football" => "soccer",
-        "tennis" => "tennis",
-        "padel" => "padel",
-        "swimming" => "swimming",
-        "golf" => "golf",
-        "athletics" => "athletics",
-        "rugby" => "rugby_union",
-        "hockey" => "field_hockey",
-        "ice_hockey" => "ice_hockey",
-        "squash" => "squash",
-        "badminton" => "badminton",
-        "basketball" => "basketball",
-        "netball" => "netball",
-        "cricket" => "cricket",
-        "climbing" => "climbing",
-        "table_tennis" => "table_tennis",
-        "volleyball" => "volleyball",
-        "cycling" => "cycling",
-        _ => return None,
-    })
-}
-
-/// OSM `leisure=*` values for the planner's venue words.
-fn osm_leisure(venue: &str) -> Option<&'static str> {
-    Some(match venue {
-        "leisure centre" | "sports centre" | "soccer centre" | "tennis centre" => "sports_centre",
-        "pool" | "swim centre" | "lido" => "swimming_pool",
-        "pitch" | "playing field" => "pitch",
-        "stadium" | "arena" => "stadium",
-        "gym" | "fitness centre" | "health club" => "fitness_centre",
-        "golf course" | "driving range" => "golf_course",
-        "ice rink" => "ice_rink",
-        "track" | "velodrome" => "track",
-        "sports hall" => "sports_hall",
-        "bowling green" => "bowling_green",
-        _ => return None,
-    })
-}
 
 /// Escapes a word for an Overpass regex literal.
 fn regex_literal(word: &str) -> String {
@@ -71,52 +27,64 @@ fn regex_literal(word: &str) -> String {
     out
 }
 
-/// The Overpass QL for a query.
-pub fn overpass_ql(terms: &SearchTerms, named_area: bool) -> String {
-    let (s, w, n, e) = if named_area {
-        bbox_around(terms.centre.0, terms.centre.1, terms.radius_km)
-    } else {
+/// The box an area is searched in, `(south, west, north, east)`: the city's box for
+/// Edinburgh itself (named or assumed), else the area's circle.
+pub fn area_bbox(area: &crate::planner::Area) -> (f64, f64, f64, f64) {
+    if area.name == crate::planner::areas::HOME_AREA {
         EDINBURGH_BBOX
-    };
+    } else {
+        bbox_around(area.lat, area.lon, area.radius_km)
+    }
+}
+
+/// The Overpass QL for a query, or `None` when there is nothing to ask (the planner then
+/// skips OpenStreetMap; it is never asked for everything in the area).
+pub fn overpass_ql(ask: &OsmAsk, area: &crate::planner::Area) -> Option<String> {
+    if ask.is_empty() {
+        return None;
+    }
+    let (s, w, n, e) = area_bbox(area);
     let bbox = format!("({s:.5},{w:.5},{n:.5},{e:.5})");
     let mut statements = Vec::new();
-    if !terms.name_words.is_empty() {
-        let alternatives: Vec<String> = terms.name_words.iter().map(|w| regex_literal(w)).collect();
+    if !ask.name_words.is_empty() {
+        let alternatives: Vec<String> = ask.name_words.iter().map(|w| regex_literal(w)).collect();
         statements.push(format!(
             "nwr[\"name\"~\"{}\",i]{bbox};",
             alternatives.join("|")
         ));
     }
-    let sports: Vec<&str> = terms.sports.iter().filter_map(|s| osm_sport(s)).collect();
-    if !sports.is_empty() {
+    if !ask.sports.is_empty() {
         statements.push(format!(
             "nwr[\"sport\"~\"^({})$\"][\"name\"]{bbox};",
-            sports.join("|")
+            ask.sports.join("|")
         ));
     }
-    let mut leisure: Vec<&str> = terms
-        .venue_words
-        .iter()
-        .filter_map(|v| osm_leisure(v))
-        .collect();
-    leisure.dedup();
-    if !leisure.is_empty() {
+    // One statement per key: leisure=pitch|sports_centre, amenity=library, ...
+    let mut keys: Vec<&str> = Vec::new();
+    for (k, _) in &ask.tags {
+        if !keys.contains(k) {
+            keys.push(k);
+        }
+    }
+    for k in keys {
+        let values: Vec<&str> = ask
+            .tags
+            .iter()
+            .filter(|(key, _)| key == &k)
+            .map(|(_, v)| *v)
+            .collect();
         statements.push(format!(
-            "nwr[\"leisure\"~\"^({})$\"][\"name\"]{bbox};",
-            leisure.join("|")
+            "nwr[\"{k}\"~\"^({})$\"][\"name\"]{bbox};",
+            values.join("|")
         ));
     }
-    if terms.ev {
+    if ask.charging {
         statements.push(format!("nwr[\"amenity\"=\"charging_station\"]{bbox};"));
     }
-    if statements.is_empty() {
-        // Nothing specific: named sports facilities of the area.
-        statements.push(format!("nwr[\"leisure\"~\"^(sports_centre|pitch|stadium|fitness_centre|swimming_pool)$\"][\"name\"]{bbox};"));
-    }
-    format!(
+    Some(format!(
         "[out:json][timeout:{OVERPASS_TIMEOUT_S}];\n(\n  {}\n);\nout body;\n>;\nout skel qt;\n",
         statements.join("\n  ")
-    )
+    ))
 }
 
 impl Connector for OpenStreetMap {
@@ -137,9 +105,10 @@ impl Connector for OpenStreetMap {
     }
 
     fn requests(&self, base: &str, query: &Query<'_>) -> Vec<ConnectorRequest> {
-        let terms = SearchTerms::from_query(query);
-        let named_area = query.features.areas.iter().any(|a| a != "edinburgh");
-        let ql = overpass_ql(&terms, named_area);
+        let ask = crate::planner::asks::osm(query.features);
+        let Some(ql) = overpass_ql(&ask, &query.features.area_or_home()) else {
+            return Vec::new();
+        };
         let body: String = form_urlencoded::Serializer::new(String::new())
             .append_pair("data", &ql)
             .finish();
@@ -202,10 +171,17 @@ mod tests {
             features: &f,
             mode: Mode::DiscoverMany,
         };
-        overpass_ql(
-            &SearchTerms::from_query(&query),
-            f.areas.iter().any(|a| a != "edinburgh"),
-        )
+        OpenStreetMap
+            .requests("http://x", &query)
+            .first()
+            .and_then(|r| r.body.clone())
+            .map(|b| {
+                form_urlencoded::parse(b.as_bytes())
+                    .find(|(k, _)| k == "data")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default()
     }
 
     #[test]
@@ -217,6 +193,16 @@ mod tests {
         );
         assert!(q.starts_with("[out:json]"));
         assert!(q.contains("out body;\n>;\nout skel qt;"));
+    }
+
+    #[test]
+    fn another_city_is_searched_inside_its_own_box_and_nothing_is_asked_for_everything() {
+        let q = ql("tennis courts glasgow");
+        assert!(q.contains("[\"sport\"~\"^(tennis)$\"]"), "{q}");
+        assert!(q.contains("(55.7"), "Glasgow's box: {q}");
+        assert!(!q.contains("-3.45"), "not Edinburgh's box: {q}");
+        // A query with nothing OSM can be asked is not asked at all.
+        assert!(ql("?? ?").is_empty());
     }
 
     #[test]

@@ -11,6 +11,16 @@ pub struct Serper;
 /// Results asked for per call (Serper bills per call, up to 10 results).
 pub const SERPER_RESULTS: u32 = 10;
 
+/// Serper's `location` for an area ("Glasgow, Scotland, United Kingdom"), so web search
+/// answers for the area searched rather than for wherever the caller is.
+pub fn location(area: &crate::planner::Area) -> String {
+    format!(
+        "{}, {}, United Kingdom",
+        area.display_title(),
+        area.nation.as_str()
+    )
+}
+
 impl Connector for Serper {
     fn id(&self) -> ConnectorId {
         ConnectorId::Serper
@@ -37,7 +47,13 @@ impl Connector for Serper {
         } else {
             "places"
         };
-        let body = json!({"q": query.text, "gl": "gb", "hl": "en", "num": SERPER_RESULTS});
+        let body = json!({
+            "q": query.text,
+            "gl": "gb",
+            "hl": "en",
+            "num": SERPER_RESULTS,
+            "location": location(&query.features.area_or_home()),
+        });
         vec![ConnectorRequest {
             connector: ConnectorId::Serper,
             method: Method::Post,

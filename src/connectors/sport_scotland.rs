@@ -6,89 +6,25 @@ use super::{
     parse_json, sql_quote, Auth, BodyError, Connector, ConnectorRequest, Inspection, Method, Query,
     SearchTerms,
 };
-use crate::planner::ConnectorId;
+use crate::planner::{ConnectorId, QueryFeatures};
 
 pub struct SportScotland;
 
 /// Most layers asked for one query (one request each).
-pub const WFS_LAYERS_MAX: usize = 4;
+pub const WFS_LAYERS_MAX: usize = crate::planner::asks::REGISTER_LAYERS_MAX;
 /// Features asked for per layer.
 pub const WFS_COUNT: u32 = 200;
 
-/// Facility layers for a sport.
-fn layers_for_sport(sport: &str) -> &'static [&'static str] {
-    match sport {
-        "football" | "rugby" | "hockey" | "cricket" | "shinty" | "lacrosse"
-        | "american_football" => &["pub_spfp"],
-        "tennis" | "padel" | "pickleball" => &["pub_spfotc", "pub_spfitc"],
-        "swimming" | "diving" | "water_polo" => &["pub_spfsp"],
-        "golf" => &["pub_spfgc"],
-        "athletics" => &["pub_spfat"],
-        "ice_hockey" => &["pub_spfir"],
-        "squash" => &["pub_spfsc"],
-        "badminton" | "basketball" | "netball" | "volleyball" | "handball" | "table_tennis"
-        | "dodgeball" => &["pub_spfsh"],
-        _ => &[],
-    }
+/// The layers for a query, most specific first (see [`crate::planner::asks::register_layers`]);
+/// empty when the register holds nothing the query asks for.
+pub fn layers(f: &QueryFeatures) -> Vec<&'static str> {
+    crate::planner::asks::register_layers(f)
 }
 
-/// Facility layers for a venue word.
-fn layers_for_venue(venue: &str) -> &'static [&'static str] {
-    match venue {
-        "pool" | "swim centre" | "lido" => &["pub_spfsp"],
-        "pitch" | "playing field" | "soccer centre" | "stadium" | "arena" => &["pub_spfp"],
-        "gym" | "fitness centre" | "health club" => &["pub_spffs"],
-        "leisure centre" | "sports centre" => &["pub_spfsh", "pub_spfsp", "pub_spffs"],
-        "sports hall" => &["pub_spfsh"],
-        "golf course" | "driving range" => &["pub_spfgc"],
-        "ice rink" => &["pub_spfir"],
-        "track" => &["pub_spfat"],
-        "bowling green" => &["pub_spfbg"],
-        "tennis centre" | "court" => &["pub_spfotc", "pub_spfitc"],
-        _ => &[],
-    }
-}
-
-/// Facility layers for a brand (what the operator runs).
-fn layers_for_brand(brand: &str) -> &'static [&'static str] {
-    match brand {
-        "powerleague" | "goals" => &["pub_spfp"],
-        "david_lloyd" => &["pub_spffs", "pub_spfsp", "pub_spfitc"],
-        "nuffield_health" | "bannatyne" | "virgin_active" => &["pub_spffs", "pub_spfsp"],
-        "puregym" | "the_gym_group" | "jd_gyms" | "anytime_fitness" | "snap_fitness" => {
-            &["pub_spffs"]
-        }
-        "edinburgh_leisure" => &["pub_spfsh", "pub_spfsp", "pub_spffs"],
-        "game4padel" => &["pub_spfitc", "pub_spfotc"],
-        _ => &[],
-    }
-}
-
-/// The layers for a query, most specific first, at most `WFS_LAYERS_MAX`.
-pub fn layers(terms: &SearchTerms) -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = Vec::new();
-    let from_sports = terms.sports.iter().flat_map(|s| layers_for_sport(s).iter());
-    let from_venues = terms
-        .venue_words
-        .iter()
-        .flat_map(|v| layers_for_venue(v).iter());
-    let from_brands = terms.brands.iter().flat_map(|b| layers_for_brand(b).iter());
-    for layer in from_sports.chain(from_venues).chain(from_brands) {
-        if !out.contains(layer) {
-            out.push(layer);
-        }
-    }
-    if out.is_empty() {
-        // A named venue of unknown kind: the layers that hold most named sites.
-        out.extend(["pub_spfsh", "pub_spfp", "pub_spfsp", "pub_spffs"]);
-    }
-    out.truncate(WFS_LAYERS_MAX);
-    out
-}
-
-/// The CQL filter: any of the name words, within the City of Edinburgh when the query is
-/// about Edinburgh.
-pub fn cql_filter(terms: &SearchTerms, edinburgh: bool) -> String {
+/// The CQL filter: any of the name words, within the area searched (its council area or
+/// town, as the register names them). Never `INCLUDE`: a query the register cannot be
+/// narrowed for is not asked (an area outside Scotland is skipped by the planner).
+pub fn cql_filter(terms: &SearchTerms) -> String {
     let mut parts = Vec::new();
     if !terms.name_words.is_empty() {
         let ors: Vec<String> = terms
@@ -98,14 +34,11 @@ pub fn cql_filter(terms: &SearchTerms, edinburgh: bool) -> String {
             .collect();
         parts.push(format!("({})", ors.join(" OR ")));
     }
-    if edinburgh {
-        parts.push("la_name = 'City of Edinburgh'".to_string());
+    match crate::planner::asks::register_area_filter(&terms.area) {
+        Some((field, value)) => parts.push(format!("{field} = '{}'", sql_quote(&value))),
+        None => parts.push("la_name IS NULL".to_string()),
     }
-    if parts.is_empty() {
-        "INCLUDE".to_string()
-    } else {
-        parts.join(" AND ")
-    }
+    parts.join(" AND ")
 }
 
 impl Connector for SportScotland {
@@ -130,9 +63,8 @@ impl Connector for SportScotland {
 
     fn requests(&self, base: &str, query: &Query<'_>) -> Vec<ConnectorRequest> {
         let terms = SearchTerms::from_query(query);
-        let edinburgh = query.features.edinburgh || !query.features.areas.is_empty();
-        let cql = cql_filter(&terms, edinburgh);
-        layers(&terms)
+        let cql = cql_filter(&terms);
+        layers(query.features)
             .into_iter()
             .map(|layer| {
                 let qs: String = form_urlencoded::Serializer::new(String::new())
@@ -193,10 +125,30 @@ mod tests {
     #[test]
     fn powerleague_asks_the_pitches_layer_by_name_in_edinburgh() {
         let t = terms("powerleague portobello");
-        assert_eq!(layers(&t), vec!["pub_spfp"]);
         assert_eq!(
-            cql_filter(&t, true),
+            layers(&extract_features("powerleague portobello")),
+            vec!["pub_spfp"]
+        );
+        assert_eq!(
+            cql_filter(&t),
             "(site_name ILIKE '%powerleague%' OR site_name ILIKE '%portobello%') AND la_name = 'City of Edinburgh'"
+        );
+    }
+
+    #[test]
+    fn the_register_is_filtered_by_the_town_or_council_area_named() {
+        assert_eq!(
+            cql_filter(&terms("tennis courts dundee")),
+            "town = 'Dundee'"
+        );
+        assert_eq!(
+            cql_filter(&terms("swimming pools in fife")),
+            "la_name = 'Fife'"
+        );
+        assert_eq!(
+            cql_filter(&terms("pitches")),
+            "la_name = 'City of Edinburgh'",
+            "no place named: the home area"
         );
     }
 
@@ -204,6 +156,6 @@ mod tests {
     fn quotes_in_words_are_escaped() {
         let mut t = terms("x");
         t.name_words = vec!["o'neill".into()];
-        assert!(cql_filter(&t, false).contains("'%o''neill%'"));
+        assert!(cql_filter(&t).contains("'%o''neill%'"));
     }
 }

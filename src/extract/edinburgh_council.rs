@@ -19,7 +19,8 @@ use trustfold_events::CandidateFields;
 
 use super::normalize::{
     address_line, at, categories_from, coordinates, count, display_name, entity_class_for,
-    free_text, member, number, parse_payload, phone_e164, postcode, quote, text, website, Records,
+    free_text, member, number, parse_payload, phone_e164, postcode, quote, required_name, text,
+    website, Records,
 };
 use super::{ExtractError, Extraction, Extractor};
 use crate::connectors::gazetteer::bng_to_wgs84;
@@ -117,7 +118,17 @@ fn feature_fields(feature: &Value) -> Result<CandidateFields, String> {
     let name = ["SITE_NAME", "NAME"]
         .iter()
         .find_map(|k| prop(k).and_then(|n| display_name(&n)))
-        .ok_or("no name")?;
+        .map_or_else(
+            || {
+                required_name(
+                    ["SITE_NAME", "NAME"]
+                        .iter()
+                        .find_map(|k| prop(k))
+                        .as_deref(),
+                )
+            },
+            Ok,
+        )?;
     let (lat, lon) = position(feature)?;
     let mut f = CandidateFields {
         name: Some(name),

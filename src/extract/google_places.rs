@@ -15,8 +15,8 @@ use serde_json::Value;
 use trustfold_events::CandidateFields;
 
 use super::normalize::{
-    array, at, categories_from, coordinates, count, display_name, entity_class_for, free_text,
-    member, number, parse_payload, phone_e164, quote, rating, split_uk_address, text, website,
+    array, at, categories_from, coordinates, count, entity_class_for, free_text, member, number,
+    parse_payload, phone_e164, quote, rating, required_name, split_uk_address, text, website,
     Records, TEXT_CHARS_MAX,
 };
 use super::{ExtractError, Extraction, Extractor};
@@ -84,10 +84,11 @@ fn place_fields(p: &Value) -> Result<CandidateFields, String> {
     if !p.is_object() {
         return Err("not an object".to_string());
     }
-    let name = member(p, "displayName")
-        .and_then(|d| text(member(d, "text")))
-        .and_then(|t| display_name(&t))
-        .ok_or("no name")?;
+    let name = required_name(
+        member(p, "displayName")
+            .and_then(|d| text(member(d, "text")))
+            .as_deref(),
+    )?;
     let mut f = CandidateFields {
         name: Some(name),
         country: Some("GB".to_string()),

@@ -25,6 +25,9 @@ pub struct Extracted {
     /// The record's id at its source (e.g. `ChIJ...`, `way/123`, `pub_spfp.1029`).
     pub external_id: String,
     pub fields: CandidateFields,
+    /// The line of the file the record starts on, for line-based files (CSV, NDJSON):
+    /// what an import names when two records disagree.
+    pub line: Option<usize>,
 }
 
 /// Everything one payload yielded.

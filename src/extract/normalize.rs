@@ -121,6 +121,25 @@ pub fn display_name(raw: &str) -> Option<String> {
     Some(s)
 }
 
+/// A record's name, or why it has none that can be used: `"no name"` (absent, a
+/// placeholder, no letter or digit) or `"name too long: N characters, limit …"`, so a skip
+/// reason says what is wrong rather than calling a long name missing.
+pub fn required_name(raw: Option<&str>) -> Result<String, String> {
+    let Some(raw) = raw else {
+        return Err("no name".into());
+    };
+    if let Some(name) = display_name(raw) {
+        return Ok(name);
+    }
+    let n_chars = clean_text(raw).chars().count();
+    if n_chars > NAME_CHARS_MAX {
+        return Err(format!(
+            "name too long: {n_chars} characters, limit {NAME_CHARS_MAX} (NAME_CHARS_MAX)"
+        ));
+    }
+    Err("no name".into())
+}
+
 /// Free text (a description, opening hours, an address line): cleaned like
 /// [`display_name`], placeholders dropped, cut to `chars_max` characters (the cut text ends
 /// with "…").
@@ -853,7 +872,7 @@ pub const CATEGORIES: &[&str] = &[
 ];
 
 /// The controlled vocabulary of sports: exactly the planner's canonical sport names
-/// (`SPORT_TERMS` in `src/planner/features.rs`, without its generic "sport", "league" and
+/// (`SPORTS` in `src/planner/vocab.rs`, without its generic "sport", "league" and
 /// "tournament"), so a query's sports and a candidate's sports compare directly. As in the
 /// planner, lawn bowls and ten-pin are both "bowling" and soccer is "football".
 pub const SPORTS: &[&str] = &[
@@ -1385,6 +1404,16 @@ impl Records {
     /// Adds a record (its multi-valued fields tidied), unless the payload has already
     /// yielded [`RECORDS_PER_PAYLOAD_MAX`] or the id is too long.
     pub(crate) fn push(&mut self, external_id: String, fields: CandidateFields) {
+        self.push_at(None, external_id, fields);
+    }
+
+    /// [`Records::push`] for a record that starts on `line` of a line-based file.
+    pub(crate) fn push_at(
+        &mut self,
+        line: Option<usize>,
+        external_id: String,
+        fields: CandidateFields,
+    ) {
         if external_id.len() > EXTERNAL_ID_BYTES_MAX {
             self.skip(format!(
                 "{}: external id of {} bytes, over EXTERNAL_ID_BYTES_MAX ({EXTERNAL_ID_BYTES_MAX})",
@@ -1397,6 +1426,7 @@ impl Records {
             self.extraction.records.push(Extracted {
                 external_id,
                 fields: tidy(fields),
+                line,
             });
         }
     }
@@ -2163,21 +2193,23 @@ mod tests {
         }
     }
 
-    /// The canonical sport names of the planner's `SPORT_TERMS`, read from its source text
-    /// (extraction may not depend on the planner, but must speak its vocabulary).
+    /// The canonical sport names of the planner's `SPORTS` (`src/planner/vocab.rs`) that
+    /// extraction must know: all but the few the register, OSM and Google never label a
+    /// facility with (extraction may not depend on the planner; its tests may).
     fn planner_sports() -> Vec<String> {
-        let src = include_str!("../planner/features.rs");
-        let start = src.find("pub const SPORT_TERMS").expect("SPORT_TERMS");
-        let body = &src[start..];
-        let body = &body[..body.find("];").expect("end of SPORT_TERMS")];
-        let mut names: Vec<String> = body
-            .split("],")
-            .skip(1)
-            .filter_map(|rest| {
-                let lit = rest.trim_start().strip_prefix('"')?;
-                Some(lit[..lit.find('"')?].to_string())
-            })
-            .filter(|n| !matches!(n.as_str(), "sport" | "league" | "tournament"))
+        let query_only = [
+            "gaelic_games",
+            "surfing",
+            "parkour",
+            "shooting",
+            "cue_sports",
+            "darts",
+            "karting",
+        ];
+        let mut names: Vec<String> = crate::planner::vocab::SPORTS
+            .iter()
+            .map(|s| s.canonical.to_string())
+            .filter(|n| !query_only.contains(&n.as_str()))
             .collect();
         names.sort();
         names.dedup();

@@ -16,8 +16,8 @@ use trustfold_events::{CandidateFields, EvDetails};
 
 use super::normalize::{
     address_line, array, at, coordinates, count, display_name, free_text, is_region, locality,
-    looks_like_street, member, number, parse_payload, phone_e164, postcode, quote, text, website,
-    Records,
+    looks_like_street, member, number, parse_payload, phone_e164, postcode, quote, required_name,
+    text, website, Records,
 };
 use super::{ExtractError, Extraction, Extractor};
 
@@ -84,7 +84,7 @@ fn poi_fields(poi: &Value) -> Result<CandidateFields, String> {
         .filter(|a| a.is_object())
         .ok_or("no AddressInfo")?;
     let a = |k: &str| text(member(address, k));
-    let name = a("Title").and_then(|t| display_name(&t)).ok_or("no name")?;
+    let name = required_name(a("Title").as_deref())?;
     let (lat, lon) = match (
         number(member(address, "Latitude")),
         number(member(address, "Longitude")),

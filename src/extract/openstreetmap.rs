@@ -24,8 +24,8 @@ use trustfold_events::{CandidateFields, EvDetails};
 
 use super::normalize::{
     address_line, at, categories_from, coordinates, count, display_name, email, entity_class_for,
-    free_text, locality, member, number, parse_payload, phone_e164, postcode, quote, text, website,
-    Records, TEXT_CHARS_MAX,
+    free_text, locality, member, number, parse_payload, phone_e164, postcode, quote, required_name,
+    text, website, Records, TEXT_CHARS_MAX,
 };
 use super::{ExtractError, Extraction, Extractor};
 
@@ -240,7 +240,7 @@ fn element_fields(
     tags: &Map<String, Value>,
     nodes: &HashMap<u64, (f64, f64)>,
 ) -> Result<CandidateFields, String> {
-    let name = tag(tags, "name").and_then(display_name).ok_or("no name")?;
+    let name = required_name(tag(tags, "name"))?;
     let (lat, lon) = position(el, kind, nodes)?;
     let mut f = CandidateFields {
         name: Some(name),

@@ -17,8 +17,8 @@ use trustfold_events::CandidateFields;
 
 use super::normalize::{
     at, categories_from, coordinates, count, display_name, entity_class_for, free_text, member,
-    name_key, number, parse_payload, phone_e164, rating, split_uk_address, text, website,
-    website_host, Records, TEXT_CHARS_MAX,
+    name_key, number, parse_payload, phone_e164, rating, required_name, split_uk_address, text,
+    website, website_host, Records, TEXT_CHARS_MAX,
 };
 use super::{ExtractError, Extraction, Extractor};
 
@@ -87,9 +87,7 @@ fn place_record(p: &Value) -> Result<(String, CandidateFields), String> {
     if !p.is_object() {
         return Err("not an object".to_string());
     }
-    let name = text(member(p, "title"))
-        .and_then(|t| display_name(&t))
-        .ok_or("no name")?;
+    let name = required_name(text(member(p, "title")).as_deref())?;
     let cid =
         text(member(p, "cid")).filter(|c| !c.is_empty() && c.chars().all(|c| c.is_ascii_digit()));
     let external_id = match &cid {
@@ -214,7 +212,7 @@ fn organic_record(r: &Value) -> Result<(String, CandidateFields), String> {
         .and_then(|l| website(&l))
         .ok_or("no usable link")?;
     let title = text(member(r, "title")).unwrap_or_default();
-    let name = organic_title_name(&title, &link).ok_or("no name")?;
+    let name = organic_title_name(&title, &link).map_or_else(|| required_name(Some(&title)), Ok)?;
     let f = CandidateFields {
         name: Some(name),
         entity_class: Some("web_result".to_string()),

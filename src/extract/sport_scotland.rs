@@ -21,7 +21,7 @@ use trustfold_events::CandidateFields;
 
 use super::normalize::{
     address_line, at, categories_from, coordinates, display_name, entity_class_for, free_text,
-    locality, member, number, parse_payload, postcode, text, Records,
+    locality, member, number, parse_payload, postcode, required_name, text, Records,
 };
 use super::{ExtractError, Extraction, Extractor};
 use crate::connectors::gazetteer::bng_to_wgs84;
@@ -148,9 +148,7 @@ fn feature_fields(feature: &Value) -> Result<CandidateFields, String> {
     let props = member(feature, "properties")
         .filter(|p| p.is_object())
         .ok_or("no properties")?;
-    let name = text(member(props, "site_name"))
-        .and_then(|n| display_name(&n))
-        .ok_or("no name")?;
+    let name = required_name(text(member(props, "site_name")).as_deref())?;
     let (lat, lon) = position(feature)?;
     let mut f = CandidateFields {
         name: Some(name),

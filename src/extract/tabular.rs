@@ -22,8 +22,8 @@ use serde_json::Value;
 use trustfold_events::CandidateFields;
 
 use super::normalize::{
-    address_line, categories_from, coordinates, display_name, email, entity_class_for, free_text,
-    locality, phone_e164, postcode, quote, website, Records, TEXT_CHARS_MAX,
+    address_line, categories_from, coordinates, email, entity_class_for, free_text, locality,
+    phone_e164, postcode, quote, required_name, website, Records, TEXT_CHARS_MAX,
 };
 use super::Extraction;
 
@@ -331,9 +331,8 @@ fn row_fields<'a>(
     let external_id = first(Field::ExternalId)
         .map(|v| v.trim().to_string())
         .ok_or("empty external_id")?;
-    let name = first(Field::Name)
-        .and_then(display_name)
-        .ok_or_else(|| format!("{}: no name", quote(&external_id, 80)))?;
+    let name = required_name(first(Field::Name))
+        .map_err(|why| format!("{}: {why}", quote(&external_id, 80)))?;
 
     let mut f = CandidateFields {
         name: Some(name),
@@ -462,7 +461,7 @@ pub fn extract_csv(bytes: &[u8], map: &ColumnMap) -> Result<Extraction, TabularE
             row.get(i)
         };
         match row_fields(map, cell) {
-            Ok((id, fields)) => out.push(id, fields),
+            Ok((id, fields)) => out.push_at(Some(line), id, fields),
             Err(reason) => out.skip(format!("line {line}: {reason}")),
         }
     }
@@ -555,7 +554,7 @@ pub fn extract_ndjson(bytes: &[u8], map: &ColumnMap) -> Result<Extraction, Tabul
                 .and_then(|(_, v)| v.as_deref())
         };
         match row_fields(map, cell) {
-            Ok((id, fields)) => out.push(id, fields),
+            Ok((id, fields)) => out.push_at(Some(*line), id, fields),
             Err(reason) => out.skip(format!("line {line}: {reason}")),
         }
     }

@@ -161,15 +161,22 @@ pub fn catch_panic<T>(stage: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
 }
 
 /// Name of the environment variable that injects a fault at a stage, for tests only:
-/// `panic:<stage>`, `error:<stage>` or `sleep:<stage>:<ms>` (stages: fetch, extract,
-/// resolve).
+/// `panic:<stage>`, `error:<stage>` or `sleep:<stage>:<ms>`. Stages: `fetch`, `extract`,
+/// `resolve` (before the extraction events), `identity` (after them, before acceptance
+/// and identity), `payload` and `import` (before and after an import stores its
+/// payload), `rebuild` (a rebuild, once its fold is done: a sleep only).
 pub const FAILPOINT_ENV: &str = "TRUSTFOLD_FAILPOINT";
 
 /// Longest sleep a failpoint may ask for.
 pub const FAILPOINT_SLEEP_MS_MAX: u64 = 60_000;
 
-/// Triggers the fault injected for `stage`, if any.
-pub fn failpoint(stage: &str) -> Result<()> {
+/// How often a failpoint's sleep looks for a stop request.
+const FAILPOINT_POLL_MS: u64 = 10;
+
+/// Triggers the fault injected for `stage`, if any. A sleep announces itself on stderr
+/// (`failpoint: sleeping`, so a test knows where the run is) and ends early on a stop
+/// request, which the caller's next check then honours.
+pub fn failpoint(stage: &str, shutdown: &Shutdown) -> Result<()> {
     let Ok(spec) = std::env::var(FAILPOINT_ENV) else {
         return Ok(());
     };
@@ -183,9 +190,12 @@ pub fn failpoint(stage: &str) -> Result<()> {
         "error" => Err(anyhow::anyhow!("failpoint {spec}")),
         "sleep" => {
             let ms: u64 = parts.next().and_then(|m| m.parse().ok()).unwrap_or(1000);
-            std::thread::sleep(std::time::Duration::from_millis(
-                ms.min(FAILPOINT_SLEEP_MS_MAX),
-            ));
+            let ms = ms.min(FAILPOINT_SLEEP_MS_MAX);
+            tracing::warn!(stage, ms, "failpoint: sleeping");
+            let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+            while std::time::Instant::now() < until && shutdown.reason().is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(FAILPOINT_POLL_MS));
+            }
             Ok(())
         }
         _ => Ok(()),

@@ -236,6 +236,8 @@ pub struct RunContext<'a> {
     /// Record records seen again unchanged as `CandidatesSeenAgain` (not for a resumed
     /// run, which re-derives its first attempt's facts one by one).
     pub compact_reobservations: bool,
+    /// What to do with candidates that do not answer the query (`--keep-off-topic`).
+    pub relevance: crate::relevance::Screening,
     /// The tokio runtime the connector calls run on: the caller's (a server runs a run on
     /// one of its blocking threads and the calls on its own workers), or `None` for a
     /// runtime of the run's own (the command line, which has none).
@@ -290,6 +292,7 @@ pub fn run_started(plan: &Plan) -> RunStarted {
                 reason: s.reason.clone(),
             })
             .collect(),
+        keep_off_topic: false,
     }
 }
 
@@ -350,7 +353,7 @@ pub fn drive(
     let mut stage = "fetch";
     let fetched = catch_panic(stage, || {
         let payloads = fetch_all(ctx, rec, calls, &progress, &budget, span)?;
-        failpoint("fetch")?;
+        failpoint("fetch", &ctx.shutdown)?;
         Ok(payloads)
     });
     progress.finish();
@@ -360,18 +363,26 @@ pub fn drive(
         ctx.shutdown.check()?;
         stage = "extract";
         let extracted = catch_panic(stage, || {
-            failpoint("extract")?;
-            extract_payloads(rec, ctx.secrets, payloads)
+            failpoint("extract", &ctx.shutdown)?;
+            extract_payloads(rec, ctx.secrets, payloads, &ctx.shutdown)
         })?;
         ctx.shutdown.check()?;
         stage = "resolve";
         let stages = catch_panic(stage, || {
-            failpoint("resolve")?;
+            failpoint("resolve", &ctx.shutdown)?;
             let known = ctx
                 .compact_reobservations
                 .then(|| crate::project::known_records(ctx.data_dir, ctx.store))
                 .flatten();
-            process_payloads(ctx.store, rec, extracted, &ctx.match_config, known.as_ref())
+            process_payloads(
+                ctx.store,
+                rec,
+                extracted,
+                &ctx.match_config,
+                known.as_ref(),
+                Some((&plan.features, ctx.relevance)),
+                &ctx.shutdown,
+            )
         })?;
         Ok((rec.connectors.clone(), stages))
     });
@@ -454,14 +465,17 @@ fn arcgis_service(url: &str) -> Option<String> {
 }
 
 /// Runs each payload's extractor. A payload its extractor cannot read is recorded as a
-/// `ConnectorFailed{decode}` and contributes no candidates.
+/// `ConnectorFailed{decode}` and contributes no candidates. A stop request is honoured
+/// between payloads.
 pub fn extract_payloads(
     rec: &mut RunRecorder<'_>,
     secrets: &Secrets,
     payloads: Vec<FetchedPayload>,
+    shutdown: &Shutdown,
 ) -> Result<Vec<stages::ExtractedPayload>> {
     let mut out = Vec::new();
     for p in payloads {
+        shutdown.check()?;
         let source = p.connector.as_str();
         let Some(extractor) = crate::extract::extractor_for(source) else {
             continue;
@@ -526,31 +540,70 @@ pub fn extract_payloads(
     Ok(out)
 }
 
-/// Extraction events, then acceptance and identity, for already-extracted payloads.
+/// Extraction events, then relevance (for a query's run), then acceptance and identity,
+/// for already-extracted payloads.
 ///
 /// `known` is what the log already says about records (the projections, caught up): with
-/// it, records seen again unchanged are recorded compactly; without it (a resumed run,
-/// or no projections yet), every record is recorded in full.
+/// it, records seen again unchanged (and on topic) are recorded compactly; without it (a
+/// resumed run, or no projections yet), every record is recorded in full.
+///
+/// A stop request is honoured at each safe point: before the extraction events, between
+/// them and the relevance batch, between that and the acceptance and identity batch, and
+/// after it (each stage's events are one atomic batch, so a stop never leaves half a
+/// stage). The run then ends with `RunCancelled`; a stop that arrives after the last
+/// stage still cancels it, since the run has not ended yet.
 pub fn process_payloads(
     store: &SqliteEventStore,
     rec: &RunRecorder<'_>,
     payloads: Vec<stages::ExtractedPayload>,
     config: &crate::resolve::MatchConfig,
     known: Option<&trustfold_projections::ProjectionDb>,
+    relevance: Option<(&crate::planner::QueryFeatures, crate::relevance::Screening)>,
+    shutdown: &Shutdown,
 ) -> Result<stages::StageFigures> {
     let ids = stages::RunIds {
         run_id: rec.run_id,
         trace_id: &rec.trace_id,
     };
     let mut figures = stages::StageFigures::default();
-    let candidates = stages::record_extractions(store, &ids, payloads, known, &mut figures)?;
+    shutdown.check()?;
+    // Records that are off topic for this query are recorded in full, so the relevance
+    // stage can reject them: only on-topic records are seen again compactly.
+    let on_topic = |fields: &trustfold_events::CandidateFields| match relevance {
+        Some((features, crate::relevance::Screening::Reject)) => {
+            crate::relevance::judge(features, fields).on_topic
+        }
+        _ => true,
+    };
+    let candidates =
+        stages::record_extractions(store, &ids, payloads, known, &on_topic, &mut figures)?;
     info!(
         candidates = figures.extracted,
         seen_unchanged = figures.seen_unchanged,
         skipped_records = figures.skipped_records,
         "candidates extracted"
     );
+    shutdown.check()?;
+    let candidates = match relevance {
+        Some((features, screening)) => {
+            let kept = stages::screen_relevance(
+                store,
+                &ids,
+                candidates,
+                features,
+                screening,
+                &mut figures,
+            )?;
+            info!(off_topic = figures.off_topic, "relevance judged");
+            kept
+        }
+        None => candidates,
+    };
+    shutdown.check()?;
+    failpoint("identity", shutdown)?;
+    shutdown.check()?;
     stages::accept_and_resolve(store, &ids, &candidates, config, &mut figures)?;
+    shutdown.check()?;
     info!(
         accepted = figures.accepted,
         rejected = figures.rejected,

@@ -48,6 +48,9 @@ pub struct Driver {
     pub progress: bool,
     /// The caller's tokio runtime, if it has one (see [`RunContext::runtime`]).
     pub runtime: Option<tokio::runtime::Handle>,
+    /// Keep candidates that do not answer the query instead of rejecting them as
+    /// off-topic (`--keep-off-topic`); recorded in `RunStarted`.
+    pub keep_off_topic: bool,
 }
 
 /// Runs `plan` to its terminal event and returns the run's own report (the caller
@@ -71,8 +74,17 @@ pub fn run_query(
         shutdown: driver.shutdown,
         data_dir: dir.root(),
         compact_reobservations: true,
+        relevance: if driver.keep_off_topic {
+            crate::relevance::Screening::Keep
+        } else {
+            crate::relevance::Screening::Reject
+        },
         runtime: driver.runtime,
     };
     let calls = calls_for_plan(plan, &ctx.transports);
-    run_plan_as(&ctx, plan, calls, run_started(plan), driver.run_id)
+    let started = trustfold_events::RunStarted {
+        keep_off_topic: driver.keep_off_topic,
+        ..run_started(plan)
+    };
+    run_plan_as(&ctx, plan, calls, started, driver.run_id)
 }

@@ -33,6 +33,14 @@ pub struct RunReport {
     pub rejected_invalid: u64,
     /// Repeats of a record within the run or within its source.
     pub duplicates_removed: u64,
+    /// Candidates that did not answer the query: rejected as `off_topic`, or kept with
+    /// `--keep-off-topic` (the run's own count; the projection counts only rejections).
+    pub off_topic: u64,
+    /// Whether `--keep-off-topic` was given.
+    pub keep_off_topic: bool,
+    /// What the answer could not cover (an area outside the offline world, a query that is
+    /// not for a place), from the plan.
+    pub notes: Vec<String>,
     /// Entities this run created or added to, as the projection now has them.
     pub entities: Vec<ReportEntity>,
     /// The hash of the trust policy the entities were merged with.
@@ -99,7 +107,10 @@ impl RunReport {
             budget_usd: header.budget_usd,
             estimated_cost_usd: header.estimated_cost_usd,
             rejected_invalid: 0,
-            duplicates_removed: figures.rejected,
+            duplicates_removed: figures.rejected.saturating_sub(stages.off_topic),
+            off_topic: stages.off_topic,
+            keep_off_topic: false,
+            notes: Vec::new(),
             figures,
             skipped: header.skipped.clone(),
             skipped_records: stages.skipped_records,
@@ -133,12 +144,14 @@ impl RunReport {
             accepted: c.accepted,
             rejected: c.rejected_invalid
                 + c.rejected_duplicate_in_run
-                + c.rejected_duplicate_in_source,
+                + c.rejected_duplicate_in_source
+                + c.rejected_off_topic,
             entities_created: c.new_entities,
             entities_updated: c.existing_entities,
             reviews_requested: c.reviews,
             seen_unchanged: c.seen_again,
         });
+        let notes = run_notes(run, &figures);
         let mut entities = Vec::new();
         for (eid, created) in &run.entities {
             let Some((m, _)) = db.entity(eid)? else {
@@ -175,6 +188,9 @@ impl RunReport {
             skipped_records: c.skipped_records,
             rejected_invalid: c.rejected_invalid,
             duplicates_removed: c.rejected_duplicate_in_run + c.rejected_duplicate_in_source,
+            off_topic: c.rejected_off_topic,
+            keep_off_topic: run.keep_off_topic,
+            notes,
             entities,
             policy_hash: Some(db.meta()?.policy_hash),
         })
@@ -206,7 +222,7 @@ impl RunReport {
             self.estimated_cost_usd,
             self.figures.cost_usd,
             if offline {
-                "  (offline: recorded fixtures, nothing billed)"
+                "  (offline fixture world, nothing billed)"
             } else {
                 ""
             }
@@ -219,6 +235,16 @@ impl RunReport {
         let _ = writeln!(out, "  Accepted:            {}", f.accepted);
         let _ = writeln!(out, "  Duplicates Removed:  {}", self.duplicates_removed);
         let _ = writeln!(out, "  Invalid:             {}", self.rejected_invalid);
+        let _ = writeln!(
+            out,
+            "  Off Topic:           {}{}",
+            self.off_topic,
+            if self.keep_off_topic {
+                " (kept: --keep-off-topic)"
+            } else {
+                ""
+            }
+        );
         let _ = writeln!(out, "  Entities Created:    {}", f.entities_created);
         let _ = writeln!(out, "  Entities Updated:    {}", f.entities_updated);
         let _ = writeln!(out, "  Reviews Requested:   {}", f.reviews_requested);
@@ -286,6 +312,16 @@ impl RunReport {
         );
         let _ = writeln!(
             out,
+            "Relevance:   ✓ {} off topic{}",
+            self.off_topic,
+            if self.keep_off_topic {
+                ", kept (--keep-off-topic)"
+            } else {
+                ", rejected and founding nothing"
+            }
+        );
+        let _ = writeln!(
+            out,
             "Acceptance:  ✓ {} accepted, {} duplicates removed, {} invalid",
             f.accepted, self.duplicates_removed, self.rejected_invalid
         );
@@ -306,6 +342,20 @@ impl RunReport {
             None => {
                 let _ = writeln!(out, "Projection:  ✗ not updated (see the warning above)");
             }
+        }
+        if !self.notes.is_empty() {
+            let _ = writeln!(out, "\nCoverage:");
+            for n in &self.notes {
+                let _ = writeln!(out, "  {n}");
+            }
+        }
+        if offline {
+            let _ = writeln!(
+                out,
+                "\nOffline answers come from the fixture world: the OpenStreetMap, register and \
+                 Open Charge Map\nrecords are real captures; the Google, Serper and council \
+                 answers are synthesised from them\n(fixtures/ATTRIBUTION.md)."
+            );
         }
         if !self.entities.is_empty() {
             let _ = writeln!(out, "\nFinal Entities:");
@@ -338,6 +388,37 @@ impl RunReport {
         );
         out
     }
+}
+
+/// The notes of a run's plan, as its report shows them: the offline-coverage note only
+/// when a connector answered from the fixture world.
+fn plan_notes(features: &crate::planner::QueryFeatures, fixture: bool) -> Vec<String> {
+    let mut notes = Vec::new();
+    let area = features.area_or_home();
+    if fixture {
+        notes.extend(crate::planner::offline_coverage_note(&area));
+    }
+    notes.extend(
+        crate::planner::notes(features)
+            .into_iter()
+            .filter(|n| !n.starts_with("no offline coverage")),
+    );
+    notes
+}
+
+/// The notes of a recorded run, from the features its `RunStarted` recorded.
+fn run_notes(run: &RunRow, figures: &RunFigures) -> Vec<String> {
+    let Ok(features) =
+        serde_json::from_value::<crate::planner::QueryFeatures>(run.features.clone())
+    else {
+        return Vec::new();
+    };
+    // Features recorded before areas were have none: nothing to say about coverage.
+    if features.area.is_none() {
+        return Vec::new();
+    }
+    let fixture = figures.connectors.iter().any(|c| c.transport == "fixture");
+    plan_notes(&features, fixture)
 }
 
 /// Per-connector spinners on a terminal; nothing otherwise.

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use anyhow::{Context, Result};
+use tracing::debug;
 use trustfold_events::{
     derived_event_id, AppendBatch, BlobHash, CandidateAccepted, CandidateExtracted,
     CandidateFields, CandidateRejected, EventFilter, EventKind, EventPayload, EventStore,
@@ -19,7 +20,8 @@ use uuid::Uuid;
 use crate::extract::normalize::name_key;
 use crate::extract::{Extracted, Extraction};
 use crate::resolve::{
-    candidate_id, entity_id_for, CandidateRef, IdentityIndex, MatchConfig, Outcome, MATCHER_VERSION,
+    candidate_id, entity_id_for, CandidateRef, IdentityIndex, IdentityStore, MatchConfig, Outcome,
+    MATCHER_VERSION,
 };
 
 /// Distance under which two records of one source with the same name are one site
@@ -48,6 +50,8 @@ pub struct RunCandidate {
     pub external_id: String,
     pub fields: CandidateFields,
     pub extracted_event: Uuid,
+    /// The relevance check's evidence, carried into the acceptance checks.
+    pub relevance: Option<String>,
 }
 
 /// What the stages did, for the run's figures and report.
@@ -62,6 +66,8 @@ pub struct StageFigures {
     pub reviews_requested: u64,
     /// Records seen again unchanged (recorded as `CandidatesSeenAgain`).
     pub seen_unchanged: u64,
+    /// Candidates rejected as off topic (or, with `--keep-off-topic`, kept though off topic).
+    pub off_topic: u64,
     /// Entities this run created or added to: entity id -> (name, sources).
     pub entities: BTreeMap<String, (String, Vec<String>)>,
 }
@@ -92,7 +98,7 @@ fn event(
 /// Events whose (derived) ids are already in the log are left out, with their streams'
 /// expectations: a resumed run re-derives the facts its first attempt recorded, and
 /// appends only the ones that are missing.
-fn append_with_expectations(
+pub(crate) fn append_with_expectations(
     store: &SqliteEventStore,
     events: Vec<NewEvent>,
     mut expected: BTreeMap<String, ExpectedVersion>,
@@ -155,6 +161,7 @@ fn split_unchanged<'r>(
     source: &str,
     records: &'r [Extracted],
     known: Option<&ProjectionDb>,
+    on_topic: &dyn Fn(&CandidateFields) -> bool,
 ) -> Result<Split<'r>> {
     let all_fresh = || Split {
         fresh: records.iter().enumerate().collect(),
@@ -194,7 +201,8 @@ fn split_unchanged<'r>(
             Some(c)
                 if c.record_hash == Some(hash)
                     && (c.entity_id.is_some() || c.follows.is_some())
-                    && c.payload_hash.is_some() =>
+                    && c.payload_hash.is_some()
+                    && on_topic(&rec.fields) =>
             {
                 earlier.extend(c.payload_hash);
                 split.unchanged.push((rec, c.entity_id.clone()));
@@ -226,13 +234,16 @@ fn split_unchanged<'r>(
 /// Stage 1: one `CandidateExtracted` per new or changed record, and one
 /// `CandidatesSeenAgain` per payload for the records it repeats unchanged (see
 /// [`split_unchanged`]; `known` is the projections, caught up, or `None` to record every
-/// record in full). Returns the candidates recorded in full: only they go on to
-/// acceptance and identity (the others' are decided already).
+/// record in full; `on_topic` says which records may be seen again compactly, the others
+/// being recorded in full for the relevance stage to reject). Returns the candidates
+/// recorded in full: only they go on to acceptance and identity (the others' are decided
+/// already).
 pub fn record_extractions(
     store: &SqliteEventStore,
     ids: &RunIds<'_>,
     payloads: Vec<ExtractedPayload>,
     known: Option<&ProjectionDb>,
+    on_topic: &dyn Fn(&CandidateFields) -> bool,
     figures: &mut StageFigures,
 ) -> Result<Vec<RunCandidate>> {
     let run = ids.run_id.to_string();
@@ -241,7 +252,7 @@ pub fn record_extractions(
     for p in payloads {
         figures.skipped_records += p.extraction.skipped.len() as u64;
         let response = p.response_event.to_string();
-        let split = split_unchanged(&p.source, &p.extraction.records, known)?;
+        let split = split_unchanged(&p.source, &p.extraction.records, known, on_topic)?;
         // The skipped records of a payload are recorded once, next to the payload they
         // came from: on its `CandidatesSeenAgain`, else on its first recorded candidate.
         let mut skipped = Some(p.extraction.skipped.clone());
@@ -281,6 +292,7 @@ pub fn record_extractions(
                 external_id: rec.external_id.clone(),
                 fields: rec.fields.clone(),
                 extracted_event: ev.id,
+                relevance: None,
             });
             events.push(ev);
         }
@@ -307,11 +319,83 @@ pub fn record_extractions(
     Ok(candidates)
 }
 
-/// The identity index as the log has it now: every extracted candidate that a
-/// `MergeDecided` attached to an entity, with the fields of its latest extraction.
+// ---------------------------------------------------------------------------------------
+// Relevance (issue 15): between extraction and identity. The judging is
+// `crate::relevance::judge`; this only records its verdicts.
+// ---------------------------------------------------------------------------------------
+
+/// Stage 1b: judges each candidate against the query (`crate::relevance`). Off-topic ones
+/// are recorded as `CandidateRejected { reason: off_topic }` with the evidence and left out
+/// of identity (or, with [`Screening::Keep`], kept with the evidence among their checks);
+/// on-topic ones carry the evidence into their acceptance checks. Returns the candidates
+/// that go on to acceptance and identity.
+pub fn screen_relevance(
+    store: &SqliteEventStore,
+    ids: &RunIds<'_>,
+    candidates: Vec<RunCandidate>,
+    features: &crate::planner::QueryFeatures,
+    screening: crate::relevance::Screening,
+    figures: &mut StageFigures,
+) -> Result<Vec<RunCandidate>> {
+    use crate::relevance::Screening;
+    if screening == Screening::Off {
+        return Ok(candidates);
+    }
+    let run = ids.run_id.to_string();
+    let mut events = Vec::new();
+    let mut kept = Vec::with_capacity(candidates.len());
+    for mut c in candidates {
+        let verdict = crate::relevance::judge(features, &c.fields);
+        if verdict.on_topic {
+            c.relevance = Some(format!("relevant: {}", verdict.evidence));
+            kept.push(c);
+            continue;
+        }
+        figures.off_topic += 1;
+        if screening == Screening::Keep {
+            c.relevance = Some(format!(
+                "kept though {} (--keep-off-topic)",
+                verdict.evidence
+            ));
+            kept.push(c);
+            continue;
+        }
+        figures.rejected += 1;
+        events.push(event(
+            ids,
+            format!("candidate/{}", c.candidate_id),
+            CandidateRejected {
+                candidate_id: c.candidate_id.clone(),
+                reason: RejectReason::OffTopic,
+                detail: verdict.evidence,
+                duplicate_of: None,
+            },
+            &["CandidateRejected", &run, &c.candidate_id, "off_topic"],
+            c.extracted_event,
+        ));
+    }
+    append_with_expectations(store, events, BTreeMap::new())
+        .context("recording the off-topic candidates")?;
+    Ok(kept)
+}
+
+/// The identity index as the log has it now, by a full scan: every extracted candidate
+/// that a `MergeDecided` attached to an entity, with the fields of its latest extraction,
+/// and the candidates waiting for a review. Runs read the persisted index instead
+/// ([`IdentityStore`]); this scan is the oracle it is checked against (the tests, and
+/// [`IDENTITY_CHECK_ENV`]).
 pub fn identity_index(
     store: &SqliteEventStore,
     config: MatchConfig,
+) -> Result<(IdentityIndex, HashMap<String, String>)> {
+    identity_index_until(store, config, u64::MAX)
+}
+
+/// [`identity_index`] as of seq `until` (events after it are not read).
+pub fn identity_index_until(
+    store: &SqliteEventStore,
+    config: MatchConfig,
+    until: u64,
 ) -> Result<(IdentityIndex, HashMap<String, String>)> {
     let mut latest: HashMap<String, (String, String, CandidateFields)> = HashMap::new();
     let mut attached: Vec<(String, String)> = Vec::new();
@@ -322,7 +406,11 @@ pub fn identity_index(
             ..EventFilter::default()
         };
         for ev in store.read_filtered(filter) {
-            match ev?.decode()?.payload {
+            let ev = ev?;
+            if ev.seq > until {
+                break;
+            }
+            match ev.decode()?.payload {
                 EventPayload::CandidateExtracted(c) => {
                     latest.insert(c.candidate_id, (c.source, c.external_id, c.fields));
                 }
@@ -354,6 +442,12 @@ pub fn identity_index(
     }
     Ok((index, in_review))
 }
+
+/// Set (to anything) to have every run also decide its candidates against the full scan
+/// of the log ([`identity_index`]) and fail, appending nothing, if any decision differs
+/// from the persisted index's. For tests and diagnosis: the scan costs what the persisted
+/// index saves.
+pub const IDENTITY_CHECK_ENV: &str = "TRUSTFOLD_IDENTITY_CHECK";
 
 /// Why a candidate cannot be used, if it cannot.
 fn invalid_reason(f: &CandidateFields) -> Option<String> {
@@ -404,12 +498,71 @@ pub fn accept_and_resolve(
     config: &MatchConfig,
     figures: &mut StageFigures,
 ) -> Result<()> {
+    let identity = IdentityStore::of_log(store);
+    let refs: Vec<CandidateRef<'_>> = candidates
+        .iter()
+        .map(|c| CandidateRef {
+            candidate_id: &c.candidate_id,
+            source: &c.source,
+            external_id: &c.external_id,
+            fields: &c.fields,
+        })
+        .collect();
+    let check = std::env::var_os(IDENTITY_CHECK_ENV).is_some();
     let mut attempt = 1;
     loop {
-        let (mut index, in_review) = identity_index(store, config.clone())?;
+        // The store must hold this run's extractions (a re-observed candidate is matched
+        // on its latest fields), and whatever other runs attached meanwhile.
+        let caught_up = identity
+            .catch_up(store, config)
+            .context("updating the identity index")?;
+        debug!(
+            events = caught_up.events,
+            elapsed_ms = caught_up.elapsed_ms,
+            rebuilt = caught_up.rebuilt.as_deref().unwrap_or(""),
+            "identity index caught up"
+        );
+        let working = identity
+            .working_index(&refs, config)
+            .context("reading the identity index")?;
+        debug!(
+            blocks = working.blocks_read,
+            candidates = working.candidates_loaded,
+            elapsed_ms = working.elapsed_ms,
+            "working identity index"
+        );
+        let checkpoint = working.checkpoint_seq;
+        let (mut index, in_review) = (working.index, working.in_review);
         let mut local = StageFigures::default();
+        let deciding = std::time::Instant::now();
         let (events, expected) =
             decide_all(ids, candidates, &mut index, config, &in_review, &mut local);
+        debug!(
+            candidates = candidates.len(),
+            elapsed_ms = deciding.elapsed().as_millis() as u64,
+            "decided"
+        );
+        drop(index);
+        if check {
+            let (mut full, full_review) = identity_index_until(store, config.clone(), checkpoint)?;
+            let (full_events, full_expected) = decide_all(
+                ids,
+                candidates,
+                &mut full,
+                config,
+                &full_review,
+                &mut StageFigures::default(),
+            );
+            if let Some(why) = first_difference(&events, &full_events) {
+                anyhow::bail!(
+                    "{IDENTITY_CHECK_ENV}: the persisted identity index decided differently from a full scan of the log (at seq {checkpoint}): {why}"
+                );
+            }
+            anyhow::ensure!(
+                expected == full_expected,
+                "{IDENTITY_CHECK_ENV}: the stream expectations differ from a full scan's"
+            );
+        }
         match append_with_expectations(store, events, expected) {
             Ok(()) => {
                 figures.accepted += local.accepted;
@@ -427,9 +580,26 @@ pub fn accept_and_resolve(
     }
 }
 
-type Expectations = BTreeMap<String, ExpectedVersion>;
+/// The first difference between two lists of decided events, described.
+fn first_difference(ours: &[NewEvent], oracle: &[NewEvent]) -> Option<String> {
+    let differ = ours.iter().zip(oracle).find(|(a, b)| a != b);
+    match differ {
+        Some((a, b)) => Some(format!(
+            "in stream {}: {:?}, where the full scan gives {:?}",
+            a.stream, a.payload, b.payload
+        )),
+        None if ours.len() != oracle.len() => Some(format!(
+            "{} events, where the full scan gives {}",
+            ours.len(),
+            oracle.len()
+        )),
+        None => None,
+    }
+}
 
-fn decide_all(
+pub(crate) type Expectations = BTreeMap<String, ExpectedVersion>;
+
+pub(crate) fn decide_all(
     ids: &RunIds<'_>,
     candidates: &[RunCandidate],
     index: &mut IdentityIndex,
@@ -631,8 +801,14 @@ fn decide_all(
     (events, expected)
 }
 
-fn accepted_event(ids: &RunIds<'_>, c: &RunCandidate, idx: &str, checks: Vec<String>) -> NewEvent {
+fn accepted_event(
+    ids: &RunIds<'_>,
+    c: &RunCandidate,
+    idx: &str,
+    mut checks: Vec<String>,
+) -> NewEvent {
     let run = ids.run_id.to_string();
+    checks.extend(c.relevance.iter().cloned());
     event(
         ids,
         format!("candidate/{}", c.candidate_id),

@@ -1,24 +1,31 @@
-//! Query feature extraction: what a free-text query is about, as the planner needs to know
-//! it.
+//! Reading a query: what it is about (the subject), what kind of thing is wanted, and where.
 //!
-//! # How matching works, and why not substrings
+//! # How a query is read
 //!
-//! The old planner (seed 000 Issue 4) tested `keyword in query`, so "court" fired on "food
-//! court", "pool" on "car pool" and "sport" on "transport". Here a query is first split into
-//! normalised tokens ([`tokenize`]), and every keyword table is a list of *phrases*, each a
-//! sequence of whole tokens. At each position the longest matching phrase wins and consumes
-//! its tokens, so "table tennis" is one sport and not "tennis" plus a stray "table".
+//! 1. **Tokens.** Unicode lowercase, apostrophes dropped ("David Lloyd's" gives "lloyds"),
+//!    every other non-alphanumeric character a separator ([`tokenize`]).
+//! 2. **Spelling.** A token no table knows, of four letters or more, is read as the word
+//!    one edit away (two for words of eight letters or more) when there is one: "tenis" is
+//!    tennis, "badmington" badminton. The plan says so.
+//! 3. **Phrases.** Every table of [`super::vocab`] and every place of [`super::areas`] is a
+//!    list of phrases of whole tokens; the last word of a phrase may be plural. The query
+//!    is segmented into phrases so that the most tokens are explained, with the fewest
+//!    corrections and then the fewest phrases: "car pool" is the car-sharing category, not
+//!    a car and a pool; "edinburgh leisure centres" is Edinburgh and leisure centres, while
+//!    "edinburgh leisure" alone is the operator; "food court" is not a court. This replaces
+//!    lists of exceptions with the longer phrases the sources' schemes already name.
+//! 4. **The head.** The kind of thing wanted is decided by the query's head noun: the last
+//!    word that names a kind of thing in the main noun phrase, before the first preposition
+//!    ("football boots *for* kids": boots, a product; "swimming lessons for toddlers":
+//!    lessons, a place). Words of tickets, media, bets, recipes, jobs, information and
+//!    events decide wherever they stand ("tennis on tv tonight"); "for sale" and "second
+//!    hand" make any query a purchase. A place word that does not suit the sport before it
+//!    is not a place: a "football pool" is not a pool to play football in.
+//! 5. **The subject.** Sports, places to do sport, operators, named venues, other kinds of
+//!    place, EV charging, and the words no table knows (read as part of a name).
 //!
-//! Two refinements keep the tables short without bringing back substring matching:
-//!
-//! * **Plural tolerance.** The last word of a phrase also matches that word plus `s` or `es`
-//!   ("courts", "pitches", "leisure centres", and possessives once apostrophes are dropped:
-//!   "edinburgh's" -> "edinburghs"). Only for keywords of at least [`PLURAL_MIN_CHARS`]
-//!   characters, so "ev" does not match "eves".
-//! * **Negative contexts.** A match is discarded when the token just before or just after it
-//!   turns it into something else: "food court", "car pool", "pool table", "tennis elbow",
-//!   "boxing day", "butternut squash". Each table has its own negative list, with the reason
-//!   for each entry.
+//! A query is a **sports venue query** (the only kind that calls the sports register) when
+//! its subject is about sport and what it wants is a place.
 //!
 //! # Brands and "goals"
 //!
@@ -26,719 +33,38 @@
 //! goals", "goals scored") to be the Goals Soccer Centres brand everywhere. See
 //! `goals_is_brand` (below) for the rule.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+
 use serde::{Deserialize, Serialize};
 
-/// Shortest keyword for which the plural forms (`+s`, `+es`) also match; see the module
-/// docs. Two-letter keywords such as "ev" would otherwise match unrelated words ("eves").
+use super::areas::{gazetteer, Area};
+use super::vocab::{
+    self, Brand, BrandKind, Category, NotPlace, PlaceType, Sport, Wanted, CHARGE_OTHER_SENSES,
+    GADGETS, GOALS_BRAND, GOALS_BRAND_NEXT, MODIFIER_WORDS, PLACE_WORDS_NEEDING_A_SPORT,
+    PREPOSITIONS,
+};
+
+/// Shortest keyword for which the plural forms (`+s`, `+es`) also match. Two-letter
+/// keywords such as "ev" would otherwise match unrelated words ("eves").
 pub const PLURAL_MIN_CHARS: usize = 3;
 
-/// A keyword phrase and the canonical name reported when it matches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Term {
-    /// The tokens the phrase must match, in order, already normalised (lowercase, no
-    /// apostrophes).
-    pub phrase: &'static [&'static str],
-    /// The name reported in [`QueryFeatures`]; several phrases may share one.
-    pub canonical: &'static str,
-}
+/// Shortest unknown token that spelling correction looks at.
+pub const SPELLING_MIN_CHARS: usize = 4;
 
-/// Shorthand for table entries.
-const fn t(phrase: &'static [&'static str], canonical: &'static str) -> Term {
-    Term { phrase, canonical }
-}
+/// Length from which a token may be two edits away from the word it means.
+pub const SPELLING_TWO_EDITS_MIN_CHARS: usize = 8;
 
-/// Context that cancels a match of `canonical`: a token right `before` it or right `after`
-/// it (each compared with plural tolerance).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NegativeContext {
-    /// The canonical name this context cancels.
-    pub canonical: &'static str,
-    /// Tokens that cancel the match when they come immediately before it.
-    pub before: &'static [&'static str],
-    /// Tokens that cancel the match when they come immediately after it.
-    pub after: &'static [&'static str],
-}
+/// Shortest unknown token that is corrected to a place name (shorter ones collide with too
+/// many small towns).
+pub const SPELLING_PLACE_MIN_CHARS: usize = 6;
 
-/// Shorthand for negative context entries.
-const fn neg(
-    canonical: &'static str,
-    before: &'static [&'static str],
-    after: &'static [&'static str],
-) -> NegativeContext {
-    NegativeContext {
-        canonical,
-        before,
-        after,
-    }
-}
+/// Most tokens read from one query (the planner limits a query to 300 characters, which
+/// is at most 150 tokens; the segmentation is quadratic in the tokens of a phrase only).
+pub const QUERY_TOKENS_MAX: usize = 150;
 
-/// Sport terms, canonicalised (soccer -> football).
-///
-/// Deliberately absent: bare "club" (night, book, comedy clubs), bare "running" ("running
-/// water"), bare "track" ("track my parcel"), bare "leisure", "snooker"/"darts"/"pool"
-/// (cue and pub games have no sportscotland facilities) and bare "fencing" (garden fencing
-/// dominates local searches; "fencing club" is kept). Generic words the seed asks for
-/// ("sport", "league", "tournament") are reported under their own names.
-pub const SPORT_TERMS: &[Term] = &[
-    t(&["football"], "football"),
-    t(&["soccer"], "football"),
-    t(&["futsal"], "football"),
-    t(&["five", "a", "side"], "football"),
-    t(&["5", "a", "side"], "football"),
-    t(&["american", "football"], "american_football"),
-    t(&["rugby"], "rugby"),
-    t(&["cricket"], "cricket"),
-    t(&["hockey"], "hockey"),
-    t(&["ice", "hockey"], "ice_hockey"),
-    t(&["shinty"], "shinty"),
-    t(&["lacrosse"], "lacrosse"),
-    t(&["tennis"], "tennis"),
-    t(&["table", "tennis"], "table_tennis"),
-    t(&["ping", "pong"], "table_tennis"),
-    t(&["padel"], "padel"),
-    t(&["squash"], "squash"),
-    t(&["badminton"], "badminton"),
-    t(&["pickleball"], "pickleball"),
-    t(&["basketball"], "basketball"),
-    t(&["netball"], "netball"),
-    t(&["volleyball"], "volleyball"),
-    t(&["handball"], "handball"),
-    t(&["dodgeball"], "dodgeball"),
-    t(&["baseball"], "baseball"),
-    t(&["softball"], "softball"),
-    t(&["swimming"], "swimming"),
-    t(&["swim"], "swimming"),
-    t(&["aquatics"], "swimming"),
-    t(&["aquafit"], "swimming"),
-    t(&["diving"], "diving"),
-    t(&["water", "polo"], "water_polo"),
-    t(&["golf"], "golf"),
-    t(&["pitch", "and", "putt"], "golf"),
-    t(&["athletics"], "athletics"),
-    t(&["parkrun"], "athletics"),
-    t(&["park", "run"], "athletics"),
-    t(&["running", "club"], "athletics"),
-    t(&["running", "track"], "athletics"),
-    t(&["cycling"], "cycling"),
-    t(&["bmx"], "cycling"),
-    t(&["mountain", "biking"], "cycling"),
-    t(&["rowing"], "rowing"),
-    t(&["sailing"], "sailing"),
-    t(&["canoe"], "canoeing"),
-    t(&["canoeing"], "canoeing"),
-    t(&["kayak"], "canoeing"),
-    t(&["kayaking"], "canoeing"),
-    t(&["paddleboarding"], "paddleboarding"),
-    t(&["paddle", "boarding"], "paddleboarding"),
-    t(&["climbing"], "climbing"),
-    t(&["bouldering"], "climbing"),
-    t(&["gymnastics"], "gymnastics"),
-    t(&["trampolining"], "trampolining"),
-    t(&["trampoline", "park"], "trampolining"),
-    t(&["boxing"], "boxing"),
-    t(&["kickboxing"], "boxing"),
-    t(&["martial", "arts"], "martial_arts"),
-    t(&["judo"], "martial_arts"),
-    t(&["karate"], "martial_arts"),
-    t(&["taekwondo"], "martial_arts"),
-    t(&["jiu", "jitsu"], "martial_arts"),
-    t(&["jiujitsu"], "martial_arts"),
-    t(&["mma"], "martial_arts"),
-    t(&["wrestling"], "wrestling"),
-    t(&["skating"], "skating"),
-    t(&["ice", "skating"], "skating"),
-    t(&["skateboarding"], "skating"),
-    t(&["curling"], "curling"),
-    t(&["bowling"], "bowling"),
-    t(&["lawn", "bowls"], "bowling"),
-    t(&["ten", "pin"], "bowling"),
-    t(&["tenpin"], "bowling"),
-    t(&["ski"], "skiing"),
-    t(&["skiing"], "skiing"),
-    t(&["snowsports"], "skiing"),
-    t(&["snowboarding"], "skiing"),
-    t(&["archery"], "archery"),
-    t(&["fencing", "club"], "fencing"),
-    t(&["horse", "riding"], "equestrian"),
-    t(&["riding", "school"], "equestrian"),
-    t(&["equestrian"], "equestrian"),
-    t(&["orienteering"], "orienteering"),
-    t(&["triathlon"], "triathlon"),
-    t(&["fitness"], "fitness"),
-    t(&["crossfit"], "fitness"),
-    t(&["pilates"], "fitness"),
-    t(&["yoga"], "fitness"),
-    t(&["zumba"], "fitness"),
-    t(&["aerobics"], "fitness"),
-    t(&["spin", "class"], "fitness"),
-    t(&["sport"], "sport"),
-    t(&["league"], "league"),
-    t(&["tournament"], "tournament"),
-];
-
-/// Contexts in which a sport word means something else.
-pub const SPORT_NEGATIVES: &[NegativeContext] = &[
-    // A medical complaint: people want a physio, not a court.
-    neg("tennis", &[], &["elbow"]),
-    // Vegetables and soft drinks.
-    neg(
-        "squash",
-        &[
-            "butternut",
-            "orange",
-            "lemon",
-            "summer",
-            "winter",
-            "acorn",
-            "spaghetti",
-        ],
-        &["soup", "recipe", "drink", "cordial"],
-    ),
-    // The 26th of December and its sales.
-    neg("boxing", &[], &["day"]),
-    // Hairdressing.
-    neg("curling", &["hair"], &["iron", "tong", "tongs", "wand"]),
-    // The Volkswagen.
-    neg(
-        "golf",
-        &["vw", "volkswagen"],
-        &["gti", "tdi", "gtd", "estate"],
-    ),
-    // Gardening.
-    neg("climbing", &[], &["plant", "rose", "frame"]),
-    // "league of legends" (a video game), "league of nations", "ivy league" (universities).
-    neg("league", &["ivy"], &["of"]),
-    // Tournaments of games that are not sports.
-    neg(
-        "tournament",
-        &[
-            "chess", "poker", "bridge", "esports", "quiz", "scrabble", "gaming", "fortnite",
-        ],
-        &[],
-    ),
-    // "sports car", "sports bar" (a pub), "sports direct" (a shop), "sports news", "blood
-    // sport".
-    neg(
-        "sport",
-        &["blood"],
-        &["car", "bar", "direct", "news", "betting", "bra"],
-    ),
-    // Professional regulation, not exercise.
-    neg("fitness", &[], &["to"]),
-];
-
-/// Words for the kind of place a sports venue is, canonicalised (swimming pool -> pool).
-///
-/// Every entry is a sports venue type, so any match makes a query a sports query.
-/// Deliberately absent: bare "centre" ("shopping centre"), bare "club", bare "park", bare
-/// "hall", bare "field" and bare "track": each is mostly not about sport.
-pub const VENUE_WORDS: &[Term] = &[
-    t(&["leisure", "centre"], "leisure centre"),
-    t(&["leisure", "center"], "leisure centre"),
-    t(&["leisure", "club"], "leisure centre"),
-    t(&["sports", "centre"], "sports centre"),
-    t(&["sports", "center"], "sports centre"),
-    t(&["sport", "centre"], "sports centre"),
-    t(&["sports", "complex"], "sports centre"),
-    t(&["sports", "hall"], "sports hall"),
-    t(&["swim", "centre"], "swim centre"),
-    t(&["swimming", "centre"], "swim centre"),
-    t(&["swim", "center"], "swim centre"),
-    t(&["tennis", "centre"], "tennis centre"),
-    t(&["soccer", "centre"], "soccer centre"),
-    t(&["fitness", "centre"], "fitness centre"),
-    t(&["climbing", "centre"], "climbing wall"),
-    t(&["climbing", "wall"], "climbing wall"),
-    t(&["arena"], "arena"),
-    t(&["stadium"], "stadium"),
-    t(&["stadia"], "stadium"),
-    t(&["pitch"], "pitch"),
-    t(&["astroturf"], "pitch"),
-    t(&["pool"], "pool"),
-    t(&["swimming", "pool"], "pool"),
-    t(&["leisure", "pool"], "pool"),
-    t(&["lido"], "lido"),
-    t(&["court"], "court"),
-    t(&["gym"], "gym"),
-    t(&["gymnasium"], "gym"),
-    t(&["health", "club"], "health club"),
-    t(&["ice", "rink"], "ice rink"),
-    t(&["velodrome"], "velodrome"),
-    t(&["playing", "field"], "playing field"),
-    t(&["sports", "ground"], "playing field"),
-    t(&["golf", "course"], "golf course"),
-    t(&["driving", "range"], "driving range"),
-    t(&["skatepark"], "skatepark"),
-    t(&["skate", "park"], "skatepark"),
-    t(&["running", "track"], "track"),
-    t(&["athletics", "track"], "track"),
-    t(&["bowling", "green"], "bowling green"),
-    t(&["bowling", "alley"], "bowling alley"),
-];
-
-/// Contexts in which a venue word is not a sports venue.
-pub const VENUE_NEGATIVES: &[NegativeContext] = &[
-    // Courts of law and food courts. "court of session" and "court house" by what follows.
-    neg(
-        "court",
-        &[
-            "food",
-            "supreme",
-            "high",
-            "sheriff",
-            "law",
-            "crown",
-            "county",
-            "magistrates",
-            "district",
-            "criminal",
-            "civil",
-            "family",
-            "appeal",
-            "appeals",
-            "claims",
-            "youth",
-            "juvenile",
-            "earls",
-            "hampton",
-            "kangaroo",
-        ],
-        &[
-            "house", "of", "order", "case", "hearing", "room", "date", "summons", "fine", "record",
-            "martial", "yard",
-        ],
-    ),
-    // Car sharing, billiards, genetics, betting ("football pools") and office jargon.
-    neg(
-        "pool",
-        &[
-            "car", "vehicle", "gene", "rock", "tide", "typing", "motor", "talent", "labour",
-            "labor", "football", "betting", "prize", "dead", "mining", "data",
-        ],
-        &["table", "cue", "hall", "car", "ball", "shark"],
-    ),
-    // Sales talk, campsites and darkness.
-    neg(
-        "pitch",
-        &[
-            "sales", "elevator", "investor", "startup", "camping", "caravan", "tent", "campsite",
-        ],
-        &["black", "dark", "deck", "perfect", "pine"],
-    ),
-    // Playground equipment.
-    neg("gym", &["jungle"], &[]),
-];
-
-/// Sports and fitness operators, keyed by brand (the key is what [`QueryFeatures::brands`]
-/// reports). Every entry is a sports or fitness operator: a brand match makes a query a
-/// sports query, so a non-sports brand must not be added here without changing that rule.
-///
-/// "goals" is not listed: it is matched by a rule of its own (`goals_is_brand`). "nuffield" alone is the
-/// brand (the issue asks for it); the think tank and college are negative contexts.
-pub const BRANDS: &[Term] = &[
-    t(&["powerleague"], "powerleague"),
-    t(&["power", "league"], "powerleague"),
-    t(&["nuffield"], "nuffield_health"),
-    t(&["nuffield", "health"], "nuffield_health"),
-    t(&["david", "lloyd"], "david_lloyd"),
-    t(&["davidlloyd"], "david_lloyd"),
-    t(&["puregym"], "puregym"),
-    t(&["pure", "gym"], "puregym"),
-    t(&["edinburgh", "leisure"], "edinburgh_leisure"),
-    t(&["the", "gym", "group"], "the_gym_group"),
-    t(&["gym", "group"], "the_gym_group"),
-    t(&["anytime", "fitness"], "anytime_fitness"),
-    t(&["bannatyne"], "bannatyne"),
-    t(&["bannatynes"], "bannatyne"),
-    t(&["virgin", "active"], "virgin_active"),
-    t(&["jd", "gyms"], "jd_gyms"),
-    t(&["snap", "fitness"], "snap_fitness"),
-    t(&["game4padel"], "game4padel"),
-];
-
-/// The canonical key reported for the Goals Soccer Centres brand.
-pub const GOALS_BRAND: &str = "goals";
-
-/// Words that, right after a leading "goals", mark the brand rather than the plural noun.
-pub const GOALS_BRAND_NEXT: &[&str] = &["centre", "center", "soccer", "football", "5", "five"];
-
-/// Brands that are public operators. Edinburgh Leisure is the council's arm's-length
-/// leisure trust, so council data is appropriate for it; every other brand is a private
-/// business, for which seed 000 Appendix A says to avoid council data.
-pub const PUBLIC_BRANDS: &[&str] = &["edinburgh_leisure"];
-
-/// Contexts in which a brand phrase names something else.
-pub const BRAND_NEGATIVES: &[NegativeContext] = &[
-    // The Nuffield Trust and Foundation (health think tanks) and Nuffield College, Oxford.
-    neg(
-        "nuffield_health",
-        &[],
-        &["trust", "foundation", "college", "department", "place"],
-    ),
-    // The Prime Minister.
-    neg("david_lloyd", &[], &["george"]),
-    // "Edinburgh Leisure centres" is the category "leisure centres in Edinburgh"; reading
-    // it as the brand would hide the venue word and the category intent.
-    neg(
-        "edinburgh_leisure",
-        &[],
-        &["centre", "center", "club", "pool"],
-    ),
-];
-
-/// Electric-vehicle charging terms. Canonical names are not reported (only
-/// [`QueryFeatures::ev`] is), but negative contexts refer to them.
-pub const EV_TERMS: &[Term] = &[
-    t(&["ev"], "ev"),
-    t(&["evs"], "ev"),
-    t(&["electric", "vehicle"], "ev"),
-    t(&["electric", "car"], "ev"),
-    t(&["electric", "van"], "ev"),
-    t(&["plug", "in", "hybrid"], "ev"),
-    t(&["charging"], "charging"),
-    t(&["charger"], "charging"),
-    t(&["charge", "point"], "charging"),
-    t(&["chargepoint"], "charging"),
-    t(&["supercharger"], "charging"),
-    t(&["chademo"], "charging"),
-    // Charging networks seen in Edinburgh.
-    t(&["chargeplace"], "charging"),
-    t(&["pod", "point"], "charging"),
-    t(&["podpoint"], "charging"),
-    t(&["ionity"], "charging"),
-    t(&["instavolt"], "charging"),
-    t(&["gridserve"], "charging"),
-];
-
-/// Contexts in which "charging"/"charger" is about gadgets or law, not vehicles.
-pub const EV_NEGATIVES: &[NegativeContext] = &[neg(
-    "charging",
-    &[
-        "phone", "mobile", "laptop", "usb", "wireless", "tablet", "iphone", "android", "watch",
-        "battery",
-    ],
-    &["order"],
-)];
-
-/// Edinburgh places: the city, its districts and a few landmarks, canonical lowercase.
-///
-/// City of Edinburgh council area only: Musselburgh, Dalkeith, Shawfair, Livingston and
-/// the other neighbouring towns are outside it (East, Mid and West Lothian), so council
-/// data does not cover them; the tests pin that list (`NOT_EDINBURGH_CITY`). Names shared
-/// with other cities ("west end", "trinity") are kept: trustfold is an Edinburgh directory,
-/// so the Edinburgh reading is the likely one, and a false hit costs one free council call.
-pub const EDINBURGH_AREAS: &[Term] = &[
-    t(&["edinburgh"], "edinburgh"),
-    t(&["old", "town"], "old town"),
-    t(&["new", "town"], "new town"),
-    t(&["leith"], "leith"),
-    t(&["leith", "walk"], "leith walk"),
-    t(&["portobello"], "portobello"),
-    t(&["joppa"], "joppa"),
-    t(&["morningside"], "morningside"),
-    t(&["stockbridge"], "stockbridge"),
-    t(&["meadowbank"], "meadowbank"),
-    t(&["sighthill"], "sighthill"),
-    t(&["gorgie"], "gorgie"),
-    t(&["dalry"], "dalry"),
-    t(&["corstorphine"], "corstorphine"),
-    t(&["craiglockhart"], "craiglockhart"),
-    t(&["marchmont"], "marchmont"),
-    t(&["bruntsfield"], "bruntsfield"),
-    t(&["newington"], "newington"),
-    t(&["tollcross"], "tollcross"),
-    t(&["fountainbridge"], "fountainbridge"),
-    t(&["haymarket"], "haymarket"),
-    t(&["murrayfield"], "murrayfield"),
-    t(&["ratho"], "ratho"),
-    t(&["currie"], "currie"),
-    t(&["balerno"], "balerno"),
-    t(&["juniper", "green"], "juniper green"),
-    t(&["colinton"], "colinton"),
-    t(&["oxgangs"], "oxgangs"),
-    t(&["fairmilehead"], "fairmilehead"),
-    t(&["liberton"], "liberton"),
-    t(&["gilmerton"], "gilmerton"),
-    t(&["craigmillar"], "craigmillar"),
-    t(&["niddrie"], "niddrie"),
-    t(&["duddingston"], "duddingston"),
-    t(&["restalrig"], "restalrig"),
-    t(&["lochend"], "lochend"),
-    t(&["abbeyhill"], "abbeyhill"),
-    t(&["craigentinny"], "craigentinny"),
-    t(&["granton"], "granton"),
-    t(&["trinity"], "trinity"),
-    t(&["newhaven"], "newhaven"),
-    t(&["pilton"], "pilton"),
-    t(&["muirhouse"], "muirhouse"),
-    t(&["drylaw"], "drylaw"),
-    t(&["davidsons", "mains"], "davidsons mains"),
-    t(&["barnton"], "barnton"),
-    t(&["cramond"], "cramond"),
-    t(&["blackhall"], "blackhall"),
-    t(&["ravelston"], "ravelston"),
-    t(&["comely", "bank"], "comely bank"),
-    t(&["inverleith"], "inverleith"),
-    t(&["canonmills"], "canonmills"),
-    t(&["broughton"], "broughton"),
-    t(&["pilrig"], "pilrig"),
-    t(&["wester", "hailes"], "wester hailes"),
-    t(&["saughton"], "saughton"),
-    t(&["stenhouse"], "stenhouse"),
-    t(&["broomhouse"], "broomhouse"),
-    t(&["south", "gyle"], "south gyle"),
-    t(&["gyle"], "south gyle"),
-    t(&["kirkliston"], "kirkliston"),
-    t(&["south", "queensferry"], "south queensferry"),
-    t(&["queensferry"], "south queensferry"),
-    t(&["west", "end"], "west end"),
-    t(&["grange"], "grange"),
-    t(&["prestonfield"], "prestonfield"),
-    t(&["polwarth"], "polwarth"),
-    t(&["merchiston"], "merchiston"),
-    t(&["sciennes"], "sciennes"),
-    t(&["dean", "village"], "dean village"),
-    t(&["canongate"], "canongate"),
-    t(&["silverknowes"], "silverknowes"),
-    t(&["clermiston"], "clermiston"),
-    t(&["east", "craigs"], "east craigs"),
-    t(&["kingsknowe"], "kingsknowe"),
-    t(&["slateford"], "slateford"),
-    t(&["hermiston"], "hermiston"),
-    t(&["holyrood"], "holyrood"),
-    t(&["easter", "road"], "easter road"),
-    t(&["royal", "mile"], "royal mile"),
-    t(&["princes", "street"], "princes street"),
-    t(&["st", "james", "quarter"], "st james quarter"),
-    t(&["saint", "james", "quarter"], "st james quarter"),
-    t(&["the", "meadows"], "the meadows"),
-    t(&["meadows"], "the meadows"),
-    t(&["arthurs", "seat"], "arthurs seat"),
-    t(&["calton", "hill"], "calton hill"),
-];
-
-/// Named Edinburgh sports venues. Naming one makes the query a specific-venue query and a
-/// sports query (every entry is a sports venue).
-pub const KNOWN_VENUES: &[Term] = &[
-    t(
-        &["royal", "commonwealth", "pool"],
-        "royal_commonwealth_pool",
-    ),
-    t(&["commonwealth", "pool"], "royal_commonwealth_pool"),
-    t(
-        &["meadowbank", "sports", "centre"],
-        "meadowbank_sports_centre",
-    ),
-    t(&["meadowbank", "stadium"], "meadowbank_sports_centre"),
-    t(&["murrayfield", "stadium"], "murrayfield_stadium"),
-    t(&["murrayfield", "ice", "rink"], "murrayfield_ice_rink"),
-    t(&["easter", "road", "stadium"], "easter_road_stadium"),
-    t(&["tynecastle"], "tynecastle_park"),
-    t(&["tynecastle", "park"], "tynecastle_park"),
-    t(
-        &["ainslie", "park", "leisure", "centre"],
-        "ainslie_park_leisure_centre",
-    ),
-    t(
-        &["leith", "victoria", "swim", "centre"],
-        "leith_victoria_swim_centre",
-    ),
-    t(&["portobello", "swim", "centre"], "portobello_swim_centre"),
-    t(&["warrender", "baths"], "warrender_swim_centre"),
-    t(&["warrender", "swim", "centre"], "warrender_swim_centre"),
-    t(&["glenogle", "swim", "centre"], "glenogle_swim_centre"),
-    t(&["glenogle", "baths"], "glenogle_swim_centre"),
-    t(&["dalry", "swim", "centre"], "dalry_swim_centre"),
-    t(
-        &["drumbrae", "leisure", "centre"],
-        "drumbrae_leisure_centre",
-    ),
-    t(
-        &["gracemount", "leisure", "centre"],
-        "gracemount_leisure_centre",
-    ),
-    t(
-        &["craiglockhart", "leisure", "centre"],
-        "craiglockhart_leisure_centre",
-    ),
-    t(
-        &["craiglockhart", "tennis", "centre"],
-        "craiglockhart_leisure_centre",
-    ),
-    t(
-        &["kirkliston", "leisure", "centre"],
-        "kirkliston_leisure_centre",
-    ),
-    t(&["jack", "kane"], "jack_kane_sports_centre"),
-    t(&["oriam"], "oriam"),
-    t(
-        &["edinburgh", "international", "climbing", "arena"],
-        "edinburgh_international_climbing_arena",
-    ),
-    t(&["eica"], "edinburgh_international_climbing_arena"),
-];
-
-/// Non-sports place categories, so that "pizza restaurant edinburgh" is recognised as a
-/// category search (and not mistaken for a sports one or for nothing at all).
-pub const CATEGORY_TERMS: &[Term] = &[
-    t(&["restaurant"], "restaurant"),
-    t(&["pizzeria"], "restaurant"),
-    t(&["bistro"], "restaurant"),
-    t(&["cafe"], "cafe"),
-    t(&["café"], "cafe"),
-    t(&["coffee", "shop"], "cafe"),
-    t(&["pub"], "pub"),
-    t(&["bar"], "pub"),
-    t(&["takeaway"], "takeaway"),
-    t(&["hotel"], "hotel"),
-    t(&["hostel"], "hotel"),
-    t(&["shop"], "shop"),
-    t(&["store"], "shop"),
-    t(&["supermarket"], "shop"),
-    t(&["shopping", "centre"], "shop"),
-    t(&["retail", "park"], "shop"),
-    t(&["food", "court"], "food court"),
-    t(&["dentist"], "dentist"),
-    t(&["dental", "practice"], "dentist"),
-    t(&["doctor"], "doctor"),
-    t(&["gp", "surgery"], "doctor"),
-    t(&["health", "centre"], "doctor"),
-    t(&["medical", "practice"], "doctor"),
-    t(&["pharmacy"], "pharmacy"),
-    t(&["chemist"], "pharmacy"),
-    t(&["hospital"], "hospital"),
-    t(&["school"], "school"),
-    t(&["nursery"], "school"),
-    t(&["library"], "library"),
-    t(&["libraries"], "library"),
-    t(&["museum"], "museum"),
-    t(&["gallery"], "museum"),
-    t(&["park"], "park"),
-    t(&["playground"], "playground"),
-    t(&["play", "park"], "playground"),
-    t(&["community", "centre"], "community centre"),
-    t(&["community", "center"], "community centre"),
-    t(&["church"], "church"),
-    t(&["cinema"], "cinema"),
-    t(&["theatre"], "theatre"),
-    t(&["car", "park"], "car park"),
-    t(&["post", "office"], "post office"),
-    t(&["bank"], "bank"),
-    t(&["hairdresser"], "hairdresser"),
-    t(&["barber"], "hairdresser"),
-    t(&["vet"], "vet"),
-    t(&["garage"], "garage"),
-    t(&["petrol", "station"], "petrol station"),
-    t(&["public", "toilet"], "public toilet"),
-    t(&["allotment"], "allotment"),
-    t(&["recycling", "centre"], "recycling centre"),
-    t(&["cemetery"], "cemetery"),
-    t(&["council"], "council"),
-];
-
-/// Categories that are public facilities or council services (seed 000 Appendix A: the
-/// council is the source for "public facility info, council services").
-pub const PUBLIC_CATEGORIES: &[&str] = &[
-    "library",
-    "park",
-    "playground",
-    "community centre",
-    "school",
-    "public toilet",
-    "allotment",
-    "recycling centre",
-    "cemetery",
-    "council",
-];
-
-/// Venue words whose venues are, in Edinburgh, usually public (council or Edinburgh Leisure):
-/// leisure centres, pools, pitches and courts in parks, playing fields, council golf courses.
-pub const PUBLIC_VENUE_WORDS: &[&str] = &[
-    "leisure centre",
-    "sports centre",
-    "sports hall",
-    "swim centre",
-    "pool",
-    "pitch",
-    "court",
-    "playing field",
-    "golf course",
-    "skatepark",
-    "bowling green",
-    "track",
-];
-
-/// Words that qualify a search rather than name a place ("indoor", "near me", "24 hour").
-/// Used only to tell "indoor pool edinburgh" (a category) from "royal commonwealth pool" (a
-/// named venue): a token that is none of these and no other known word is taken to be part
-/// of a name.
-pub const MODIFIER_WORDS: &[&str] = &[
-    "a",
-    "an",
-    "the",
-    "in",
-    "at",
-    "on",
-    "near",
-    "nearby",
-    "nearest",
-    "around",
-    "me",
-    "my",
-    "for",
-    "to",
-    "of",
-    "and",
-    "with",
-    "best",
-    "top",
-    "good",
-    "cheap",
-    "free",
-    "open",
-    "now",
-    "today",
-    "tonight",
-    "local",
-    "public",
-    "indoor",
-    "outdoor",
-    "heated",
-    "covered",
-    "floodlit",
-    "kids",
-    "children",
-    "childrens",
-    "family",
-    "adult",
-    "adults",
-    "junior",
-    "hour",
-    "hours",
-    "opening",
-    "times",
-    "timetable",
-    "price",
-    "prices",
-    "booking",
-    "book",
-    "hire",
-    "new",
-    "olympic",
-    "size",
-    "full",
-    "half",
-    "small",
-    "large",
-    "big",
-    "all",
-    "weather",
-    "rapid",
-    "fast",
-    "lessons",
-    "classes",
-    "membership",
-];
+/// Longest phrase of any table, in tokens.
+pub const PHRASE_TOKENS_MAX: usize = 6;
 
 /// What a query is looking for, which decides how broadly to search.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -773,69 +99,104 @@ impl std::fmt::Display for QueryIntent {
     }
 }
 
+/// One reading the query reader made: which words, what it took them to mean, and from
+/// which scheme. Shown by `plan` ("which words decided what").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    /// The words as they stand in the query.
+    pub words: String,
+    /// What they were read as.
+    pub meaning: String,
+}
+
 /// Everything the planner knows about a query. Lists keep the order of first appearance
 /// and hold no duplicates.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QueryFeatures {
-    /// The normalised tokens (see [`tokenize`]).
+    /// The normalised tokens (see [`tokenize`]), before spelling correction.
     pub tokens: Vec<String>,
-    /// Sport terms found, canonical ("football", "tennis", "swimming", ...).
+    /// Sports of the subject, canonical ("football", "tennis", "swimming", ...); also
+    /// "sport", "league" or "tournament" for sport in general.
     pub sports: Vec<String>,
     /// Brand keys found ("powerleague", "goals", "nuffield_health", ...).
     pub brands: Vec<String>,
-    /// Sports venue words found ("leisure centre", "pitch", "pool", ...).
+    /// Places to do sport found ("leisure centre", "pitch", "pool", ...).
     pub venue_words: Vec<String>,
-    /// Named Edinburgh sports venues found ("royal_commonwealth_pool", ...).
+    /// Named sports venues found ("royal_commonwealth_pool", ...).
     #[serde(default)]
     pub venues: Vec<String>,
-    /// Non-sports place categories found ("restaurant", "library", ...).
+    /// Other kinds of place found ("restaurant", "library", ...).
     #[serde(default)]
     pub categories: Vec<String>,
-    /// Edinburgh places found, canonical lowercase ("edinburgh", "portobello", ...).
+    /// Places named, canonical lowercase ("edinburgh", "portobello", "glasgow", ...).
     pub areas: Vec<String>,
-    /// Whether the query names Edinburgh or a place in it.
+    /// Whether the area searched lies in the City of Edinburgh.
     pub edinburgh: bool,
-    /// Whether the query is about electric-vehicle charging.
+    /// Whether the query asks where to charge an electric vehicle.
     pub ev: bool,
-    /// Whether the query is about sport: a sport term, a sports brand, a sports venue word
-    /// or a named sports venue.
+    /// Whether the query asks for a place to do sport: a sports subject and a place wanted.
     pub is_sports: bool,
     /// Brand, category, specific venue or general.
     pub intent: QueryIntent,
+    /// What kind of thing is wanted: a place, or a product, service, event, ...
+    #[serde(default)]
+    pub wanted: Wanted,
+    /// The words that decided `wanted` when it is not a place ("shirt", "tickets").
+    #[serde(default)]
+    pub wanted_words: Vec<String>,
+    /// Words no table knows, read as part of a name ("xyzzy", "ainslie").
+    #[serde(default)]
+    pub name_words: Vec<String>,
+    /// The area searched: the place named, or the home area when none is.
+    #[serde(default)]
+    pub area: Option<Area>,
+    /// Which words decided what.
+    #[serde(default)]
+    pub readings: Vec<Reading>,
 }
 
 impl QueryFeatures {
-    /// Brands found that are private businesses (not in [`PUBLIC_BRANDS`]). A key this
-    /// version does not know (from an old event, say) counts as private: avoiding council
-    /// data for a business is the cautious side of seed 000 Appendix A.
+    /// Brands found that are private businesses. A key this version does not know (from an
+    /// old event, say) counts as private: avoiding council data for a business is the
+    /// cautious side of seed 000 Appendix A.
     pub fn private_brands(&self) -> Vec<&str> {
         self.brands
             .iter()
             .map(String::as_str)
-            .filter(|b| !PUBLIC_BRANDS.contains(b))
+            .filter(|b| !vocab::brand_named(b).is_some_and(|b| b.public))
             .collect()
     }
 
-    /// Public facility types named by the query: public venue words, public categories and
+    /// Public facility types named by the query: public place types, public categories and
     /// public operators such as Edinburgh Leisure.
     pub fn public_facilities(&self) -> Vec<&str> {
         let venue = self
             .venue_words
             .iter()
-            .filter(|w| PUBLIC_VENUE_WORDS.contains(&w.as_str()));
+            .filter(|w| vocab::place_type(w).is_some_and(|p| p.public));
         let category = self
             .categories
             .iter()
-            .filter(|c| PUBLIC_CATEGORIES.contains(&c.as_str()));
+            .filter(|c| vocab::category_named(c).is_some_and(|c| c.public));
         let brand = self
             .brands
             .iter()
-            .filter(|b| PUBLIC_BRANDS.contains(&b.as_str()));
+            .filter(|b| vocab::brand_named(b).is_some_and(|b| b.public));
         venue
             .chain(category)
             .chain(brand)
             .map(String::as_str)
             .collect()
+    }
+
+    /// The area searched (the home area for features recorded before areas were).
+    pub fn area_or_home(&self) -> Area {
+        self.area.clone().unwrap_or_else(Area::home)
+    }
+
+    /// Whether the query names a place (rather than relying on the home area).
+    pub fn names_area(&self) -> bool {
+        self.area.as_ref().is_some_and(|a| a.named)
     }
 }
 
@@ -870,62 +231,754 @@ fn is_apostrophe(c: char) -> bool {
     )
 }
 
-/// Reads the features of a query. Pure and cheap (linear in the number of tokens times the
-/// size of the tables); callers limit the query's length.
-pub fn extract_features(query: &str) -> QueryFeatures {
-    let tokens = tokenize(query);
+/// What a phrase means.
+#[derive(Clone, Copy, Debug)]
+enum Sense {
+    Sport(&'static Sport),
+    GenericSport,
+    Place(&'static PlaceType),
+    PlaceWord,
+    Category(&'static Category),
+    NotPlace(&'static NotPlace),
+    Sale,
+    Ev,
+    Charge,
+    Vehicle,
+    Brand(&'static Brand),
+    Venue(&'static str),
+    Area,
+}
 
-    let sport_hits = find_hits(&tokens, SPORT_TERMS, SPORT_NEGATIVES);
-    let venue_hits = find_hits(&tokens, VENUE_WORDS, VENUE_NEGATIVES);
-    let area_hits = find_hits(&tokens, EDINBURGH_AREAS, &[]);
-    let known_hits = find_hits(&tokens, KNOWN_VENUES, &[]);
-    let category_hits = find_hits(&tokens, CATEGORY_TERMS, &[]);
-    let ev_hits = find_hits(&tokens, EV_TERMS, EV_NEGATIVES);
-    let mut brand_hits = find_hits(&tokens, BRANDS, BRAND_NEGATIVES);
-    if let Some(start) = goals_is_brand(&tokens, &area_hits) {
-        brand_hits.push(Hit {
-            start,
-            end: start + 1,
-            canonical: GOALS_BRAND,
-            plural: false,
-        });
-        brand_hits.sort_by_key(|h| h.start);
+/// One lexicon entry.
+struct Entry {
+    phrase: Vec<&'static str>,
+    sense: Sense,
+}
+
+/// Every phrase of every table, indexed by first word.
+struct Lexicon {
+    entries: Vec<Entry>,
+    by_first: HashMap<&'static str, Vec<usize>>,
+    /// Every word of every phrase, and the modifiers: a token in here is not misspelt.
+    known: HashSet<&'static str>,
+}
+
+fn lexicon() -> &'static Lexicon {
+    static L: OnceLock<Lexicon> = OnceLock::new();
+    L.get_or_init(|| {
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut push = |phrases: &[&'static [&'static str]], sense: Sense| {
+            for p in phrases {
+                entries.push(Entry {
+                    phrase: p.to_vec(),
+                    sense,
+                });
+            }
+        };
+        // Order matters only for a phrase in two tables: the first sense wins.
+        for (phrase, key) in vocab::KNOWN_VENUES {
+            push(&[phrase], Sense::Venue(key));
+        }
+        for b in vocab::BRANDS {
+            push(b.words, Sense::Brand(b));
+        }
+        for n in vocab::NOT_PLACES {
+            push(n.words, Sense::NotPlace(n));
+        }
+        for c in vocab::CATEGORIES {
+            push(c.words, Sense::Category(c));
+        }
+        for p in vocab::PLACE_TYPES {
+            push(p.words, Sense::Place(p));
+        }
+        for s in vocab::SPORTS {
+            push(s.words, Sense::Sport(s));
+        }
+        push(vocab::GENERIC_SPORT, Sense::GenericSport);
+        push(vocab::EV_TERMS, Sense::Ev);
+        push(vocab::CHARGE_WORDS, Sense::Charge);
+        push(vocab::VEHICLES, Sense::Vehicle);
+        push(vocab::SALE_WORDS, Sense::Sale);
+        push(vocab::PLACE_WORDS, Sense::PlaceWord);
+        let mut by_first: HashMap<&'static str, Vec<usize>> = HashMap::new();
+        let mut known: HashSet<&'static str> = HashSet::new();
+        for (i, e) in entries.iter().enumerate() {
+            by_first.entry(e.phrase[0]).or_default().push(i);
+            known.extend(e.phrase.iter().copied());
+        }
+        known.extend(MODIFIER_WORDS.iter().copied());
+        known.extend(GADGETS.iter().copied());
+        known.extend(PREPOSITIONS.iter().copied());
+        Lexicon {
+            entries,
+            by_first,
+            known,
+        }
+    })
+}
+
+/// One phrase found in the query.
+#[derive(Clone, Copy, Debug)]
+struct Hit {
+    start: usize,
+    end: usize,
+    sense: Sense,
+    /// Whether the last token matched in a plural form ("courts" for "court").
+    plural: bool,
+}
+
+/// The words a token may stand for: itself, and the spelling corrections.
+struct TokenForms {
+    token: String,
+    corrections: Vec<&'static str>,
+}
+
+/// Damerau-Levenshtein distance (optimal string alignment), over chars, giving up above
+/// `max` (returns `max + 1`).
+fn edit_distance(a: &str, b: &str, max: usize) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    if a.len().abs_diff(b.len()) > max {
+        return max + 1;
+    }
+    let w = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * w];
+    for i in 0..=a.len() {
+        d[i * w] = i;
+    }
+    for (j, slot) in d.iter_mut().enumerate().take(w) {
+        *slot = j;
+    }
+    for i in 1..=a.len() {
+        let mut row_min = usize::MAX;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[(i - 1) * w + j] + 1)
+                .min(d[i * w + j - 1] + 1)
+                .min(d[(i - 1) * w + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[(i - 2) * w + j - 2] + 1);
+            }
+            d[i * w + j] = v;
+            row_min = row_min.min(v);
+        }
+        if row_min > max {
+            return max + 1;
+        }
+    }
+    d[a.len() * w + b.len()].min(max + 1)
+}
+
+/// The corrections of an unknown token: the known words (and one-word place names) at the
+/// smallest edit distance, if any is within reach.
+fn corrections_of(token: &str) -> Vec<&'static str> {
+    let n = token.chars().count();
+    let lex = lexicon();
+    let is_known = |t: &str| {
+        lex.known.contains(t)
+            || gazetteer().is_name(t)
+            || singular_forms(t).any(|s| lex.known.contains(s) || gazetteer().is_name(s))
+    };
+    if n < SPELLING_MIN_CHARS || token.chars().any(|c| c.is_ascii_digit()) || is_known(token) {
+        return Vec::new();
+    }
+    let max = if n >= SPELLING_TWO_EDITS_MIN_CHARS {
+        2
+    } else {
+        1
+    };
+    let mut best: Vec<&'static str> = Vec::new();
+    let mut best_d = max + 1;
+    let words = lex
+        .known
+        .iter()
+        .copied()
+        .filter(|w| w.chars().count() >= SPELLING_MIN_CHARS);
+    for w in words {
+        let d = edit_distance(token, w, max);
+        if d < best_d {
+            best_d = d;
+            best = vec![w];
+        } else if d == best_d && d <= max && !best.contains(&w) {
+            best.push(w);
+        }
+    }
+    if n >= SPELLING_PLACE_MIN_CHARS {
+        // Place names only when no word is as close.
+        for w in gazetteer().one_word_names() {
+            if w.chars().count() < SPELLING_PLACE_MIN_CHARS {
+                continue;
+            }
+            let d = edit_distance(token, w, max);
+            if d < best_d {
+                best_d = d;
+                best = vec![w];
+            }
+        }
+    }
+    if best_d > max {
+        Vec::new()
+    } else {
+        best.sort_unstable();
+        best
+    }
+}
+
+/// `w` and the forms it would have without an English plural ending.
+fn singular_forms(w: &str) -> impl Iterator<Item = &str> {
+    let n = w.chars().count();
+    let es = w.strip_suffix("es").filter(|_| n > 4);
+    let s = w.strip_suffix('s').filter(|_| n > 3);
+    es.into_iter().chain(s)
+}
+
+/// How a token matches a phrase word: exactly (0), as a plural (0, plural), or as a
+/// spelling correction (1). `None` when it does not.
+fn word_match(word: &str, forms: &TokenForms, last: bool) -> Option<(usize, bool)> {
+    let t = forms.token.as_str();
+    if t == word {
+        return Some((0, false));
+    }
+    if last && is_plural_of(word, t) {
+        return Some((0, true));
+    }
+    if forms.corrections.contains(&word) {
+        return Some((1, false));
+    }
+    None
+}
+
+/// Whether `token` is `word` + "s" or `word` + "es", for words long enough to be safe.
+fn is_plural_of(word: &str, token: &str) -> bool {
+    word.chars().count() >= PLURAL_MIN_CHARS
+        && token
+            .strip_prefix(word)
+            .is_some_and(|rest| rest == "s" || rest == "es")
+}
+
+/// Score of a segmentation: more tokens explained, then fewer corrections, then fewer
+/// phrases, then fewer weak phrases (words like "centre" or "club" that say only that a
+/// place is wanted); compared as a tuple, larger is better.
+type Score = (
+    usize,
+    std::cmp::Reverse<usize>,
+    std::cmp::Reverse<usize>,
+    std::cmp::Reverse<usize>,
+);
+
+/// The phrases that match at `i`: `(length, corrections, hit)`.
+fn matches_at(forms: &[TokenForms], i: usize) -> Vec<(usize, usize, Hit)> {
+    let lex = lexicon();
+    let mut out = Vec::new();
+    // Candidate entries: by the token itself, its singular forms and its corrections.
+    let mut firsts: Vec<&str> = vec![forms[i].token.as_str()];
+    firsts.extend(singular_forms(&forms[i].token));
+    firsts.extend(forms[i].corrections.iter().copied());
+    let mut seen: HashSet<usize> = HashSet::new();
+    for first in firsts {
+        for &e in lex.by_first.get(first).into_iter().flatten() {
+            if !seen.insert(e) {
+                continue;
+            }
+            let entry = &lex.entries[e];
+            let n = entry.phrase.len();
+            if i + n > forms.len() {
+                continue;
+            }
+            let mut edits = 0;
+            let mut plural = false;
+            let ok = entry.phrase.iter().enumerate().all(|(k, w)| {
+                match word_match(w, &forms[i + k], k + 1 == n) {
+                    Some((d, p)) => {
+                        edits += d;
+                        plural |= p;
+                        true
+                    }
+                    None => false,
+                }
+            });
+            if ok {
+                out.push((
+                    n,
+                    edits,
+                    Hit {
+                        start: i,
+                        end: i + n,
+                        sense: entry.sense,
+                        plural,
+                    },
+                ));
+            }
+        }
+    }
+    // Places: exact phrases, or one corrected token.
+    let tokens: Vec<String> = forms.iter().map(|f| f.token.clone()).collect();
+    if let Some((n, _)) = gazetteer().longest_at(&tokens, i) {
+        out.push((
+            n,
+            0,
+            Hit {
+                start: i,
+                end: i + n,
+                sense: Sense::Area,
+                plural: false,
+            },
+        ));
+    } else if forms[i].corrections.iter().any(|c| gazetteer().is_name(c)) {
+        out.push((
+            1,
+            1,
+            Hit {
+                start: i,
+                end: i + 1,
+                sense: Sense::Area,
+                plural: false,
+            },
+        ));
+    }
+    out
+}
+
+/// The best segmentation of the tokens into phrases (see the module docs).
+fn segment(forms: &[TokenForms]) -> Vec<Hit> {
+    let n = forms.len();
+    // best[i]: the best score and first step for tokens[i..].
+    let zero = (
+        0,
+        std::cmp::Reverse(0),
+        std::cmp::Reverse(0),
+        std::cmp::Reverse(0),
+    );
+    let mut best: Vec<(Score, Option<Hit>)> = vec![(zero, None); n + 1];
+    for i in (0..n).rev() {
+        // Leave token i unexplained.
+        let mut choice = (best[i + 1].0, None);
+        for (len, edits, hit) in matches_at(forms, i) {
+            let (covered, std::cmp::Reverse(e), std::cmp::Reverse(p), std::cmp::Reverse(w)) =
+                best[i + len].0;
+            let weak = usize::from(matches!(hit.sense, Sense::PlaceWord | Sense::Sale));
+            let score = (
+                covered + len,
+                std::cmp::Reverse(e + edits),
+                std::cmp::Reverse(p + 1),
+                std::cmp::Reverse(w + weak),
+            );
+            if score > choice.0 {
+                choice = (score, Some(hit));
+            }
+        }
+        best[i] = choice;
+    }
+    let mut hits = Vec::new();
+    let mut i = 0;
+    while i < n {
+        match best[i].1 {
+            Some(h) => {
+                hits.push(h);
+                i = h.end;
+            }
+            None => i += 1,
+        }
+    }
+    hits
+}
+
+/// Contexts in which a brand phrase names something else (a think tank, a college, a
+/// Prime Minister).
+const BRAND_NEGATIVES: &[(&str, &[&str])] = &[
+    (
+        "nuffield_health",
+        &["trust", "foundation", "college", "department", "place"],
+    ),
+    ("david_lloyd", &["george"]),
+];
+
+/// Reads the features of a query. Pure; linear in the number of tokens times the size of
+/// the tables. The area is the place named, or the home area.
+pub fn extract_features(query: &str) -> QueryFeatures {
+    let mut tokens = tokenize(query);
+    tokens.truncate(QUERY_TOKENS_MAX);
+    let forms: Vec<TokenForms> = tokens
+        .iter()
+        .map(|t| TokenForms {
+            token: t.clone(),
+            corrections: corrections_of(t),
+        })
+        .collect();
+    let mut hits = segment(&forms);
+    let mut readings: Vec<Reading> = Vec::new();
+    let words_of = |h: &Hit| tokens[h.start..h.end].join(" ");
+
+    for f in &forms {
+        if let [only] = f.corrections.as_slice() {
+            readings.push(Reading {
+                words: f.token.clone(),
+                meaning: format!("read as \"{only}\" (spelling)"),
+            });
+        }
     }
 
-    let sports = canonicals(&sport_hits);
-    let brands = canonicals(&brand_hits);
-    let venue_words = canonicals(&venue_hits);
-    let venues = canonicals(&known_hits);
-    let categories = canonicals(&category_hits);
-    let areas = canonicals(&area_hits);
-    let ev = !ev_hits.is_empty();
-    let is_sports =
-        !sports.is_empty() || !brands.is_empty() || !venue_words.is_empty() || !venues.is_empty();
+    // Brand phrases that name something else here.
+    hits.retain(|h| match h.sense {
+        Sense::Brand(b) => {
+            let next = tokens.get(h.end).map(String::as_str);
+            let negated = BRAND_NEGATIVES
+                .iter()
+                .any(|(k, after)| *k == b.key && next.is_some_and(|n| after.contains(&n)));
+            if negated {
+                readings.push(Reading {
+                    words: words_of(h),
+                    meaning: format!(
+                        "not the operator {}: \"{}\" follows",
+                        b.key,
+                        next.unwrap_or("")
+                    ),
+                });
+            }
+            !negated
+        }
+        _ => true,
+    });
 
-    // Every token some table recognised; the rest may be part of a venue's name.
-    let recognised: Vec<Hit> = [
-        &sport_hits,
-        &venue_hits,
-        &area_hits,
-        &category_hits,
-        &ev_hits,
-        &brand_hits,
-    ]
-    .into_iter()
-    .flatten()
-    .copied()
-    .collect();
+    // "charge" as a price or a legal term.
+    hits.retain(|h| match h.sense {
+        Sense::Charge => {
+            let before = h.start.checked_sub(1).map(|i| tokens[i].as_str());
+            let after = tokens.get(h.end).map(String::as_str);
+            let other = before.is_some_and(|b| CHARGE_OTHER_SENSES.contains(&b))
+                || after.is_some_and(|a| CHARGE_OTHER_SENSES.contains(&a));
+            !other
+        }
+        _ => true,
+    });
 
+    // Areas: the first named place is the area searched. Ambiguous names ("law",
+    // "dollar") only after a preposition.
+    let mut area: Option<Area> = None;
+    let mut areas: Vec<String> = Vec::new();
+    let mut area_tokens: HashSet<usize> = HashSet::new();
+    for h in hits.iter().filter(|h| matches!(h.sense, Sense::Area)) {
+        let phrase = match (h.end - h.start, forms[h.start].corrections.as_slice()) {
+            (1, [c]) if !gazetteer().is_name(&tokens[h.start]) => c.to_string(),
+            _ => words_of(h),
+        };
+        let Some(place) = gazetteer().lookup(&phrase) else {
+            continue;
+        };
+        let after_preposition = h
+            .start
+            .checked_sub(1)
+            .is_some_and(|i| matches!(tokens[i].as_str(), "in" | "near" | "at" | "around"));
+        if place.ambiguous && !after_preposition {
+            continue;
+        }
+        area_tokens.extend(h.start..h.end);
+        if !areas.contains(&place.area.name) {
+            areas.push(place.area.name.clone());
+        }
+        readings.push(Reading {
+            words: words_of(h),
+            meaning: format!("place: {}", place.area.describe()),
+        });
+        // The most specific place named wins: "leisure centre portobello edinburgh"
+        // searches Portobello.
+        let better = match &area {
+            None => true,
+            Some(a) => place.area.radius_km < a.radius_km,
+        };
+        if better {
+            area = Some(place.area.clone());
+        }
+    }
+    hits.retain(|h| !matches!(h.sense, Sense::Area) || area_tokens.contains(&h.start));
+
+    // The main noun phrase ends at the first preposition no phrase consumed.
+    let covered: HashSet<usize> = hits.iter().flat_map(|h| h.start..h.end).collect();
+    let np_end = (0..tokens.len())
+        .find(|&i| i > 0 && !covered.contains(&i) && PREPOSITIONS.contains(&tokens[i].as_str()))
+        .unwrap_or(tokens.len());
+
+    // Place words that need a sport beside them, and places that do not suit the sport
+    // right before them.
+    let sports_in_query: Vec<&'static Sport> = hits
+        .iter()
+        .filter_map(|h| match h.sense {
+            Sense::Sport(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    let mut mismatched: Vec<Hit> = Vec::new();
+    let before_retain = hits.clone();
+    hits.retain(|h| {
+        let Sense::Place(p) = h.sense else {
+            return true;
+        };
+        let single = h.end - h.start == 1;
+        let word = tokens[h.start].as_str();
+        let needs_sport = single
+            && PLACE_WORDS_NEEDING_A_SPORT
+                .iter()
+                .any(|w| *w == word || is_plural_of(w, word));
+        if needs_sport && !sports_in_query.iter().any(|s| vocab::suits(p, s.canonical)) {
+            readings.push(Reading {
+                words: words_of(h),
+                meaning: "not read as a sports place: no sport played there is named".into(),
+            });
+            return false;
+        }
+        let sport_before = before_retain.iter().find_map(|o| match o.sense {
+            Sense::Sport(s) if o.end == h.start => Some(s),
+            _ => None,
+        });
+        if let Some(s) = sport_before {
+            if !vocab::suits(p, s.canonical) {
+                readings.push(Reading {
+                    words: format!("{} {}", tokens[h.start - 1], words_of(h)),
+                    meaning: format!(
+                        "not a place to play {}: {} is not played at a {}",
+                        s.canonical, s.canonical, p.key
+                    ),
+                });
+                mismatched.push(*h);
+                return false;
+            }
+        }
+        true
+    });
+
+    // The head: the last kind-naming phrase of the main noun phrase.
+    let head = hits
+        .iter()
+        .filter(|h| h.start < np_end)
+        .filter(|h| !matches!(h.sense, Sense::Area | Sense::Sale))
+        .chain(mismatched.iter().filter(|h| h.start < np_end))
+        .max_by_key(|h| h.end);
+    let head_is_mismatch = head.is_some_and(|h| mismatched.iter().any(|m| m.start == h.start));
+
+    // What is wanted.
+    let mut wanted = Wanted::Place;
+    let mut wanted_words: Vec<String> = Vec::new();
+    let strong = hits.iter().find(|h| match h.sense {
+        Sense::NotPlace(n) => n.wanted.is_strong(),
+        _ => false,
+    });
+    let sale = hits.iter().find(|h| matches!(h.sense, Sense::Sale));
+    if let Some(h) = strong {
+        let Sense::NotPlace(n) = h.sense else {
+            unreachable!("filtered above")
+        };
+        wanted = n.wanted;
+        wanted_words.push(words_of(h));
+        readings.push(Reading {
+            words: words_of(h),
+            meaning: format!("wants {} ({}), not a place", n.wanted, n.scheme),
+        });
+    } else if let Some(h) = head.filter(|_| head_is_mismatch) {
+        // "football pools": the compound is what is wanted, not a pool.
+        wanted = Wanted::Other;
+        let from = h.start.saturating_sub(1);
+        wanted_words.push(tokens[from..h.end].join(" "));
+    } else if let Some(h) = head.filter(|h| matches!(h.sense, Sense::NotPlace(_))) {
+        let Sense::NotPlace(n) = h.sense else {
+            unreachable!("filtered above")
+        };
+        wanted = n.wanted;
+        wanted_words.push(words_of(h));
+        readings.push(Reading {
+            words: words_of(h),
+            meaning: format!("head noun: wants {} ({}), not a place", n.wanted, n.scheme),
+        });
+    } else if let Some(h) = sale {
+        wanted = Wanted::Product;
+        wanted_words.push(words_of(h));
+        readings.push(Reading {
+            words: words_of(h),
+            meaning: "wants to buy something, not a place".into(),
+        });
+    } else if let Some(h) = head {
+        let what = match h.sense {
+            Sense::Category(c) => format!("head noun: a {} ({}={})", c.key, c.osm.0, c.osm.1),
+            Sense::Place(p) => format!("head noun: a place to do sport ({})", p.key),
+            Sense::PlaceWord => "head noun: a place, club or class".to_string(),
+            _ => "head noun: a place".to_string(),
+        };
+        readings.push(Reading {
+            words: words_of(h),
+            meaning: what,
+        });
+    }
+
+    // The subject.
+    let is_place = wanted == Wanted::Place;
+    let mut sports: Vec<String> = Vec::new();
+    let mut brands: Vec<String> = Vec::new();
+    let mut venue_words: Vec<String> = Vec::new();
+    let mut venues: Vec<String> = Vec::new();
+    let mut categories: Vec<String> = Vec::new();
+    let add = |list: &mut Vec<String>, s: &str| {
+        if !list.iter().any(|x| x == s) {
+            list.push(s.to_string());
+        }
+    };
+    let supported = hits.iter().any(|h| {
+        matches!(
+            h.sense,
+            Sense::Place(_) | Sense::PlaceWord | Sense::Brand(_) | Sense::Venue(_)
+        )
+    }) || area.is_some()
+        || sports_in_query.iter().filter(|s| !s.ambiguous).count() > 0;
+    let mut ev_term = false;
+    let mut charge = false;
+    let mut vehicle = false;
+    for h in &hits {
+        match h.sense {
+            Sense::Sport(s) => {
+                if s.ambiguous && !supported {
+                    readings.push(Reading {
+                        words: words_of(h),
+                        meaning: format!(
+                            "{} only beside a place word, a place or another sport (the word has other meanings)",
+                            s.canonical
+                        ),
+                    });
+                    continue;
+                }
+                add(&mut sports, s.canonical);
+                readings.push(Reading {
+                    words: words_of(h),
+                    meaning: format!("sport {} (OSM sport={})", s.canonical, s.osm.join(";")),
+                });
+            }
+            Sense::GenericSport => {
+                let w = words_of(h);
+                let key = if w.starts_with("league") {
+                    "league"
+                } else if w.starts_with("tournament") {
+                    "tournament"
+                } else {
+                    "sport"
+                };
+                add(&mut sports, key);
+                readings.push(Reading {
+                    words: w,
+                    meaning: "sport in general".into(),
+                });
+            }
+            Sense::Place(p) => {
+                add(&mut venue_words, p.key);
+                let osm: Vec<String> = p.osm.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                readings.push(Reading {
+                    words: words_of(h),
+                    meaning: format!("place to do sport: {} (OSM {})", p.key, osm.join(" + ")),
+                });
+            }
+            Sense::Category(c) => {
+                add(&mut categories, c.key);
+                readings.push(Reading {
+                    words: words_of(h),
+                    meaning: format!("kind of place: {} (OSM {}={})", c.key, c.osm.0, c.osm.1),
+                });
+            }
+            Sense::Brand(b) => {
+                add(&mut brands, b.key);
+                readings.push(Reading {
+                    words: words_of(h),
+                    meaning: match b.kind {
+                        BrandKind::Sports => format!("operator {} (sports and fitness)", b.key),
+                        BrandKind::Shop => format!("shop chain {}", b.key),
+                    },
+                });
+            }
+            Sense::Venue(v) => {
+                add(&mut venues, v);
+                readings.push(Reading {
+                    words: words_of(h),
+                    meaning: format!("named venue {v}"),
+                });
+            }
+            Sense::Ev => ev_term = true,
+            Sense::Charge => charge = true,
+            Sense::Vehicle => vehicle = true,
+            _ => {}
+        }
+    }
+    if let Some(start) = goals_is_brand(&tokens, &area_tokens) {
+        if !brands.iter().any(|b| b == GOALS_BRAND) {
+            brands.push(GOALS_BRAND.to_string());
+            readings.push(Reading {
+                words: tokens[start].clone(),
+                meaning: "operator goals (Goals Soccer Centres)".into(),
+            });
+        }
+    }
+
+    // EV: an unambiguous term, or charging and a vehicle without a gadget.
+    let gadget = tokens.iter().any(|t| GADGETS.contains(&t.as_str()));
+    let ev = is_place && (ev_term || (charge && vehicle && !gadget));
+    if ev {
+        readings.push(Reading {
+            words: "(charging)".into(),
+            meaning: "EV charging (OSM amenity=charging_station)".into(),
+        });
+    }
+
+    let sports_brand = brands.iter().any(|b| {
+        b == GOALS_BRAND || vocab::brand_named(b).is_some_and(|b| b.kind == BrandKind::Sports)
+    });
+    let shop_brand = brands
+        .iter()
+        .any(|b| vocab::brand_named(b).is_some_and(|b| b.kind == BrandKind::Shop));
+    if shop_brand && wanted == Wanted::Place {
+        wanted = Wanted::Shop;
+    }
+    let is_place = wanted == Wanted::Place;
+    let sports_subject =
+        !sports.is_empty() || sports_brand || !venue_words.is_empty() || !venues.is_empty();
+    let is_sports = is_place && sports_subject;
+
+    // Words no table knows: part of a name.
+    let covered: HashSet<usize> = hits
+        .iter()
+        .flat_map(|h| h.start..h.end)
+        .chain(mismatched.iter().flat_map(|h| h.start..h.end))
+        .collect();
+    let mut name_words: Vec<String> = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        let modifier = MODIFIER_WORDS.contains(&t.as_str()) || GADGETS.contains(&t.as_str());
+        let goals = t == "goals" && brands.iter().any(|b| b == GOALS_BRAND);
+        if covered.contains(&i)
+            || modifier
+            || goals
+            || t.chars().any(|c| c.is_ascii_digit())
+            || t.chars().count() < 2
+            || name_words.contains(t)
+        {
+            continue;
+        }
+        name_words.push(t.clone());
+    }
+    if !name_words.is_empty() {
+        readings.push(Reading {
+            words: name_words.join(" "),
+            meaning: "not a known word, place, sport or brand: read as part of a name".into(),
+        });
+    }
+
+    let names_venue = names_a_venue(&hits, &tokens, &name_words, &area_tokens);
     let intent = if !brands.is_empty() {
         QueryIntent::Brand
-    } else if !venues.is_empty() || names_a_venue(&tokens, &venue_hits, &area_hits, &recognised) {
+    } else if !venues.is_empty()
+        || names_venue
+        || (sports_subject && is_place && !name_words.is_empty() && venue_words.is_empty())
+    {
         QueryIntent::SpecificVenue
-    } else if !sports.is_empty() || !venue_words.is_empty() || !categories.is_empty() || ev {
+    } else if sports_subject || !categories.is_empty() || ev || !wanted_words.is_empty() {
         QueryIntent::Category
     } else {
         QueryIntent::General
     };
 
+    let searched = area.clone().unwrap_or_else(Area::home);
     QueryFeatures {
         tokens,
         sports,
@@ -933,44 +986,39 @@ pub fn extract_features(query: &str) -> QueryFeatures {
         venue_words,
         venues,
         categories,
-        edinburgh: !areas.is_empty(),
+        edinburgh: searched.in_edinburgh(),
         areas,
         ev,
         is_sports,
         intent,
+        wanted,
+        wanted_words,
+        name_words,
+        area: Some(searched),
+        readings,
     }
 }
 
-/// Whether the query reads as one named place: a venue word in the singular ("pool", not
-/// "pools") with a name before it. A name is either a token no table recognises and that is
-/// not a [`MODIFIER_WORDS`] qualifier ("ainslie park leisure centre", "royal commonwealth
-/// pool"), or an Edinburgh district right before the venue word ("meadowbank sports
-/// centre"). The city itself does not count: "edinburgh leisure centre" is a category.
+/// Whether the query reads as one named place: a place word in the singular ("pool", not
+/// "pools") with a name before it, or an Edinburgh district right before it ("meadowbank
+/// sports centre"). The city itself does not count: "edinburgh leisure centre" is a
+/// category.
 fn names_a_venue(
+    hits: &[Hit],
     tokens: &[String],
-    venue_hits: &[Hit],
-    area_hits: &[Hit],
-    recognised_hits: &[Hit],
+    name_words: &[String],
+    area_tokens: &HashSet<usize>,
 ) -> bool {
-    // One pass over the hits, then one over the tokens: linear, whatever the query.
-    let mut recognised = vec![false; tokens.len()];
-    for hit in recognised_hits {
-        for slot in recognised.iter_mut().take(hit.end).skip(hit.start) {
-            *slot = true;
-        }
-    }
-    let first_name_token = tokens.iter().zip(&recognised).position(|(token, known)| {
-        !known
-            && !MODIFIER_WORDS.contains(&token.as_str())
-            && !token.chars().any(|c| c.is_ascii_digit())
-    });
-    venue_hits.iter().filter(|v| !v.plural).any(|v| {
-        let named = first_name_token.is_some_and(|i| i < v.start);
-        let district_before = area_hits
-            .iter()
-            .any(|a| a.end == v.start && a.canonical != "edinburgh");
-        named || district_before
-    })
+    let first_name = tokens.iter().position(|t| name_words.contains(t));
+    hits.iter()
+        .filter(|h| matches!(h.sense, Sense::Place(_)) && !h.plural)
+        .any(|v| {
+            let named = first_name.is_some_and(|i| i < v.start);
+            let district_before = v.start > 0
+                && area_tokens.contains(&(v.start - 1))
+                && tokens[v.start - 1] != "edinburgh";
+            named || district_before
+        })
 }
 
 /// The Goals Soccer Centres rule. "goals" is the brand when
@@ -978,14 +1026,11 @@ fn names_a_venue(
 /// * it is followed by "soccer" or "football" anywhere in the query ("goals soccer
 ///   centre", "new goals football pitches"), or
 /// * it is the first token and is alone, or followed by a word in [`GOALS_BRAND_NEXT`] or
-///   by an Edinburgh place ("goals", "goals centre", "goals edinburgh", "goals leith").
+///   by a place ("goals", "goals centre", "goals edinburgh", "goals leith").
 ///
 /// Otherwise it is the ordinary plural: "fitness goals edinburgh", "goals scored", "5 a side
-/// goals for sale". Brand names lead queries, which is why position matters. A preceding
-/// "soccer" or "football" is not taken as the brand ("football goals" is usually the
-/// equipment), and such a query is a sports query through "football" anyway. Returns the
-/// token index of the brand match.
-fn goals_is_brand(tokens: &[String], area_hits: &[Hit]) -> Option<usize> {
+/// goals for sale". Returns the token index of the brand match.
+fn goals_is_brand(tokens: &[String], area_tokens: &HashSet<usize>) -> Option<usize> {
     tokens.iter().enumerate().find_map(|(i, token)| {
         if token != "goals" {
             return None;
@@ -999,516 +1044,11 @@ fn goals_is_brand(tokens: &[String], area_hits: &[Hit]) -> Option<usize> {
         }
         let brand = match next {
             None => true,
-            Some(word) => {
-                GOALS_BRAND_NEXT.contains(&word) || area_hits.iter().any(|a| a.start == 1)
-            }
+            Some(word) => GOALS_BRAND_NEXT.contains(&word) || area_tokens.contains(&1),
         };
         brand.then_some(i)
     })
 }
 
-/// One phrase match: tokens `start..end` matched the phrase for `canonical`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Hit {
-    /// Index of the first matched token.
-    start: usize,
-    /// Index one past the last matched token.
-    end: usize,
-    /// The canonical name of the matched term.
-    canonical: &'static str,
-    /// Whether the last token matched in a plural form ("courts" for "court").
-    plural: bool,
-}
-
-/// Scans `tokens` left to right; at each position the longest phrase of `table` that
-/// matches is taken and its tokens consumed (first table entry wins a tie). A match with a
-/// negative context is dropped, but still consumes its tokens so that no shorter phrase
-/// inside it can match instead.
-fn find_hits(tokens: &[String], table: &[Term], negatives: &[NegativeContext]) -> Vec<Hit> {
-    let mut hits = Vec::new();
-    let mut i = 0;
-    while i < tokens.len() {
-        let mut best: Option<(&Term, bool)> = None;
-        for term in table {
-            if let Some(plural) = phrase_matches_at(tokens, i, term.phrase) {
-                // Strictly longer only, so the first entry wins a tie.
-                let longer = match best {
-                    None => true,
-                    Some((b, _)) => term.phrase.len() > b.phrase.len(),
-                };
-                if longer {
-                    best = Some((term, plural));
-                }
-            }
-        }
-        match best {
-            Some((term, plural)) => {
-                let hit = Hit {
-                    start: i,
-                    end: i + term.phrase.len(),
-                    canonical: term.canonical,
-                    plural,
-                };
-                if !is_negated(tokens, &hit, negatives) {
-                    hits.push(hit);
-                }
-                i = hit.end;
-            }
-            None => i += 1,
-        }
-    }
-    hits
-}
-
-/// `Some(plural)` if `phrase` matches the tokens starting at `start`; only the last word may
-/// be plural.
-fn phrase_matches_at(tokens: &[String], start: usize, phrase: &[&str]) -> Option<bool> {
-    let window = tokens.get(start..start + phrase.len())?;
-    let last = phrase.len().checked_sub(1)?;
-    let mut plural = false;
-    for (i, (word, token)) in phrase.iter().zip(window).enumerate() {
-        if token == word {
-            continue;
-        }
-        if i == last && is_plural_of(word, token) {
-            plural = true;
-            continue;
-        }
-        return None;
-    }
-    Some(plural)
-}
-
-/// Whether `token` is `word` + "s" or `word` + "es", for words long enough to be safe.
-fn is_plural_of(word: &str, token: &str) -> bool {
-    word.chars().count() >= PLURAL_MIN_CHARS
-        && token
-            .strip_prefix(word)
-            .is_some_and(|rest| rest == "s" || rest == "es")
-}
-
-/// Whether a context word matches a token, with the same plural tolerance.
-fn context_matches(word: &str, token: &str) -> bool {
-    token == word || is_plural_of(word, token)
-}
-
-fn is_negated(tokens: &[String], hit: &Hit, negatives: &[NegativeContext]) -> bool {
-    let before = hit.start.checked_sub(1).and_then(|i| tokens.get(i));
-    let after = tokens.get(hit.end);
-    negatives
-        .iter()
-        .filter(|n| n.canonical == hit.canonical)
-        .any(|n| {
-            before.is_some_and(|b| n.before.iter().any(|w| context_matches(w, b)))
-                || after.is_some_and(|a| n.after.iter().any(|w| context_matches(w, a)))
-        })
-}
-
-/// The canonical names of `hits`, first appearance first, without duplicates.
-fn canonicals(hits: &[Hit]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for hit in hits {
-        if !out.iter().any(|c| c == hit.canonical) {
-            out.push(hit.canonical.to_string());
-        }
-    }
-    out
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn f(query: &str) -> QueryFeatures {
-        extract_features(query)
-    }
-
-    // ---- tokens --------------------------------------------------------------------
-
-    #[test]
-    fn given_mixed_case_punctuation_and_apostrophes_when_tokenised_then_normalised() {
-        assert_eq!(
-            tokenize("David Lloyd's, 5-a-side!  St James’ Quarter"),
-            vec!["david", "lloyds", "5", "a", "side", "st", "james", "quarter"]
-        );
-        // Unicode-aware: accented letters are letters and are lowercased.
-        assert_eq!(tokenize("CAFÉ Über"), vec!["café", "über"]);
-        assert!(tokenize(" -- ?! ").is_empty());
-    }
-
-    #[test]
-    fn given_every_keyword_table_then_its_phrases_are_already_normalised() {
-        // A phrase that tokenize() would split or lowercase differently could never match.
-        let tables: [(&str, &[Term]); 7] = [
-            ("SPORT_TERMS", SPORT_TERMS),
-            ("VENUE_WORDS", VENUE_WORDS),
-            ("BRANDS", BRANDS),
-            ("EV_TERMS", EV_TERMS),
-            ("EDINBURGH_AREAS", EDINBURGH_AREAS),
-            ("KNOWN_VENUES", KNOWN_VENUES),
-            ("CATEGORY_TERMS", CATEGORY_TERMS),
-        ];
-        for (name, table) in tables {
-            for term in table {
-                assert!(!term.phrase.is_empty(), "{name}: empty phrase");
-                assert_eq!(
-                    tokenize(&term.phrase.join(" ")),
-                    term.phrase,
-                    "{name}: {:?}",
-                    term.phrase
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn given_every_negative_context_then_it_names_a_canonical_of_its_table() {
-        let pairs: [(&[NegativeContext], &[Term]); 4] = [
-            (SPORT_NEGATIVES, SPORT_TERMS),
-            (VENUE_NEGATIVES, VENUE_WORDS),
-            (BRAND_NEGATIVES, BRANDS),
-            (EV_NEGATIVES, EV_TERMS),
-        ];
-        for (negatives, table) in pairs {
-            for n in negatives {
-                assert!(
-                    table.iter().any(|t| t.canonical == n.canonical),
-                    "{} is not a canonical of its table",
-                    n.canonical
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn given_public_lists_then_they_name_real_canonicals() {
-        for w in PUBLIC_VENUE_WORDS {
-            assert!(VENUE_WORDS.iter().any(|t| t.canonical == *w), "{w}");
-        }
-        for c in PUBLIC_CATEGORIES {
-            assert!(CATEGORY_TERMS.iter().any(|t| t.canonical == *c), "{c}");
-        }
-        for b in PUBLIC_BRANDS {
-            assert!(BRANDS.iter().any(|t| t.canonical == *b), "{b}");
-        }
-    }
-
-    // ---- sports detection: the FR-4 table --------------------------------------------
-
-    /// Queries that are about sport. Each must be detected (no false negatives).
-    const SPORTS_QUERIES: &[&str] = &[
-        "powerleague portobello",
-        "Power League Edinburgh",
-        "nuffield health edinburgh",
-        "nuffield edinburgh",
-        "goals soccer centre",
-        "goals soccer",
-        "goals",
-        "goals leith",
-        "david lloyd tennis",
-        "David Lloyd's Edinburgh",
-        "royal commonwealth pool",
-        "edinburgh leisure centres",
-        "tennis courts edinburgh",
-        "padel edinburgh",
-        "5-a-side football leith",
-        "five a side pitches",
-        "puregym",
-        "pure gym leith walk",
-        "the gym group edinburgh",
-        "meadowbank sports centre",
-        "murrayfield ice rink",
-        "tynecastle",
-        "golf course corstorphine",
-        "swimming lessons portobello",
-        "astroturf pitch gorgie",
-        "rugby club stockbridge",
-        "badminton court near me",
-        "squash courts marchmont",
-        "climbing wall ratho",
-        "sunday league football",
-        "5 a side tournaments",
-        "arena",
-        "leisure centre",
-        "ice skating",
-        "bowling alley",
-        "athletics track meadowbank",
-        "hockey pitches",
-        "basketball courts",
-        "boxing gym leith",
-        "table tennis club",
-        "sports halls for hire",
-        "football tournament edinburgh",
-        "yoga classes bruntsfield",
-    ];
-
-    /// Queries that are not about sport, many of them traps for substring matching. None
-    /// may be detected (no false positives; FR-4 allows < 5%, we allow none).
-    const NON_SPORTS_QUERIES: &[&str] = &[
-        "pizza restaurant edinburgh",
-        "food court st james quarter",
-        "car pool leith",
-        "carpool to work",
-        "edinburgh castle",
-        "dentist morningside",
-        "sheriff court edinburgh",
-        "court of session",
-        "pool table hire leith",
-        "boxing day sales princes street",
-        "butternut squash soup recipe",
-        "phone charger shop",
-        "sales pitch training",
-        "career goals workshop",
-        "hair curling tongs",
-        "vw golf for sale",
-        "nuffield trust report",
-        "david lloyd george statue",
-        "tennis elbow physio",
-        "supreme court ruling",
-        "gene pool",
-        "chess tournament edinburgh",
-        "coffee shop stockbridge",
-        "library leith",
-        "community centre gorgie",
-        "court house hotel",
-        "caravan pitch portobello",
-        "sports car hire",
-        "transport for edinburgh",
-        "courtyard cafe",
-        "league of legends",
-        "night club cowgate",
-        "garden fencing supplies",
-        "pitch black cafe",
-        "musselburgh fish and chips",
-    ];
-
-    #[test]
-    fn given_sports_queries_when_features_are_read_then_every_one_is_sports() {
-        let misses: Vec<&str> = SPORTS_QUERIES
-            .iter()
-            .copied()
-            .filter(|q| !f(q).is_sports)
-            .collect();
-        assert!(misses.is_empty(), "false negatives: {misses:?}");
-    }
-
-    #[test]
-    fn given_non_sports_queries_when_features_are_read_then_none_is_sports() {
-        assert!(NON_SPORTS_QUERIES.len() >= 15);
-        let hits: Vec<(&str, QueryFeatures)> = NON_SPORTS_QUERIES
-            .iter()
-            .map(|q| (*q, f(q)))
-            .filter(|(_, features)| features.is_sports)
-            .collect();
-        assert!(hits.is_empty(), "false positives: {hits:#?}");
-    }
-
-    // ---- negative contexts, one by one ---------------------------------------------
-
-    #[test]
-    fn given_food_court_when_read_then_no_court_but_a_food_court_category() {
-        let features = f("food court st james quarter");
-        assert!(features.venue_words.is_empty());
-        assert_eq!(features.categories, vec!["food court"]);
-        assert_eq!(features.areas, vec!["st james quarter"]);
-    }
-
-    #[test]
-    fn given_car_pool_and_pool_table_when_read_then_no_pool() {
-        for query in [
-            "car pool leith",
-            "car pools",
-            "pool table",
-            "pool tables leith",
-        ] {
-            assert!(f(query).venue_words.is_empty(), "{query}");
-        }
-        // But a pool is still a pool.
-        assert_eq!(f("pool leith").venue_words, vec!["pool"]);
-        assert_eq!(f("swimming pools").venue_words, vec!["pool"]);
-    }
-
-    #[test]
-    fn given_whole_tokens_only_then_words_inside_other_words_do_not_match() {
-        // "sport" in "transport", "court" in "courtyard", "ev" in "every", "pool" in
-        // "liverpool", "arena" in "arenaceous": all substrings, none tokens.
-        for query in [
-            "transport",
-            "courtyard",
-            "every event",
-            "liverpool",
-            "carpool",
-        ] {
-            let features = f(query);
-            assert!(!features.is_sports && !features.ev, "{query}: {features:?}");
-        }
-    }
-
-    #[test]
-    fn given_plural_tolerance_then_plurals_match_but_short_keywords_stay_exact() {
-        assert_eq!(f("courts").venue_words, vec!["court"]);
-        assert_eq!(f("pitches").venue_words, vec!["pitch"]);
-        assert_eq!(f("leisure centres").venue_words, vec!["leisure centre"]);
-        assert!(f("chargers").ev);
-        // "ev" is too short for plural tolerance: "eves" is not EVs.
-        assert!(!f("christmas eves").ev);
-        assert!(f("evs").ev);
-    }
-
-    #[test]
-    fn given_gadget_charging_when_read_then_not_ev() {
-        assert!(!f("phone charger shop").ev);
-        assert!(!f("usb charging cable").ev);
-        assert!(f("ev charger").ev);
-        assert!(f("electric vehicle charge points").ev);
-    }
-
-    // ---- brands ----------------------------------------------------------------------
-
-    #[test]
-    fn given_the_goals_rule_then_brand_only_when_it_leads_or_precedes_soccer() {
-        let brand = |q: &str| f(q).brands.contains(&GOALS_BRAND.to_string());
-        assert!(brand("goals"));
-        assert!(brand("goals soccer centre"));
-        assert!(brand("goals edinburgh"));
-        assert!(brand("goals leith"));
-        assert!(brand("new goals football pitches"));
-        assert!(!brand("fitness goals edinburgh"));
-        assert!(!brand("goals scored"));
-        assert!(!brand("5 a side goals for sale"));
-    }
-
-    #[test]
-    fn given_brand_spellings_then_one_canonical_key_each() {
-        assert_eq!(f("nuffield").brands, vec!["nuffield_health"]);
-        assert_eq!(f("Nuffield Health").brands, vec!["nuffield_health"]);
-        assert_eq!(f("power league").brands, vec!["powerleague"]);
-        assert_eq!(f("david lloyds").brands, vec!["david_lloyd"]);
-        assert_eq!(f("pure gym").brands, vec!["puregym"]);
-        assert!(f("nuffield trust").brands.is_empty());
-        assert!(f("david lloyd george").brands.is_empty());
-    }
-
-    #[test]
-    fn given_edinburgh_leisure_then_brand_alone_but_category_before_centres() {
-        assert_eq!(f("edinburgh leisure").brands, vec!["edinburgh_leisure"]);
-        let centres = f("edinburgh leisure centres");
-        assert!(centres.brands.is_empty());
-        assert_eq!(centres.venue_words, vec!["leisure centre"]);
-        assert_eq!(centres.intent, QueryIntent::Category);
-        assert!(centres.edinburgh);
-    }
-
-    #[test]
-    fn given_brands_then_private_and_public_operators_are_told_apart() {
-        assert_eq!(
-            f("powerleague portobello").private_brands(),
-            vec!["powerleague"]
-        );
-        assert!(f("edinburgh leisure").private_brands().is_empty());
-        assert_eq!(
-            f("edinburgh leisure").public_facilities(),
-            vec!["edinburgh_leisure"]
-        );
-        assert_eq!(
-            f("tennis courts and library leith").public_facilities(),
-            vec!["court", "library"]
-        );
-    }
-
-    /// Towns near Edinburgh that are outside the City of Edinburgh council area, so they are
-    /// not [`EDINBURGH_AREAS`]: naming one alone must not make a query an Edinburgh query.
-    const NOT_EDINBURGH_CITY: &[&str] = &[
-        "musselburgh",
-        "dalkeith",
-        "loanhead",
-        "bonnyrigg",
-        "penicuik",
-        "lasswade",
-        "shawfair",
-        "danderhall",
-        "newtongrange",
-        "livingston",
-        "broxburn",
-        "prestonpans",
-        "tranent",
-        "haddington",
-    ];
-
-    // ---- places --------------------------------------------------------------------
-
-    #[test]
-    fn given_edinburgh_districts_then_areas_are_found_longest_first() {
-        assert_eq!(f("gyms in leith walk").areas, vec!["leith walk"]);
-        assert_eq!(f("wester hailes pitch").areas, vec!["wester hailes"]);
-        assert_eq!(
-            f("Edinburgh's Morningside and Corstorphine").areas,
-            vec!["edinburgh", "morningside", "corstorphine"]
-        );
-        assert!(f("queensferry").edinburgh);
-        assert!(!f("padel").edinburgh);
-    }
-
-    #[test]
-    fn given_towns_outside_the_city_then_not_edinburgh() {
-        for town in NOT_EDINBURGH_CITY {
-            let features = f(&format!("leisure centre {town}"));
-            assert!(!features.edinburgh, "{town}");
-        }
-    }
-
-    #[test]
-    fn given_the_area_list_then_it_is_a_real_list_of_about_forty_or_more() {
-        let distinct: std::collections::BTreeSet<&str> =
-            EDINBURGH_AREAS.iter().map(|t| t.canonical).collect();
-        assert!(distinct.len() >= 40, "{}", distinct.len());
-    }
-
-    // ---- intent --------------------------------------------------------------------
-
-    #[test]
-    fn given_queries_of_each_kind_then_the_intent_is_read() {
-        let cases = [
-            ("powerleague portobello", QueryIntent::Brand),
-            ("goals soccer centre", QueryIntent::Brand),
-            ("david lloyd tennis", QueryIntent::Brand),
-            ("royal commonwealth pool", QueryIntent::SpecificVenue),
-            ("ainslie park leisure centre", QueryIntent::SpecificVenue),
-            ("meadowbank sports centre", QueryIntent::SpecificVenue),
-            ("tynecastle", QueryIntent::SpecificVenue),
-            ("tennis courts edinburgh", QueryIntent::Category),
-            ("edinburgh leisure centres", QueryIntent::Category),
-            ("indoor pool edinburgh", QueryIntent::Category),
-            ("leisure centre portobello", QueryIntent::Category),
-            ("pizza restaurant edinburgh", QueryIntent::Category),
-            ("ev charging leith", QueryIntent::Category),
-            ("edinburgh castle", QueryIntent::General),
-            ("asdf", QueryIntent::General),
-        ];
-        for (query, intent) in cases {
-            assert_eq!(f(query).intent, intent, "{query}");
-        }
-    }
-
-    #[test]
-    fn given_features_when_serialised_then_round_trip_with_snake_case_intent() {
-        let features = f("royal commonwealth pool");
-        let json = serde_json::to_value(&features).expect("serialise");
-        assert_eq!(json["intent"], "specific_venue");
-        assert_eq!(json["venues"][0], "royal_commonwealth_pool");
-        let back: QueryFeatures = serde_json::from_value(json).expect("deserialise");
-        assert_eq!(back, features);
-    }
-
-    #[test]
-    fn given_features_json_without_the_newer_fields_then_it_still_reads() {
-        // `venues` and `categories` carry serde(default) so older recorded plans decode.
-        let json = serde_json::json!({
-            "tokens": ["padel"], "sports": ["padel"], "brands": [], "venue_words": [],
-            "areas": [], "edinburgh": false, "ev": false, "is_sports": true,
-            "intent": "category"
-        });
-        let features: QueryFeatures = serde_json::from_value(json).expect("deserialise");
-        assert!(features.venues.is_empty() && features.categories.is_empty());
-    }
-}
+mod tests;

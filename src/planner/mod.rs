@@ -60,11 +60,16 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod areas;
+pub mod asks;
 pub mod features;
 pub mod registry;
+pub mod vocab;
 
-pub use features::{extract_features, QueryFeatures, QueryIntent};
+pub use areas::{Area, AreaKind, Nation};
+pub use features::{extract_features, QueryFeatures, QueryIntent, Reading};
 pub use registry::{spec, ConnectorId, ConnectorSpec, Phase, REGISTRY};
+pub use vocab::Wanted;
 
 use std::fmt;
 use std::str::FromStr;
@@ -194,6 +199,10 @@ pub struct Plan {
     pub selected: Vec<Selected>,
     /// Connectors not to call, in registry order, each with its reason.
     pub skipped: Vec<Skipped>,
+    /// What the answer cannot hold, said before anything is called: an area outside the
+    /// offline fixture world, a query that asks for something other than a place.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// A connector the plan calls.
@@ -298,6 +307,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
         n_selected + n_skipped == 1
     }));
 
+    let notes = notes(&features);
     Ok(Plan {
         query: query.to_string(),
         mode: req.mode,
@@ -306,6 +316,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
         features,
         selected,
         skipped,
+        notes,
     })
 }
 
@@ -343,6 +354,7 @@ impl Plan {
         out.push_str(&format!("budget: ${:.3}\n", self.budget_usd));
         out.push_str("\nfeatures:\n");
         out.push_str(&format!("  intent       {}\n", f.intent));
+        out.push_str(&format!("  wants        {}\n", f.wanted));
         out.push_str(&format!("  tokens       {}\n", f.tokens.join(" ")));
         out.push_str(&format!("  sports       {}\n", list(&f.sports)));
         out.push_str(&format!("  brands       {}\n", list(&f.brands)));
@@ -350,12 +362,20 @@ impl Plan {
         out.push_str(&format!("  venues       {}\n", list(&f.venues)));
         out.push_str(&format!("  categories   {}\n", list(&f.categories)));
         out.push_str(&format!("  areas        {}\n", list(&f.areas)));
+        out.push_str(&format!("  names        {}\n", list(&f.name_words)));
+        out.push_str(&format!("  area         {}\n", f.area_or_home().describe()));
         out.push_str(&format!(
-            "  sports query {}, edinburgh {}, ev {}\n",
+            "  sports venue query {}, edinburgh {}, ev {}\n",
             yes_no(f.is_sports),
             yes_no(f.edinburgh),
             yes_no(f.ev)
         ));
+        if !f.readings.is_empty() {
+            out.push_str("\nread as:\n");
+            for r in &f.readings {
+                out.push_str(&format!("  {:<22} {}\n", r.words, r.meaning));
+            }
+        }
 
         out.push_str(&format!("\nselected ({}):\n", self.selected.len()));
         if !self.selected.is_empty() {
@@ -384,8 +404,45 @@ impl Plan {
             "\nestimated cost: ${:.3} of ${:.3} budget\n",
             self.estimated_cost_usd, self.budget_usd
         ));
+        for note in &self.notes {
+            out.push_str(&format!("\nnote: {note}\n"));
+        }
         out
     }
+}
+
+/// The plan's notes: what the answer cannot hold, in words a user acts on.
+pub fn notes(f: &QueryFeatures) -> Vec<String> {
+    let mut out = Vec::new();
+    let area = f.area_or_home();
+    if let Some(note) = offline_coverage_note(&area) {
+        out.push(note);
+    }
+    if f.wanted != Wanted::Place {
+        out.push(format!(
+            "not a place query: it asks for a {} (\"{}\"); trustfold is a directory of \
+             places, so only places that offer it (a shop, a service) can answer",
+            f.wanted,
+            f.wanted_words.join(", ")
+        ));
+    }
+    out
+}
+
+/// When an area lies outside the offline fixture world, the sentence that says so (shown
+/// by `plan`, recorded in the plan and repeated by the report of a run that used it).
+pub fn offline_coverage_note(area: &Area) -> Option<String> {
+    (!area.offline_world_covers()).then(|| {
+        format!(
+            "no offline coverage: the fixture world holds the City of Edinburgh only, and {} \
+             is in {}; connectors answered offline return nothing for it (set API keys, or \
+             TRUSTFOLD_LIVE=1, to ask the live services)",
+            area.name,
+            area.council_area
+                .clone()
+                .unwrap_or_else(|| area.nation.as_str().to_string())
+        )
+    })
 }
 
 /// What the planner thinks of one connector before the budget is applied.
@@ -436,42 +493,75 @@ fn verdict(id: ConnectorId, f: &QueryFeatures, req: &PlanRequest) -> Verdict {
 }
 
 /// Whether a connector can add something to this query, in discover-many terms: `Ok(why)`
-/// or `Err(why not)`.
+/// or `Err(why not)`. A source is asked only inside the area it covers, and only for what
+/// its scheme holds ([`asks`]); it is never asked for everything.
 fn relevance(id: ConnectorId, f: &QueryFeatures) -> Result<String, String> {
+    let area = f.area_or_home();
     match id {
-        ConnectorId::Serper => Ok("web search discovers candidates for any query".to_string()),
-        ConnectorId::GooglePlaces => Ok(
-            "authoritative place details (name, address, coords, phone, website, hours)"
-                .to_string(),
-        ),
+        ConnectorId::Serper => Ok(format!(
+            "web search discovers candidates for any query (asked around {})",
+            area.name
+        )),
+        ConnectorId::GooglePlaces => Ok(format!(
+            "authoritative place details (name, address, coords, phone, website, hours) \
+             around {}",
+            area.name
+        )),
         ConnectorId::OpenStreetMap => {
+            let ask = asks::osm(f);
             let triggers = osm_triggers(f);
-            if triggers.is_empty() {
-                Err(
-                    "not relevant: no brand, category, area, sport or EV for a POI search"
-                        .to_string(),
-                )
+            if ask.is_empty() {
+                Err("nothing to ask: no OpenStreetMap tag or name in the query".to_string())
+            } else if triggers.is_empty() {
+                Err(format!(
+                    "not relevant: no brand, category, area, sport or EV for a POI search \
+                     (it could only ask {})",
+                    ask.describe()
+                ))
             } else {
                 Ok(format!(
-                    "free POI data (coords, address) for {}",
-                    triggers.join("; ")
+                    "free POI data (coords, address) for {}: {} inside {}",
+                    triggers.join("; "),
+                    ask.describe(),
+                    area.name
                 ))
             }
         }
         ConnectorId::SportScotland => {
-            if f.is_sports {
-                Ok(format!(
-                    "sports query ({}): official facility types and sports offered",
-                    sports_evidence(f)
-                ))
-            } else {
-                Err("not relevant: no sport, sports brand or sports venue in the query".to_string())
+            if !f.is_sports {
+                return Err(not_a_venue_query(f));
             }
+            if area.nation != Nation::Scotland {
+                return Err(format!(
+                    "no coverage: the register covers Scotland only and {} is in {}",
+                    area.name,
+                    area.nation.as_str()
+                ));
+            }
+            let layers = asks::register_layers(f);
+            if layers.is_empty() {
+                return Err(format!(
+                    "nothing to ask: the register has no facility type for {} \
+                     (it holds pitches, sports halls, pools, tennis and squash courts, \
+                     fitness suites, golf courses, ice rinks, bowling greens and athletics \
+                     tracks)",
+                    subject_words(f)
+                ));
+            }
+            Ok(format!(
+                "sports venue query ({}): register layers {} in {}",
+                sports_evidence(f),
+                layers.join(", "),
+                area.name
+            ))
         }
         ConnectorId::EdinburghCouncil => council_relevance(f),
         ConnectorId::OpenChargeMap => {
             if f.ev {
-                Ok("EV/charging query: charge point specifics".to_string())
+                Ok(format!(
+                    "EV/charging query: charge points within {:.0} km of {}",
+                    area.radius_km, area.name
+                ))
             } else {
                 Err("not relevant: not an EV/charging query".to_string())
             }
@@ -479,8 +569,41 @@ fn relevance(id: ConnectorId, f: &QueryFeatures) -> Result<String, String> {
     }
 }
 
+/// Why a query is not a sports venue query, for the register's skip reason.
+fn not_a_venue_query(f: &QueryFeatures) -> String {
+    let sporty = !f.sports.is_empty() || !f.brands.is_empty() || !f.venue_words.is_empty();
+    if f.wanted != Wanted::Place && !f.wanted_words.is_empty() {
+        format!(
+            "not a venue query: \"{}\" asks for a {}, not a place{}",
+            f.wanted_words.join(", "),
+            f.wanted,
+            if sporty {
+                " (the sport names what it is about)"
+            } else {
+                ""
+            }
+        )
+    } else if f.wanted != Wanted::Place {
+        format!("not a venue query: it asks for a {}", f.wanted)
+    } else {
+        "not relevant: no sport, sports brand or sports venue in the query".to_string()
+    }
+}
+
+/// The subject's words, for reasons ("climbing", "padel court").
+fn subject_words(f: &QueryFeatures) -> String {
+    let mut parts: Vec<String> = f.sports.clone();
+    parts.extend(f.venue_words.iter().cloned());
+    parts.extend(f.brands.iter().cloned());
+    if parts.is_empty() {
+        "this query".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
 /// What about the query makes openstreetmap worth asking (seed 000 FR-3: brand, category,
-/// Edinburgh location, EV; and sports, whose venues OSM maps well).
+/// location, EV; and sports, whose venues OSM maps well).
 fn osm_triggers(f: &QueryFeatures) -> Vec<String> {
     let mut triggers = Vec::new();
     if !f.brands.is_empty() {
@@ -489,7 +612,7 @@ fn osm_triggers(f: &QueryFeatures) -> Vec<String> {
     if f.intent == QueryIntent::Category {
         triggers.push("category search".to_string());
     }
-    if !f.areas.is_empty() {
+    if f.names_area() {
         triggers.push(format!("area {}", f.areas.join(", ")));
     }
     if f.is_sports {
@@ -518,10 +641,25 @@ fn sports_evidence(f: &QueryFeatures) -> String {
 
 /// The council rule; see the module docs for why private brands are excluded.
 fn council_relevance(f: &QueryFeatures) -> Result<String, String> {
-    if !f.edinburgh {
+    let area = f.area_or_home();
+    // Edinburgh Leisure, the council's leisure trust, is an Edinburgh query by its name.
+    let public_brand = f
+        .brands
+        .iter()
+        .any(|b| vocab::brand_named(b).is_some_and(|b| b.public));
+    if !f.names_area() && !public_brand {
         return Err("not relevant: no Edinburgh place or district in the query \
                     (council data covers the City of Edinburgh only)"
             .to_string());
+    }
+    if !area.in_edinburgh() {
+        return Err(format!(
+            "no coverage: council data covers the City of Edinburgh only and {} is in {}",
+            area.name,
+            area.council_area
+                .clone()
+                .unwrap_or_else(|| area.nation.as_str().to_string())
+        ));
     }
     let private = f.private_brands();
     if !private.is_empty() {
@@ -531,20 +669,43 @@ fn council_relevance(f: &QueryFeatures) -> Result<String, String> {
             private.join(", ")
         ));
     }
-    let areas = f.areas.join(", ");
-    let public = f.public_facilities();
-    if !public.is_empty() {
-        Ok(format!(
-            "Edinburgh public facility ({}) in {areas}",
-            public.join(", ")
-        ))
-    } else if f.ev {
-        Ok(format!("Edinburgh public charge points in {areas}"))
-    } else {
-        Ok(format!(
-            "Edinburgh query ({areas}): council facility and service data"
-        ))
+    let services = asks::council(f);
+    if services.is_empty() {
+        return Err(format!(
+            "nothing to ask: the council's open data holds sports facilities, park pitches \
+             and community centres, not {}",
+            if f.ev {
+                "charge points".to_string()
+            } else if !f.categories.is_empty() {
+                f.categories.join(", ")
+            } else if !f.wanted_words.is_empty() {
+                f.wanted_words.join(", ")
+            } else {
+                subject_words(f)
+            }
+        ));
     }
+    let asked: Vec<String> = services
+        .iter()
+        .map(|s| {
+            if s.types.is_empty() {
+                s.service.to_string()
+            } else {
+                format!("{} ({})", s.service, s.types.join(", "))
+            }
+        })
+        .collect();
+    let public = f.public_facilities();
+    let what = if public.is_empty() {
+        String::new()
+    } else {
+        format!("public facility ({}); ", public.join(", "))
+    };
+    Ok(format!(
+        "Edinburgh {what}council {} in {}",
+        asked.join(", "),
+        area.name
+    ))
 }
 
 /// The one free source resolve-one calls: the domain source that matches, most specific
@@ -552,7 +713,7 @@ fn council_relevance(f: &QueryFeatures) -> Result<String, String> {
 fn resolve_one_free_pick(f: &QueryFeatures) -> ConnectorId {
     if f.ev {
         ConnectorId::OpenChargeMap
-    } else if f.is_sports {
+    } else if f.is_sports && relevance(ConnectorId::SportScotland, f).is_ok() {
         ConnectorId::SportScotland
     } else if council_relevance(f).is_ok() {
         ConnectorId::EdinburghCouncil
@@ -615,7 +776,8 @@ fn with_minimum_coverage(
             if matches!(v, Verdict::Skip(_)) {
                 *v = Verdict::Want(format!(
                     "minimum coverage: discover-many calls at least {MIN_CONNECTORS_DISCOVER_MANY} \
-                     connectors and this free source maps any kind of place"
+                     connectors and this free source maps any kind of place ({})",
+                    asks::osm(f).describe()
                 ));
             }
         }
@@ -627,7 +789,8 @@ fn with_minimum_coverage(
 /// only within its domain.
 fn covers_any_query(id: ConnectorId, f: &QueryFeatures) -> bool {
     match id {
-        ConnectorId::OpenStreetMap => true,
+        // General-purpose, but only with something to ask: never "everything".
+        ConnectorId::OpenStreetMap => !asks::osm(f).is_empty(),
         _ => relevance(id, f).is_ok(),
     }
 }
@@ -826,8 +989,10 @@ mod tests {
             .skip_reason(SportScotland)
             .expect("sport_scotland skipped");
         assert!(reason.starts_with("not relevant"), "{reason}");
-        // A bare "<category> edinburgh" query still gets council data.
-        assert!(is_selected(&p, EdinburghCouncil));
+        // The council's open data holds no restaurants: it is not asked for everything.
+        let council = p.skip_reason(EdinburghCouncil).expect("council skipped");
+        assert!(council.starts_with("nothing to ask"), "{council}");
+        assert!(council.contains("restaurant"), "{council}");
         assert_eq!(p.features.intent, QueryIntent::Category);
     }
 
@@ -841,8 +1006,13 @@ mod tests {
             let p = plan_default(query);
             assert!(p.features.ev, "{query}");
             assert!(is_selected(&p, OpenChargeMap), "{query}");
-            // Every one of them is in Edinburgh, where the council runs public chargers.
-            assert!(is_selected(&p, EdinburghCouncil), "{query}");
+            // The council's services hold no charge points: nothing to ask it.
+            assert!(
+                p.skip_reason(EdinburghCouncil)
+                    .is_some_and(|r| r.contains("charge points")),
+                "{query}: {:?}",
+                p.skip_reason(EdinburghCouncil)
+            );
             assert!(!p.features.is_sports, "{query}");
         }
     }
@@ -852,8 +1022,7 @@ mod tests {
         for query in [
             "edinburgh leisure centres",
             "tennis courts edinburgh",
-            "ev charging leith",
-            "library stockbridge",
+            "community centres leith",
             "swimming pools morningside",
             "football pitches in gorgie",
             "edinburgh leisure",
@@ -870,10 +1039,15 @@ mod tests {
 
     #[test]
     fn given_a_query_outside_edinburgh_when_planned_then_the_council_is_skipped() {
-        for query in ["david lloyd tennis", "musselburgh leisure centre", "padel"] {
+        for query in ["david lloyd tennis", "padel"] {
             let p = plan_default(query);
             let reason = p.skip_reason(EdinburghCouncil).expect("council skipped");
             assert!(reason.contains("no Edinburgh place"), "{query}: {reason}");
+        }
+        for query in ["musselburgh leisure centre", "tennis courts glasgow"] {
+            let p = plan_default(query);
+            let reason = p.skip_reason(EdinburghCouncil).expect("council skipped");
+            assert!(reason.starts_with("no coverage"), "{query}: {reason}");
         }
     }
 
@@ -972,7 +1146,7 @@ mod tests {
         "tennis courts edinburgh",
         "food court st james quarter",
         "car pool leith",
-        "edinburgh castle",
+        "craigmillar castle",
         "asdf qwerty",
         "padel",
     ];

@@ -5,14 +5,14 @@ use std::sync::Mutex;
 
 use trustfold_events::CandidateFields;
 
+use super::keys::{
+    self, cell_hash, cell_token_key, filed_keys, indexed_globally, indexed_in_cells, lookup_rank,
+    neighbour_cells, own_cell, record_key, BlockKey, BlockKind,
+};
 use super::normalize::{self, Postcode, TokenClass, Website};
 use super::score::{self, AttachedToken, PairFeatures, QueryToken, Side, Vocabulary, NO_ID};
 use super::table::{BlockMap, IdMap, Lists, TokenPostings};
 use super::{CandidateRef, Decision, MatchConfig, Outcome, REVIEW_ENTITIES_MAX};
-
-/// Metres per degree of latitude (and of longitude at the equator) on the sphere of
-/// `haversine_km` (mean radius 6371.0088 km).
-const M_PER_DEG: f64 = 6_371_008.8 * std::f64::consts::PI / 180.0;
 
 /// How strongly a block finds a candidate, in twentieths (integers, so that sums are exact
 /// and the ranking cannot depend on the order in which lists were read). A candidate found
@@ -52,18 +52,13 @@ struct Vocab {
 }
 
 impl Vocab {
-    fn key(text: &str) -> (u64, u64) {
-        let mut h = normalize::Hash128::default();
-        h.part(text.as_bytes());
-        h.finish()
+    /// The id of the token with this key ([`keys::token_key`]), or [`NO_ID`].
+    fn get(&self, key: (u64, u64)) -> u32 {
+        self.ids.get(key).unwrap_or(NO_ID)
     }
 
-    fn get(&self, text: &str) -> u32 {
-        self.ids.get(Self::key(text)).unwrap_or(NO_ID)
-    }
-
-    fn intern(&mut self, text: &str) -> u32 {
-        let (id, inserted) = self.ids.insert(Self::key(text), self.texts.len() as u32);
+    fn intern(&mut self, key: (u64, u64), text: &str) -> u32 {
+        let (id, inserted) = self.ids.insert(key, self.texts.len() as u32);
         if inserted {
             self.texts.push(text.into());
         }
@@ -78,61 +73,53 @@ impl Vocabulary for Vocab {
 }
 
 /// A candidate's fields in matching form.
-struct Prepared {
-    name: Vec<QueryToken>,
-    name_weight: f32,
+pub(crate) struct Prepared {
+    pub(crate) name: Vec<QueryToken>,
+    pub(crate) name_weight: f32,
     /// The class of the name's most telling tokens: the ones looked up in the blocks.
-    lookup_class: Option<TokenClass>,
+    pub(crate) lookup_class: Option<TokenClass>,
     /// Hash of the name's most telling tokens, sorted: "Powerleague Edinburgh Portobello"
     /// and "Portobello Powerleague" share it.
-    name_key: Option<u64>,
-    kinds: u32,
+    pub(crate) name_key: Option<u64>,
+    pub(crate) kinds: u32,
     /// 32-bit hash of the entity class (never 0).
-    class: Option<u32>,
-    coord: Option<(f64, f64)>,
-    phone: Option<u64>,
-    website: Option<Website>,
-    postcode: Option<Postcode>,
-    address: Vec<u32>,
+    pub(crate) class: Option<u32>,
+    pub(crate) coord: Option<(f64, f64)>,
+    pub(crate) phone: Option<u64>,
+    pub(crate) website: Option<Website>,
+    pub(crate) postcode: Option<Postcode>,
+    pub(crate) address: Vec<u32>,
     /// The record's own key, then those of the records it names.
-    ids: Vec<(u64, u64)>,
+    pub(crate) ids: Vec<(u64, u64)>,
     /// `ids` as pairs of u32 (low, high), the form the arena and the scorer use.
-    id_words: Vec<u32>,
+    pub(crate) id_words: Vec<u32>,
 }
 
-impl Prepared {
-    /// Reads `fields`; `token_id` gives a token's vocabulary id (or [`NO_ID`]).
-    fn new(
-        fields: &CandidateFields,
-        source: &str,
-        external_id: &str,
-        mut token_id: impl FnMut(&str) -> u32,
-    ) -> Self {
+/// What [`Prepared`] is derived from, past the parsing of the fields: the form the
+/// identity store keeps of each attached candidate (`form.rs`), so that loading one reads
+/// neither the log nor the normalisation tables.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Parts {
+    /// The name's tokens (text, class), in order.
+    pub(crate) tokens: Vec<(String, TokenClass)>,
+    pub(crate) kinds: u32,
+    pub(crate) class: Option<u32>,
+    pub(crate) coord: Option<(f64, f64)>,
+    pub(crate) phone: Option<u64>,
+    pub(crate) website: Option<Website>,
+    pub(crate) postcode: Option<Postcode>,
+    pub(crate) address: Vec<u32>,
+    pub(crate) ids: Vec<(u64, u64)>,
+}
+
+impl Parts {
+    /// Reads a candidate's fields.
+    pub(crate) fn of(fields: &CandidateFields, source: &str, external_id: &str) -> Parts {
         let (tokens, name_kinds) = fields
             .name
             .as_deref()
             .map(normalize::name_tokens)
             .unwrap_or_default();
-        let name: Vec<QueryToken> = tokens
-            .into_iter()
-            .map(|t| QueryToken {
-                id: token_id(&t.text),
-                weight: t.class.weight(),
-                class: t.class,
-                text: t.text,
-            })
-            .collect();
-        let name_weight = name.iter().map(|t| t.weight).sum();
-        let lookup_class = name.iter().map(|t| t.class).min_by_key(|c| lookup_rank(*c));
-        let name_key = lookup_class.map(|class| {
-            let mut words: Vec<&str> = name
-                .iter()
-                .filter(|t| t.class == class)
-                .map(|t| t.text.as_str())
-                .collect();
-            words.sort_unstable();
-            normalize::hash_parts(0, words)
-        });
         let kinds = name_kinds
             | normalize::category_kinds(fields.categories.iter().chain(fields.sports.iter()));
         let class = fields
@@ -172,11 +159,8 @@ impl Prepared {
                 add_id(other, v);
             }
         }
-        Prepared {
-            name,
-            name_weight,
-            lookup_class,
-            name_key,
+        Parts {
+            tokens: tokens.into_iter().map(|t| (t.text, t.class)).collect(),
             kinds,
             class,
             coord,
@@ -184,11 +168,90 @@ impl Prepared {
             website: fields.website.as_deref().and_then(normalize::website_key),
             postcode: fields.postcode.as_deref().and_then(normalize::postcode_key),
             address,
-            id_words: ids
+            ids,
+        }
+    }
+}
+
+impl Prepared {
+    /// Reads `fields`; `token_id` gives a token's vocabulary id (or [`NO_ID`]) from its
+    /// [`keys::token_key`] and text.
+    pub(crate) fn new(
+        fields: &CandidateFields,
+        source: &str,
+        external_id: &str,
+        token_id: impl FnMut((u64, u64), &str) -> u32,
+    ) -> Self {
+        Prepared::from_parts(Parts::of(fields, source, external_id), token_id)
+    }
+
+    /// The matching form of `parts` (see [`Prepared::new`]).
+    pub(crate) fn from_parts(
+        parts: Parts,
+        mut token_id: impl FnMut((u64, u64), &str) -> u32,
+    ) -> Self {
+        let name: Vec<QueryToken> = parts
+            .tokens
+            .into_iter()
+            .map(|(text, class)| {
+                let key = keys::token_key(&text);
+                QueryToken {
+                    id: token_id(key, &text),
+                    hash: key.0,
+                    weight: class.weight(),
+                    class,
+                    text,
+                }
+            })
+            .collect();
+        let name_weight = name.iter().map(|t| t.weight).sum();
+        let lookup_class = name.iter().map(|t| t.class).min_by_key(|c| lookup_rank(*c));
+        let name_key = lookup_class.map(|class| {
+            let mut words: Vec<&str> = name
+                .iter()
+                .filter(|t| t.class == class)
+                .map(|t| t.text.as_str())
+                .collect();
+            words.sort_unstable();
+            normalize::hash_parts(0, words)
+        });
+        Prepared {
+            name,
+            name_weight,
+            lookup_class,
+            name_key,
+            kinds: parts.kinds,
+            class: parts.class,
+            coord: parts.coord,
+            phone: parts.phone,
+            website: parts.website,
+            postcode: parts.postcode,
+            address: parts.address,
+            id_words: parts
+                .ids
                 .iter()
                 .flat_map(|&(id, _)| [id as u32, (id >> 32) as u32])
                 .collect(),
-            ids,
+            ids: parts.ids,
+        }
+    }
+
+    /// The parts this form was derived from.
+    pub(crate) fn parts(&self) -> Parts {
+        Parts {
+            tokens: self
+                .name
+                .iter()
+                .map(|t| (t.text.clone(), t.class))
+                .collect(),
+            kinds: self.kinds,
+            class: self.class,
+            coord: self.coord,
+            phone: self.phone,
+            website: self.website,
+            postcode: self.postcode,
+            address: self.address.clone(),
+            ids: self.ids.clone(),
         }
     }
 
@@ -357,6 +420,13 @@ pub struct IdentityIndex {
     n_cross_references: usize,
     /// Attached candidates with coordinates.
     n_with_coordinates: usize,
+    /// Distinct cells holding attached candidates that `block_cell` does not hold: 0 but
+    /// in a working index, where the store counted them (see [`Self::preset_counters`]).
+    cells_elsewhere: usize,
+    /// In a working index, in debug builds: the blocks preloaded from the store, the only
+    /// ones its decisions may read (see [`Self::note_read`]).
+    #[cfg(debug_assertions)]
+    preset: Option<Preset>,
     /// The last candidate `decide` read, in matching form, under its [`fingerprint`]:
     /// `attach` right after `decide` (how ingestion calls them) reuses it rather than
     /// reading the fields a second time. Only a cache: a miss reads the fields.
@@ -394,7 +464,158 @@ impl IdentityIndex {
             lists: Lists::default(),
             n_cross_references: 0,
             n_with_coordinates: 0,
+            cells_elsewhere: 0,
+            #[cfg(debug_assertions)]
+            preset: None,
             last_prepared: Mutex::new(None),
+        }
+    }
+
+    /// An empty *working* index: one that will hold only the attached candidates a few
+    /// decisions can reach, with exactly the blocks those decisions read, preloaded from
+    /// the persisted index (`store/`). Build it with [`Self::add_unfiled`] for each
+    /// reachable candidate in attach order, then the `preset_*` calls for each block and
+    /// the counters; then `decide` and `attach` as on a full index.
+    ///
+    /// Its decisions are those of the full index, for the candidates whose blocks were
+    /// preloaded: each block such a decision reads holds the same candidates in the same
+    /// order, with the same count, and its other blocks are never read (debug builds check
+    /// that). Indices differ from the full index's, but only their order matters (ties and
+    /// the union are ordered by index), and that order is kept.
+    pub(crate) fn working(config: MatchConfig) -> Self {
+        #[allow(unused_mut)]
+        let mut index = IdentityIndex::new(config);
+        #[cfg(debug_assertions)]
+        {
+            index.preset = Some(Preset::default());
+        }
+        index
+    }
+
+    /// Adds an attached candidate to a working index, from its stored matching form,
+    /// without filing it under any block; returns its index here and the hash of its cell
+    /// (0 without coordinates), which its entries in token lists carry.
+    pub(crate) fn add_unfiled(
+        &mut self,
+        candidate_id: &str,
+        entity_id: &str,
+        parts: Parts,
+    ) -> (u32, u32) {
+        let cell_m = self.config.cell_m;
+        let cell = parts
+            .coord
+            .map_or(0, |(lat, lon)| cell_hash(own_cell(lat, lon, cell_m)));
+        let (idx, entity) = self.slot(candidate_id, entity_id);
+        if let Some(entity) = entity {
+            let vocab = &mut self.vocab;
+            let p = Prepared::from_parts(parts, |key, text| vocab.intern(key, text));
+            self.push_stored(candidate_id, entity, &p);
+        }
+        (idx, cell)
+    }
+
+    /// Sets a block of a working index (any kind but `Record` and `Token`): its members,
+    /// in attach order, or "more than the kind's read limit" (`overflowed`).
+    pub(crate) fn preset_block(&mut self, key: BlockKey, members: &[u32], overflowed: bool) {
+        self.note_preset(key, None);
+        let max = key.kind.read_max(self.config.common_token_max);
+        if let Some((map, lists)) = self.block_map(key.kind) {
+            if overflowed {
+                map.overflow(key.key, max, lists);
+            } else {
+                for &m in members {
+                    map.push(key.key, m, max, lists);
+                }
+            }
+        }
+    }
+
+    /// Sets the city-wide list of a name token in a working index: its members in attach
+    /// order with their cells' hashes, or `overflowed`. A complete list also gives every
+    /// (cell, token) block of the token (its members with that cell), so those are set
+    /// too; an overflowed token's (cell, token) blocks must be preset one by one.
+    ///
+    /// A token no attached candidate is filed under stays out of the vocabulary, as in the
+    /// full index: a decision without coordinates counts the name words it looks up, and
+    /// an unknown word is not looked up. (Every distinctive or brand word of an attached
+    /// name is filed, so for the words counted there, "filed" and "known" agree.)
+    pub(crate) fn preset_token(&mut self, text: &str, members: &[(u32, u32)], overflowed: bool) {
+        let key = keys::token_key(text);
+        let block = BlockKey::new(BlockKind::Token, key.0);
+        if !overflowed && members.is_empty() {
+            self.note_preset(block, Some(key.0));
+            return;
+        }
+        let id = self.vocab.intern(key, text) as usize;
+        let n_tokens = self.vocab.texts.len();
+        self.block_token
+            .resize_with(n_tokens, TokenPostings::default);
+        let max = self.config.common_token_max;
+        if overflowed {
+            self.note_preset(block, None);
+            self.block_token[id].overflow(max, &mut self.lists);
+            return;
+        }
+        self.note_preset(block, Some(key.0));
+        for &(m, cell) in members {
+            self.block_token[id].push(m, cell, max, &mut self.lists);
+            if cell != 0 {
+                self.block_cell_token
+                    .push(cell_token_key(cell, key.0), m, max, &mut self.lists);
+            }
+        }
+    }
+
+    /// Sets the first attached candidate of a record in a working index (`None`: none).
+    pub(crate) fn preset_record(&mut self, key: (u64, u64), first: Option<u32>) {
+        self.note_preset(BlockKey::new(BlockKind::Record, key.0), None);
+        if let Some(idx) = first {
+            self.by_record.insert(key, idx);
+        }
+    }
+
+    /// Sets a working index's counters to the store's, once every block is preset:
+    /// attached candidates with coordinates, those naming other records, and the distinct
+    /// cells holding candidates (of which `block_cell` holds the preset ones).
+    pub(crate) fn preset_counters(
+        &mut self,
+        n_with_coordinates: usize,
+        n_cross_references: usize,
+        n_cells: usize,
+    ) {
+        self.n_with_coordinates = n_with_coordinates;
+        self.n_cross_references = n_cross_references;
+        self.cells_elsewhere = n_cells.saturating_sub(self.block_cell.len());
+    }
+
+    /// Records, in a working index of a debug build, that a block was preset (and, for a
+    /// complete token list, that all its (cell, token) blocks were).
+    #[allow(unused_variables)]
+    fn note_preset(&mut self, key: BlockKey, complete_token: Option<u64>) {
+        #[cfg(debug_assertions)]
+        if let Some(preset) = &mut self.preset {
+            preset.keys.insert(key);
+            if let Some(t) = complete_token {
+                preset.complete_tokens.insert(t);
+            }
+        }
+    }
+
+    /// Checks, in a working index of a debug build, that a block a decision reads was
+    /// preset: a read `keys::lookups` does not list would read a partial block and could
+    /// decide differently from the full index. `token` is the token of a (cell, token)
+    /// block, whose blocks are all known when its list was.
+    #[allow(unused_variables)]
+    fn note_read(&self, key: BlockKey, token: Option<u64>) {
+        #[cfg(debug_assertions)]
+        if let Some(preset) = &self.preset {
+            let known = preset.keys.contains(&key)
+                || token.is_some_and(|t| preset.complete_tokens.contains(&t));
+            assert!(
+                known,
+                "a working identity index read a block it did not preload: {key:?}; \
+                 keys::lookups must list every block `block` reads"
+            );
         }
     }
 
@@ -409,19 +630,19 @@ impl IdentityIndex {
     /// Attaching it to a *different* entity moves it there (a reviewer's answer overrides
     /// the matcher's); its blocking keys stay as they were.
     pub fn attach(&mut self, c: &CandidateRef<'_>, entity_id: &str) {
-        let entity = self.entity_slot(entity_id);
-        let idx = self.candidates.len() as u32;
-        let (i, new) = self.by_candidate_id.insert(id_key(c.candidate_id), idx);
-        if !new {
-            let old = self.candidates[i as usize].entity;
-            if old != entity {
-                self.candidates[i as usize].entity = entity;
-                self.leave(old);
-                self.join(entity);
-            }
-            return;
+        if let (idx, Some(p)) = self.add(c, entity_id) {
+            self.file(idx, &p, has_own_id(c));
         }
-        self.join(entity);
+    }
+
+    /// Adds a candidate's record and entity, without filing it under any block, and
+    /// returns its index and matching form (to be filed); or moves an attached candidate
+    /// to `entity_id`, and returns its index alone.
+    fn add(&mut self, c: &CandidateRef<'_>, entity_id: &str) -> (u32, Option<Prepared>) {
+        let (idx, entity) = self.slot(c.candidate_id, entity_id);
+        let Some(entity) = entity else {
+            return (idx, None);
+        };
         let fp = fingerprint(c);
         let cached = match self.last_prepared.get_mut() {
             Ok(slot) => slot.take().filter(|(key, _)| *key == fp).map(|(_, p)| p),
@@ -432,12 +653,40 @@ impl IdentityIndex {
             Some(mut p) => {
                 // Tokens new to the vocabulary when decided get their ids now.
                 for t in p.name.iter_mut().filter(|t| t.id == NO_ID) {
-                    t.id = vocab.intern(&t.text);
+                    t.id = vocab.intern(keys::token_key(&t.text), &t.text);
                 }
                 p
             }
-            None => Prepared::new(c.fields, c.source, c.external_id, |t| vocab.intern(t)),
+            None => Prepared::new(c.fields, c.source, c.external_id, |key, text| {
+                vocab.intern(key, text)
+            }),
         };
+        self.push_stored(c.candidate_id, entity, &p);
+        (idx, Some(p))
+    }
+
+    /// The index of a candidate: a new one joining `entity_id` (with that entity's slot,
+    /// for [`Self::push_stored`]), or the one it has, moved to `entity_id` if it is
+    /// elsewhere (no slot).
+    fn slot(&mut self, candidate_id: &str, entity_id: &str) -> (u32, Option<u32>) {
+        let entity = self.entity_slot(entity_id);
+        let idx = self.candidates.len() as u32;
+        let (i, new) = self.by_candidate_id.insert(id_key(candidate_id), idx);
+        if !new {
+            let old = self.candidates[i as usize].entity;
+            if old != entity {
+                self.candidates[i as usize].entity = entity;
+                self.leave(old);
+                self.join(entity);
+            }
+            return (i, None);
+        }
+        self.join(entity);
+        (i, Some(entity))
+    }
+
+    /// Stores a new candidate's record (at the next index, which [`Self::slot`] gave it).
+    fn push_stored(&mut self, candidate_id: &str, entity: u32, p: &Prepared) {
         let n_tokens = self.vocab.texts.len();
         self.block_token
             .resize_with(n_tokens, TokenPostings::default);
@@ -461,68 +710,6 @@ impl IdentityIndex {
         let arena_start = self.arena.len() as u32;
         self.arena.extend_from_slice(&p.address);
         self.arena.extend_from_slice(&p.id_words);
-
-        let max = self.config.common_token_max;
-        let lists = &mut self.lists;
-        // Filed under the records it names (its own record is found through `by_record`).
-        for &(id, _) in p.ids.iter().skip(1) {
-            self.block_id.push(id, idx, max, lists);
-        }
-        if let Some(phone) = p.phone {
-            self.block_phone.push(phone, idx, max, lists);
-        }
-        if let Some(w) = p.website {
-            self.block_website.push(w.block_key(), idx, max, lists);
-        }
-        if let Some(pc) = p.postcode {
-            self.block_postcode.push(pc.full, idx, max, lists);
-            if p.coord.is_none() {
-                self.block_postcode_no_coord.push(pc.full, idx, max, lists);
-            }
-        }
-        let cell = p
-            .coord
-            .map(|(lat, lon)| own_cell(lat, lon, self.config.cell_m));
-        let cell_hash = cell.map_or(0, cell_hash);
-        let rare_max = rare_token_max(max);
-        for t in p
-            .name
-            .iter()
-            .filter(|t| indexed_in_cells(t.class, p.lookup_class))
-        {
-            let list = &mut self.block_token[t.id as usize];
-            list.push(idx, cell_hash, max, lists);
-            // While a token is rare, its list (with cells) is the (cell, token) block; the
-            // moment it stops being rare, the blocks are filled from the list, and from then
-            // on kept as candidates arrive.
-            let n = list.n as usize;
-            if n == rare_max + 1 {
-                let pairs: Vec<u32> = list
-                    .usable(max, lists)
-                    .map(<[u32]>::to_vec)
-                    .unwrap_or_default();
-                for pair in pairs.chunks_exact(2).filter(|p| p[1] != 0) {
-                    self.block_cell_token
-                        .push(cell_token_key(pair[1], t.id), pair[0], max, lists);
-                }
-            } else if cell.is_some() && n > rare_max + 1 {
-                self.block_cell_token
-                    .push(cell_token_key(cell_hash, t.id), idx, max, lists);
-            }
-        }
-        if let Some(key) = p.name_key {
-            self.block_name_key.push(key, idx, max, lists);
-            if p.coord.is_none() {
-                self.block_name_key_no_coord.push(key, idx, max, lists);
-            }
-        }
-        if let Some(cell) = cell {
-            self.block_cell.push(cell, idx, CELL_ALONE_MAX, lists);
-            self.n_with_coordinates += 1;
-        }
-        if p.ids.len() > 1 {
-            self.n_cross_references += 1;
-        }
 
         let (lat, lon) = p
             .coord
@@ -554,12 +741,96 @@ impl IdentityIndex {
                     | if w.shared_host { WEB_SHARED_HOST } else { 0 }
             }),
         });
-        self.order_keys.push(normalize::hash_str(c.candidate_id));
-        self.candidate_ids.push(c.candidate_id);
-        if !c.external_id.trim().is_empty() {
-            self.by_record
-                .insert(record_key(c.source, c.external_id), idx);
+        self.order_keys.push(normalize::hash_str(candidate_id));
+        self.candidate_ids.push(candidate_id);
+    }
+
+    /// Files candidate `idx` under every block of [`filed_keys`], and counts it.
+    ///
+    /// The (cell, token) blocks are kept for every token from the first member on, though
+    /// a decision reads them only once the token's city-wide list has stopped being rare
+    /// (while it is rare, that list is scanned instead). Filling them only at that moment
+    /// would give the same blocks when they are read (every member with a cell, in attach
+    /// order, counted the same way), so decisions do not depend on which is done; keeping
+    /// them from the start is what lets a block be stored and read back on its own
+    /// (`store/`), at the price of more entries for rare tokens.
+    fn file(&mut self, idx: u32, p: &Prepared, own_id: bool) {
+        let max = self.config.common_token_max;
+        let cell_m = self.config.cell_m;
+        let cell = p.coord.map(|(lat, lon)| own_cell(lat, lon, cell_m));
+        let own_cell_hash = cell.map_or(0, cell_hash);
+        for key in filed_keys(p, own_id, cell_m) {
+            match key.kind {
+                BlockKind::Record => {
+                    // `p.ids[0]` is the record's full key (the block key is its first half).
+                    self.by_record.insert(p.ids[0], idx);
+                }
+                BlockKind::Token => {
+                    if let Some(t) = p.name.iter().find(|t| t.hash == key.key) {
+                        self.block_token[t.id as usize].push(
+                            idx,
+                            own_cell_hash,
+                            max,
+                            &mut self.lists,
+                        );
+                    }
+                }
+                kind => {
+                    if let Some((map, lists)) = self.block_map(kind) {
+                        map.push(key.key, idx, kind.read_max(max), lists);
+                    }
+                }
+            }
         }
+        if cell.is_some() {
+            self.n_with_coordinates += 1;
+        }
+        if p.ids.len() > 1 {
+            self.n_cross_references += 1;
+        }
+    }
+
+    /// The map of a kind of block kept as a [`BlockMap`], with the lists it spills into
+    /// (`None` for the two kinds kept otherwise: `by_record` and `block_token`).
+    fn block_map(&mut self, kind: BlockKind) -> Option<(&mut BlockMap, &mut Lists)> {
+        let map = match kind {
+            BlockKind::Id => &mut self.block_id,
+            BlockKind::Phone => &mut self.block_phone,
+            BlockKind::Website => &mut self.block_website,
+            BlockKind::Postcode => &mut self.block_postcode,
+            BlockKind::PostcodeNoCoord => &mut self.block_postcode_no_coord,
+            BlockKind::NameKey => &mut self.block_name_key,
+            BlockKind::NameKeyNoCoord => &mut self.block_name_key_no_coord,
+            BlockKind::CellToken => &mut self.block_cell_token,
+            BlockKind::Cell => &mut self.block_cell,
+            BlockKind::Record | BlockKind::Token => return None,
+        };
+        Some((map, &mut self.lists))
+    }
+
+    /// [`Self::block_map`] for reading.
+    fn block_ref(&self, kind: BlockKind) -> Option<&BlockMap> {
+        Some(match kind {
+            BlockKind::Id => &self.block_id,
+            BlockKind::Phone => &self.block_phone,
+            BlockKind::Website => &self.block_website,
+            BlockKind::Postcode => &self.block_postcode,
+            BlockKind::PostcodeNoCoord => &self.block_postcode_no_coord,
+            BlockKind::NameKey => &self.block_name_key,
+            BlockKind::NameKeyNoCoord => &self.block_name_key_no_coord,
+            BlockKind::CellToken => &self.block_cell_token,
+            BlockKind::Cell => &self.block_cell,
+            BlockKind::Record | BlockKind::Token => return None,
+        })
+    }
+
+    /// The members of a block (`None` when none, or too many to read): every read of a
+    /// [`BlockMap`] by a decision goes through here, so that a working index can check it
+    /// was preloaded.
+    fn read_block(&self, kind: BlockKind, key: u64) -> Option<&[u32]> {
+        self.note_read(BlockKey::new(kind, key), None);
+        let max = kind.read_max(self.config.common_token_max);
+        self.block_ref(kind)?.get(key, max, &self.lists)
     }
 
     /// The entity a candidate is attached to.
@@ -585,10 +856,10 @@ impl IdentityIndex {
     pub fn decide(&self, c: &CandidateRef<'_>) -> Decision {
         // The same record (candidate ids are derived from it, so the same id too). A record
         // without an id at its source is never "the same record" as another.
-        let same = if c.external_id.trim().is_empty() {
-            None
+        let same = if has_own_id(c) {
+            self.same_record(record_key(c.source, c.external_id))
         } else {
-            self.by_record.get(record_key(c.source, c.external_id))
+            None
         };
         if let Some(i) = same {
             let entity = self.entity_ids[self.candidates[i as usize].entity as usize].to_string();
@@ -602,7 +873,9 @@ impl IdentityIndex {
             };
         }
 
-        let q = Prepared::new(c.fields, c.source, c.external_id, |t| self.vocab.get(t));
+        let q = Prepared::new(c.fields, c.source, c.external_id, |key, _| {
+            self.vocab.get(key)
+        });
         let can_found = q.coord.is_some() || q.postcode.is_some();
         let compared = if q.name_weight > 0.0 {
             self.block(&q)
@@ -713,7 +986,8 @@ impl IdentityIndex {
     }
 
     /// The attached candidates worth comparing with `q`, strongest-found first, at most
-    /// `block_candidates_max` (see the module docs of `resolve`).
+    /// `block_candidates_max` (see the module docs of `resolve`). Every block it may read is
+    /// listed by `keys::lookups`: keep the two in step.
     fn block(&self, q: &Prepared) -> Vec<u32> {
         let common_max = self.config.common_token_max;
         let lists = &self.lists;
@@ -732,6 +1006,10 @@ impl IdentityIndex {
         };
         let cell_tokens = || known_tokens().filter(|t| indexed_in_cells(t.class, q.lookup_class));
         let global_tokens = || known_tokens().filter(|t| indexed_globally(t.class));
+        let token_list = |t: &QueryToken| {
+            self.note_read(BlockKey::new(BlockKind::Token, t.hash), None);
+            &self.block_token[t.id as usize]
+        };
 
         // Candidates naming this record (only worth a lookup once some candidate names
         // another record at all); and for each record this one names: that record itself,
@@ -739,31 +1017,31 @@ impl IdentityIndex {
         if self.n_cross_references > 0 {
             take(
                 &mut hits,
-                self.block_id.get(q.ids[0].0, common_max, lists),
+                self.read_block(BlockKind::Id, q.ids[0].0),
                 priority::EXTERNAL_ID,
             );
         }
         for &key in q.ids.iter().skip(1) {
             take(
                 &mut hits,
-                self.block_id.get(key.0, common_max, lists),
+                self.read_block(BlockKind::Id, key.0),
                 priority::EXTERNAL_ID,
             );
-            if let Some(i) = self.by_record.get(key) {
+            if let Some(i) = self.same_record(key) {
                 hits.push((i, priority::EXTERNAL_ID));
             }
         }
         if let Some(phone) = q.phone {
             take(
                 &mut hits,
-                self.block_phone.get(phone, common_max, lists),
+                self.read_block(BlockKind::Phone, phone),
                 priority::PHONE,
             );
         }
         if let Some(w) = q.website {
             take(
                 &mut hits,
-                self.block_website.get(w.block_key(), common_max, lists),
+                self.read_block(BlockKind::Website, w.block_key()),
                 priority::WEBSITE,
             );
         }
@@ -775,7 +1053,7 @@ impl IdentityIndex {
                 let rare_max = rare_token_max(common_max);
                 for t in cell_tokens() {
                     let p = weight_priority(priority::CELL_TOKEN_PER_WEIGHT, t.weight);
-                    let list = &self.block_token[t.id as usize];
+                    let list = token_list(t);
                     if list.n as usize <= rare_max {
                         // A rare word: its own list says where each of its candidates is.
                         if let Some(pairs) = list.usable(common_max, lists) {
@@ -788,13 +1066,11 @@ impl IdentityIndex {
                         }
                     } else {
                         for &cell in &near {
+                            let key = cell_token_key(cell, t.hash);
+                            self.note_read(BlockKey::new(BlockKind::CellToken, key), Some(t.hash));
                             take(
                                 &mut hits,
-                                self.block_cell_token.get(
-                                    cell_token_key(cell, t.id),
-                                    common_max,
-                                    lists,
-                                ),
+                                self.block_cell_token.get(key, common_max, lists),
                                 p,
                             );
                         }
@@ -806,14 +1082,14 @@ impl IdentityIndex {
                 if let Some(key) = q.name_key {
                     take(
                         &mut hits,
-                        self.block_name_key_no_coord.get(key, common_max, lists),
+                        self.read_block(BlockKind::NameKeyNoCoord, key),
                         priority::NAME_KEY,
                     );
                 }
                 if let Some(pc) = q.postcode {
                     take(
                         &mut hits,
-                        self.block_postcode_no_coord.get(pc.full, common_max, lists),
+                        self.read_block(BlockKind::PostcodeNoCoord, pc.full),
                         priority::POSTCODE,
                     );
                 }
@@ -821,9 +1097,11 @@ impl IdentityIndex {
                 // is near by, where few enough places are (typos in every shared word).
                 if hits.is_empty() && self.sparse() {
                     for cell in neighbour_cells(lat, lon, self.config.cell_m) {
-                        if let Some(items) = self.block_cell.get(cell, CELL_ALONE_MAX, lists) {
-                            hits.extend(items.iter().map(|&c| (c, priority::CELL)));
-                        }
+                        take(
+                            &mut hits,
+                            self.read_block(BlockKind::Cell, cell),
+                            priority::CELL,
+                        );
                     }
                 }
             }
@@ -831,7 +1109,7 @@ impl IdentityIndex {
                 if let Some(key) = q.name_key {
                     take(
                         &mut hits,
-                        self.block_name_key.get(key, common_max, lists),
+                        self.read_block(BlockKind::NameKey, key),
                         priority::NAME_KEY,
                     );
                 }
@@ -843,11 +1121,7 @@ impl IdentityIndex {
                 for t in global_tokens() {
                     looked_up += 1;
                     let p = weight_priority(priority::TOKEN_PER_WEIGHT, t.weight);
-                    if let Some(pairs) = self
-                        .block_token
-                        .get(t.id as usize)
-                        .and_then(|l| l.usable(common_max, lists))
-                    {
+                    if let Some(pairs) = token_list(t).usable(common_max, lists) {
                         shared.extend(pairs.chunks_exact(2).map(|pair| (pair[0], p)));
                     }
                 }
@@ -861,7 +1135,7 @@ impl IdentityIndex {
                 if let Some(pc) = q.postcode {
                     take(
                         &mut hits,
-                        self.block_postcode.get(pc.full, common_max, lists),
+                        self.read_block(BlockKind::Postcode, pc.full),
                         priority::POSTCODE,
                     );
                 }
@@ -897,7 +1171,13 @@ impl IdentityIndex {
     /// Where they are not, reading a cell whole is refused anyway, and skipping the nine
     /// lookups saves as many trips to memory.
     fn sparse(&self) -> bool {
-        self.n_with_coordinates <= self.block_cell.len() * CELL_ALONE_MAX
+        self.n_with_coordinates <= (self.block_cell.len() + self.cells_elsewhere) * CELL_ALONE_MAX
+    }
+
+    /// The first attached candidate of a record (by its full key), if any.
+    fn same_record(&self, key: (u64, u64)) -> Option<u32> {
+        self.note_read(BlockKey::new(BlockKind::Record, key.0), None);
+        self.by_record.get(key)
     }
 
     /// The dense index of an entity id, registering it if new.
@@ -929,66 +1209,16 @@ impl IdentityIndex {
     }
 }
 
-/// Which name tokens are looked up in the blocks: the distinctive words if the name has
-/// any; else its brand ("Powerleague" alone); else its kind words ("Tennis Courts"); else
-/// the generic ones. Looking up "tennis" and "club" for "Drumbrae Hollow Tennis Club" would
-/// bring every tennis club and every club near by, to lose on the name.
-fn lookup_rank(class: TokenClass) -> u8 {
-    match class {
-        TokenClass::Distinctive => 0,
-        TokenClass::Brand => 1,
-        TokenClass::Kind => 2,
-        TokenClass::Generic => 3,
-    }
-}
-
-/// Whether a name token is filed under in the (cell, token) blocks (and the token lists):
-/// every word but the generic ones ("club", "centre", "edinburgh"), which near by say
-/// nothing; except in a name of nothing but generic words ("Edinburgh Sports Club"), where
-/// they are all there is (such names are few, so their lists stay short).
-fn indexed_in_cells(class: TokenClass, lookup_class: Option<TokenClass>) -> bool {
-    class != TokenClass::Generic || lookup_class == Some(TokenClass::Generic)
-}
-
-/// Whether a name token is filed under in the city-wide token blocks: distinctive and
-/// brand words. A kind word ("tennis") is in too many places for a city-wide block to
-/// narrow anything down.
-fn indexed_globally(class: TokenClass) -> bool {
-    matches!(class, TokenClass::Distinctive | TokenClass::Brand)
-}
-
-/// The key of a (cell, token) block, from the cell's hash.
-fn cell_token_key(cell_hash: u32, token: u32) -> u64 {
-    normalize::fmix64((u64::from(cell_hash) << 32) | u64::from(token))
-}
-
-/// A 32-bit hash of a cell key, never 0 (0 marks "no coordinates" in token lists). Two
-/// cells sharing one would only bring a far candidate into a block, where the distance
-/// keeps it apart.
-fn cell_hash(cell: u64) -> u32 {
-    ((normalize::fmix64(cell) >> 32) as u32).max(1)
-}
-
 /// Up to how many candidates a token is rare: its city-wide list is scanned for neighbours
 /// instead of looking the token up in nine cells (1 trip to memory instead of 9).
 const RARE_TOKEN_MAX: usize = 16;
 
-/// [`RARE_TOKEN_MAX`], below the configured common limit (the list must still exist when
-/// the token stops being rare, to fill the cell blocks from it).
+/// [`RARE_TOKEN_MAX`], below the configured common limit. (The limit once ensured that the
+/// list still existed when the token stopped being rare, to fill the cell blocks from it;
+/// those blocks are now kept from the start, but the limit stays: it decides which tokens
+/// are read through their cells, and so the comparisons made.)
 fn rare_token_max(common_token_max: usize) -> usize {
     RARE_TOKEN_MAX.min(common_token_max.saturating_sub(1))
-}
-
-/// The key of the same record at the same source: 128 bits of hash, so that a million
-/// records collide with odds of about 1 in 10^26. The maps keyed by hashes never read the
-/// keys' text, which at a million candidates would be a cache miss per lookup.
-fn record_key(source: &str, external_id: &str) -> (u64, u64) {
-    let mut h = normalize::Hash128::default();
-    h.tag(4);
-    // "osm" and "openstreetmap" are one source (as in cross-references).
-    h.part(normalize::source_key(source).as_bytes());
-    h.part(normalize::clip(external_id.trim(), normalize::TEXT_BYTES_MAX).as_bytes());
-    h.finish()
 }
 
 /// A 128-bit hash of everything `Prepared::new` reads from a candidate: equal
@@ -1035,58 +1265,17 @@ fn id_key(id: &str) -> (u64, u64) {
     h.finish()
 }
 
-/// The grid row of a latitude: rows are `cell_m` tall.
-fn cell_row(lat: f64, cell_m: f64) -> i64 {
-    (lat * M_PER_DEG / cell_m).floor() as i64
+/// Whether a candidate has an id at its source (one without is never "the same record"
+/// as another).
+pub(crate) fn has_own_id(c: &CandidateRef<'_>) -> bool {
+    !c.external_id.trim().is_empty()
 }
 
-/// The grid column of a longitude in `row`: columns are `cell_m` wide at the row's middle
-/// latitude (an equirectangular projection per row), so a row's cells are square.
-fn cell_col(lon: f64, row: i64, cell_m: f64) -> i64 {
-    let middle = ((row as f64 + 0.5) * cell_m / M_PER_DEG).clamp(-90.0, 90.0);
-    let scale = middle.to_radians().cos().max(1e-9);
-    (lon * M_PER_DEG * scale / cell_m).floor() as i64
-}
-
-fn cell_key(row: i64, col: i64) -> u64 {
-    (u64::from(row as i32 as u32) << 32) | u64::from(col as i32 as u32)
-}
-
-fn own_cell(lat: f64, lon: f64, cell_m: f64) -> u64 {
-    let row = cell_row(lat, cell_m);
-    cell_key(row, cell_col(lon, row, cell_m))
-}
-
-/// The point's cell and its 8 neighbours. Each neighbouring row's columns are computed at
-/// that row's own scale, so every point within `cell_m` is in one of the nine.
-fn neighbour_cells(lat: f64, lon: f64, cell_m: f64) -> impl Iterator<Item = u64> {
-    let row = cell_row(lat, cell_m);
-    (row - 1..=row + 1).flat_map(move |r| {
-        let col = cell_col(lon, r, cell_m);
-        (col - 1..=col + 1).map(move |c| cell_key(r, c))
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_point_within_a_cell_is_in_the_nine_neighbours() {
-        let cell_m = 300.0;
-        let centre = (55.9533, -3.1883);
-        for i in 0..720 {
-            let bearing = f64::from(i) * 0.5_f64.to_radians();
-            for d_m in [1.0, 150.0, 299.0] {
-                let lat = centre.0 + d_m * bearing.cos() / M_PER_DEG;
-                let lon =
-                    centre.1 + d_m * bearing.sin() / (M_PER_DEG * centre.0.to_radians().cos());
-                let own = own_cell(lat, lon, cell_m);
-                assert!(
-                    neighbour_cells(centre.0, centre.1, cell_m).any(|c| c == own),
-                    "{d_m} m at {i}"
-                );
-            }
-        }
-    }
+/// The blocks a working index was given (debug builds; see `IdentityIndex::note_read`).
+#[cfg(debug_assertions)]
+#[derive(Default)]
+struct Preset {
+    keys: std::collections::HashSet<BlockKey>,
+    /// Tokens whose whole city-wide list was preset, and with it their (cell, token) blocks.
+    complete_tokens: std::collections::HashSet<u64>,
 }

@@ -91,6 +91,14 @@
 //! strongest first, ties by candidate id hash. Every step is bounded by these limits: there
 //! is no path whose cost grows with the index.
 //!
+//! # Persisted
+//!
+//! Runs do not rebuild the index from the log: [`IdentityStore`] (`store/`) keeps the
+//! attached candidates and their blocks in a SQLite file beside the projections, caught up
+//! from the log, and builds for each run a *working* index holding only the blocks its
+//! candidates' decisions can read (`IdentityIndex::working` says why its decisions are the
+//! full index's). `keys.rs` is the one list of blocks both use.
+//!
 //! # At a million candidates
 //!
 //! A decision then costs more in trips to memory than in arithmetic, so the index is laid
@@ -100,9 +108,12 @@
 //! (`benches/resolve.rs`) streams synthetic candidates through `decide` + `attach` at 10k,
 //! 100k and 1M and reports time, comparisons and pairwise precision and recall.
 
+mod form;
 mod index;
+mod keys;
 mod normalize;
 pub mod score;
+pub mod store;
 mod table;
 
 #[cfg(test)]
@@ -115,6 +126,7 @@ use trustfold_events::CandidateFields;
 
 pub use index::{IdentityIndex, CELL_ALONE_MAX};
 pub use score::NEAR_M;
+pub use store::{IdentityReport, IdentityStore, IdentityStoreError, WorkingIndex};
 
 /// Recorded in every `MergeDecided`; bumped whenever a decision for the same inputs can
 /// change (a weight, a threshold default, a token list, the blocking rules).

@@ -130,6 +130,8 @@ pub(crate) const NO_ID: u32 = u32::MAX;
 #[derive(Clone, Debug)]
 pub(crate) struct QueryToken {
     pub id: u32,
+    /// The token's block key (`keys::token_hash` of its text).
+    pub hash: u64,
     pub weight: f32,
     pub class: normalize::TokenClass,
     pub text: String,

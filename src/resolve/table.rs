@@ -149,6 +149,18 @@ impl Postings {
         }
     }
 
+    /// Marks the key as filed under by more than `max` candidates, whoever they are (a
+    /// working index learns only that from the store).
+    pub(crate) fn overflow(&mut self, max: usize, lists: &mut Lists) {
+        self.n = self
+            .n
+            .max(u32::try_from(max).unwrap_or(u32::MAX).saturating_add(1));
+        if self.more != 0 {
+            lists.release(self.more - 1);
+            self.more = 0;
+        }
+    }
+
     /// The candidates, unless more than `max` were filed.
     pub(crate) fn usable<'a>(&'a self, max: usize, lists: &'a Lists) -> Option<&'a [u32]> {
         let n = self.n as usize;
@@ -190,6 +202,17 @@ impl TokenPostings {
             1 => self.inline = [idx, cell],
             2 => self.more = 1 + lists.create(&[self.inline[0], self.inline[1], idx, cell]),
             _ => lists.items[(self.more - 1) as usize].extend_from_slice(&[idx, cell]),
+        }
+    }
+
+    /// As [`Postings::overflow`].
+    pub(crate) fn overflow(&mut self, max: usize, lists: &mut Lists) {
+        self.n = self
+            .n
+            .max(u32::try_from(max).unwrap_or(u32::MAX).saturating_add(1));
+        if self.more != 0 {
+            lists.release(self.more - 1);
+            self.more = 0;
         }
     }
 
@@ -247,6 +270,11 @@ impl BlockMap {
 
     pub(crate) fn get<'a>(&'a self, key: u64, max: usize, lists: &'a Lists) -> Option<&'a [u32]> {
         self.table.get(key)?.usable(max, lists)
+    }
+
+    /// Marks `key` as filed under by more than `max` candidates ([`Postings::overflow`]).
+    pub(crate) fn overflow(&mut self, key: u64, max: usize, lists: &mut Lists) {
+        self.table.entry(key).0.overflow(max, lists);
     }
 
     /// Keys filed under.

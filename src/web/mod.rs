@@ -8,7 +8,7 @@
 //! JSON twin returns (each page links to it), so a page never computes what the command
 //! line does not.
 //!
-//! Store work is blocking (SQLite, sled), so handlers run it on the runtime's blocking
+//! Store work is blocking (SQLite, payload files), so handlers run it on the runtime's blocking
 //! threads, at most [`BLOCKING_REQUESTS_MAX`] at once. Reads open their own connections
 //! (SQLite in WAL mode: a reader never waits for the writer); the projections are caught
 //! up by a background task and after each write this server makes, never by a reader.

@@ -37,6 +37,9 @@ pub struct StartRun {
     /// Answer every connector from the recorded fixtures, even where keys are set.
     #[serde(default, deserialize_with = "lenient::flag")]
     pub offline: bool,
+    /// Keep candidates that do not answer the query (`ingest --keep-off-topic`).
+    #[serde(default, deserialize_with = "lenient::flag")]
+    pub keep_off_topic: bool,
 }
 
 /// Fields as JSON sends them or as a page's form does (every value a text, an empty one
@@ -282,6 +285,7 @@ pub fn start(state: &AppState, req: StartRun) -> Result<Uuid, ApiError> {
                 shutdown,
                 progress: false,
                 runtime: Some(runtime),
+                keep_off_topic: req.keep_off_topic,
             };
             let report = query::run_query(&dir, &store, &blobs, &plan, prepared, driver);
             drop(blobs);

@@ -130,17 +130,14 @@ impl Stores {
         Ok(())
     }
 
-    /// The blob store, shared by everyone in this process who holds it (see
-    /// [`SharedBlobs`]).
+    /// The blob store (one handle, shared by whoever in the server holds it).
     pub fn blobs(&self) -> Result<Arc<BlobStore>> {
         self.blobs.get(&self.data_dir)
     }
 }
 
-/// The blob store admits one process at a time (sled's lock), and one handle per process.
-/// The server opens it when a request or a run needs it and closes it when the last user
-/// drops it, so a command-line ingest beside the server waits only while the server is
-/// actually reading or writing payloads.
+/// One handle on the blob store for the requests and runs that use it at the same time,
+/// opened when the first of them asks and dropped with the last.
 #[derive(Debug, Default)]
 pub struct SharedBlobs {
     slot: Mutex<Weak<BlobStore>>,

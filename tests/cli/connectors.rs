@@ -386,12 +386,13 @@ fn an_oversized_body_is_refused_without_retry() {
 fn arcgis_pages_are_followed_and_its_http_200_errors_recognised() {
     let server = FaultServer::start();
     let dir = setup();
-    // Every council sports facility: more than one page of 50.
+    // Every council sports facility: more than one page of 50 (the query asks for the
+    // whole layer, so the whole layer is asked).
     let (out, events) = ingest_one(
         &dir,
         &server,
         "edinburgh_council",
-        "leisure centres edinburgh",
+        "sports facilities edinburgh",
         &[],
     );
     assert_success(&out);

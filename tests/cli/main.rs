@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `trustfold` binary on a scratch data dir, real SQLite and
-//! sled files, real processes (including SIGKILL mid-write).
+//! blob files, real processes (including SIGKILL mid-write), real full and read-only
+//! file systems (a small tmpfs, where the tests may mount one).
 //!
 //! Shared helpers live here; the tests are in one module per topic (as ripgrep's `tests/`).
 
@@ -14,10 +15,13 @@ use support::{Fault, FaultServer};
 mod connectors;
 mod history;
 mod identity;
+mod identity_index;
 mod lifecycle;
 mod log;
 mod projections;
+mod relevance;
 mod serve;
+mod storage_faults;
 mod support;
 
 /// A scratch data dir and a way to run the binary against it.

@@ -635,6 +635,7 @@ impl World {
                         reason: "no coverage for the query's features".into(),
                     })
                     .collect(),
+                keep_off_topic: false,
             }
             .into(),
             &mut self.rng,

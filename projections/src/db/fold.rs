@@ -1,13 +1,14 @@
-//! Folding the log into a database: the full rebuild (a light fold of the whole log, then
-//! every row written in key order) and the incremental catch-up (load the rows an event
-//! touches, `apply`, write the rows that changed). Both call the same pure `apply`, and
-//! both merge entities through `merging.rs`.
+//! Folding the log into a database. There is one fold: load the rows the events touch,
+//! `apply` them, write the rows that changed. The incremental catch-up runs it over the
+//! events since the checkpoint; a full rebuild runs it over the whole log in slices of
+//! [`REBUILD_SLICE_EVENTS`] into a fresh database, so its memory is one slice's rows
+//! whatever the size of the log (ADR 0004), then merges every entity once. Entities are
+//! merged through `merging.rs`.
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
-use rusqlite::{params, Connection};
 use trustfold_events::{
     BlobHash, EventPayload, EventStore, MergeOutcome, RejectReason, SqliteEventStore, StoreError,
     StoredEvent,
@@ -15,8 +16,10 @@ use trustfold_events::{
 
 use super::merging::{merge_pass, Job};
 use super::read::{candidate_by_id, candidate_from_row, ProjectionDb, CANDIDATE_COLUMNS};
+use super::rows::EntityRow;
+use super::sql::{all, params, Conn, Tx};
 use super::{
-    check_checkpoint, from_json, rate, sql, text_by_key, to_json, FoldReport, Meta, Progress,
+    check_checkpoint, from_json, rate, text_by_key, to_json, FoldReport, Meta, Progress,
     ProjectionError, Result, PROGRESS_EVENTS,
 };
 use crate::policy::TrustPolicy;
@@ -33,47 +36,43 @@ pub const DECODE_CHUNK_EVENTS: usize = 512;
 /// enough that a handful in flight stay small in memory.
 pub const MERGE_CHUNK_ENTITIES: usize = 1024;
 
+/// Events a rebuild folds in memory before writing their rows: what bounds its memory.
+/// (At about 0.4 KB of rows per event folded, 100k events hold some 40 MB.)
+pub const REBUILD_SLICE_EVENTS: u64 = 100_000;
+
 fn decoder_gone() -> ProjectionError {
     ProjectionError::Store(StoreError::Integrity(
         "the decoding thread stopped early".into(),
     ))
 }
 
-/// Folds the whole log (light: no observations are kept) and writes every row into a new
-/// database at `path`.
-///
-/// Three stages run at once while folding: the store's reader thread steps SQLite, a
-/// decoding thread turns chunks of raw events into [`ProjectionEvent`]s, and this thread
-/// applies them in order. Then the rows are written in key order, entities merged on
-/// worker threads that read their members' observations back from the log.
-pub(super) fn build_fresh(
-    path: &Path,
+/// Streams the events `from..=to` decoded for the projections to `each`, in order: the
+/// store's reader thread steps SQLite, a decoding thread decodes chunks of events, and
+/// the calling thread runs `each` (three stages at once on a multi-core machine).
+fn for_each_decoded(
     store: &SqliteEventStore,
-    policy: &TrustPolicy,
-    progress: Progress<'_>,
-) -> Result<(ProjectionDb, FoldReport)> {
-    let started = Instant::now();
-    let total = store.head()?.map(|h| h.seq).unwrap_or(0);
-    let mut state = State {
-        untracked: true,
-        light: true,
-        ..State::default()
-    };
-    let mut last_hash = String::new();
-    let mut n = 0u64;
-    type Decoded = std::result::Result<Vec<ProjectionEvent>, StoreError>;
+    from: u64,
+    to: u64,
+    each: &mut dyn FnMut(ProjectionEvent, &StoredEvent) -> Result<()>,
+) -> Result<()> {
+    type Decoded = std::result::Result<Vec<(ProjectionEvent, StoredEvent)>, StoreError>;
     let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Vec<StoredEvent>>(4);
     let (dec_tx, dec_rx) = std::sync::mpsc::sync_channel::<Decoded>(4);
     std::thread::scope(|scope| -> Result<()> {
         scope.spawn(move || {
             for chunk in raw_rx {
                 let decoded: Decoded = chunk
-                    .iter()
-                    .map(|ev| {
-                        ProjectionEvent::from_stored(ev).map_err(|source| StoreError::Decode {
-                            seq: ev.seq,
-                            source,
-                        })
+                    .into_iter()
+                    .map(|mut ev| {
+                        let pe = ProjectionEvent::from_stored(&ev).map_err(|source| {
+                            StoreError::Decode {
+                                seq: ev.seq,
+                                source,
+                            }
+                        })?;
+                        // Only the envelope is needed past decoding.
+                        ev.payload = Vec::new();
+                        Ok((pe, ev))
                     })
                     .collect();
                 if dec_tx.send(decoded).is_err() {
@@ -81,25 +80,19 @@ pub(super) fn build_fresh(
                 }
             }
         });
-        let mut apply_chunk = |chunk: Decoded, state: &mut State| -> Result<()> {
-            for pe in chunk? {
-                n += 1;
-                apply(state, pe);
-                if n.is_multiple_of(PROGRESS_EVENTS) {
-                    progress(n, total);
-                }
+        let mut apply_chunk = |chunk: Decoded| -> Result<()> {
+            for (pe, ev) in chunk? {
+                each(pe, &ev)?;
             }
             Ok(())
         };
         let mut in_flight = 0usize;
         let mut chunk = Vec::with_capacity(DECODE_CHUNK_EVENTS);
-        for ev in store.read_raw_from(1) {
+        // Checked as read: a tampered log stops the fold before it is folded.
+        for ev in store.read_checked_from(from) {
             let ev = ev?;
-            if ev.seq > total {
+            if ev.seq > to {
                 break;
-            }
-            if ev.seq == total {
-                last_hash = ev.hash.to_hex();
             }
             chunk.push(ev);
             if chunk.len() == DECODE_CHUNK_EVENTS {
@@ -108,7 +101,7 @@ pub(super) fn build_fresh(
                 while in_flight >= 3 {
                     let done = dec_rx.recv().map_err(|_| decoder_gone())?;
                     in_flight -= 1;
-                    apply_chunk(done, &mut state)?;
+                    apply_chunk(done)?;
                 }
                 raw_tx.send(full).map_err(|_| decoder_gone())?;
                 in_flight += 1;
@@ -122,79 +115,70 @@ pub(super) fn build_fresh(
         while in_flight > 0 {
             let done = dec_rx.recv().map_err(|_| decoder_gone())?;
             in_flight -= 1;
-            apply_chunk(done, &mut state)?;
+            apply_chunk(done)?;
         }
         Ok(())
-    })?;
-    progress(n, total);
-    // What the fold no longer needs goes before the writing starts.
-    state.by_payload = Default::default();
-    state.slugs = Default::default();
-    state.slug_next = Default::default();
-    state.followers = Default::default();
+    })
+}
 
+/// Folds the whole log into a new database at `path`: the catch-up, slice after slice,
+/// with the entities' values left for one merge pass at the end (an entity touched in many
+/// slices is merged once).
+pub(super) fn build_fresh(
+    path: &Path,
+    store: &SqliteEventStore,
+    policy: &TrustPolicy,
+    slice_events: u64,
+    progress: Progress<'_>,
+) -> Result<(ProjectionDb, FoldReport)> {
+    let started = Instant::now();
+    let total = store.head()?.map(|h| h.seq).unwrap_or(0);
     let mut db = ProjectionDb::create(path)?;
-    let written = {
-        let path = db.path.clone();
-        let tx = sql(&path, db.conn.transaction())?;
-        // Sorted keys: rows land in key order, appended to the tables' B-trees rather
-        // than inserted all over them (measured: about half the insert time).
-        fn sorted(mut v: Vec<&String>) -> Vec<&String> {
-            v.sort_unstable();
-            v
-        }
-        write_plain_rows(
-            &tx,
-            &path,
-            &state,
-            &sorted(state.candidates.keys().collect()),
-            &sorted(state.runs.keys().collect()),
-            &sorted(state.reviews.keys().collect()),
-        )?;
-        let ids = sorted(state.entities.keys().collect());
-        let written = write_entities(&tx, &path, store, policy, &state, &ids)?;
-        ProjectionDb::put_meta(
-            &tx,
-            &path,
-            &[
-                ("checkpoint_seq", &state.last_seq.to_string()),
-                ("checkpoint_hash", &last_hash),
-            ],
-        )?;
-        ProjectionDb::put_policy(&tx, &path, policy)?;
-        sql(&path, tx.commit())?;
-        written
-    };
-    let report = FoldReport {
+    ProjectionDb::put_policy(&*db.conn, policy)?;
+    let mut report = FoldReport {
         from_seq: 1,
-        to_seq: state.last_seq,
-        events: n,
-        entities_written: written,
-        elapsed_ms: 0,
-        events_per_s: 0.0,
+        ..FoldReport::default()
     };
-    // Freeing many small allocations takes a while: it happens on another thread while
-    // the indexes are built (and not at all if the process exits first).
-    std::thread::spawn(move || drop(state));
+    while report.to_seq < total {
+        let until = (report.to_seq + slice_events).min(total);
+        let done = report.events;
+        let slice = db.fold(store, policy, Some(until), false, &mut |n, _| {
+            progress(done + n, total)
+        })?;
+        report.events += slice.events;
+        report.to_seq = slice.to_seq;
+        if slice.events == 0 {
+            break;
+        }
+    }
+    progress(report.events, total);
+    report.entities_written = db.merge_all(store, policy)?;
     db.finish_bulk()?;
-    let report = FoldReport {
-        elapsed_ms: started.elapsed().as_millis() as u64,
-        events_per_s: rate(n, started.elapsed()),
-        ..report
-    };
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    report.events_per_s = rate(report.events, started.elapsed());
     Ok((db, report))
 }
 
 /// Merges the entities `ids` of `state` (members loaded, observations not needed) and
-/// writes their rows, in the order given. Returns how many were written.
+/// writes their rows, in the order given; with `merge` false, writes rows that hold the
+/// entities' fold state only (a rebuild merges every entity once, at its end). Returns
+/// how many were written.
 fn write_entities(
-    conn: &Connection,
-    path: &Path,
+    conn: &dyn Conn,
     store: &SqliteEventStore,
     policy: &TrustPolicy,
     state: &State,
     ids: &[&String],
+    merge: bool,
 ) -> Result<u64> {
+    if !merge {
+        for eid in ids {
+            if let Some(es) = state.entities.get(*eid) {
+                put_entity(conn, &EntityRow::unmerged(es))?;
+            }
+        }
+        return Ok(ids.len() as u64);
+    }
     let jobs = ids.chunks(MERGE_CHUNK_ENTITIES).map(|part| {
         Ok(part
             .iter()
@@ -217,11 +201,10 @@ fn write_entities(
             })
             .collect())
     });
-    let mut put = sql(path, conn.prepare_cached(PUT_ENTITY))?;
     let mut written = 0u64;
     merge_pass(store, policy, jobs, false, &mut |done| {
         for d in done {
-            put_entity(&mut put, path, &d.row)?;
+            put_entity(conn, &d.row)?;
             written += 1;
         }
         Ok(())
@@ -229,36 +212,39 @@ fn write_entities(
     Ok(written)
 }
 
-pub(super) const PUT_ENTITY: &str = "INSERT OR REPLACE INTO entities(entity_id, slug, name,
-    entity_class, locality, postcode, lat, lon, sources, n_sources, completeness, conflicts,
-    founded_seq, updated_seq, overrides, merged)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
-
-pub(super) fn put_entity(
-    put: &mut rusqlite::CachedStatement<'_>,
-    path: &Path,
-    r: &super::rows::EntityRow,
-) -> Result<()> {
-    sql(
-        path,
-        put.execute(params![
-            r.entity_id,
-            r.slug,
-            r.name,
-            r.entity_class,
-            r.locality,
-            r.postcode,
+/// Writes one entity row (replacing the one of that id).
+pub(super) fn put_entity(conn: &dyn Conn, r: &super::rows::EntityRow) -> Result<()> {
+    conn.execute(
+        "INSERT INTO entities(entity_id, slug, name, sort_name, entity_class, locality,
+            postcode, lat, lon, sources, n_sources, completeness, conflicts, founded_seq,
+            updated_seq, overrides, merged)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+         ON CONFLICT(entity_id) DO UPDATE SET slug = excluded.slug, name = excluded.name,
+            sort_name = excluded.sort_name, entity_class = excluded.entity_class,
+            locality = excluded.locality, postcode = excluded.postcode, lat = excluded.lat,
+            lon = excluded.lon, sources = excluded.sources, n_sources = excluded.n_sources,
+            completeness = excluded.completeness, conflicts = excluded.conflicts,
+            founded_seq = excluded.founded_seq, updated_seq = excluded.updated_seq,
+            overrides = excluded.overrides, merged = excluded.merged",
+        params![
+            &r.entity_id,
+            &r.slug,
+            &r.name,
+            &r.sort_name,
+            &r.entity_class,
+            &r.locality,
+            &r.postcode,
             r.lat,
             r.lon,
-            r.sources,
+            &r.sources,
             r.n_sources,
             r.completeness,
-            r.conflicts,
+            &r.conflicts,
             r.founded_seq,
             r.updated_seq,
-            r.overrides,
-            r.merged,
-        ]),
+            &r.overrides,
+            &r.merged,
+        ],
     )?;
     Ok(())
 }
@@ -266,155 +252,130 @@ pub(super) fn put_entity(
 /// Writes the named candidate, run (with the entities each touched) and review rows,
 /// taking their content from `state`.
 fn write_plain_rows(
-    conn: &Connection,
-    path: &Path,
+    conn: &dyn Conn,
     state: &State,
     candidates: &[&String],
     runs: &[&String],
     reviews: &[&String],
 ) -> Result<()> {
-    {
-        let mut put = sql(
-            path,
-            conn.prepare_cached(&format!(
-                "INSERT OR REPLACE INTO candidates({CANDIDATE_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-            )),
-        )?;
-        for &cid in candidates {
-            let Some(c) = state.candidates.get(cid) else {
-                continue;
-            };
-            sql(
-                path,
-                put.execute(params![
-                    cid,
-                    c.entity_id,
-                    c.follows,
-                    c.observed_seq.map(|s| s as i64),
-                    c.source,
-                    c.name,
-                    c.payload_hash.map(|h| h.0.to_vec()),
-                    c.record_hash.map(|h| h.0.to_vec()),
-                    c.decided_by,
-                    c.seen.as_ref().map(|s| s.seq as i64),
-                    c.seen.as_ref().map(|s| s.recorded_at.timestamp_micros()),
-                    c.seen.as_ref().and_then(|s| s.run_id.clone()),
-                ]),
-            )?;
-        }
-    }
-    {
-        let mut put = sql(
-            path,
-            conn.prepare_cached(
-                "INSERT OR REPLACE INTO runs(run_id, started_at, status, row) VALUES (?1, ?2, ?3, ?4)",
+    for &cid in candidates {
+        let Some(c) = state.candidates.get(cid) else {
+            continue;
+        };
+        let payload = c.payload_hash.map(|h| h.0);
+        let record = c.record_hash.map(|h| h.0);
+        conn.execute(
+            &format!(
+                "INSERT INTO candidates({CANDIDATE_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT(candidate_id) DO UPDATE SET entity_id = excluded.entity_id,
+                    follows = excluded.follows, observed_seq = excluded.observed_seq,
+                    source = excluded.source, name = excluded.name,
+                    payload_hash = excluded.payload_hash, record_hash = excluded.record_hash,
+                    decided_by = excluded.decided_by, seen_seq = excluded.seen_seq,
+                    seen_at_us = excluded.seen_at_us, seen_run = excluded.seen_run"
             ),
+            params![
+                cid,
+                &c.entity_id,
+                &c.follows,
+                c.observed_seq,
+                &c.source,
+                &c.name,
+                payload.as_ref().map(|h| &h[..]),
+                record.as_ref().map(|h| &h[..]),
+                &c.decided_by,
+                c.seen.as_ref().map(|s| s.seq),
+                c.seen.as_ref().map(|s| s.recorded_at.timestamp_micros()),
+                c.seen.as_ref().and_then(|s| s.run_id.as_ref()),
+            ],
+        )?;
+    }
+    for &rid in runs {
+        let Some(r) = state.runs.get(rid) else {
+            continue;
+        };
+        conn.execute(
+            "INSERT INTO runs(run_id, started_at, status, row) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(run_id) DO UPDATE SET started_at = excluded.started_at,
+                status = excluded.status, row = excluded.row",
+            params![
+                rid,
+                r.started_at.to_rfc3339().as_str(),
+                r.status.as_str(),
+                to_json(r).as_str()
+            ],
         )?;
         // `created` only ever goes from 0 to 1: a run that founded an entity and saw it
         // again still founded it, whichever slice of the log each fact was folded in.
-        let mut put_entity = sql(
-            path,
-            conn.prepare_cached(
+        for (eid, created) in &r.entities {
+            conn.execute(
                 "INSERT INTO run_entities(run_id, entity_id, created) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(run_id, entity_id) DO UPDATE SET created = max(created, excluded.created)",
-            ),
-        )?;
-        for &rid in runs {
-            let Some(r) = state.runs.get(rid) else {
-                continue;
-            };
-            sql(
-                path,
-                put.execute(params![
-                    rid,
-                    r.started_at.to_rfc3339(),
-                    r.status.as_str(),
-                    to_json(r)
-                ]),
+                 ON CONFLICT(run_id, entity_id) DO UPDATE SET created =
+                    CASE WHEN excluded.created > run_entities.created
+                         THEN excluded.created ELSE run_entities.created END",
+                params![rid, eid, *created],
             )?;
-            for (eid, created) in &r.entities {
-                sql(
-                    path,
-                    put_entity.execute(params![rid, eid, i64::from(*created)]),
-                )?;
-            }
         }
     }
-    {
-        let mut put = sql(
-            path,
-            conn.prepare_cached(
-                "INSERT OR REPLACE INTO reviews(review_id, status, requested_seq, row)
-                 VALUES (?1, ?2, ?3, ?4)",
-            ),
-        )?;
-        for &rid in reviews {
-            if let Some(r) = state.reviews.get(rid) {
-                sql(
-                    path,
-                    put.execute(params![
-                        rid,
-                        super::read::review_status(r),
-                        r.requested_seq as i64,
-                        to_json(r)
-                    ]),
-                )?;
-            }
+    for &rid in reviews {
+        if let Some(r) = state.reviews.get(rid) {
+            conn.execute(
+                "INSERT INTO reviews(review_id, status, requested_seq, row) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(review_id) DO UPDATE SET status = excluded.status,
+                    requested_seq = excluded.requested_seq, row = excluded.row",
+                params![
+                    rid,
+                    super::read::review_status(r),
+                    r.requested_seq,
+                    to_json(r).as_str()
+                ],
+            )?;
         }
     }
     Ok(())
 }
 
 impl ProjectionDb {
-    /// Folds the events after the checkpoint, loading only the rows they touch.
-    pub(super) fn catch_up(
+    /// Folds the events after the checkpoint (up to `until`, or the head), loading only
+    /// the rows they touch, and merges the entities they changed unless `merge` is false.
+    pub(super) fn fold(
         &mut self,
         store: &SqliteEventStore,
         policy: &TrustPolicy,
+        until: Option<u64>,
+        merge: bool,
         progress: Progress<'_>,
     ) -> Result<FoldReport> {
         let started = Instant::now();
         let meta: Meta = self.meta()?;
         check_checkpoint(&self.path, &meta, store)?;
         let head_seq = store.head()?.map_or(0, |h| h.seq);
+        let last = until.map_or(head_seq, |u| u.min(head_seq));
         let mut report = FoldReport {
             from_seq: meta.checkpoint_seq + 1,
             to_seq: meta.checkpoint_seq,
             ..FoldReport::default()
         };
-        if head_seq <= meta.checkpoint_seq {
+        if last <= meta.checkpoint_seq {
             return Ok(report);
         }
-        let total = head_seq - meta.checkpoint_seq;
-        let path = self.path.clone();
-        let tx = sql(
-            &path,
-            self.conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate),
-        )?;
+        let total = last - meta.checkpoint_seq;
+        let conn = &*self.conn;
+        let tx = Tx::begin(conn, true)?;
         let mut loader = Loader {
-            conn: &tx,
-            path: &path,
+            conn,
             loaded: HashSet::new(),
         };
-        // The incremental fold keeps no observations either: entities are merged from
-        // observations read back from the log, as in a rebuild.
+        // No observations are kept: entities are merged from observations read back
+        // from the log.
         let mut state = State {
             last_seq: meta.checkpoint_seq,
             light: true,
             ..State::default()
         };
         let mut last_hash = meta.checkpoint_hash.clone();
-        for ev in store.read_raw_from(meta.checkpoint_seq + 1) {
-            let ev = ev?;
-            if ev.seq > head_seq {
-                break;
-            }
-            let pe = ProjectionEvent::from_stored(&ev).map_err(|source| StoreError::Decode {
-                seq: ev.seq,
-                source,
-            })?;
+        for_each_decoded(store, meta.checkpoint_seq + 1, last, &mut |pe, ev| {
             loader.preload(&mut state, &pe)?;
             apply(&mut state, pe);
             last_hash = ev.hash.to_hex();
@@ -423,42 +384,78 @@ impl ProjectionDb {
             if report.events.is_multiple_of(PROGRESS_EVENTS) {
                 progress(report.events, total);
             }
-        }
+            Ok(())
+        })?;
         progress(report.events, total);
         // Every member of a changed entity is needed to merge it.
         let dirty: Vec<String> = state.dirty_entities.iter().cloned().collect();
-        for eid in &dirty {
-            loader.load_members(&mut state, eid)?;
+        if merge {
+            for eid in &dirty {
+                loader.load_members(&mut state, eid)?;
+            }
         }
         write_plain_rows(
-            &tx,
-            &path,
+            conn,
             &state,
             &state.dirty_candidates.iter().collect::<Vec<_>>(),
             &state.dirty_runs.iter().collect::<Vec<_>>(),
             &state.dirty_reviews.iter().collect::<Vec<_>>(),
         )?;
         let ids: Vec<&String> = state.dirty_entities.iter().collect();
-        report.entities_written = write_entities(&tx, &path, store, policy, &state, &ids)?;
+        report.entities_written = write_entities(conn, store, policy, &state, &ids, merge)?;
         ProjectionDb::put_meta(
-            &tx,
-            &path,
+            conn,
             &[
                 ("checkpoint_seq", &report.to_seq.to_string()),
                 ("checkpoint_hash", &last_hash),
             ],
         )?;
-        sql(&path, tx.commit())?;
+        tx.commit()?;
         report.elapsed_ms = started.elapsed().as_millis() as u64;
         report.events_per_s = rate(report.events, started.elapsed());
         Ok(report)
+    }
+
+    /// Folds the events after the checkpoint and merges the entities they changed.
+    pub(super) fn catch_up(
+        &mut self,
+        store: &SqliteEventStore,
+        policy: &TrustPolicy,
+        progress: Progress<'_>,
+    ) -> Result<FoldReport> {
+        self.fold(store, policy, None, true, progress)
+    }
+
+    /// Merges every entity of the database under `policy` and writes its row (the end of
+    /// a rebuild). Returns how many.
+    fn merge_all(&mut self, store: &SqliteEventStore, policy: &TrustPolicy) -> Result<u64> {
+        let conn = &*self.conn;
+        let tx = Tx::begin(conn, true)?;
+        let ids = all(
+            conn,
+            "SELECT entity_id FROM entities ORDER BY entity_id",
+            &[],
+            |r| r.req_text(0),
+        )?;
+        let jobs = ids
+            .chunks(MERGE_CHUNK_ENTITIES)
+            .map(|part| jobs_from_db(conn, part, false));
+        let mut written = 0u64;
+        merge_pass(store, policy, jobs, false, &mut |done| {
+            for d in done {
+                put_entity(conn, &d.row)?;
+                written += 1;
+            }
+            Ok(())
+        })?;
+        tx.commit()?;
+        Ok(written)
     }
 }
 
 /// Loads, for the incremental path, the rows an event touches.
 struct Loader<'c> {
-    conn: &'c Connection,
-    path: &'c Path,
+    conn: &'c dyn Conn,
     /// Keys already looked up ("c:<id>", "e:<id>", "r:<id>", "s:<base>", "m:<entity>",
     /// "p:<payload>").
     loaded: HashSet<String>,
@@ -485,6 +482,7 @@ impl Loader<'_> {
                 }
                 self.load_payload(state, &p.payload_hash)?;
             }
+            EventPayload::CandidateAccepted(p) => self.load_candidate(state, &p.candidate_id)?,
             EventPayload::CandidatesSeenAgain(p) => {
                 for h in &p.earlier_payloads {
                     self.load_payload(state, h)?;
@@ -527,9 +525,9 @@ impl Loader<'_> {
         if state.reviews.contains_key(review_id) || !self.first_time(format!("v:{review_id}")) {
             return Ok(());
         }
-        let row = text_by_key(self.conn, self.path, REVIEW_ROW, review_id)?;
+        let row = text_by_key(self.conn, REVIEW_ROW, review_id)?;
         if let Some(row) = row {
-            let r: ReviewRow = from_json(self.path, "review", &row)?;
+            let r: ReviewRow = from_json(self.conn.location(), "review", &row)?;
             state.reviews.insert(review_id.to_string(), r);
         }
         Ok(())
@@ -539,11 +537,11 @@ impl Loader<'_> {
         if state.runs.contains_key(run_id) || !self.first_time(format!("r:{run_id}")) {
             return Ok(());
         }
-        let row = text_by_key(self.conn, self.path, RUN_ROW, run_id)?;
+        let row = text_by_key(self.conn, RUN_ROW, run_id)?;
         if let Some(row) = row {
             // The run's entities stay in `run_entities`: only the ones this slice adds
             // are written, merged in with an upsert.
-            let r: RunRow = from_json(self.path, "run", &row)?;
+            let r: RunRow = from_json(self.conn.location(), "run", &row)?;
             state.runs.insert(run_id.to_string(), r);
         }
         Ok(())
@@ -569,7 +567,7 @@ impl Loader<'_> {
                 continue;
             }
             if !state.candidates.contains_key(&c) {
-                if let Some(cand) = candidate_by_id(self.conn, self.path, &c)? {
+                if let Some(cand) = candidate_by_id(self.conn, &c)? {
                     self.insert_row(state, cand);
                 }
             }
@@ -578,15 +576,11 @@ impl Loader<'_> {
             if let Some(eid) = entity {
                 self.load_entity(state, &eid)?;
             }
-            let mut stmt = sql(
-                self.path,
-                self.conn
-                    .prepare_cached("SELECT candidate_id FROM candidates WHERE follows = ?1"),
-            )?;
-            let followers: Vec<String> = sql(
-                self.path,
-                stmt.query_map([&c], |r| r.get(0))
-                    .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
+            let followers = all(
+                self.conn,
+                "SELECT candidate_id FROM candidates WHERE follows = ?1",
+                params![&c],
+                |r| r.req_text(0),
             )?;
             for f in followers {
                 state
@@ -604,7 +598,7 @@ impl Loader<'_> {
         if state.entities.contains_key(eid) || !self.first_time(format!("e:{eid}")) {
             return Ok(());
         }
-        if let Some((_, mut e)) = ProjectionDb::entity_by_id(self.conn, self.path, eid)? {
+        if let Some((_, mut e)) = ProjectionDb::entity_by_id(self.conn, eid)? {
             // A member this slice already moved elsewhere is no longer a member.
             e.members.retain(|c| {
                 state
@@ -630,7 +624,7 @@ impl Loader<'_> {
             .unwrap_or_default();
         for cid in members {
             if !state.candidates.contains_key(&cid) {
-                if let Some(c) = candidate_by_id(self.conn, self.path, &cid)? {
+                if let Some(c) = candidate_by_id(self.conn, &cid)? {
                     self.insert_row(state, c);
                 }
             }
@@ -644,16 +638,11 @@ impl Loader<'_> {
         if !self.first_time(format!("p:{}", payload.to_hex())) {
             return Ok(());
         }
-        let mut stmt = sql(
-            self.path,
-            self.conn.prepare_cached(&format!(
-                "SELECT {CANDIDATE_COLUMNS} FROM candidates WHERE payload_hash = ?1"
-            )),
-        )?;
-        let rows: Vec<Candidate> = sql(
-            self.path,
-            stmt.query_map([payload.0.as_slice()], candidate_from_row)
-                .and_then(|it| it.collect()),
+        let rows = all(
+            self.conn,
+            &format!("SELECT {CANDIDATE_COLUMNS} FROM candidates WHERE payload_hash = ?1"),
+            params![payload.0.as_slice()],
+            candidate_from_row,
         )?;
         let mut members = BTreeSet::new();
         for c in rows {
@@ -682,16 +671,11 @@ impl Loader<'_> {
         if !self.first_time(format!("s:{base}")) {
             return Ok(());
         }
-        let mut stmt = sql(
-            self.path,
-            self.conn.prepare_cached(
-                "SELECT slug FROM entities WHERE slug = ?1 OR (slug > ?1 || '-' AND slug < ?1 || '.')",
-            ),
-        )?;
-        let slugs: Vec<String> = sql(
-            self.path,
-            stmt.query_map([base], |r| r.get(0))
-                .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
+        let slugs = all(
+            self.conn,
+            "SELECT slug FROM entities WHERE slug = ?1 OR (slug > ?1 || '-' AND slug < ?1 || '.')",
+            params![base],
+            |r| r.req_text(0),
         )?;
         state.slugs.extend(slugs);
         Ok(())
@@ -709,77 +693,67 @@ pub(crate) struct StoredRow {
 /// The entity states and members (without observations) of `ids` (sorted), read from the
 /// database with two range reads over the chunk's span of ids: the input of a re-merge or
 /// a dry run. With `with_old`, each job carries its stored row.
-pub(super) fn jobs_from_db(
-    conn: &Connection,
-    path: &Path,
-    ids: &[String],
-    with_old: bool,
-) -> Result<Vec<Job>> {
+pub(super) fn jobs_from_db(conn: &dyn Conn, ids: &[String], with_old: bool) -> Result<Vec<Job>> {
     let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
         return Ok(Vec::new());
     };
+    let path = conn.location().to_path_buf();
     let wanted = |eid: &str| ids.binary_search_by(|i| i.as_str().cmp(eid)).is_ok();
     let mut members: std::collections::HashMap<String, Vec<Candidate>> =
         std::collections::HashMap::with_capacity(ids.len());
-    {
-        let mut stmt = sql(
-            path,
-            conn.prepare_cached(&format!(
-                "SELECT {CANDIDATE_COLUMNS} FROM candidates
-                 WHERE entity_id >= ?1 AND entity_id <= ?2"
-            )),
-        )?;
-        let mut rows = sql(path, stmt.query([first, last]))?;
-        while let Some(row) = sql(path, rows.next())? {
-            let c = sql(path, candidate_from_row(row))?;
+    conn.each(
+        &format!(
+            "SELECT {CANDIDATE_COLUMNS} FROM candidates WHERE entity_id >= ?1 AND entity_id <= ?2"
+        ),
+        params![first, last],
+        &mut |row| {
+            let c = candidate_from_row(row)?;
             if let Some(eid) = c.entity_id.as_deref().filter(|e| wanted(e)) {
                 members.entry(eid.to_string()).or_default().push(c);
             }
-        }
-    }
-    let mut stmt = sql(
-        path,
-        conn.prepare_cached(
-            "SELECT entity_id, slug, founded_seq, updated_seq, overrides, sources, completeness,
-                    merged
-             FROM entities WHERE entity_id >= ?1 AND entity_id <= ?2 ORDER BY entity_id",
-        ),
+            Ok(())
+        },
     )?;
-    let mut rows = sql(path, stmt.query([first, last]))?;
     let mut out = Vec::with_capacity(ids.len());
-    while let Some(row) = sql(path, rows.next())? {
-        let eid: String = sql(path, row.get(0))?;
-        if !wanted(&eid) {
-            continue;
-        }
-        let overrides: Option<String> = sql(path, row.get(4))?;
-        let overrides = match overrides {
-            Some(text) => from_json(path, "entity overrides", &text)?,
-            None => Default::default(),
-        };
-        let members = members.remove(&eid).unwrap_or_default();
-        let entity = EntityState {
-            entity_id: eid,
-            slug: sql(path, row.get(1))?,
-            founded_seq: sql(path, row.get::<_, i64>(2))? as u64,
-            members: members.iter().map(|c| c.candidate_id.clone()).collect(),
-            overrides,
-            updated_seq: sql(path, row.get::<_, i64>(3))? as u64,
-        };
-        let old = if with_old {
-            Some(StoredRow {
-                sources: sql(path, row.get(5))?,
-                completeness: sql(path, row.get::<_, i64>(6))? as u32,
-                merged: sql(path, row.get(7))?,
-            })
-        } else {
-            None
-        };
-        out.push(Job {
-            entity,
-            members,
-            old,
-        });
-    }
+    conn.each(
+        "SELECT entity_id, slug, founded_seq, updated_seq, overrides, sources, completeness,
+                merged
+         FROM entities WHERE entity_id >= ?1 AND entity_id <= ?2 ORDER BY entity_id",
+        params![first, last],
+        &mut |row| {
+            let eid = row.req_text(0)?;
+            if !wanted(&eid) {
+                return Ok(());
+            }
+            let overrides = match row.text(4)? {
+                Some(text) => from_json(&path, "entity overrides", &text)?,
+                None => Default::default(),
+            };
+            let members = members.remove(&eid).unwrap_or_default();
+            let entity = EntityState {
+                entity_id: eid,
+                slug: row.req_text(1)?,
+                founded_seq: row.req_int(2)? as u64,
+                members: members.iter().map(|c| c.candidate_id.clone()).collect(),
+                overrides,
+                updated_seq: row.req_int(3)? as u64,
+            };
+            let old = if with_old {
+                Some(StoredRow {
+                    sources: row.req_text(5)?,
+                    completeness: row.req_int(6)? as u32,
+                    merged: row.req_text(7)?,
+                })
+            } else {
+                None
+            };
+            out.push(Job {
+                entity,
+                members,
+                old,
+            });
+            Ok(())
+        },
+    )?;
     Ok(out)
 }

@@ -19,10 +19,11 @@ use serde::Serialize;
 use serde_json::Value;
 use trustfold_events::SqliteEventStore;
 
-use super::fold::{jobs_from_db, put_entity, StoredRow, MERGE_CHUNK_ENTITIES, PUT_ENTITY};
+use super::fold::{jobs_from_db, put_entity, StoredRow, MERGE_CHUNK_ENTITIES};
 use super::read::{observation_of, ProjectionDb};
 use super::rows::{decode_merged, EntityColumns, EntityRow};
-use super::{changed_sources, sql, FoldReport, Progress, ProjectionError, Result};
+use super::sql::{all, one, params, Conn, Tx};
+use super::{changed_sources, FoldReport, Progress, ProjectionError, Result};
 use crate::fields::Field;
 use crate::merge::{merge_values, MergedEntity};
 use crate::policy::TrustPolicy;
@@ -104,9 +105,9 @@ fn merge_chunk(
         .collect();
     seqs.sort_unstable();
     seqs.dedup();
-    let mut observed: HashMap<u64, Observation> = HashMap::with_capacity(seqs.len());
+    let mut observed: HashMap<u64, Box<Observation>> = HashMap::with_capacity(seqs.len());
     for ev in reader.read_seqs(&seqs)? {
-        observed.insert(ev.seq, observation_of(&ev)?);
+        observed.insert(ev.seq, Box::new(observation_of(&ev)?));
     }
     let mut out = Vec::with_capacity(jobs.len());
     for mut job in jobs {
@@ -303,74 +304,59 @@ pub struct DryRunSummary {
 /// The entities a change from `old` to `new` can touch, with the reason; and the changed
 /// sources.
 fn affected(
-    conn: &rusqlite::Connection,
-    path: &Path,
+    conn: &dyn Conn,
     old: &TrustPolicy,
     new: &TrustPolicy,
 ) -> Result<(Vec<String>, Vec<String>, String, u64)> {
-    let all: u64 = sql(
-        path,
-        conn.query_row("SELECT count(*) FROM entities", [], |r| r.get::<_, i64>(0)),
-    )? as u64;
-    let present: Vec<String> = {
-        let mut stmt = sql(
-            path,
-            conn.prepare("SELECT DISTINCT source FROM candidates WHERE source IS NOT NULL"),
-        )?;
-        sql(
-            path,
-            stmt.query_map([], |r| r.get(0)).and_then(|it| it.collect()),
-        )?
-    };
+    let total =
+        one(conn, "SELECT count(*) FROM entities", &[], |r| r.req_int(0))?.unwrap_or(0) as u64;
+    let present = all(
+        conn,
+        "SELECT DISTINCT source FROM candidates WHERE source IS NOT NULL ORDER BY source",
+        &[],
+        |r| r.req_text(0),
+    )?;
     if old.hash() == new.hash() {
-        return Ok((vec![], vec![], "the policy is unchanged".into(), all));
+        return Ok((vec![], vec![], "the policy is unchanged".into(), total));
     }
     match changed_sources(old, new, &present) {
         None => {
-            let mut stmt = sql(
-                path,
-                conn.prepare("SELECT entity_id FROM entities ORDER BY entity_id"),
-            )?;
-            let ids = sql(
-                path,
-                stmt.query_map([], |r| r.get(0)).and_then(|it| it.collect()),
+            let ids = all(
+                conn,
+                "SELECT entity_id FROM entities ORDER BY entity_id",
+                &[],
+                |r| r.req_text(0),
             )?;
             Ok((
                 ids,
                 present,
                 "conflict_trust_gap_max changed: it applies to every entity".into(),
-                all,
+                total,
             ))
         }
         Some(changed) if changed.is_empty() => Ok((
             vec![],
             vec![],
             "no source the projections hold records of has different rules".into(),
-            all,
+            total,
         )),
         Some(changed) => {
             let changed: Vec<String> = changed.into_iter().collect();
             let mut ids = BTreeSet::new();
-            let mut stmt = sql(
-                path,
-                conn.prepare(
+            for s in &changed {
+                ids.extend(all(
+                    conn,
                     "SELECT DISTINCT entity_id FROM candidates
                      WHERE source = ?1 AND entity_id IS NOT NULL",
-                ),
-            )?;
-            for s in &changed {
-                let found: Vec<String> = sql(
-                    path,
-                    stmt.query_map([s], |r| r.get(0))
-                        .and_then(|it| it.collect()),
-                )?;
-                ids.extend(found);
+                    params![s],
+                    |r| r.req_text(0),
+                )?);
             }
             let reason = format!(
                 "entities with records from {} (their rules changed)",
                 changed.join(", ")
             );
-            Ok((ids.into_iter().collect(), changed, reason, all))
+            Ok((ids.into_iter().collect(), changed, reason, total))
         }
     }
 }
@@ -385,13 +371,9 @@ impl ProjectionDb {
         new: &TrustPolicy,
         progress: Progress<'_>,
     ) -> Result<RemergeReport> {
-        let path = self.path.clone();
-        let tx = sql(
-            &path,
-            self.conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate),
-        )?;
-        let (ids, changed, reason, total) = affected(&tx, &path, old, new)?;
+        let conn = &*self.conn;
+        let tx = Tx::begin(conn, true)?;
+        let (ids, changed, reason, total) = affected(conn, old, new)?;
         let mut report = RemergeReport {
             mode: if old.hash() == new.hash() {
                 "unchanged".into()
@@ -407,8 +389,7 @@ impl ProjectionDb {
             let n_ids = ids.len() as u64;
             let jobs = ids
                 .chunks(MERGE_CHUNK_ENTITIES)
-                .map(|part| jobs_from_db(&tx, &path, part, true));
-            let mut put = sql(&path, tx.prepare_cached(PUT_ENTITY))?;
+                .map(|part| jobs_from_db(conn, part, true));
             let mut done_n = 0u64;
             let mut changed_n = 0u64;
             merge_pass(store, new, jobs, false, &mut |done| {
@@ -416,7 +397,7 @@ impl ProjectionDb {
                     done_n += 1;
                     // Only rows whose values moved are written again.
                     if !d.unchanged() {
-                        put_entity(&mut put, &path, &d.row)?;
+                        put_entity(conn, &d.row)?;
                         changed_n += 1;
                     }
                 }
@@ -426,8 +407,8 @@ impl ProjectionDb {
             report.entities_remerged = done_n;
             report.entities_changed = changed_n;
         }
-        ProjectionDb::put_policy(&tx, &path, new)?;
-        sql(&path, tx.commit())?;
+        ProjectionDb::put_policy(conn, new)?;
+        tx.commit()?;
         Ok(report)
     }
 
@@ -442,9 +423,10 @@ impl ProjectionDb {
     ) -> Result<DryRunSummary> {
         let started = Instant::now();
         let path = self.path.clone();
+        let conn = &*self.conn;
         // One read transaction: the comparison sees one state of the table.
-        let tx = sql(&path, self.conn.transaction())?;
-        let (ids, changed, reason, total) = affected(&tx, &path, old, new)?;
+        let tx = Tx::begin(conn, false)?;
+        let (ids, changed, reason, total) = affected(conn, old, new)?;
         let mut summary = DryRunSummary {
             policy_before: old.hash().to_string(),
             policy_after: new.hash().to_string(),
@@ -455,7 +437,7 @@ impl ProjectionDb {
         };
         let jobs = ids
             .chunks(MERGE_CHUNK_ENTITIES)
-            .map(|part| jobs_from_db(&tx, &path, part, true));
+            .map(|part| jobs_from_db(conn, part, true));
         let stdout = Path::new("(output)");
         merge_pass(store, new, jobs, true, &mut |done| {
             for d in done {

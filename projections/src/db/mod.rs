@@ -22,8 +22,11 @@
 mod fold;
 mod merging;
 mod page;
+pub mod pg;
 mod read;
 mod rows;
+mod schema;
+pub(crate) mod sql;
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -31,10 +34,10 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use trustfold_events::{EventStore, SqliteEventStore, StoreError};
 
+use crate::files;
 use crate::policy::{PolicyError, TrustPolicy};
 
 pub use merging::{ChangeSink, DryRunSummary, FieldChange, RemergeReport};
@@ -50,9 +53,6 @@ pub const FORMAT_VERSION: i64 = 4;
 pub const LOCK_WAIT_MS_MAX: u64 = 120_000;
 /// How long a reader waits on SQLite's busy lock.
 pub const BUSY_TIMEOUT_MS: u64 = 30_000;
-/// A database file that is not current and unmodified for this long is an orphan of an
-/// interrupted rebuild (a rebuild in progress writes its file continuously).
-pub const ORPHAN_AGE_MS: u64 = 10 * 60 * 1000;
 /// Events folded between two progress reports.
 pub const PROGRESS_EVENTS: u64 = 50_000;
 
@@ -87,6 +87,15 @@ pub enum ProjectionError {
         "another process holds {path} for more than {waited_ms} ms; try again when it finishes"
     )]
     Locked { path: PathBuf, waited_ms: u64 },
+    /// PostgreSQL refused or failed a statement (the message is the server's; the URL,
+    /// which may hold a password, is never part of it).
+    #[error("PostgreSQL ({path}): {detail}")]
+    Postgres {
+        path: PathBuf,
+        detail: String,
+        /// The SQLSTATE, when the server answered.
+        code: Option<String>,
+    },
     /// A worker thread of a merge pass stopped without an answer (it panicked).
     #[error("a merge worker stopped unexpectedly: {0}")]
     Worker(String),
@@ -102,16 +111,44 @@ impl ProjectionError {
             _ => false,
         }
     }
+
+    /// Whether the log was found altered while folding it (exit 3).
+    pub fn is_integrity(&self) -> bool {
+        matches!(self, ProjectionError::Store(e) if e.is_integrity())
+    }
+
+    /// Whether the projections only cannot be written now (read-only media, permissions,
+    /// a full disk): a reader can still read what is there.
+    pub fn is_not_writable(&self) -> bool {
+        match self {
+            ProjectionError::Store(e) => matches!(
+                e,
+                StoreError::NotWritable { .. }
+                    | StoreError::DiskFull { .. }
+                    | StoreError::Unavailable { .. }
+            ),
+            ProjectionError::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::PermissionDenied
+                    | std::io::ErrorKind::ReadOnlyFilesystem
+                    | std::io::ErrorKind::StorageFull
+            ),
+            ProjectionError::Sqlite {
+                source: rusqlite::Error::SqliteFailure(e, _),
+                ..
+            } => matches!(
+                e.code,
+                rusqlite::ErrorCode::ReadOnly
+                    | rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::PermissionDenied
+                    | rusqlite::ErrorCode::DiskFull
+            ),
+            _ => false,
+        }
+    }
 }
 
 type Result<T> = std::result::Result<T, ProjectionError>;
-
-fn sql<T>(path: &Path, r: rusqlite::Result<T>) -> Result<T> {
-    r.map_err(|source| ProjectionError::Sqlite {
-        path: path.to_path_buf(),
-        source,
-    })
-}
 
 fn io<T>(path: &Path, r: std::io::Result<T>) -> Result<T> {
     r.map_err(|source| ProjectionError::Io {
@@ -134,12 +171,8 @@ fn from_json<T: for<'de> Deserialize<'de>>(path: &Path, what: &str, text: &str) 
 
 /// The one text column `query` (with `?1` bound to `key`) selects, if a row matches: the
 /// point read most tables here are loaded with.
-fn text_by_key(conn: &Connection, path: &Path, query: &str, key: &str) -> Result<Option<String>> {
-    sql(
-        path,
-        conn.prepare_cached(query)
-            .and_then(|mut stmt| stmt.query_row([key], |r| r.get(0)).optional()),
-    )
+fn text_by_key(conn: &dyn sql::Conn, query: &str, key: &str) -> Result<Option<String>> {
+    sql::one(conn, query, sql::params![key], |r| r.req_text(0))
 }
 
 /// What a projection database says about itself.
@@ -153,74 +186,13 @@ pub struct Meta {
     pub built_at: String,
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS candidates (
-    candidate_id TEXT PRIMARY KEY,
-    entity_id TEXT,
-    follows TEXT,
-    observed_seq INTEGER,
-    source TEXT,
-    name TEXT,
-    payload_hash BLOB,
-    record_hash BLOB,
-    decided_by TEXT,
-    seen_seq INTEGER,
-    seen_at_us INTEGER,
-    seen_run TEXT
-);
-CREATE TABLE IF NOT EXISTS entities (
-    entity_id TEXT PRIMARY KEY,
-    slug TEXT NOT NULL,
-    name TEXT,
-    entity_class TEXT,
-    locality TEXT,
-    postcode TEXT,
-    lat REAL,
-    lon REAL,
-    sources TEXT NOT NULL,
-    n_sources INTEGER NOT NULL,
-    completeness INTEGER NOT NULL,
-    conflicts TEXT NOT NULL,
-    founded_seq INTEGER NOT NULL,
-    updated_seq INTEGER NOT NULL,
-    overrides TEXT,
-    merged TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS reviews (
-    review_id TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    requested_seq INTEGER NOT NULL,
-    row TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    started_at TEXT NOT NULL,
-    status TEXT NOT NULL,
-    row TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS run_entities (
-    run_id TEXT NOT NULL,
-    entity_id TEXT NOT NULL,
-    created INTEGER NOT NULL,
-    PRIMARY KEY (run_id, entity_id)
-) WITHOUT ROWID;
-";
-
-/// Indexes, created after a rebuild's bulk load (faster than maintaining them row by row).
-const INDEXES: &str = "
-CREATE UNIQUE INDEX IF NOT EXISTS entities_slug ON entities(slug);
-CREATE INDEX IF NOT EXISTS candidates_entity ON candidates(entity_id) WHERE entity_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS candidates_follows ON candidates(follows) WHERE follows IS NOT NULL;
-CREATE INDEX IF NOT EXISTS candidates_payload ON candidates(payload_hash) WHERE payload_hash IS NOT NULL;
-CREATE INDEX IF NOT EXISTS candidates_source ON candidates(source, entity_id) WHERE entity_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
-";
-
 /// The projections of one data dir.
 #[derive(Clone, Debug)]
 pub struct Projections {
     dir: PathBuf,
+    /// Events a rebuild folds before writing their rows (see
+    /// [`fold::REBUILD_SLICE_EVENTS`]); smaller in tests, to cross slice boundaries.
+    rebuild_slice_events: u64,
 }
 
 /// What a catch-up or rebuild did.
@@ -266,7 +238,14 @@ impl Projections {
     pub fn new(data_dir: &Path) -> Projections {
         Projections {
             dir: data_dir.join(PROJECTIONS_DIR),
+            rebuild_slice_events: fold::REBUILD_SLICE_EVENTS,
         }
+    }
+
+    /// The same projections, rebuilt `n` events at a time (at least 1).
+    pub fn with_rebuild_slice(mut self, n: u64) -> Projections {
+        self.rebuild_slice_events = n.max(1);
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -362,6 +341,7 @@ impl Projections {
         let Some(path) = self.current_path()? else {
             return Ok(None);
         };
+        files::remove_orphans(&self.dir, Some(&path));
         let db = ProjectionDb::open(&path, true)?;
         if db.format_version()? != FORMAT_VERSION {
             return Ok(None);
@@ -398,17 +378,18 @@ impl Projections {
     ) -> Result<FoldReport> {
         let started = Instant::now();
         io(&self.dir, fs::create_dir_all(&self.dir))?;
-        let name = format!("p-{}.sqlite3", uuid::Uuid::now_v7().simple());
-        let path = self.dir.join(&name);
-        let built = fold::build_fresh(&path, store, policy, progress);
-        let (mut db, mut report) = match built {
-            Ok(b) => b,
-            Err(e) => {
-                // A failed rebuild (a full disk, say) leaves nothing behind.
-                remove_database(&path);
-                return Err(e);
-            }
-        };
+        // Dead rebuilds' files first: on a full disk they may be what is in the way.
+        files::remove_orphans_if_unlocked(&self.dir, || self.current_path().ok().flatten());
+        // Claimed (and locked) until it is swapped in; if anything below fails, dropping
+        // it removes the file: a failed rebuild (a full disk, say) leaves nothing behind.
+        let building = files::Building::claim(&self.dir)?;
+        let path = building.path().to_path_buf();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (mut db, mut report) =
+            fold::build_fresh(&path, store, policy, self.rebuild_slice_events, progress)?;
         // Events appended while we built are folded under the lock, then the swap.
         let lock = self.lock()?;
         let tail = db.catch_up(store, policy, &mut |_, _| {})?;
@@ -418,12 +399,14 @@ impl Projections {
         drop(db);
         let old = self.current_path().ok().flatten();
         self.point_to(&name)?;
-        drop(lock);
+        // Live now; still under the lock, so no cleaner sees it unclaimed and not current.
+        building.keep();
         if let Some(old) = old.filter(|o| *o != path) {
             // Readers that still have the old database open keep reading it (unlinked).
-            remove_database(&old);
+            files::remove_database(&old);
         }
-        self.remove_orphans(&path);
+        files::remove_orphans(&self.dir, Some(&path));
+        drop(lock);
         report.elapsed_ms = started.elapsed().as_millis() as u64;
         report.events_per_s = rate(report.events, started.elapsed());
         Ok(report)
@@ -505,38 +488,6 @@ impl Projections {
         let mut summary = db.dry_run(store, &stored, policy, sink)?;
         summary.elapsed_ms = started.elapsed().as_millis() as u64;
         Ok(summary)
-    }
-
-    /// Removes database files of interrupted rebuilds (see [`ORPHAN_AGE_MS`]).
-    fn remove_orphans(&self, current: &Path) {
-        let Ok(entries) = fs::read_dir(&self.dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if path == current || !name.starts_with("p-") || !name.ends_with(".sqlite3") {
-                continue;
-            }
-            let idle = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|d| d > Duration::from_millis(ORPHAN_AGE_MS));
-            if idle {
-                remove_database(&path);
-            }
-        }
-    }
-}
-
-/// Removes a database file with its WAL and shared-memory files.
-fn remove_database(path: &Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let mut p = path.to_path_buf().into_os_string();
-        p.push(suffix);
-        let _ = fs::remove_file(PathBuf::from(p));
     }
 }
 

@@ -1,18 +1,20 @@
-//! Entity listings a page at a time, with filters, and the counts an overview shows.
+//! Entity listings a page at a time, with filters, and the counts an overview shows, in the
+//! SQL both engines speak.
 //!
-//! A listing is ordered by name (case-folded), then slug; slugs are unique, so the order
-//! is total and a page can end at a *cursor* (the last row's name and slug): the next
-//! page starts after it, even when entities were added in between. The filters that have
-//! columns (source, class, conflicted, completeness) are SQL conditions; a text search
-//! matches the same words as `entities --search` and is checked row by row on the few
-//! columns it needs, so only the rows of the page are decoded.
+//! A listing is ordered as `entities` lists: by the folded sort name, then slug (the
+//! `entities_sort` index). Slugs are unique, so the order is total and a page can end at a
+//! *cursor* (the last row's sort name and slug): the next page starts after it, even when
+//! entities were added in between. The filters that have columns (source, class,
+//! conflicted, completeness) are SQL conditions; a text search matches the same words as
+//! `entities --search` and is checked row by row on the few columns it needs, so only the
+//! rows of the page are decoded.
 
-use rusqlite::types::Value as SqlValue;
 use serde::Serialize;
 
 use super::read::{entity_from_row, ENTITY_COLUMNS};
 use super::rows::search_words;
-use super::{sql, ProjectionDb, Result};
+use super::sql::{all, one, Param};
+use super::{ProjectionDb, Result};
 use crate::merge::{MergedEntity, COMPLETENESS_FIELDS_TOTAL};
 
 /// Which entities a listing shows (all of them by default; every filter narrows).
@@ -31,8 +33,8 @@ pub struct EntityFilter {
     pub completeness_min: Option<u32>,
 }
 
-/// Where a page of a listing ended: the last entity's sort key. Opaque to users, who
-/// pass back the text of [`EntityCursor::encode`].
+/// Where a page of a listing ended: the last entity's sort key (its folded sort name and
+/// slug). Opaque to users, who pass back the text of [`EntityCursor::encode`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntityCursor {
     pub name: String,
@@ -108,39 +110,57 @@ pub struct SourceCount {
 
 impl ProjectionDb {
     /// Up to `limit` entities matching `filter`, after `after` in the listing's order
-    /// (name case-folded, then slug), and where the next page starts.
+    /// (sort name, then slug), and where the next page starts.
     pub fn entities_page(
         &self,
         filter: &EntityFilter,
         after: Option<&EntityCursor>,
         limit: usize,
     ) -> Result<EntityPage> {
-        let mut conditions: Vec<&str> = Vec::new();
-        let mut params: Vec<SqlValue> = Vec::new();
+        let mut conditions: Vec<String> = Vec::new();
+        let mut texts: Vec<String> = Vec::new();
+        let mut min_complete = None;
+        // Parameters are numbered in the order they are pushed.
+        let next = |texts: &mut Vec<String>, v: String| {
+            texts.push(v);
+            texts.len()
+        };
         if let Some(c) = after {
-            conditions.push("(coalesce(name, '') COLLATE NOCASE, slug) > (?, ?)");
-            params.push(SqlValue::Text(c.name.clone()));
-            params.push(SqlValue::Text(c.slug.clone()));
+            let a = next(&mut texts, c.name.clone());
+            let b = next(&mut texts, c.slug.clone());
+            conditions.push(format!(
+                "(sort_name > ?{a} OR (sort_name = ?{a} AND slug > ?{b}))"
+            ));
         }
         if let Some(source) = &filter.source {
-            // `sources` is a JSON array of names; a quoted name matches only itself.
-            conditions.push("instr(sources, ?) > 0");
-            params.push(SqlValue::Text(format!("\"{source}\"")));
+            // `sources` is a JSON array of names; a quoted name matches only itself
+            // (`_` escaped: it is LIKE's any-character).
+            let like = format!(
+                "%\"{}\"%",
+                source
+                    .replace('\\', "\\\\")
+                    .replace('_', "\\_")
+                    .replace('%', "\\%")
+            );
+            let n = next(&mut texts, like);
+            conditions.push(format!("sources LIKE ?{n} ESCAPE '\\'"));
         }
         if let Some(class) = &filter.entity_class {
-            conditions.push("entity_class = ?");
-            params.push(SqlValue::Text(class.clone()));
+            let n = next(&mut texts, class.clone());
+            conditions.push(format!("entity_class = ?{n}"));
         }
         match filter.conflicted {
-            Some(true) => conditions.push("conflicts != '[]'"),
-            Some(false) => conditions.push("conflicts = '[]'"),
+            Some(true) => conditions.push("conflicts <> '[]'".into()),
+            Some(false) => conditions.push("conflicts = '[]'".into()),
             None => {}
         }
         if let Some(min) = filter.completeness_min {
-            conditions.push("completeness >= ?");
-            params.push(SqlValue::Integer(i64::from(
-                min.min(COMPLETENESS_FIELDS_TOTAL),
-            )));
+            min_complete = Some(i64::from(min.min(COMPLETENESS_FIELDS_TOTAL)));
+            conditions.push(format!("completeness >= ?{}", texts.len() + 1));
+        }
+        let mut params: Vec<Param<'_>> = texts.iter().map(|t| Param::Text(t)).collect();
+        if let Some(m) = min_complete {
+            params.push(Param::Int(m));
         }
         let words: Vec<String> = filter
             .search
@@ -160,23 +180,23 @@ impl ProjectionDb {
             String::new()
         };
         let query = format!(
-            "SELECT {ENTITY_COLUMNS}, name, locality, postcode FROM entities {where_clause}
-             ORDER BY coalesce(name, '') COLLATE NOCASE, slug {limit_clause}"
+            "SELECT {ENTITY_COLUMNS}, name, locality, postcode, sort_name FROM entities
+             {where_clause} ORDER BY sort_name, slug {limit_clause}"
         );
         let path = self.path.clone();
-        let mut stmt = sql(&path, self.conn.prepare(&query))?;
-        let mut rows = sql(&path, stmt.query(rusqlite::params_from_iter(params)))?;
-        let mut entities = Vec::new();
+        let mut entities: Vec<(MergedEntity, String)> = Vec::new();
         let mut more = false;
-        while let Some(row) = sql(&path, rows.next())? {
-            let slug: String = sql(&path, row.get(1))?;
-            let name: Option<String> = sql(&path, row.get(8))?;
+        self.conn.each(&query, &params, &mut |row| {
+            if more {
+                return Ok(());
+            }
             if !words.is_empty() {
-                let locality: Option<String> = sql(&path, row.get(9))?;
-                let postcode: Option<String> = sql(&path, row.get(10))?;
+                let name = row.text(8)?;
+                let locality = row.text(9)?;
+                let postcode = row.text(10)?;
                 let hay = search_words(
                     name.as_deref(),
-                    &slug,
+                    &row.req_text(1)?,
                     locality.as_deref(),
                     postcode.as_deref(),
                 );
@@ -184,88 +204,79 @@ impl ProjectionDb {
                     .iter()
                     .all(|w| hay.iter().any(|h| h.starts_with(w.as_str())))
                 {
-                    continue;
+                    return Ok(());
                 }
             }
             if entities.len() == limit {
                 more = true;
-                break;
+                return Ok(());
             }
-            let (m, _) = sql(&path, entity_from_row(&path, row))??;
-            entities.push(m);
-        }
+            let sort_name = row.req_text(11)?;
+            entities.push((entity_from_row(&path, row)?.0, sort_name));
+            Ok(())
+        })?;
         let next = match (more, entities.last()) {
-            (true, Some(last)) => Some(EntityCursor {
-                name: last.name().unwrap_or("").to_string(),
+            (true, Some((last, sort_name))) => Some(EntityCursor {
+                name: sort_name.clone(),
                 slug: last.slug.clone(),
             }),
             _ => None,
         };
-        Ok(EntityPage { entities, next })
+        Ok(EntityPage {
+            entities: entities.into_iter().map(|(m, _)| m).collect(),
+            next,
+        })
     }
 
     /// Per merged entity class (`None` for none): how many entities, the commonest first.
     pub fn entity_classes(&self) -> Result<Vec<(Option<String>, u64)>> {
-        let mut stmt = sql(
-            &self.path,
-            self.conn.prepare_cached(
-                "SELECT entity_class, count(*) FROM entities
-                 GROUP BY entity_class ORDER BY count(*) DESC, entity_class",
-            ),
-        )?;
-        sql(
-            &self.path,
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
-                .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
+        all(
+            self.conn.as_ref(),
+            "SELECT entity_class, count(*) FROM entities
+             GROUP BY entity_class ORDER BY count(*) DESC, entity_class",
+            &[],
+            |r| Ok((r.text(0)?, r.req_int(1)? as u64)),
         )
     }
 
     /// The counts an overview shows, each one aggregate query.
     pub fn entity_counts(&self) -> Result<EntityCounts> {
-        let path = self.path.clone();
-        let (entities, conflicted, fields): (i64, i64, i64) = sql(
-            &path,
-            self.conn.query_row(
-                "SELECT count(*), coalesce(sum(conflicts != '[]'), 0),
-                        coalesce(sum(json_array_length(conflicts)), 0)
-                 FROM entities",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            ),
-        )?;
-        let open_reviews: i64 = sql(
-            &path,
-            self.conn.query_row(
-                "SELECT count(*) FROM reviews WHERE status = 'open'",
-                [],
-                |r| r.get(0),
-            ),
-        )?;
-        let runs: i64 = sql(
-            &path,
-            self.conn
-                .query_row("SELECT count(*) FROM runs", [], |r| r.get(0)),
-        )?;
-        let mut stmt = sql(
-            &path,
-            self.conn.prepare(
-                "SELECT source, count(*), count(DISTINCT entity_id) FROM candidates
-                 WHERE entity_id IS NOT NULL AND source IS NOT NULL
-                 GROUP BY source ORDER BY source",
-            ),
-        )?;
-        let sources = sql(
-            &path,
-            stmt.query_map([], |r| {
+        let conn = self.conn.as_ref();
+        // `conflicts` is a JSON array of field names: its commas count its fields.
+        let (entities, conflicted, fields) = one(
+            conn,
+            "SELECT count(*),
+                    coalesce(sum(CASE WHEN conflicts <> '[]' THEN 1 ELSE 0 END), 0),
+                    coalesce(sum(CASE WHEN conflicts <> '[]'
+                        THEN length(conflicts) - length(replace(conflicts, ',', '')) + 1
+                        ELSE 0 END), 0)
+             FROM entities",
+            &[],
+            |r| Ok((r.req_int(0)?, r.req_int(1)?, r.req_int(2)?)),
+        )?
+        .unwrap_or((0, 0, 0));
+        let open_reviews = one(
+            conn,
+            "SELECT count(*) FROM reviews WHERE status = 'open'",
+            &[],
+            |r| r.req_int(0),
+        )?
+        .unwrap_or(0);
+        let runs = one(conn, "SELECT count(*) FROM runs", &[], |r| r.req_int(0))?.unwrap_or(0);
+        let sources = all(
+            conn,
+            "SELECT source, count(*), count(DISTINCT entity_id) FROM candidates
+             WHERE entity_id IS NOT NULL AND source IS NOT NULL
+             GROUP BY source ORDER BY source",
+            &[],
+            |r| {
                 Ok(SourceCount {
-                    source: r.get(0)?,
-                    records: r.get::<_, i64>(1)? as u64,
-                    entities: r.get::<_, i64>(2)? as u64,
+                    source: r.req_text(0)?,
+                    records: r.req_int(1)? as u64,
+                    entities: r.req_int(2)? as u64,
                 })
-            })
-            .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
+            },
         )?;
-        let classes = self.entity_classes()?;
         Ok(EntityCounts {
             entities: entities as u64,
             conflicted_entities: conflicted as u64,
@@ -273,7 +284,7 @@ impl ProjectionDb {
             open_reviews: open_reviews as u64,
             runs: runs as u64,
             sources,
-            classes,
+            classes: self.entity_classes()?,
         })
     }
 }

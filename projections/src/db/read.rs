@@ -1,20 +1,19 @@
-//! One projection database: opening and creating it, its meta rows, and what the reading
-//! commands ask of it.
+//! One projection database: its meta rows, and what the reading commands ask of it. The
+//! queries run on any [`Conn`]; opening and creating the SQLite file is at the end.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::DateTime;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
 use trustfold_events::{BlobHash, EventPayload, Hash32, SqliteEventStore, StoreError};
 
 use super::rows::{decode_merged, search_words, EntityColumns};
+use super::sql::{all, one, params, sqlite::SqliteConn, Conn, Row};
 use super::{
-    from_json, sql, text_by_key, Meta, ProjectionError, Result, BUSY_TIMEOUT_MS, FORMAT_VERSION,
-    SCHEMA,
+    from_json, text_by_key, Meta, ProjectionError, Result, BUSY_TIMEOUT_MS, FORMAT_VERSION,
 };
 use crate::merge::{merge_entity, LossReason, MergedEntity};
 use crate::policy::TrustPolicy;
@@ -36,9 +35,10 @@ pub struct ConflictRow {
     pub other_candidate: String,
 }
 
-/// One projection database.
+/// One projection database, on either engine.
 pub struct ProjectionDb {
-    pub(super) conn: Connection,
+    pub(super) conn: Box<dyn Conn>,
+    /// Where it is, for messages (the SQLite file, or the PostgreSQL schema).
     pub(super) path: PathBuf,
 }
 
@@ -46,34 +46,33 @@ pub struct ProjectionDb {
 pub(super) const CANDIDATE_COLUMNS: &str = "candidate_id, entity_id, follows, observed_seq, \
      source, name, payload_hash, record_hash, decided_by, seen_seq, seen_at_us, seen_run";
 
-fn hash_column(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<Hash32>> {
-    let bytes: Option<Vec<u8>> = row.get(idx)?;
-    Ok(bytes.and_then(|b| Hash32::from_slice(&b)))
+fn hash_column(row: &dyn Row, idx: usize) -> Result<Option<Hash32>> {
+    Ok(row.blob(idx)?.and_then(|b| Hash32::from_slice(&b)))
 }
 
 /// A candidate from a row of [`CANDIDATE_COLUMNS`] (without its observation).
-pub(super) fn candidate_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Candidate> {
-    let seen_seq: Option<i64> = row.get(9)?;
-    let seen_at: Option<i64> = row.get(10)?;
+pub(super) fn candidate_from_row(row: &dyn Row) -> Result<Candidate> {
+    let seen_seq = row.int(9)?;
+    let seen_at = row.int(10)?;
     let seen = match (seen_seq, seen_at.and_then(DateTime::from_timestamp_micros)) {
         (Some(seq), Some(recorded_at)) => Some(Seen {
             seq: seq as u64,
             recorded_at,
-            run_id: row.get(11)?,
+            run_id: row.text(11)?,
         }),
         _ => None,
     };
     Ok(Candidate {
-        candidate_id: row.get(0)?,
-        entity_id: row.get(1)?,
-        follows: row.get(2)?,
-        observed_seq: row.get::<_, Option<i64>>(3)?.map(|s| s as u64),
+        candidate_id: row.req_text(0)?,
+        entity_id: row.text(1)?,
+        follows: row.text(2)?,
+        observed_seq: row.int(3)?.map(|s| s as u64),
         observation: None,
-        source: row.get(4)?,
-        name: row.get(5)?,
+        source: row.text(4)?,
+        name: row.text(5)?,
         payload_hash: hash_column(row, 6)?,
         record_hash: hash_column(row, 7)?,
-        decided_by: row.get(8)?,
+        decided_by: row.text(8)?,
         seen,
     })
 }
@@ -83,65 +82,68 @@ pub(super) const ENTITY_COLUMNS: &str = "entity_id, slug, founded_seq, updated_s
      completeness, overrides, merged";
 
 /// An entity's merged values and its fold state (members not yet filled in).
-pub(super) fn entity_from_row(
-    path: &Path,
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<Result<(MergedEntity, EntityState)>> {
-    let entity_id: String = row.get(0)?;
-    let slug: String = row.get(1)?;
-    let founded_seq = row.get::<_, i64>(2)? as u64;
-    let updated_seq = row.get::<_, i64>(3)? as u64;
-    let sources: String = row.get(4)?;
-    let completeness = row.get::<_, i64>(5)? as u32;
-    let overrides: Option<String> = row.get(6)?;
-    let merged: String = row.get(7)?;
-    Ok((|| {
-        let sources: Vec<String> = from_json(path, "entity sources", &sources)?;
-        let m = decode_merged(
-            EntityColumns {
-                entity_id: &entity_id,
-                slug: &slug,
-                founded_seq,
-                updated_seq,
-                sources,
-                completeness,
-            },
-            &merged,
-        )
-        .map_err(|detail| ProjectionError::Corrupt {
-            path: path.to_path_buf(),
-            detail: format!("the stored row of entity {entity_id} does not decode: {detail}"),
-        })?;
-        let overrides = match overrides {
-            Some(text) => from_json(path, "entity overrides", &text)?,
-            None => Default::default(),
-        };
-        let state = EntityState {
-            entity_id,
-            slug,
+pub(super) fn entity_from_row(path: &Path, row: &dyn Row) -> Result<(MergedEntity, EntityState)> {
+    let entity_id = row.req_text(0)?;
+    let slug = row.req_text(1)?;
+    let founded_seq = row.req_int(2)? as u64;
+    let updated_seq = row.req_int(3)? as u64;
+    let sources = row.req_text(4)?;
+    let completeness = row.req_int(5)? as u32;
+    let overrides = row.text(6)?;
+    let merged = row.req_text(7)?;
+    let sources: Vec<String> = from_json(path, "entity sources", &sources)?;
+    let m = decode_merged(
+        EntityColumns {
+            entity_id: &entity_id,
+            slug: &slug,
             founded_seq,
-            members: BTreeSet::new(),
-            overrides,
             updated_seq,
-        };
-        Ok((m, state))
-    })())
+            sources,
+            completeness,
+        },
+        &merged,
+    )
+    .map_err(|detail| ProjectionError::Corrupt {
+        path: path.to_path_buf(),
+        detail: format!("the stored row of entity {entity_id} does not decode: {detail}"),
+    })?;
+    let overrides = match overrides {
+        Some(text) => from_json(path, "entity overrides", &text)?,
+        None => Default::default(),
+    };
+    let state = EntityState {
+        entity_id,
+        slug,
+        founded_seq,
+        members: BTreeSet::new(),
+        overrides,
+        updated_seq,
+    };
+    Ok((m, state))
 }
 
 impl ProjectionDb {
+    /// Opens the SQLite database file at `path`.
     pub(super) fn open(path: &Path, write: bool) -> Result<ProjectionDb> {
-        let flags = if write {
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        } else {
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        let sqlite_err = |source| ProjectionError::Sqlite {
+            path: path.to_path_buf(),
+            source,
         };
-        let conn = sql(path, Connection::open_with_flags(path, flags))?;
-        sql(
-            path,
-            conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS)),
-        )?;
+        let conn = if write {
+            let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+                | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            rusqlite::Connection::open_with_flags(path, flags).map_err(sqlite_err)?
+        } else {
+            // Also on read-only media, where SQLite cannot create the WAL's `-shm` file.
+            trustfold_events::sqlite::read_only_connection(path)?.0
+        };
+        conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
+            .map_err(sqlite_err)?;
         let db = ProjectionDb {
-            conn,
+            conn: Box::new(SqliteConn {
+                conn,
+                path: path.to_path_buf(),
+            }),
             path: path.to_path_buf(),
         };
         // Reading the meta table proves the file is a projection database.
@@ -155,40 +157,37 @@ impl ProjectionDb {
         Ok(db)
     }
 
+    /// Creates a new SQLite database file at `path`, with its schema.
     pub(super) fn create(path: &Path) -> Result<ProjectionDb> {
-        let conn = sql(path, Connection::open(path))?;
+        let conn = rusqlite::Connection::open(path).map_err(|source| ProjectionError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let db = ProjectionDb {
+            conn: Box::new(SqliteConn {
+                conn,
+                path: path.to_path_buf(),
+            }),
+            path: path.to_path_buf(),
+        };
         // The file is unreferenced until the swap: nothing reads it while it is built, and
         // a crash leaves an orphan, not a torn table. So no journal while bulk loading.
-        sql(
-            path,
-            conn.execute_batch(
-                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-65536;",
-            ),
+        db.conn
+            .batch("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-65536;")?;
+        db.conn.batch(super::schema::SQLITE_TABLES)?;
+        // The fold reads by these while it builds (the loader's lookups).
+        db.conn.batch(super::schema::INDEXES)?;
+        db.conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('format_version', ?1)",
+            params![FORMAT_VERSION.to_string().as_str()],
         )?;
-        sql(path, conn.execute_batch(SCHEMA))?;
-        sql(
-            path,
-            conn.execute(
-                "INSERT INTO meta(key, value) VALUES ('format_version', ?1)",
-                [FORMAT_VERSION.to_string()],
-            ),
-        )?;
-        Ok(ProjectionDb {
-            conn,
-            path: path.to_path_buf(),
-        })
+        Ok(db)
     }
 
-    /// Indexes, WAL mode and a durable file: the state in which a database is swapped in.
+    /// WAL mode and a durable file: the state in which a SQLite database is swapped in.
     pub(super) fn finish_bulk(&mut self) -> Result<()> {
-        let p = self.path.clone();
-        sql(&p, self.conn.execute_batch(super::INDEXES))?;
-        sql(
-            &p,
-            self.conn
-                .execute_batch("PRAGMA synchronous=FULL; PRAGMA journal_mode=WAL;"),
-        )?;
-        Ok(())
+        self.conn
+            .batch("PRAGMA synchronous=FULL; PRAGMA journal_mode=WAL;")
     }
 
     pub fn path(&self) -> &Path {
@@ -196,12 +195,7 @@ impl ProjectionDb {
     }
 
     fn get_meta(&self, key: &str) -> Result<Option<String>> {
-        text_by_key(
-            &self.conn,
-            &self.path,
-            "SELECT value FROM meta WHERE key = ?1",
-            key,
-        )
+        text_by_key(&*self.conn, "SELECT value FROM meta WHERE key = ?1", key)
     }
 
     pub(super) fn format_version(&self) -> Result<i64> {
@@ -236,26 +230,22 @@ impl ProjectionDb {
         })
     }
 
-    /// Writes meta rows on `conn` (the database's connection or a transaction on it).
-    pub(super) fn put_meta(conn: &Connection, path: &Path, pairs: &[(&str, &str)]) -> Result<()> {
+    /// Writes meta rows on `conn` (in the caller's transaction, if any).
+    pub(super) fn put_meta(conn: &dyn Conn, pairs: &[(&str, &str)]) -> Result<()> {
         for (k, v) in pairs {
-            sql(
-                path,
-                conn.execute(
-                    "INSERT INTO meta(key, value) VALUES (?1, ?2)
-                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    params![k, v],
-                ),
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![*k, *v],
             )?;
         }
         Ok(())
     }
 
     /// Records `policy` as the one this database's values were merged with.
-    pub(super) fn put_policy(conn: &Connection, path: &Path, policy: &TrustPolicy) -> Result<()> {
+    pub(super) fn put_policy(conn: &dyn Conn, policy: &TrustPolicy) -> Result<()> {
         Self::put_meta(
             conn,
-            path,
             &[
                 ("policy_hash", policy.hash()),
                 ("policy_origin", policy.origin()),
@@ -278,70 +268,53 @@ impl ProjectionDb {
     }
 
     /// The ids of an entity's members (candidates whose `entity_id` it is).
-    pub(super) fn member_ids(
-        conn: &Connection,
-        path: &Path,
-        eid: &str,
-    ) -> Result<BTreeSet<String>> {
-        let mut stmt = sql(
-            path,
-            conn.prepare_cached("SELECT candidate_id FROM candidates WHERE entity_id = ?1"),
-        )?;
-        sql(
-            path,
-            stmt.query_map([eid], |r| r.get(0))
-                .and_then(|it| it.collect::<rusqlite::Result<BTreeSet<String>>>()),
-        )
+    pub(super) fn member_ids(conn: &dyn Conn, eid: &str) -> Result<BTreeSet<String>> {
+        Ok(all(
+            conn,
+            "SELECT candidate_id FROM candidates WHERE entity_id = ?1",
+            params![eid],
+            |r| r.req_text(0),
+        )?
+        .into_iter()
+        .collect())
     }
 
     /// One entity by exact id, with its members.
     pub(super) fn entity_by_id(
-        conn: &Connection,
-        path: &Path,
+        conn: &dyn Conn,
         eid: &str,
     ) -> Result<Option<(MergedEntity, EntityState)>> {
-        let mut stmt = sql(
-            path,
-            conn.prepare_cached(&format!(
-                "SELECT {ENTITY_COLUMNS} FROM entities WHERE entity_id = ?1"
-            )),
+        let path = conn.location().to_path_buf();
+        let found = one(
+            conn,
+            &format!("SELECT {ENTITY_COLUMNS} FROM entities WHERE entity_id = ?1"),
+            params![eid],
+            |r| entity_from_row(&path, r),
         )?;
-        let found = sql(
-            path,
-            stmt.query_row([eid], |r| entity_from_row(path, r))
-                .optional(),
-        )?;
-        let Some(found) = found else {
+        let Some((m, mut state)) = found else {
             return Ok(None);
         };
-        let (m, mut state) = found?;
-        state.members = Self::member_ids(conn, path, eid)?;
+        state.members = Self::member_ids(conn, eid)?;
         Ok(Some((m, state)))
     }
 
     /// One entity with its provenance left out, by id, slug or a unique id prefix.
     pub fn entity(&self, key: &str) -> Result<Option<(MergedEntity, EntityState)>> {
-        let by_slug: Option<String> = text_by_key(
-            &self.conn,
-            &self.path,
+        let exact = text_by_key(
+            &*self.conn,
             "SELECT entity_id FROM entities WHERE entity_id = ?1 OR slug = ?1",
             key,
         )?;
-        let eid = match by_slug {
+        let eid = match exact {
             Some(e) => Some(e),
             None if key.len() >= 6 => {
                 // A unique prefix of an id, as git does for commits.
-                let mut stmt = sql(
-                    &self.path,
-                    self.conn.prepare(
-                        "SELECT entity_id FROM entities
-                         WHERE substr(entity_id, 1, length(?1)) = ?1 LIMIT 2",
-                    ),
-                )?;
-                let rows: Vec<String> = sql(
-                    &self.path,
-                    stmt.query_map([key], |r| r.get(0))
-                        .and_then(|it| it.collect()),
+                let rows = all(
+                    &*self.conn,
+                    "SELECT entity_id FROM entities
+                     WHERE substr(entity_id, 1, length(?1)) = ?1 LIMIT 2",
+                    params![key],
+                    |r| r.req_text(0),
                 )?;
                 if rows.len() == 1 {
                     rows.into_iter().next()
@@ -352,7 +325,7 @@ impl ProjectionDb {
             None => None,
         };
         match eid {
-            Some(eid) => Self::entity_by_id(&self.conn, &self.path, &eid),
+            Some(eid) => Self::entity_by_id(&*self.conn, &eid),
             None => Ok(None),
         }
     }
@@ -397,76 +370,62 @@ impl ProjectionDb {
     /// Every entity (without provenance), by name; `search` filters on words of the name,
     /// slug, locality and postcode (all must match, each as a word prefix).
     pub fn entities(&self, search: Option<&str>) -> Result<Vec<MergedEntity>> {
-        let mut stmt = sql(
-            &self.path,
-            self.conn.prepare(&format!(
-                "SELECT {ENTITY_COLUMNS}, name, locality, postcode FROM entities
-                 ORDER BY name COLLATE NOCASE, slug"
-            )),
-        )?;
         let words: Vec<String> = search.map(crate::values::fold_words).unwrap_or_default();
         let path = self.path.clone();
         let mut out = Vec::new();
-        let mut rows = sql(&path, stmt.query([]))?;
-        while let Some(row) = sql(&path, rows.next())? {
-            if !words.is_empty() {
-                let slug: String = sql(&path, row.get(1))?;
-                let name: Option<String> = sql(&path, row.get(8))?;
-                let locality: Option<String> = sql(&path, row.get(9))?;
-                let postcode: Option<String> = sql(&path, row.get(10))?;
-                let hay = search_words(
-                    name.as_deref(),
-                    &slug,
-                    locality.as_deref(),
-                    postcode.as_deref(),
-                );
-                if !words
-                    .iter()
-                    .all(|w| hay.iter().any(|h| h.starts_with(w.as_str())))
-                {
-                    continue;
+        self.conn.each(
+            &format!(
+                "SELECT {ENTITY_COLUMNS}, name, locality, postcode FROM entities
+                 ORDER BY sort_name, slug"
+            ),
+            &[],
+            &mut |row| {
+                if !words.is_empty() {
+                    let name = row.text(8)?;
+                    let locality = row.text(9)?;
+                    let postcode = row.text(10)?;
+                    let hay = search_words(
+                        name.as_deref(),
+                        &row.req_text(1)?,
+                        locality.as_deref(),
+                        postcode.as_deref(),
+                    );
+                    if !words
+                        .iter()
+                        .all(|w| hay.iter().any(|h| h.starts_with(w.as_str())))
+                    {
+                        return Ok(());
+                    }
                 }
-            }
-            let (m, _) = sql(&path, entity_from_row(&path, row))??;
-            out.push(m);
-        }
+                out.push(entity_from_row(&path, row)?.0);
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 
     /// Every run, oldest first (without the entities each touched: see [`Self::run`]).
     pub fn runs(&self) -> Result<Vec<RunRow>> {
-        let mut stmt = sql(
-            &self.path,
-            self.conn
-                .prepare("SELECT row FROM runs ORDER BY started_at, run_id"),
-        )?;
-        let rows = sql(
-            &self.path,
-            stmt.query_map([], |r| r.get::<_, String>(0))
-                .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
-        )?;
-        rows.iter()
-            .map(|r| from_json(&self.path, "run", r))
-            .collect()
+        all(
+            &*self.conn,
+            "SELECT row FROM runs ORDER BY started_at, run_id",
+            &[],
+            |r| from_json(&self.path, "run", &r.req_text(0)?),
+        )
     }
 
     /// One run by id or unique id prefix, with the entities it created or added to.
     pub fn run(&self, key: &str) -> Result<Option<RunRow>> {
-        let exact = text_by_key(&self.conn, &self.path, super::fold::RUN_ROW, key)?;
+        let exact = text_by_key(&*self.conn, super::fold::RUN_ROW, key)?;
         let row = match exact {
             Some(r) => Some(r),
             None if !key.is_empty() => {
                 // A unique prefix, as git accepts for commits.
-                let mut stmt = sql(
-                    &self.path,
-                    self.conn.prepare(
-                        "SELECT row FROM runs WHERE substr(run_id, 1, length(?1)) = ?1 LIMIT 2",
-                    ),
-                )?;
-                let rows: Vec<String> = sql(
-                    &self.path,
-                    stmt.query_map([key], |r| r.get(0))
-                        .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
+                let rows = all(
+                    &*self.conn,
+                    "SELECT row FROM runs WHERE substr(run_id, 1, length(?1)) = ?1 LIMIT 2",
+                    params![key],
+                    |r| r.req_text(0),
                 )?;
                 (rows.len() == 1).then(|| rows.into_iter().next()).flatten()
             }
@@ -476,42 +435,30 @@ impl ProjectionDb {
             return Ok(None);
         };
         let mut run: RunRow = from_json(&self.path, "run", &row)?;
-        let mut stmt = sql(
-            &self.path,
-            self.conn
-                .prepare_cached("SELECT entity_id, created FROM run_entities WHERE run_id = ?1"),
-        )?;
-        run.entities = sql(
-            &self.path,
-            stmt.query_map([&run.run_id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? != 0))
-            })
-            .and_then(|it| it.collect()),
-        )?;
+        run.entities = all(
+            &*self.conn,
+            "SELECT entity_id, created FROM run_entities WHERE run_id = ?1",
+            params![&run.run_id],
+            |r| Ok((r.req_text(0)?, r.req_int(1)? != 0)),
+        )?
+        .into_iter()
+        .collect();
         Ok(Some(run))
     }
 
     /// Reviews, oldest first; only the open ones unless `all`.
-    pub fn reviews(&self, all: bool) -> Result<Vec<ReviewRow>> {
-        let mut stmt = sql(
-            &self.path,
-            self.conn.prepare(
-                "SELECT row FROM reviews WHERE ?1 OR status = 'open' ORDER BY requested_seq",
-            ),
-        )?;
-        let rows = sql(
-            &self.path,
-            stmt.query_map([all], |r| r.get::<_, String>(0))
-                .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
-        )?;
-        rows.iter()
-            .map(|r| from_json(&self.path, "review", r))
-            .collect()
+    pub fn reviews(&self, all_reviews: bool) -> Result<Vec<ReviewRow>> {
+        all(
+            &*self.conn,
+            "SELECT row FROM reviews WHERE ?1 = 1 OR status = 'open' ORDER BY requested_seq",
+            params![all_reviews],
+            |r| from_json(&self.path, "review", &r.req_text(0)?),
+        )
     }
 
     /// One candidate by id (without its observation).
     pub fn candidate(&self, candidate_id: &str) -> Result<Option<Candidate>> {
-        candidate_by_id(&self.conn, &self.path, candidate_id)
+        candidate_by_id(&*self.conn, candidate_id)
     }
 
     /// Candidates by id (those the projections know), for a writer that compares new
@@ -528,21 +475,17 @@ impl ProjectionDb {
 
     /// The candidates whose latest observation came from `payload`.
     pub fn candidates_of_payload(&self, payload: &BlobHash) -> Result<Vec<String>> {
-        let mut stmt = sql(
-            &self.path,
-            self.conn
-                .prepare_cached("SELECT candidate_id FROM candidates WHERE payload_hash = ?1"),
-        )?;
-        sql(
-            &self.path,
-            stmt.query_map([payload.0.as_slice()], |r| r.get(0))
-                .and_then(|it| it.collect()),
+        all(
+            &*self.conn,
+            "SELECT candidate_id FROM candidates WHERE payload_hash = ?1",
+            params![payload.0.as_slice()],
+            |r| r.req_text(0),
         )
     }
 
     /// One review by id.
     pub fn review(&self, review_id: &str) -> Result<Option<ReviewRow>> {
-        let row = text_by_key(&self.conn, &self.path, super::fold::REVIEW_ROW, review_id)?;
+        let row = text_by_key(&*self.conn, super::fold::REVIEW_ROW, review_id)?;
         row.map(|r| from_json(&self.path, "review", &r)).transpose()
     }
 
@@ -553,17 +496,11 @@ impl ProjectionDb {
         store: &SqliteEventStore,
         policy: &TrustPolicy,
     ) -> Result<Vec<ConflictRow>> {
-        let mut stmt = sql(
-            &self.path,
-            self.conn.prepare(
-                "SELECT entity_id FROM entities WHERE conflicts != '[]'
-                 ORDER BY name COLLATE NOCASE, slug",
-            ),
-        )?;
-        let ids: Vec<String> = sql(
-            &self.path,
-            stmt.query_map([], |r| r.get(0))
-                .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
+        let ids = all(
+            &*self.conn,
+            "SELECT entity_id FROM entities WHERE conflicts != '[]' ORDER BY sort_name, slug",
+            &[],
+            |r| r.req_text(0),
         )?;
         let gap_max = policy.conflict_trust_gap_max();
         let mut out = Vec::new();
@@ -609,39 +546,33 @@ impl ProjectionDb {
         Ok(out)
     }
 
-    /// Every table's rows as text, in a fixed order: for comparing two databases.
+    /// Every table's rows as text, in a fixed order: for comparing two databases (also
+    /// of two engines: each column is written by its declared type).
     pub fn dump(&self) -> Result<String> {
         let mut out = String::new();
-        for (table, order) in [
-            ("candidates", "candidate_id"),
-            ("entities", "entity_id"),
-            ("runs", "run_id"),
-            ("run_entities", "run_id, entity_id"),
-            ("reviews", "review_id"),
-        ] {
-            let mut stmt = sql(
-                &self.path,
-                self.conn
-                    .prepare(&format!("SELECT * FROM {table} ORDER BY {order}")),
-            )?;
-            let n = stmt.column_count();
-            let rows = sql(
-                &self.path,
-                stmt.query_map([], |r| {
-                    let mut line = String::new();
-                    for i in 0..n {
-                        let v: rusqlite::types::Value = r.get(i)?;
-                        line.push_str(&format!("{v:?}|"));
-                    }
-                    Ok(line)
-                })
-                .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
-            )?;
+        for (table, columns, order) in super::schema::DUMP {
+            let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
             out.push_str(&format!("## {table}\n"));
-            for r in rows {
-                out.push_str(&r);
-                out.push('\n');
-            }
+            self.conn.each(
+                &format!("SELECT {} FROM {table} ORDER BY {order}", names.join(", ")),
+                &[],
+                &mut |r| {
+                    for (i, (_, kind)) in columns.iter().enumerate() {
+                        let cell = match kind {
+                            super::schema::Kind::Int => r.int(i)?.map(|v| v.to_string()),
+                            super::schema::Kind::Real => r.real(i)?.map(|v| format!("{v:?}")),
+                            super::schema::Kind::Text => r.text(i)?.map(|v| format!("{v:?}")),
+                            super::schema::Kind::Blob => r
+                                .blob(i)?
+                                .map(|v| v.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+                        };
+                        out.push_str(cell.as_deref().unwrap_or("NULL"));
+                        out.push('|');
+                    }
+                    out.push('\n');
+                    Ok(())
+                },
+            )?;
         }
         Ok(out)
     }
@@ -656,22 +587,13 @@ pub fn review_status(r: &ReviewRow) -> &'static str {
     }
 }
 
-/// One candidate row by id, on any connection (the database's or a transaction's).
-pub(super) fn candidate_by_id(
-    conn: &Connection,
-    path: &Path,
-    candidate_id: &str,
-) -> Result<Option<Candidate>> {
-    let mut stmt = sql(
-        path,
-        conn.prepare_cached(&format!(
-            "SELECT {CANDIDATE_COLUMNS} FROM candidates WHERE candidate_id = ?1"
-        )),
-    )?;
-    sql(
-        path,
-        stmt.query_row([candidate_id], candidate_from_row)
-            .optional(),
+/// One candidate row by id, on any connection.
+pub(super) fn candidate_by_id(conn: &dyn Conn, candidate_id: &str) -> Result<Option<Candidate>> {
+    one(
+        conn,
+        &format!("SELECT {CANDIDATE_COLUMNS} FROM candidates WHERE candidate_id = ?1"),
+        params![candidate_id],
+        candidate_from_row,
     )
 }
 
@@ -682,10 +604,10 @@ pub(super) fn observe_all(store: &SqliteEventStore, members: &mut [Candidate]) -
     seqs.sort_unstable();
     seqs.dedup();
     let events = store.read_seqs(&seqs)?;
-    let mut by_seq: std::collections::HashMap<u64, Observation> =
+    let mut by_seq: std::collections::HashMap<u64, Box<Observation>> =
         std::collections::HashMap::with_capacity(events.len());
     for ev in &events {
-        by_seq.insert(ev.seq, observation_of(ev)?);
+        by_seq.insert(ev.seq, Box::new(observation_of(ev)?));
     }
     for c in members.iter_mut() {
         if let Some(seq) = c.observed_seq {

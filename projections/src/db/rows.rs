@@ -235,6 +235,9 @@ pub struct EntityRow {
     pub entity_id: String,
     pub slug: String,
     pub name: Option<String>,
+    /// The name folded to lowercase ASCII words (empty without a name): listings sort by
+    /// it, the same on every engine and in every locale.
+    pub sort_name: String,
     pub entity_class: Option<String>,
     pub locality: Option<String>,
     pub postcode: Option<String>,
@@ -259,6 +262,7 @@ impl EntityRow {
             entity_id: m.entity_id.clone(),
             slug: m.slug.clone(),
             name: m.name().map(str::to_string),
+            sort_name: sort_name(m.name()),
             entity_class: text(Field::EntityClass),
             locality: text(Field::Locality),
             postcode: text(Field::Postcode),
@@ -274,6 +278,37 @@ impl EntityRow {
             merged: encode_merged(m),
         }
     }
+}
+
+impl EntityRow {
+    /// A row holding only an entity's fold state (slug, seqs, overrides), its values not
+    /// merged yet: what a rebuild writes while folding, before its one merge pass.
+    pub fn unmerged(es: &EntityState) -> EntityRow {
+        EntityRow {
+            entity_id: es.entity_id.clone(),
+            slug: es.slug.clone(),
+            name: None,
+            sort_name: String::new(),
+            entity_class: None,
+            locality: None,
+            postcode: None,
+            lat: None,
+            lon: None,
+            sources: "[]".into(),
+            n_sources: 0,
+            completeness: 0,
+            conflicts: "[]".into(),
+            founded_seq: es.founded_seq as i64,
+            updated_seq: es.updated_seq as i64,
+            overrides: (!es.overrides.is_empty()).then(|| super::to_json(&es.overrides)),
+            merged: "[0,[]]".into(),
+        }
+    }
+}
+
+/// What listings sort a name by: its words folded to lowercase without accents.
+pub fn sort_name(name: Option<&str>) -> String {
+    fold_words(name.unwrap_or("")).join(" ")
 }
 
 /// The words `entities --search` matches: of the name, slug, locality and postcode.

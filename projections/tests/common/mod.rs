@@ -44,6 +44,10 @@ pub enum Op {
         absent: Option<u8>,
         now: u8,
     },
+    /// The record accepted (again) by the current run.
+    Accept {
+        cand: u8,
+    },
     NewEntity {
         cand: u8,
         entity: u8,
@@ -81,6 +85,7 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => (0..3u8, proptest::option::of(0..3u8), proptest::option::of(0..8u8), 0..4u8).prop_map(
             |(earlier, also, absent, now)| Op::SeenAgain { earlier, also, absent, now }
         ),
+        1 => (0..8u8).prop_map(|cand| Op::Accept { cand }),
         2 => (0..8u8, 0..4u8).prop_map(|(cand, entity)| Op::NewEntity { cand, entity }),
         2 => (0..8u8, 0..4u8).prop_map(|(cand, entity)| Op::Existing { cand, entity }),
         1 => (0..8u8, 0..8u8).prop_map(|(cand, of)| Op::Repeat { cand, of }),
@@ -161,6 +166,13 @@ pub fn to_event(op: &Op, run: &mut Option<(uuid::Uuid, String)>, n: usize) -> Ne
                 absent: absent.iter().map(|c| cid(*c)).collect(),
                 n_records: 3,
                 skipped_records: vec![],
+            },
+        ),
+        Op::Accept { cand } => NewEvent::new(
+            format!("candidate/{}", cid(*cand)),
+            CandidateAccepted {
+                candidate_id: cid(*cand),
+                checks: vec!["valid".into(), "identity already decided".into()],
             },
         ),
         Op::NewEntity { cand, entity } => NewEvent::new(
@@ -248,6 +260,7 @@ pub fn to_event(op: &Op, run: &mut Option<(uuid::Uuid, String)>, n: usize) -> Ne
                     features: serde_json::Value::Null,
                     selected: vec![],
                     skipped: vec![],
+                    keep_off_topic: false,
                 },
             )
         }

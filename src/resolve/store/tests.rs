@@ -1,0 +1,582 @@
+//! The persisted identity index against the full scan it replaces: the same decisions
+//! on random histories, a catch-up after every event equal to a rebuild, and a store that
+//! cannot be used (another log, matcher, setting or format; a damaged file) rebuilt.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use proptest::prelude::*;
+use trustfold_events::{
+    BlobHash, CandidateFields, EventStore, MergeDecided, MergeOutcome, NewEvent, OpenMode,
+    SqliteEventStore,
+};
+use uuid::Uuid;
+
+use super::*;
+use crate::extract::{Extracted, Extraction};
+use crate::ingest::stages::{
+    append_with_expectations, decide_all, identity_index_until, record_extractions,
+    ExtractedPayload, RunCandidate, RunIds, StageFigures,
+};
+use crate::resolve::{candidate_id, CandidateRef};
+
+/// One record of a run: indices into the pools below, and its fields.
+#[derive(Clone, Debug)]
+struct Rec {
+    source: usize,
+    ext: usize,
+    fields: CandidateFields,
+}
+
+/// What happens next in a history.
+#[derive(Clone, Debug)]
+enum Step {
+    /// A run of records (re-observations when a (source, id) comes again).
+    Run(Vec<Rec>),
+    /// A reviewer attaches a candidate seen so far to an entity (moving it if attached).
+    Move { candidate: usize, entity: usize },
+    /// A candidate seen so far is sent to review.
+    Review { candidate: usize },
+    /// A decision about a record not extracted yet (it may be extracted later).
+    Ghost { source: usize, ext: usize },
+}
+
+// "osm" and "openstreetmap" are one source for records: two candidates with one record key.
+const SOURCES: [&str; 5] = [
+    "google_places",
+    "openstreetmap",
+    "osm",
+    "sport_scotland",
+    "edinburgh_council",
+];
+const EXT_IDS: [&str; 7] = ["1", "2", "3", "4", "5", "6", " "];
+// Distinctive, brand, kind and generic words, so that every lookup class occurs.
+const WORDS: [&str; 12] = [
+    "Drumbrae",
+    "Quarrymill",
+    "Drumbrea",
+    "Hollow",
+    "Powerleague",
+    "Nuffield",
+    "Tennis",
+    "Football",
+    "Bowling",
+    "Club",
+    "Centre",
+    "Edinburgh",
+];
+const BASES: [(f64, f64); 3] = [(55.9513, -3.1072), (55.9530, -3.1050), (55.9600, -3.1200)];
+const POSTCODES: [&str; 3] = ["EH15 1DR", "EH15 1DS", "EH9 9ZZ"];
+const PHONES: [&str; 3] = ["0131 496 0000", "0131 496 0001", "0330 000 0000"];
+const WEBSITES: [&str; 3] = [
+    "https://www.powerleague.co.uk/portobello",
+    "https://powerleague.co.uk",
+    "https://facebook.com/drumbrae",
+];
+
+fn pick<T: Clone + std::fmt::Debug + 'static>(
+    items: &'static [T],
+) -> impl Strategy<Value = T> + Clone {
+    (0..items.len()).prop_map(move |i| items[i].clone())
+}
+
+fn small_fields() -> impl Strategy<Value = CandidateFields> {
+    (
+        prop::collection::vec(pick(&WORDS), 0..4),
+        prop::option::of((0..BASES.len(), -400.0f64..400.0, -400.0f64..400.0)),
+        prop::option::of(pick(&POSTCODES)),
+        prop::option::of(pick(&PHONES)),
+        prop::option::of(pick(&WEBSITES)),
+        prop::option::of((0..SOURCES.len(), 0..EXT_IDS.len())),
+        any::<bool>(),
+    )
+        .prop_map(|(words, at, postcode, phone, website, names, tennis)| {
+            let (lat, lon) = match at {
+                Some((b, north_m, east_m)) => {
+                    let (lat, lon) = BASES[b];
+                    (
+                        Some(lat + north_m / 111_195.0),
+                        Some(lon + east_m / (111_195.0 * lat.to_radians().cos())),
+                    )
+                }
+                None => (None, None),
+            };
+            let mut external_ids = BTreeMap::new();
+            if let Some((s, e)) = names {
+                external_ids.insert(SOURCES[s].to_string(), vec![EXT_IDS[e].to_string()]);
+            }
+            CandidateFields {
+                name: (!words.is_empty()).then(|| words.join(" ")),
+                lat,
+                lon,
+                postcode: postcode.map(String::from),
+                phone: phone.map(String::from),
+                website: website.map(String::from),
+                categories: if tennis {
+                    vec!["tennis".into()]
+                } else {
+                    Vec::new()
+                },
+                external_ids,
+                ..CandidateFields::default()
+            }
+        })
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let rec =
+        (0..SOURCES.len(), 0..EXT_IDS.len(), small_fields()).prop_map(|(source, ext, fields)| {
+            Rec {
+                source,
+                ext,
+                fields,
+            }
+        });
+    prop_oneof![
+        6 => prop::collection::vec(rec, 1..10).prop_map(Step::Run),
+        1 => (0..64usize, 0..64usize).prop_map(|(candidate, entity)| Step::Move { candidate, entity }),
+        1 => (0..64usize).prop_map(|candidate| Step::Review { candidate }),
+        1 => (0..SOURCES.len(), 0..EXT_IDS.len()).prop_map(|(source, ext)| Step::Ghost { source, ext }),
+    ]
+}
+
+fn config() -> impl Strategy<Value = MatchConfig> {
+    (
+        1usize..6,
+        1usize..7,
+        prop_oneof![Just(60.0), Just(150.0), Just(300.0)],
+    )
+        .prop_map(
+            |(common_token_max, block_candidates_max, cell_m)| MatchConfig {
+                common_token_max,
+                block_candidates_max,
+                cell_m,
+                ..MatchConfig::default()
+            },
+        )
+}
+
+/// A scratch data dir with a log.
+struct Scratch {
+    _tmp: tempfile::TempDir,
+    log: SqliteEventStore,
+}
+
+fn scratch() -> Scratch {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = SqliteEventStore::open(tmp.path().join("log.sqlite3"), OpenMode::ReadWrite).unwrap();
+    Scratch { _tmp: tmp, log }
+}
+
+fn merge_event(candidate_id: &str, decision: MergeOutcome, by: &str) -> NewEvent {
+    NewEvent::new(
+        format!("test/{candidate_id}"),
+        MergeDecided {
+            candidate_id: candidate_id.to_string(),
+            decision,
+            score: 1.0,
+            features: BTreeMap::new(),
+            matcher_version: MATCHER_VERSION.to_string(),
+            decided_by: by.to_string(),
+        },
+    )
+}
+
+/// Records a run's extractions (the real stage 1) and returns its candidates.
+fn extract(log: &SqliteEventStore, ids: &RunIds<'_>, recs: &[Rec]) -> Vec<RunCandidate> {
+    let payloads = recs
+        .iter()
+        .map(|r| ExtractedPayload {
+            source: SOURCES[r.source].to_string(),
+            response_event: Uuid::new_v4(),
+            payload_hash: BlobHash::of(b"test"),
+            extractor: "test".into(),
+            extractor_version: 1,
+            extraction: Extraction {
+                records: vec![Extracted {
+                    external_id: EXT_IDS[r.ext].to_string(),
+                    fields: r.fields.clone(),
+                    line: None,
+                }],
+                skipped: Vec::new(),
+            },
+        })
+        .collect();
+    record_extractions(
+        log,
+        ids,
+        payloads,
+        None,
+        &|_| true,
+        &mut StageFigures::default(),
+    )
+    .unwrap()
+}
+
+fn refs(candidates: &[RunCandidate]) -> Vec<CandidateRef<'_>> {
+    candidates
+        .iter()
+        .map(|c| CandidateRef {
+            candidate_id: &c.candidate_id,
+            source: &c.source,
+            external_id: &c.external_id,
+            fields: &c.fields,
+        })
+        .collect()
+}
+
+/// Plays a history on `log`, deciding every run twice (the persisted index's working
+/// index, and a full scan of the log as of the same seq) and asserting the same events.
+/// Returns the number of runs decided.
+fn play(log: &SqliteEventStore, config: &MatchConfig, steps: &[Step]) -> usize {
+    let identity = IdentityStore::of_log(log);
+    let mut seen: Vec<String> = Vec::new();
+    let mut entities: Vec<String> = vec!["e_reviewed".into()];
+    let mut runs = 0;
+    for step in steps {
+        match step {
+            Step::Run(recs) => {
+                let run_id = Uuid::new_v4();
+                let ids = RunIds {
+                    run_id,
+                    trace_id: "trace",
+                };
+                let candidates = extract(log, &ids, recs);
+                identity.catch_up(log, config).unwrap();
+                let working = identity.working_index(&refs(&candidates), config).unwrap();
+                let checkpoint = working.checkpoint_seq;
+                let mut index = working.index;
+                let (events, expected) = decide_all(
+                    &ids,
+                    &candidates,
+                    &mut index,
+                    config,
+                    &working.in_review,
+                    &mut StageFigures::default(),
+                );
+                let (mut full, full_review) =
+                    identity_index_until(log, config.clone(), checkpoint).unwrap();
+                let (full_events, full_expected) = decide_all(
+                    &ids,
+                    &candidates,
+                    &mut full,
+                    config,
+                    &full_review,
+                    &mut StageFigures::default(),
+                );
+                assert_eq!(events, full_events, "run {runs}: decisions differ");
+                assert_eq!(expected, full_expected);
+                for e in &events {
+                    if let trustfold_events::EventPayload::MergeDecided(m) = &e.payload {
+                        if let MergeOutcome::NewEntity { entity_id } = &m.decision {
+                            entities.push(entity_id.clone());
+                        }
+                    }
+                }
+                append_with_expectations(log, events, expected).unwrap();
+                seen.extend(candidates.into_iter().map(|c| c.candidate_id));
+                runs += 1;
+            }
+            Step::Move { candidate, entity } => {
+                if seen.is_empty() {
+                    continue;
+                }
+                let cid = &seen[candidate % seen.len()];
+                let eid = entities[entity % entities.len()].clone();
+                let ev = merge_event(
+                    cid,
+                    MergeOutcome::ExistingEntity { entity_id: eid },
+                    "review:r",
+                );
+                log.append(trustfold_events::AppendBatch::new().push(ev))
+                    .unwrap();
+            }
+            Step::Review { candidate } => {
+                if seen.is_empty() {
+                    continue;
+                }
+                let cid = &seen[candidate % seen.len()];
+                let ev = merge_event(
+                    cid,
+                    MergeOutcome::NeedsReview {
+                        review_id: format!("r_{cid}"),
+                        entity_ids: Vec::new(),
+                    },
+                    "matcher",
+                );
+                log.append(trustfold_events::AppendBatch::new().push(ev))
+                    .unwrap();
+            }
+            Step::Ghost { source, ext } => {
+                let cid = candidate_id(SOURCES[*source], EXT_IDS[*ext]);
+                let ev = merge_event(
+                    &cid,
+                    MergeOutcome::NewEntity {
+                        entity_id: format!("e_ghost_{cid}"),
+                    },
+                    "matcher",
+                );
+                log.append(trustfold_events::AppendBatch::new().push(ev))
+                    .unwrap();
+            }
+        }
+    }
+    runs
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Random histories (runs with re-observations under changed fields, reviewers'
+    /// moves, reviews, decisions before extractions; tight limits, so that blocks overflow
+    /// and comparisons are cut): each run decides the same with the working index as with
+    /// a full scan; and a store caught up after every single event, one rebuilt at the
+    /// end, and the one caught up run by run hold the same tables.
+    #[test]
+    fn the_working_index_decides_as_a_full_scan_and_catch_up_equals_rebuild(
+        config in config(),
+        steps in prop::collection::vec(step(), 1..10),
+    ) {
+        let s = scratch();
+        play(&s.log, &config, &steps);
+        let live = IdentityStore::of_log(&s.log);
+        live.catch_up(&s.log, &config).unwrap();
+
+        let head = s.log.head().unwrap().map_or(0, |h| h.seq);
+        let stepwise_dir = tempfile::tempdir().unwrap();
+        let stepwise = IdentityStore::in_data_dir(stepwise_dir.path());
+        for seq in 0..=head {
+            stepwise.catch_up_to(&s.log, &config, Some(seq)).unwrap();
+        }
+        let rebuilt_dir = tempfile::tempdir().unwrap();
+        let rebuilt = IdentityStore::in_data_dir(rebuilt_dir.path());
+        rebuilt.rebuild(&s.log, &config, &mut |_, _| {}).unwrap();
+
+        let expected = rebuilt.dump().unwrap();
+        prop_assert_eq!(&stepwise.dump().unwrap(), &expected);
+        prop_assert_eq!(&live.dump().unwrap(), &expected);
+        prop_assert_eq!(expected.checkpoint.seq, head);
+    }
+}
+
+/// Runs a few records into a fresh log, through the working index.
+fn a_log_with_runs(config: &MatchConfig) -> Scratch {
+    let s = scratch();
+    let recs: Vec<Rec> = (0..6)
+        .map(|i| Rec {
+            source: i % 3,
+            ext: i,
+            fields: CandidateFields {
+                name: Some(format!("{} Tennis Club", WORDS[i % 4])),
+                lat: Some(BASES[i % 2].0),
+                lon: Some(BASES[i % 2].1),
+                ..CandidateFields::default()
+            },
+        })
+        .collect();
+    assert_eq!(play(&s.log, config, &[Step::Run(recs)]), 1);
+    // As after a run: the projections' catch-up folds its decisions in.
+    IdentityStore::of_log(&s.log)
+        .catch_up(&s.log, config)
+        .unwrap();
+    s
+}
+
+fn live_path(store: &IdentityStore) -> std::path::PathBuf {
+    store.current_path().unwrap().unwrap()
+}
+
+fn set_meta_value(path: &Path, key: &str, value: &str) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute("UPDATE meta SET value = ?2 WHERE key = ?1", [key, value])
+        .unwrap();
+}
+
+#[test]
+fn a_store_of_another_matcher_version_format_or_cell_size_is_rebuilt() {
+    let config = MatchConfig::default();
+    let s = a_log_with_runs(&config);
+    let store = IdentityStore::of_log(&s.log);
+    let before = store.dump().unwrap();
+    assert!(store.catch_up(&s.log, &config).unwrap().rebuilt.is_none());
+
+    for (key, value, why) in [
+        ("matcher_version", "0", "matcher version"),
+        ("format_version", "0", "format"),
+        ("keys_config", "cell_m=0", "other matching settings"),
+        ("checkpoint_seq", "not a number", "not a number"),
+    ] {
+        set_meta_value(&live_path(&store), key, value);
+        let report = store.catch_up(&s.log, &config).unwrap();
+        let reason = report.rebuilt.unwrap_or_default();
+        assert!(reason.contains(why), "{key}: {reason}");
+        assert_eq!(store.dump().unwrap(), before, "{key}");
+    }
+
+    // Thresholds and limits are applied when blocks are read: the store stays.
+    let looser = MatchConfig {
+        match_threshold: 0.7,
+        common_token_max: 5,
+        ..MatchConfig::default()
+    };
+    assert!(store.catch_up(&s.log, &looser).unwrap().rebuilt.is_none());
+    // The cell size shapes the keys: the store is rebuilt.
+    let coarser = MatchConfig {
+        cell_m: 500.0,
+        ..MatchConfig::default()
+    };
+    let report = store.catch_up(&s.log, &coarser).unwrap();
+    assert!(report.rebuilt.is_some());
+    assert_ne!(store.dump().unwrap().postings, before.postings);
+}
+
+#[test]
+fn a_store_of_another_log_is_rebuilt() {
+    let config = MatchConfig::default();
+    let s = a_log_with_runs(&config);
+    let store = IdentityStore::of_log(&s.log);
+    let ours = store.dump().unwrap();
+    // Another log in the same data dir (e.g. restored from elsewhere), longer and shorter.
+    let other = a_log_with_runs(&config);
+    play(
+        &other.log,
+        &config,
+        &[Step::Run(vec![Rec {
+            source: 0,
+            ext: 0,
+            fields: CandidateFields {
+                name: Some("Quarrymill Bowling Club".into()),
+                lat: Some(55.95),
+                lon: Some(-3.2),
+                ..CandidateFields::default()
+            },
+        }])],
+    );
+    drop(other.log);
+    let other_path = other._tmp.path().join("log.sqlite3");
+    let ours_path = s.log.path().to_path_buf();
+    drop(s.log);
+    std::fs::copy(&other_path, &ours_path).unwrap();
+    let _ = std::fs::remove_file(ours_path.with_extension("sqlite3-wal"));
+    let log = SqliteEventStore::open(&ours_path, OpenMode::ReadWrite).unwrap();
+    let report = store.catch_up(&log, &config).unwrap();
+    assert!(
+        report
+            .rebuilt
+            .as_deref()
+            .unwrap_or("")
+            .contains("different log"),
+        "{report:?}"
+    );
+    let theirs = store.dump().unwrap();
+    assert_ne!(theirs, ours);
+    assert_eq!(
+        theirs.checkpoint.seq,
+        log.head().unwrap().map_or(0, |h| h.seq)
+    );
+}
+
+#[test]
+fn a_damaged_store_or_pointer_is_rebuilt_never_a_panic() {
+    let config = MatchConfig::default();
+    let s = a_log_with_runs(&config);
+    let store = IdentityStore::of_log(&s.log);
+    let good = store.dump().unwrap();
+
+    // Garbage in the store file.
+    std::fs::write(live_path(&store), b"this is not a database, just bytes").unwrap();
+    let report = store.catch_up(&s.log, &config).unwrap();
+    assert!(report.rebuilt.is_some());
+    assert_eq!(store.dump().unwrap(), good);
+
+    // A pointer naming nothing, or nonsense.
+    let pointer = store.dir().join(POINTER);
+    for text in ["i-0000.sqlite3\n", "../../etc/passwd", ""] {
+        std::fs::write(&pointer, text).unwrap();
+        let report = store.catch_up(&s.log, &config).unwrap();
+        assert!(report.rebuilt.is_some(), "{text:?}");
+        assert_eq!(store.dump().unwrap(), good, "{text:?}");
+    }
+}
+
+#[test]
+fn a_damaged_row_is_a_clear_error_naming_the_fix() {
+    let config = MatchConfig::default();
+    let s = a_log_with_runs(&config);
+    let store = IdentityStore::of_log(&s.log);
+    let conn = rusqlite::Connection::open(live_path(&store)).unwrap();
+    let near = CandidateFields {
+        name: Some("Drumbrae Tennis Club".into()),
+        lat: Some(BASES[0].0),
+        lon: Some(BASES[0].1),
+        ..CandidateFields::default()
+    };
+    let id = candidate_id("google_places", "probe");
+    let probe = CandidateRef {
+        candidate_id: &id,
+        source: "google_places",
+        external_id: "probe",
+        fields: &near,
+    };
+    assert!(store.working_index(&[probe], &config).is_ok());
+    for (damage, says) in [
+        ("UPDATE attached SET form = x'01ff'", "matching form"),
+        ("UPDATE attached SET form = x'07'", "version 7"),
+        (
+            "UPDATE attached SET form = NULL",
+            "no row with a matching form",
+        ),
+        ("DELETE FROM attached", "no row"),
+    ] {
+        conn.execute(damage, []).unwrap();
+        let err = store
+            .working_index(&[probe], &config)
+            .err()
+            .unwrap_or_else(|| panic!("{damage}: an error"));
+        assert!(
+            matches!(err, IdentityStoreError::Corrupt { .. }),
+            "{damage}: {err}"
+        );
+        let text = err.to_string();
+        assert!(text.contains(says), "{damage}: {text}");
+        assert!(text.contains("rebuild-projections --full"), "{text}");
+    }
+
+    // A catch-up that must read an extraction back from the log and finds something else.
+    let s = a_log_with_runs(&config);
+    let store = IdentityStore::of_log(&s.log);
+    let ghost = candidate_id("google_places", "never-attached");
+    let conn = rusqlite::Connection::open(live_path(&store)).unwrap();
+    conn.execute(
+        "INSERT INTO seen(candidate_id, seq) VALUES (?1, 7)",
+        [ghost.as_str()],
+    )
+    .unwrap();
+    let ev = merge_event(
+        &ghost,
+        MergeOutcome::NewEntity {
+            entity_id: "e_ghost".into(),
+        },
+        "matcher",
+    );
+    s.log
+        .append(trustfold_events::AppendBatch::new().push(ev))
+        .unwrap();
+    let err = store.catch_up(&s.log, &config).expect_err("an error");
+    assert!(err.to_string().contains("not CandidateExtracted"), "{err}");
+}
+
+#[test]
+fn reading_a_store_that_was_never_built_says_so() {
+    let s = scratch();
+    let store = IdentityStore::of_log(&s.log);
+    let err = store
+        .working_index(&[], &MatchConfig::default())
+        .err()
+        .expect("missing");
+    assert!(matches!(err, IdentityStoreError::Missing { .. }), "{err}");
+    // The first catch-up builds it, on an empty log too.
+    let report = store.catch_up(&s.log, &MatchConfig::default()).unwrap();
+    assert_eq!(report.rebuilt.as_deref(), Some("no identity index yet"));
+    assert_eq!(store.dump().unwrap().checkpoint.seq, 0);
+}
