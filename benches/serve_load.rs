@@ -190,7 +190,11 @@ fn main() {
         .args(["provenance", &slugs[0], "--json"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     println!(
         "the first `provenance --json` after the rebuild: {:.0} ms (not in the figures below)",
         t.elapsed().as_secs_f64() * 1000.0
