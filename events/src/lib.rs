@@ -52,8 +52,8 @@ pub use hash::{BlobHash, Hash32};
 pub use pg::{is_postgres_url, PgBlobStore, PgEventStore, PgSessionLock, StoreUrl};
 pub use sqlite::{OpenMode, SqliteEventStore};
 pub use store::{
-    AppendBatch, Appended, ChainCheck, EventFilter, EventStore, ExpectedVersion, Head, StoreError,
-    StoredEvents,
+    AppendBatch, Appended, Backend, ChainCheck, EventFilter, EventStore, ExpectedVersion, Head,
+    StoreError, StoredEvents,
 };
 pub use verify::{
     verify, verify_with, BlobFault, Problem, VerifyOptions, VerifyReport, VERIFY_PROBLEMS_MAX,

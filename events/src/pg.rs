@@ -58,6 +58,9 @@ pub const PG_CONNECT_TIMEOUT_S: u64 = 10;
 /// multi-row INSERT.
 pub const COPY_MIN_EVENTS: usize = 64;
 
+/// What a reader of a database without a log is told.
+const NO_LOG_YET: &str = "no trustfold log in this database yet";
+
 /// The advisory lock that serialises creating the schema (two first writers racing).
 const INIT_LOCK: i64 = 0x5446_494e_4954;
 
@@ -231,8 +234,19 @@ fn connect_error(path: &std::path::Path, e: postgres::Error) -> StoreError {
     }
     StoreError::Unavailable {
         path: path.to_path_buf(),
-        detail: format!("cannot reach the PostgreSQL server: {e}"),
+        detail: format!("cannot reach the PostgreSQL server: {}", with_cause(&e)),
     }
+}
+
+/// An error with its causes ("error connecting to server: Connection refused").
+fn with_cause(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }
 
 /// A statement's failure, in the store's terms.
@@ -240,7 +254,7 @@ fn pg_error(path: &std::path::Path, e: postgres::Error) -> StoreError {
     let Some(db) = e.as_db_error() else {
         return StoreError::Unavailable {
             path: path.to_path_buf(),
-            detail: format!("lost the PostgreSQL connection: {e}"),
+            detail: format!("lost the PostgreSQL connection: {}", with_cause(&e)),
         };
     };
     let code = db.code().code();
@@ -281,8 +295,9 @@ fn initialise(client: &mut Client, path: &std::path::Path, write: bool) -> Resul
         let foreign: Option<String> = client
             .query_opt(
                 "SELECT table_schema || '.' || table_name FROM information_schema.tables
-                 WHERE table_schema NOT IN ('pg_catalog', 'information_schema')
-                   AND table_schema NOT LIKE 'pg_toast%' AND table_schema NOT LIKE 'tfp_%'
+                 WHERE table_schema NOT IN ('pg_catalog', 'information_schema', 'trustfold')
+                   AND table_schema NOT LIKE 'pg_toast%' AND table_schema NOT LIKE 'tfp\\_%'
+                   AND table_schema NOT LIKE 'tfi\\_%'
                  LIMIT 1",
                 &[],
             )
@@ -300,7 +315,7 @@ fn initialise(client: &mut Client, path: &std::path::Path, write: bool) -> Resul
         if !write {
             return Err(StoreError::Open {
                 path: path.to_path_buf(),
-                detail: "no trustfold log in this database yet".into(),
+                detail: NO_LOG_YET.into(),
             });
         }
         let mut tx = client.transaction().map_err(err)?;
@@ -400,6 +415,17 @@ impl PgEventStore {
             url: url.clone(),
             path,
         })
+    }
+
+    /// Connects to a database that may hold no log yet: `None` when it holds nothing (a
+    /// reader then says there is nothing to read), an error when it holds another
+    /// program's tables or a log of a newer format.
+    pub fn open_if_present(url: &StoreUrl) -> Result<Option<PgEventStore>, StoreError> {
+        match PgEventStore::open(url, false) {
+            Ok(s) => Ok(Some(s)),
+            Err(StoreError::Open { detail, .. }) if detail == NO_LOG_YET => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The store's URL (shown without its password).
@@ -595,8 +621,20 @@ impl PgEventStore {
 }
 
 impl EventStore for PgEventStore {
+    fn seq_of(&self, id: Uuid) -> Result<Option<u64>, StoreError> {
+        let mut client = self.lock();
+        let row = client
+            .query_opt("SELECT seq FROM trustfold.events WHERE id = $1", &[&id])
+            .map_err(|e| self.err(e))?;
+        Ok(row.map(|r| r.get::<_, i64>(0) as u64))
+    }
+
     fn location(&self) -> String {
         self.url.redacted().to_string()
+    }
+
+    fn backend(&self) -> crate::store::Backend<'_> {
+        crate::store::Backend::Postgres(&self.url)
     }
 
     fn append(&self, batch: AppendBatch) -> Result<Appended, StoreError> {

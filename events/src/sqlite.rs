@@ -538,19 +538,6 @@ impl SqliteEventStore {
         Ok(out)
     }
 
-    /// The seq of the event with this id, if the log has it (a point read on the id index):
-    /// how a reader follows a `causation_id` back to its cause.
-    pub fn seq_of(&self, id: Uuid) -> Result<Option<u64>, StoreError> {
-        let conn = self.lock();
-        conn.prepare_cached("SELECT seq FROM events WHERE id = ?1")
-            .and_then(|mut s| {
-                s.query_row([id.as_bytes().as_slice()], |r| r.get::<_, i64>(0))
-                    .optional()
-            })
-            .map(|seq| seq.map(|s| s as u64))
-            .map_err(|e| self.err(e))
-    }
-
     /// A second, read-only handle on the same log file (its own connection), for a thread
     /// that reads beside this one.
     pub fn reader(&self) -> Result<SqliteEventStore, StoreError> {
@@ -615,8 +602,23 @@ impl SqliteEventStore {
 }
 
 impl EventStore for SqliteEventStore {
+    fn seq_of(&self, id: Uuid) -> Result<Option<u64>, StoreError> {
+        let conn = self.lock();
+        conn.prepare_cached("SELECT seq FROM events WHERE id = ?1")
+            .and_then(|mut s| {
+                s.query_row([id.as_bytes().as_slice()], |r| r.get::<_, i64>(0))
+                    .optional()
+            })
+            .map(|seq| seq.map(|s| s as u64))
+            .map_err(|e| self.err(e))
+    }
+
     fn location(&self) -> String {
         self.path.display().to_string()
+    }
+
+    fn backend(&self) -> crate::store::Backend<'_> {
+        crate::store::Backend::Sqlite(&self.path)
     }
 
     fn read_filtered(&self, filter: EventFilter) -> StoredEvents<'_> {

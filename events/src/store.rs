@@ -212,6 +212,16 @@ pub struct EventFilter {
     pub run_id: Option<uuid::Uuid>,
 }
 
+/// Which engine a log is kept in, and where: what a reader needs to find the stores kept
+/// beside it (the projections, the identity index) on the same engine.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend<'a> {
+    /// A SQLite file; the stores beside it live in the directory it lies in.
+    Sqlite(&'a std::path::Path),
+    /// A PostgreSQL database; the stores beside it live in schemas of the same database.
+    Postgres(&'a crate::pg::StoreUrl),
+}
+
 /// A stream of stored events, read page by page in constant memory.
 pub type StoredEvents<'a> = Box<dyn Iterator<Item = Result<StoredEvent, StoreError>> + 'a>;
 
@@ -224,6 +234,9 @@ pub type StoredEvents<'a> = Box<dyn Iterator<Item = Result<StoredEvent, StoreErr
 pub trait EventStore: Send + Sync {
     /// Where the log is, for messages: a file, or a PostgreSQL URL without its password.
     fn location(&self) -> String;
+
+    /// The engine the log is kept in, and where.
+    fn backend(&self) -> Backend<'_>;
 
     /// Appends the batch atomically: either all the events are persisted, or none are.
     ///
@@ -325,6 +338,10 @@ pub trait EventStore: Send + Sync {
         &self,
         ids: &[uuid::Uuid],
     ) -> Result<std::collections::HashSet<uuid::Uuid>, StoreError>;
+
+    /// The seq of the event with this id, if the log has it (a point read on the id
+    /// index): how a reader follows a `causation_id` back to its cause.
+    fn seq_of(&self, id: uuid::Uuid) -> Result<Option<u64>, StoreError>;
 
     /// Checks the tail a writer is about to append to: the last event is the one the
     /// last append recorded, and it is chained to the event before it. Returns the head.

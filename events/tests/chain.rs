@@ -210,6 +210,9 @@ fn a_checked_read_stops_at_the_first_break_and_reads_clean_logs_whole() {
         fn location(&self) -> String {
             EventStore::location(self.0)
         }
+        fn backend(&self) -> trustfold_events::Backend<'_> {
+            self.0.backend()
+        }
         fn read_filtered(&self, f: EventFilter) -> StoredEvents<'_> {
             self.0.read_filtered(f)
         }
@@ -227,6 +230,9 @@ fn a_checked_read_stops_at_the_first_break_and_reads_clean_logs_whole() {
         }
         fn check_tail(&self) -> Result<Option<Head>, StoreError> {
             self.0.check_tail()
+        }
+        fn seq_of(&self, id: uuid::Uuid) -> Result<Option<u64>, StoreError> {
+            self.0.seq_of(id)
         }
     }
     let read: Vec<_> = Plain(&store).read_checked_from(1000).collect();

@@ -6,12 +6,13 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::ValueEnum;
 use serde_json::{json, Value};
-use trustfold_events::SqliteEventStore;
+use trustfold_events::EventStore;
 use trustfold_projections::merge::COMPLETENESS_FIELDS_TOTAL;
 use trustfold_projections::{
     ConflictRow, EntityCursor, EntityFilter, Field, MergedEntity, ProjectionDb,
 };
 
+use crate::datadir::Place;
 use crate::exit::bad_input;
 use crate::project;
 
@@ -170,7 +171,7 @@ pub fn entities_page_document(
     }))
 }
 
-pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
+pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
     let filter = entity_filter(
         args.search.as_deref(),
         args.source.as_deref(),
@@ -305,15 +306,15 @@ pub fn clip(s: &str, n: usize) -> String {
 
 /// Every conflicting pair of values (`conflicts --json`, `GET /api/conflicts`), merged
 /// with the projections' own policy.
-pub fn conflict_rows(db: &ProjectionDb, store: &SqliteEventStore) -> Result<Vec<ConflictRow>> {
+pub fn conflict_rows(db: &ProjectionDb, store: &dyn EventStore) -> Result<Vec<ConflictRow>> {
     Ok(db.conflicts(store, &project::stored_policy(db)?)?)
 }
 
-pub fn conflicts(data_dir: &Path, trust: Option<&Path>, args: ConflictsArgs) -> Result<ExitCode> {
+pub fn conflicts(data_dir: &Place, trust: Option<&Path>, args: ConflictsArgs) -> Result<ExitCode> {
     let policy = project::load_policy(trust, data_dir)?;
     let db = project::open_for_reading(data_dir, &policy)?;
     let store = project::log_for_reading(data_dir)?;
-    let rows = conflict_rows(&db, &store)?;
+    let rows = conflict_rows(&db, &*store)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);

@@ -1,19 +1,17 @@
 //! `trustfold events`: the log, filtered.
 
 use std::io::{BufWriter, Write};
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use serde_json::{json, Value};
 use trustfold_events::{
-    format_time, BlobStore, EventFilter, EventKind, EventPayload, EventStore, MergeOutcome,
-    SqliteEventStore, StoredEvent,
+    format_time, Blobs, EventFilter, EventKind, EventPayload, EventStore, MergeOutcome, StoredEvent,
 };
 use trustfold_projections::ProjectionDb;
 use uuid::Uuid;
 
-use crate::datadir::DataDir;
+use crate::datadir::{DataDir, Place};
 use crate::exit::bad_input;
 
 #[derive(Debug, clap::Args)]
@@ -106,7 +104,7 @@ pub fn event_query(
 /// The events `query` selects, in seq order, each with its `--json` form, with how many
 /// were read to find them (the grep is checked on the JSON text).
 pub fn select<'a>(
-    store: &'a SqliteEventStore,
+    store: &'a dyn EventStore,
     query: &'a EventQuery,
 ) -> impl Iterator<Item = Result<Selected>> + 'a {
     store.read_filtered(query.filter.clone()).map(move |ev| {
@@ -135,7 +133,7 @@ pub struct Selected {
 /// the next page starts at (`null` after the last event). A page reads at most
 /// [`EVENTS_SCAN_MAX`] events, so a sparse grep returns early with a cursor.
 pub fn events_page_document(
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     query: &EventQuery,
     limit: usize,
 ) -> Result<Value> {
@@ -165,7 +163,7 @@ pub fn events_page_document(
     }))
 }
 
-pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
+pub fn run(data_dir: &Place, args: Args) -> Result<ExitCode> {
     let query = event_query(
         args.run.as_deref(),
         args.stream.as_deref(),
@@ -176,13 +174,13 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let dir = DataDir::existing(data_dir)?;
     if let Some(seq) = args.seq {
         let store = crate::project::log_for_reading(data_dir)?;
-        let db = trustfold_projections::Projections::new(data_dir)
-            .open_read()
-            .ok()
-            .flatten();
+        let db = dir.projections().open_read().ok().flatten();
         let doc = event_document(
-            &store,
-            || Ok(std::sync::Arc::new(dir.blobs()?)),
+            &*store,
+            || {
+                dir.existing_blobs()?
+                    .ok_or_else(|| anyhow::anyhow!("there is no blob store"))
+            },
             db.as_ref(),
             seq,
         )?;
@@ -195,13 +193,13 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     }
     let Some(store) = dir.read_log()? else {
         if !args.json {
-            eprintln!("the log at {} is empty", dir.root().display());
+            eprintln!("the log at {} is empty", dir.describe());
         }
         return Ok(ExitCode::SUCCESS);
     };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    for item in select(&store, &query) {
+    for item in select(&*store, &query) {
         let item = item?;
         if !item.matches {
             continue;
@@ -242,9 +240,9 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
 /// said, not shown), the event that caused it, the events it caused, and what it touched
 /// (entities, candidates, reviews, runs). `blobs` opens the blob store only when the
 /// event names a payload; when it cannot be opened now, the document says why.
-pub fn event_document(
-    store: &SqliteEventStore,
-    blobs: impl FnOnce() -> Result<std::sync::Arc<BlobStore>>,
+pub fn event_document<B: std::ops::Deref<Target = dyn Blobs>>(
+    store: &dyn EventStore,
+    blobs: impl FnOnce() -> Result<B>,
     db: Option<&ProjectionDb>,
     seq: u64,
 ) -> Result<Value> {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::cmd::plan::PlanArgs;
-use crate::datadir::DataDir;
+use crate::datadir::{DataDir, Place};
 use crate::ingest::lifecycle::Shutdown;
 use crate::ingest::query;
 
@@ -27,7 +27,7 @@ pub struct Args {
     pub keep_off_topic: bool,
 }
 
-pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
+pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
     let plan = args.plan.plan()?;
     // A bad policy is refused before anything is recorded.
     let trust_policy = crate::project::load_policy(trust, data_dir)?;
@@ -44,7 +44,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         runtime: None,
         keep_off_topic: args.keep_off_topic,
     };
-    let report = query::run_query(&dir, &store, &blobs, &plan, prepared, driver)?;
-    crate::project::print_run_report(&dir, &store, &trust_policy, report, args.json)?;
+    let report = query::run_query(&dir, &*store, &*blobs, &plan, prepared, driver)?;
+    crate::project::print_run_report(&dir, &*store, &trust_policy, report, args.json)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,13 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use serde_json::{json, Value};
-use trustfold_events::{
-    AppendBatch, EventStore, ExpectedVersion, FieldOverridden, NewEvent, SqliteEventStore,
-};
+use trustfold_events::{AppendBatch, EventStore, ExpectedVersion, FieldOverridden, NewEvent};
 use trustfold_projections::values::is_placeholder;
 use trustfold_projections::{Field, ProjectionDb};
 
-use crate::datadir::DataDir;
+use crate::datadir::{DataDir, Place};
 use crate::exit::bad_input;
 use crate::extract::normalize;
 use crate::project;
@@ -171,7 +169,7 @@ pub struct Overridden {
 /// [`Conflict`](crate::exit::Conflict)). The caller catches the projections up.
 pub fn record_override(
     db: &ProjectionDb,
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     req: &OverrideRequest,
 ) -> Result<Overridden> {
     let field: Field = req.field.parse().map_err(|e| bad_input(format!("{e}")))?;
@@ -235,7 +233,7 @@ pub fn override_document(db: &ProjectionDb, o: &Overridden) -> Result<Value> {
     }))
 }
 
-pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
+pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
     let field: Field = args.field.parse().map_err(|e| bad_input(format!("{e}")))?;
     let value = match (&args.value, args.clear) {
         (Some(_), true) => return Err(bad_input("give either a value or --clear, not both")),
@@ -258,7 +256,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
     let store = dir.write_log()?;
     let done = record_override(
         &db,
-        &store,
+        &*store,
         &OverrideRequest {
             entity: args.entity,
             field: args.field,

@@ -6,13 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use serde_json::{json, Value};
-use trustfold_events::{
-    EventPayload, EventStore, MergeDecided, MergeOutcome, RecordedEvent, SqliteEventStore,
-};
+use trustfold_events::{EventPayload, EventStore, MergeDecided, MergeOutcome, RecordedEvent};
 use trustfold_projections::asof::{entity_as_of, AsOf};
 use trustfold_projections::{Field, MergedEntity, ProjectionDb, ProvenanceRow, TrustPolicy};
 
 use crate::cmd::entities::{clip, entity_json};
+use crate::datadir::Place;
 use crate::exit::bad_input;
 use crate::project::{self, short};
 
@@ -106,11 +105,7 @@ pub struct Provenance {
 }
 
 /// Folds and merges what `query` asks for. A missing entity is [`NotFound`](crate::exit::NotFound).
-pub fn provenance(
-    db: &ProjectionDb,
-    store: &SqliteEventStore,
-    query: &Query,
-) -> Result<Provenance> {
+pub fn provenance(db: &ProjectionDb, store: &dyn EventStore, query: &Query) -> Result<Provenance> {
     let not_found = || {
         crate::exit::not_found(format!(
             "no entity {:?}: pass an entity id, a unique id prefix or a slug (see `trustfold entities`)",
@@ -191,12 +186,12 @@ pub fn provenance_document(p: &Provenance) -> Value {
     doc
 }
 
-pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
+pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
     let query = Query::parse(&args.entity, args.field.as_deref(), args.as_of.as_deref())?;
     let policy = project::load_policy(trust, data_dir)?;
     let db = project::open_for_reading(data_dir, &policy)?;
     let store = project::log_for_reading(data_dir)?;
-    let p = provenance(&db, &store, &query)?;
+    let p = provenance(&db, &*store, &query)?;
     if args.json {
         println!(
             "{}",

@@ -10,15 +10,14 @@ use anyhow::Result;
 use serde_json::{json, Value};
 use trustfold_events::{
     derived_event_id, format_time, AppendBatch, EventPayload, EventStore, ExpectedVersion,
-    MergeDecided, MergeOutcome, NewEvent, ReviewDecision, ReviewReason, ReviewResolved,
-    SqliteEventStore, StoreError,
+    MergeDecided, MergeOutcome, NewEvent, ReviewDecision, ReviewReason, ReviewResolved, StoreError,
 };
 use trustfold_projections::state::{Candidate, ReviewRow};
 use trustfold_projections::{MergedEntity, ProjectionDb};
 
 use crate::cmd::entities::clip;
 use crate::cmd::overrides::{actor, reason};
-use crate::datadir::DataDir;
+use crate::datadir::{DataDir, Place};
 use crate::exit::bad_input;
 use crate::project;
 use crate::resolve::{entity_id_for, MATCHER_VERSION};
@@ -70,7 +69,7 @@ fn status(r: &ReviewRow) -> &'static str {
     trustfold_projections::db::review_status(r)
 }
 
-pub fn run(data_dir: &Path, trust: Option<&Path>, cmd: ReviewCommand) -> Result<ExitCode> {
+pub fn run(data_dir: &Place, trust: Option<&Path>, cmd: ReviewCommand) -> Result<ExitCode> {
     let policy = project::load_policy(trust, data_dir)?;
     match cmd {
         ReviewCommand::List { all, json } => {
@@ -104,7 +103,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, cmd: ReviewCommand) -> Result<
         ReviewCommand::Show { review_id, json } => {
             let db = project::open_for_reading(data_dir, &policy)?;
             let store = project::log_for_reading(data_dir)?;
-            let shown = review_view(&db, &store, &review_id)?;
+            let shown = review_view(&db, &*store, &review_id)?;
             if json {
                 println!(
                     "{}",
@@ -180,7 +179,7 @@ pub struct ReviewView {
 /// [`NotFound`](crate::exit::NotFound).
 pub fn review_view(
     db: &ProjectionDb,
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     review_id: &str,
 ) -> Result<ReviewView> {
     let r = db.review(review_id)?.ok_or_else(|| no_review(review_id))?;
@@ -250,7 +249,7 @@ pub struct Answered {
 /// Answers are final: a review answered before, or by someone else between reading and
 /// appending, is a [`Conflict`](crate::exit::Conflict) and nothing is appended. The caller
 /// catches the projections up afterwards.
-pub fn answer(db: &ProjectionDb, store: &SqliteEventStore, answer: &Answer) -> Result<Answered> {
+pub fn answer(db: &ProjectionDb, store: &dyn EventStore, answer: &Answer) -> Result<Answered> {
     let why = reason(&answer.reason)?;
     let by = actor(Some(&answer.by))?;
     let r = db
@@ -379,7 +378,7 @@ fn no_review(id: &str) -> anyhow::Error {
 }
 
 fn decide(
-    data_dir: &Path,
+    data_dir: &Place,
     policy: &trustfold_projections::TrustPolicy,
     d: Decide,
     decision: ReviewDecision,
@@ -390,7 +389,7 @@ fn decide(
     let store = dir.write_log()?;
     let answered = answer(
         &db,
-        &store,
+        &*store,
         &Answer {
             review_id: d.review_id,
             decision,
@@ -400,7 +399,7 @@ fn decide(
         },
     )?;
     drop(db);
-    project::catch_up(&dir, &store, policy, false)?;
+    project::catch_up(&dir, &*store, policy, false)?;
     let verb = match decision {
         ReviewDecision::Approved => "approved",
         ReviewDecision::Rejected => "rejected",

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::datadir::Place;
 use crate::exit::bad_input;
 use crate::web::{self, AppState, Config, Token};
 
@@ -30,7 +31,7 @@ pub struct Args {
     pub read_only: bool,
 }
 
-pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
+pub fn run(place: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
     let bind: SocketAddr = args.bind.parse().map_err(|_| {
         bad_input(format!(
             "--bind {:?}: give an address and a port, e.g. 127.0.0.1:7878",
@@ -42,9 +43,9 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         None => Token::random(),
     };
     // Nothing to show without a log: say how to make one, instead of an empty page.
-    crate::project::log_for_reading(data_dir)?;
+    crate::project::log_for_reading(place)?;
     let config = Config {
-        data_dir: data_dir.to_path_buf(),
+        place: place.clone(),
         trust: trust.map(Path::to_path_buf),
         token: token.clone(),
         read_only: args.read_only,
@@ -85,7 +86,7 @@ async fn serve(
     };
     println!(
         "trustfold serving {} on http://{host}/",
-        state.config().data_dir.display()
+        state.config().place.describe()
     );
     if read_only {
         println!("read-only: nothing can be changed through this server");

@@ -202,13 +202,17 @@ pub fn failpoint(stage: &str, shutdown: &Shutdown) -> Result<()> {
     }
 }
 
-/// Held (flock) by the process running a run, at `<data-dir>/runs/<run-id>.lock`. A run
-/// without a terminal event whose lock nobody holds was interrupted (its process died):
-/// `runs` says so, and `resume` may continue it. The OS releases the lock when the process
-/// dies, even by SIGKILL.
-pub struct RunLock {
-    file: std::fs::File,
-    path: std::path::PathBuf,
+/// Held by the process running a run: a flock on `<data-dir>/runs/<run-id>.lock`, or on
+/// PostgreSQL a session advisory lock keyed by the run id. A run without a terminal event
+/// whose lock nobody holds was interrupted (its process died): `runs` says so, on any host,
+/// and `resume` may continue it. The lock goes with the process, even on SIGKILL: the OS
+/// releases the flock, the server the session's locks when its connection drops.
+pub enum RunLock {
+    File {
+        file: std::fs::File,
+        path: std::path::PathBuf,
+    },
+    Postgres(#[allow(dead_code)] Box<trustfold_events::PgSessionLock>),
 }
 
 impl RunLock {
@@ -216,9 +220,23 @@ impl RunLock {
         data_dir.join("runs").join(format!("{run_id}.lock"))
     }
 
+    /// The advisory key of a run's lock on PostgreSQL.
+    fn key(run_id: &str) -> i64 {
+        let h = blake3::hash(format!("trustfold/run/{run_id}").as_bytes());
+        i64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes"))
+    }
+
     /// Takes the run's lock; fails when another process holds it (the run is live).
-    pub fn acquire(data_dir: &std::path::Path, run_id: &str) -> Result<RunLock> {
-        let path = Self::path(data_dir, run_id);
+    pub fn acquire(dir: &crate::datadir::DataDir, run_id: &str) -> Result<RunLock> {
+        if let Some(url) = dir.postgres() {
+            return match trustfold_events::PgSessionLock::try_lock(url, Self::key(run_id))? {
+                Some(lock) => Ok(RunLock::Postgres(Box::new(lock))),
+                None => Err(crate::exit::bad_input(format!(
+                    "run {run_id} is running in another process (which holds its lock on {url})"
+                ))),
+            };
+        }
+        let path = Self::path(dir.root(), run_id);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
         }
@@ -229,7 +247,7 @@ impl RunLock {
             .open(&path)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         match file.try_lock() {
-            Ok(()) => Ok(RunLock { file, path }),
+            Ok(()) => Ok(RunLock::File { file, path }),
             Err(std::fs::TryLockError::WouldBlock) => Err(crate::exit::bad_input(format!(
                 "run {run_id} is running in another process"
             ))),
@@ -237,27 +255,36 @@ impl RunLock {
         }
     }
 
-    /// Whether a live process holds the run's lock.
-    pub fn is_held(data_dir: &std::path::Path, run_id: &str) -> bool {
-        let path = Self::path(data_dir, run_id);
+    /// Whether a live process holds the run's lock. On PostgreSQL a server that cannot
+    /// be asked is an error: a run is not called interrupted on a guess.
+    pub fn is_held(dir: &crate::datadir::DataDir, run_id: &str) -> Result<bool> {
+        if let Some(url) = dir.postgres() {
+            return Ok(trustfold_events::PgSessionLock::is_held(
+                url,
+                Self::key(run_id),
+            )?);
+        }
+        let path = Self::path(dir.root(), run_id);
         let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) else {
-            return false;
+            return Ok(false);
         };
         match file.try_lock() {
             Ok(()) => {
                 let _ = file.unlock();
-                false
+                Ok(false)
             }
-            Err(_) => true,
+            Err(_) => Ok(true),
         }
     }
 }
 
 impl Drop for RunLock {
     fn drop(&mut self) {
-        // Remove first, then unlock: a checker never finds the file unlocked while it is
-        // still the live run's.
-        let _ = std::fs::remove_file(&self.path);
-        let _ = self.file.unlock();
+        if let RunLock::File { file, path } = self {
+            // Remove first, then unlock: a checker never finds the file unlocked while it
+            // is still the live run's.
+            let _ = std::fs::remove_file(&*path);
+            let _ = file.unlock();
+        }
     }
 }

@@ -18,10 +18,10 @@ use anyhow::{Context, Result};
 use tokio::sync::mpsc;
 use tracing::{info, info_span, warn, Instrument};
 use trustfold_events::{
-    derived_event_id, AppendBatch, BlobStore, ConnectorFailed, ConnectorFigures,
-    ConnectorResponded, DeadLettered, EventPayload, EventStore, ExpectedVersion, NewEvent,
-    PlannedConnector, ReviewReason, ReviewRequested, RunCancelled, RunCompleted, RunFailed,
-    RunFigures, RunStarted, SkippedConnector, SqliteEventStore,
+    derived_event_id, AppendBatch, Blobs, ConnectorFailed, ConnectorFigures, ConnectorResponded,
+    DeadLettered, EventPayload, EventStore, ExpectedVersion, NewEvent, PlannedConnector,
+    ReviewReason, ReviewRequested, RunCancelled, RunCompleted, RunFailed, RunFigures, RunStarted,
+    SkippedConnector,
 };
 use uuid::Uuid;
 
@@ -39,8 +39,8 @@ pub use report::{RunHeader, RunReport};
 /// Events of one run, appended to `run/<id>` with a strict expected version: the run is
 /// that stream's only writer, and the compare-and-swap proves it.
 pub struct RunRecorder<'a> {
-    store: &'a SqliteEventStore,
-    blobs: &'a BlobStore,
+    store: &'a dyn EventStore,
+    blobs: &'a dyn Blobs,
     pub run_id: Uuid,
     pub trace_id: String,
     /// The run's question, carried into dead letters so they can be replayed.
@@ -55,15 +55,15 @@ pub struct RunRecorder<'a> {
 }
 
 impl<'a> RunRecorder<'a> {
-    pub fn new(store: &'a SqliteEventStore, blobs: &'a BlobStore, query: &str) -> Self {
+    pub fn new(store: &'a dyn EventStore, blobs: &'a dyn Blobs, query: &str) -> Self {
         Self::with_run_id(store, blobs, query, Uuid::now_v7())
     }
 
     /// A recorder for a new run whose id was chosen before it started (a server answers
     /// with the id at once and runs the run after).
     pub fn with_run_id(
-        store: &'a SqliteEventStore,
-        blobs: &'a BlobStore,
+        store: &'a dyn EventStore,
+        blobs: &'a dyn Blobs,
         query: &str,
         run_id: Uuid,
     ) -> Self {
@@ -84,8 +84,8 @@ impl<'a> RunRecorder<'a> {
 
     /// A recorder that continues an interrupted run's stream (see `trustfold resume`).
     pub fn resume(
-        store: &'a SqliteEventStore,
-        blobs: &'a BlobStore,
+        store: &'a dyn EventStore,
+        blobs: &'a dyn Blobs,
         run_id: Uuid,
         trace_id: String,
         query: &str,
@@ -222,8 +222,8 @@ fn figures_for(id: ConnectorId, transport: &str, o: &ConnectorOutcome) -> Connec
 
 /// Everything a run needs besides the plan.
 pub struct RunContext<'a> {
-    pub store: &'a SqliteEventStore,
-    pub blobs: &'a BlobStore,
+    pub store: &'a dyn EventStore,
+    pub blobs: &'a dyn Blobs,
     pub secrets: &'a Secrets,
     pub policy: FetchPolicy,
     pub transports: BTreeMap<ConnectorId, Transport>,
@@ -231,8 +231,8 @@ pub struct RunContext<'a> {
     pub match_config: crate::resolve::MatchConfig,
     /// A stop request (signals), checked while fetching and between stages.
     pub shutdown: Shutdown,
-    /// The data dir, where a running run holds its lock (`runs/<id>.lock`).
-    pub data_dir: &'a std::path::Path,
+    /// Where the run's data lives, and where a running run holds its lock.
+    pub dir: &'a crate::datadir::DataDir,
     /// Record records seen again unchanged as `CandidatesSeenAgain` (not for a resumed
     /// run, which re-derives its first attempt's facts one by one).
     pub compact_reobservations: bool,
@@ -329,7 +329,7 @@ pub fn run_plan_as(
     let mut rec = RunRecorder::with_run_id(ctx.store, ctx.blobs, &plan.query, run_id);
     let span = info_span!("run", run_id = %rec.run_id, trace_id = %rec.trace_id);
     let _entered = span.enter();
-    let _lock = lifecycle::RunLock::acquire(ctx.data_dir, &rec.run_id.to_string())?;
+    let _lock = ctx.dir.run_lock(&rec.run_id.to_string())?;
     rec.record(started)?;
     info!(query = %plan.query, connectors = calls.len(), "run started");
     drive(ctx, plan, calls, &mut rec, Vec::new(), clock, &span)
@@ -372,7 +372,7 @@ pub fn drive(
             failpoint("resolve", &ctx.shutdown)?;
             let known = ctx
                 .compact_reobservations
-                .then(|| crate::project::known_records(ctx.data_dir, ctx.store))
+                .then(|| crate::project::known_records(ctx.dir, ctx.store))
                 .flatten();
             process_payloads(
                 ctx.store,
@@ -553,7 +553,7 @@ pub fn extract_payloads(
 /// stage). The run then ends with `RunCancelled`; a stop that arrives after the last
 /// stage still cancels it, since the run has not ended yet.
 pub fn process_payloads(
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     rec: &RunRecorder<'_>,
     payloads: Vec<stages::ExtractedPayload>,
     config: &crate::resolve::MatchConfig,
@@ -674,7 +674,12 @@ fn fetch_all(
                 ev = events.recv() => match ev {
                     Some(ev) => {
                         progress.on_event(&ev);
-                        if let Some(p) = record_fetch_event(rec, ctx.secrets, ev, ctx)? {
+                        // Recording is blocking I/O (and a PostgreSQL client runs a
+                        // runtime of its own, which must not start on a runtime thread).
+                        let recorded = tokio::task::block_in_place(|| {
+                            record_fetch_event(rec, ctx.secrets, ev, ctx)
+                        })?;
+                        if let Some(p) = recorded {
                             payloads.push(p);
                         }
                     }

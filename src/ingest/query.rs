@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use trustfold_events::{BlobStore, SqliteEventStore};
+use trustfold_events::{Blobs, EventStore};
 use uuid::Uuid;
 
 use super::lifecycle::Shutdown;
@@ -57,8 +57,8 @@ pub struct Driver {
 /// catches the projections up and may build the full one from them).
 pub fn run_query(
     dir: &DataDir,
-    store: &SqliteEventStore,
-    blobs: &BlobStore,
+    store: &dyn EventStore,
+    blobs: &dyn Blobs,
     plan: &Plan,
     prepared: Prepared,
     driver: Driver,
@@ -72,7 +72,7 @@ pub fn run_query(
         progress: driver.progress,
         match_config: dir.match_config()?,
         shutdown: driver.shutdown,
-        data_dir: dir.root(),
+        dir,
         compact_reobservations: true,
         relevance: if driver.keep_off_topic {
             crate::relevance::Screening::Keep

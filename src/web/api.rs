@@ -63,7 +63,7 @@ pub(super) fn overview_doc(state: &AppState) -> anyhow::Result<Value> {
     let live: Vec<Value> = state.runs().live().iter().map(|r| r.to_json()).collect();
     Ok(json!({
         "counts": counts,
-        "recent_runs": cmd::runs::runs_document(stores.data_dir(), &recent),
+        "recent_runs": cmd::runs::runs_document(&stores.dir()?, &recent)?,
         "live_runs": live,
         "log": {
             "head_seq": head,
@@ -177,7 +177,7 @@ pub(super) async fn entity_doc(
         let stores = s.stores();
         let db = stores.read_projections()?;
         let store = stores.read_log()?;
-        let p = cmd::provenance::provenance(&db, &store, &query)?;
+        let p = cmd::provenance::provenance(&db, &*store, &query)?;
         Ok(cmd::provenance::provenance_document(&p))
     })
     .await
@@ -233,7 +233,7 @@ pub(super) fn events_doc(state: &AppState, p: &EventsParams) -> anyhow::Result<V
         from,
     )?;
     let store = state.stores().read_log()?;
-    cmd::events::events_page_document(&store, &query, limit)
+    cmd::events::events_page_document(&*store, &query, limit)
 }
 
 pub async fn events(
@@ -258,7 +258,7 @@ pub(super) fn event_doc(state: &AppState, seq: u64) -> anyhow::Result<Value> {
     let stores = state.stores();
     let store = stores.read_log()?;
     let db = stores.read_projections().ok();
-    cmd::events::event_document(&store, || stores.blobs(), db.as_deref(), seq)
+    cmd::events::event_document(&*store, || stores.blobs(), db.as_deref(), seq)
 }
 
 pub async fn event(
@@ -278,7 +278,7 @@ pub async fn conflicts(State(state): State<AppState>) -> Result<Json<Value>, Api
         let db = stores.read_projections()?;
         let store = stores.read_log()?;
         Ok(serde_json::to_value(cmd::entities::conflict_rows(
-            &db, &store,
+            &db, &*store,
         )?)?)
     })
     .await?;
@@ -312,7 +312,7 @@ pub(super) fn review_doc(state: &AppState, id: &str) -> anyhow::Result<Value> {
     let db = stores.read_projections()?;
     let store = stores.read_log()?;
     Ok(cmd::review::review_document(&cmd::review::review_view(
-        &db, &store, id,
+        &db, &*store, id,
     )?))
 }
 
@@ -346,7 +346,7 @@ async fn answer_review(
         let (_, store) = stores.write_log()?;
         let answered = cmd::review::answer(
             &db,
-            &store,
+            &*store,
             &cmd::review::Answer {
                 review_id: id,
                 decision,
@@ -423,7 +423,7 @@ pub async fn override_field(
         let (_, store) = stores.write_log()?;
         let done = cmd::overrides::record_override(
             &db,
-            &store,
+            &*store,
             &cmd::overrides::OverrideRequest {
                 entity: body.entity,
                 field: body.field,
@@ -456,7 +456,7 @@ pub async fn split(
         let stores = s.stores();
         let db = stores.read_projections()?;
         let (_, store) = stores.write_log()?;
-        let doc = s.identity().split(&db, &store, &body)?;
+        let doc = s.identity().split(&db, &*store, &body)?;
         drop(db);
         stores.catch_up(s.policy())?;
         Ok(doc)
@@ -474,7 +474,7 @@ pub async fn merge(
         let stores = s.stores();
         let db = stores.read_projections()?;
         let (_, store) = stores.write_log()?;
-        let doc = s.identity().merge(&db, &store, &body)?;
+        let doc = s.identity().merge(&db, &*store, &body)?;
         drop(db);
         stores.catch_up(s.policy())?;
         Ok(doc)
@@ -490,7 +490,7 @@ pub async fn merge(
 pub(super) fn runs_doc(state: &AppState) -> anyhow::Result<Value> {
     let stores = state.stores();
     let db = stores.read_projections()?;
-    Ok(cmd::runs::runs_document(stores.data_dir(), &db.runs()?))
+    cmd::runs::runs_document(&stores.dir()?, &db.runs()?)
 }
 
 pub async fn runs(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -525,7 +525,7 @@ pub(super) fn run_doc(state: &AppState, id: &str) -> anyhow::Result<Value> {
     let stores = state.stores();
     let live = state.runs().get(id);
     let db = stores.read_projections()?;
-    let report = cmd::runs::report_document(&db, stores.data_dir(), id);
+    let report = cmd::runs::report_document(&db, &stores.dir()?, id);
     match (report, live) {
         (Ok(mut doc), Some(live)) => {
             // The server's own word is fresher than the projections' while it runs.

@@ -8,7 +8,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use trustfold_events::SqliteEventStore;
+use trustfold_events::EventStore;
 use trustfold_projections::ProjectionDb;
 
 use super::error::NotAvailable;
@@ -45,14 +45,14 @@ pub trait IdentityCorrections: Send + Sync {
     fn split(
         &self,
         db: &ProjectionDb,
-        store: &SqliteEventStore,
+        store: &dyn EventStore,
         req: &SplitRequest,
     ) -> anyhow::Result<Value>;
 
     fn merge(
         &self,
         db: &ProjectionDb,
-        store: &SqliteEventStore,
+        store: &dyn EventStore,
         req: &MergeRequest,
     ) -> anyhow::Result<Value>;
 }
@@ -65,7 +65,7 @@ impl IdentityCorrections for NotYetAvailable {
     fn split(
         &self,
         _: &ProjectionDb,
-        _: &SqliteEventStore,
+        _: &dyn EventStore,
         _: &SplitRequest,
     ) -> anyhow::Result<Value> {
         Err(NotAvailable.into())
@@ -74,7 +74,7 @@ impl IdentityCorrections for NotYetAvailable {
     fn merge(
         &self,
         _: &ProjectionDb,
-        _: &SqliteEventStore,
+        _: &dyn EventStore,
         _: &MergeRequest,
     ) -> anyhow::Result<Value> {
         Err(NotAvailable.into())

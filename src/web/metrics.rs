@@ -14,7 +14,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use trustfold_events::{EventKind, EventPayload, EventStore, MergeOutcome, SqliteEventStore};
+use trustfold_events::{EventKind, EventPayload, EventStore, MergeOutcome};
 
 use super::state::Stores;
 
@@ -191,7 +191,7 @@ impl Metrics {
 
     /// Adds the events appended since the last call (at most [`TAIL_EVENTS_MAX`]) to the
     /// counters; returns how many were read.
-    pub fn tail(&self, store: &SqliteEventStore) -> Result<usize> {
+    pub fn tail(&self, store: &dyn EventStore) -> Result<usize> {
         let mut next = self.next_seq.lock().unwrap_or_else(|p| p.into_inner());
         let mut n = 0usize;
         for ev in store.read_raw_from(*next) {
@@ -295,7 +295,7 @@ impl Metrics {
     /// The Prometheus text: the tail caught up (one step), the gauges read now.
     pub fn scrape(&self, stores: &Stores) -> Result<String> {
         if let Ok(store) = stores.read_log() {
-            self.tail(&store)?;
+            self.tail(&*store)?;
             let head = store.head()?.map_or(0, |h| h.seq);
             self.head_seq.set(head as i64);
             if let Ok(db) = stores.read_projections() {

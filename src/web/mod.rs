@@ -22,7 +22,7 @@
 //! use std::sync::Arc;
 //! use trustfold::web::{router, AppState, Config, Token};
 //! let config = Config {
-//!     data_dir: "trustfold-data".into(),
+//!     place: trustfold::datadir::Place::embedded("trustfold-data".as_ref()),
 //!     trust: None,
 //!     token: Token::random(),
 //!     read_only: false,
@@ -297,7 +297,7 @@ pub async fn background(state: AppState, stop: tokio::sync::watch::Receiver<bool
                     tracing::warn!(error = %format!("{e:#}"), "background catch-up");
                 }
             }
-            if let Err(e) = st.metrics().tail(&store) {
+            if let Err(e) = st.metrics().tail(&*store) {
                 tracing::warn!(error = %format!("{e:#}"), "metrics tail");
             }
         })

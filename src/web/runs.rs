@@ -287,7 +287,7 @@ pub fn start(state: &AppState, req: StartRun) -> Result<Uuid, ApiError> {
                 runtime: Some(runtime),
                 keep_off_topic: req.keep_off_topic,
             };
-            let report = query::run_query(&dir, &store, &blobs, &plan, prepared, driver);
+            let report = query::run_query(&dir, &*store, &*blobs, &plan, prepared, driver);
             drop(blobs);
             // The projections include the run whatever its end; a failed catch-up leaves
             // them to the next one (the run is recorded either way).

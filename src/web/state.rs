@@ -1,54 +1,59 @@
 //! What every handler is given: the stores (the same handles the command line opens:
-//! data dir → log, blobs, projections), the token, the mode, the runs this server
-//! started and the metrics. A later store (PostgreSQL, `--store URL`) changes
-//! [`Stores`] and nothing else.
+//! the data dir or `--store URL` → log, blobs, projections, through `DataDir`), the token,
+//! the mode, the runs this server started and the metrics.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 
 use anyhow::Result;
 use tokio::sync::Semaphore;
-use trustfold_events::{BlobStore, SqliteEventStore};
-use trustfold_projections::{ProjectionDb, Projections, TrustPolicy};
+use trustfold_events::{Blobs, EventStore};
+use trustfold_projections::{ProjectionDb, ProjectionStore, TrustPolicy};
 
 use super::identity::IdentityCorrections;
 use super::metrics::Metrics;
 use super::runs::RunManager;
-use crate::datadir::DataDir;
+use crate::datadir::{DataDir, Place};
 use crate::exit::bad_input;
 
 /// Read connections kept open between requests, per store: a pooled connection keeps its
 /// page cache warm and spares the checks of opening. More readers than this at once open
-/// their own and close them after.
+/// their own and close them after. Only embedded stores are pooled: a PostgreSQL reader
+/// holds its projection schema shared (so it is never dropped under it), which a pool
+/// would do for ever.
 pub const READERS_POOLED_MAX: usize = 16;
 
-/// The stores of one data dir, opened the way the command line opens them.
+/// The stores of one place (a data dir, or a PostgreSQL store), opened the way the
+/// command line opens them.
 pub struct Stores {
-    data_dir: PathBuf,
+    place: Place,
     blobs: SharedBlobs,
-    logs: Mutex<Vec<SqliteEventStore>>,
-    projections: Mutex<Vec<ProjectionDb>>,
+    logs: Mutex<Vec<Box<dyn EventStore>>>,
+    // Boxed like the logs, so one `Pooled` lends both (a log is a trait object).
+    #[allow(clippy::vec_box)]
+    projections: Mutex<Vec<Box<ProjectionDb>>>,
 }
 
-/// A read connection lent by [`Stores`]; it goes back to the pool when dropped.
-pub struct Pooled<'a, T> {
-    item: Option<T>,
-    pool: &'a Mutex<Vec<T>>,
+/// A read connection lent by [`Stores`]; it goes back to the pool when dropped (when the
+/// store is pooled at all).
+pub struct Pooled<'a, T: ?Sized> {
+    item: Option<Box<T>>,
+    pool: Option<&'a Mutex<Vec<Box<T>>>>,
 }
 
-impl<T> std::ops::Deref for Pooled<'_, T> {
+impl<T: ?Sized> std::ops::Deref for Pooled<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         self.item
-            .as_ref()
+            .as_deref()
             .expect("a pooled connection is present until dropped")
     }
 }
 
-impl<T> Drop for Pooled<'_, T> {
+impl<T: ?Sized> Drop for Pooled<'_, T> {
     fn drop(&mut self) {
-        if let Some(item) = self.item.take() {
-            let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        if let (Some(item), Some(pool)) = (self.item.take(), self.pool) {
+            let mut pool = pool.lock().unwrap_or_else(|p| p.into_inner());
             if pool.len() < READERS_POOLED_MAX {
                 pool.push(item);
             }
@@ -58,100 +63,118 @@ impl<T> Drop for Pooled<'_, T> {
 
 impl std::fmt::Debug for Stores {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `describe` never shows a password.
         f.debug_struct("Stores")
-            .field("data_dir", &self.data_dir)
+            .field("place", &self.place.describe())
             .finish()
     }
 }
 
 impl Stores {
-    pub fn new(data_dir: &Path) -> Stores {
+    pub fn new(place: Place) -> Stores {
         Stores {
-            data_dir: data_dir.to_path_buf(),
+            place,
             blobs: SharedBlobs::default(),
             logs: Mutex::new(Vec::new()),
             projections: Mutex::new(Vec::new()),
         }
     }
 
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
+    pub fn place(&self) -> &Place {
+        &self.place
     }
 
-    /// The log for reading (a connection of its own: SQLite readers never wait for the
-    /// writer in WAL mode). No log yet is bad input ("nothing recorded").
-    pub fn read_log(&self) -> Result<Pooled<'_, SqliteEventStore>> {
-        let pooled = self.logs.lock().unwrap_or_else(|p| p.into_inner()).pop();
+    /// The data dir (or the PostgreSQL store beside it), as the reading commands see it.
+    pub fn dir(&self) -> Result<DataDir> {
+        DataDir::existing(&self.place)
+    }
+
+    fn pooled(&self) -> bool {
+        self.place.store.is_none()
+    }
+
+    /// The log for reading (a connection of its own: readers never wait for the writer).
+    /// No log yet is bad input ("nothing recorded").
+    pub fn read_log(&self) -> Result<Pooled<'_, dyn EventStore>> {
+        let pooled = if self.pooled() {
+            self.logs.lock().unwrap_or_else(|p| p.into_inner()).pop()
+        } else {
+            None
+        };
         let store = match pooled {
             Some(s) => s,
-            None => crate::project::log_for_reading(&self.data_dir)?,
+            None => crate::project::log_for_reading(&self.place)?,
         };
         Ok(Pooled {
             item: Some(store),
-            pool: &self.logs,
+            pool: self.pooled().then_some(&self.logs),
         })
     }
 
-    /// The log for appending (a connection of its own; appends queue on SQLite's lock).
-    pub fn write_log(&self) -> Result<(DataDir, SqliteEventStore)> {
-        let dir = DataDir::writable(&self.data_dir)?;
+    /// The log for appending (a connection of its own; appends queue on the store's lock).
+    pub fn write_log(&self) -> Result<(DataDir, Box<dyn EventStore>)> {
+        let dir = DataDir::writable(&self.place)?;
         let store = dir.write_log()?;
         Ok((dir, store))
     }
 
-    /// The live projection database for this request (pooled, or opened: a file and a
-    /// meta row). A reader takes no lock, so a catch-up or a swap never blocks it.
+    /// The live projection database for this request (pooled, or opened). A reader takes
+    /// no lock that a catch-up or a swap waits for.
     pub fn read_projections(&self) -> Result<Pooled<'_, ProjectionDb>> {
-        let projections = Projections::new(&self.data_dir);
-        let current = projections.current_path()?;
-        // A pooled database is used only while it is still the live one (a rebuild swaps
-        // in a new file under a new name).
-        let pooled = {
-            let mut pool = self.projections.lock().unwrap_or_else(|p| p.into_inner());
-            pool.retain(|db| Some(db.path()) == current.as_deref());
-            pool.pop()
+        let dir = self.dir()?;
+        let projections = dir.projections();
+        let pooled = match (&projections, self.pooled()) {
+            (ProjectionStore::Embedded(p), true) => {
+                let current = p.current_path()?;
+                // A pooled database is used only while it is still the live one (a
+                // rebuild swaps in a new file under a new name).
+                let mut pool = self.projections.lock().unwrap_or_else(|p| p.into_inner());
+                pool.retain(|db| Some(db.path()) == current.as_deref());
+                pool.pop()
+            }
+            _ => None,
         };
         let db = match pooled {
             Some(db) => db,
-            None => projections.open_read()?.ok_or_else(|| {
+            None => Box::new(projections.open_read()?.ok_or_else(|| {
                 bad_input("no projections yet: run `trustfold rebuild-projections --full`")
-            })?,
+            })?),
         };
         Ok(Pooled {
             item: Some(db),
-            pool: &self.projections,
+            pool: self.pooled().then_some(&self.projections),
         })
     }
 
     /// Folds the log's new events into the projections (under their write lock).
     pub fn catch_up(&self, policy: &TrustPolicy) -> Result<()> {
         let (dir, store) = self.write_log()?;
-        crate::project::catch_up(&dir, &store, policy, false)?;
+        crate::project::catch_up(&dir, &*store, policy, false)?;
         Ok(())
     }
 
     /// The blob store (one handle, shared by whoever in the server holds it).
-    pub fn blobs(&self) -> Result<Arc<BlobStore>> {
-        self.blobs.get(&self.data_dir)
+    pub fn blobs(&self) -> Result<Arc<dyn Blobs>> {
+        self.blobs.get(&self.place)
     }
 }
 
 /// One handle on the blob store for the requests and runs that use it at the same time,
 /// opened when the first of them asks and dropped with the last.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct SharedBlobs {
-    slot: Mutex<Weak<BlobStore>>,
+    slot: Mutex<Option<Weak<dyn Blobs>>>,
 }
 
 impl SharedBlobs {
-    fn get(&self, data_dir: &Path) -> Result<Arc<BlobStore>> {
+    fn get(&self, place: &Place) -> Result<Arc<dyn Blobs>> {
         // Held while opening, so two requests never open the store twice.
         let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(open) = slot.upgrade() {
+        if let Some(open) = slot.as_ref().and_then(Weak::upgrade) {
             return Ok(open);
         }
-        let blobs = Arc::new(DataDir::writable(data_dir)?.blobs()?);
-        *slot = Arc::downgrade(&blobs);
+        let blobs: Arc<dyn Blobs> = Arc::from(DataDir::writable(place)?.blobs()?);
+        *slot = Some(Arc::downgrade(&blobs));
         Ok(blobs)
     }
 }
@@ -159,7 +182,8 @@ impl SharedBlobs {
 /// How the server was started.
 #[derive(Clone)]
 pub struct Config {
-    pub data_dir: PathBuf,
+    /// The data dir, or a PostgreSQL store (`--store URL`) beside a data dir of settings.
+    pub place: Place,
     /// `--trust FILE`, as the command line takes it.
     pub trust: Option<PathBuf>,
     /// The token mutating routes need.
@@ -257,10 +281,10 @@ struct Inner {
 impl AppState {
     /// The state for `config`: the policy is checked now (a bad one is bad input).
     pub fn new(config: Config, identity: Arc<dyn IdentityCorrections>) -> Result<AppState> {
-        let policy = crate::project::load_policy(config.trust.as_deref(), &config.data_dir)?;
+        let policy = crate::project::load_policy(config.trust.as_deref(), &config.place)?;
         Ok(AppState {
             inner: Arc::new(Inner {
-                stores: Stores::new(&config.data_dir),
+                stores: Stores::new(config.place.clone()),
                 config,
                 policy,
                 runs: RunManager::new(),

@@ -51,7 +51,8 @@ const MAP: &str =
 /// Builds a data dir from the offline fixtures: the seed query's run, two council records
 /// of which the second waits for review, and a record full of hostile text.
 pub(crate) fn build_data_dir(dir: &Path) -> Template {
-    let data = DataDir::writable(dir).unwrap();
+    let place = crate::datadir::Place::embedded(dir);
+    let data = DataDir::writable(&place).unwrap();
     {
         let plan = cmd::plan::PlanArgs {
             query: "powerleague portobello".into(),
@@ -71,13 +72,13 @@ pub(crate) fn build_data_dir(dir: &Path) -> Template {
             runtime: None,
             keep_off_topic: false,
         };
-        crate::ingest::query::run_query(&data, &store, &blobs, &plan, prepared, driver).unwrap();
+        crate::ingest::query::run_query(&data, &*store, &*blobs, &plan, prepared, driver).unwrap();
     }
     let import = |source: &str, name: &str, format: cmd::import::Format, map: &str, body: &str| {
         let file = dir.join(name);
         std::fs::write(&file, body).unwrap();
         cmd::import::run(
-            dir,
+            &place,
             None,
             cmd::import::Args {
                 source: source.into(),
@@ -119,8 +120,8 @@ pub(crate) fn build_data_dir(dir: &Path) -> Template {
     );
     crate::project::catch_up(
         &data,
-        &data.write_log().unwrap(),
-        &crate::project::load_policy(None, dir).unwrap(),
+        &*data.write_log().unwrap(),
+        &crate::project::load_policy(None, &place).unwrap(),
         false,
     )
     .unwrap();
@@ -210,7 +211,7 @@ fn scratch_with(read_only: bool) -> Scratch {
     copy_dir(&t.dir, &dir);
     let state = AppState::new(
         Config {
-            data_dir: dir.clone(),
+            place: crate::datadir::Place::embedded(&dir),
             trust: None,
             token: Token::given(TOKEN).unwrap(),
             read_only,
@@ -328,12 +329,12 @@ impl Scratch {
             .unwrap()
     }
 
-    fn log(&self) -> trustfold_events::SqliteEventStore {
-        crate::project::log_for_reading(&self.dir).unwrap()
+    fn log(&self) -> Box<dyn trustfold_events::EventStore> {
+        crate::project::log_for_reading(&crate::datadir::Place::embedded(&self.dir)).unwrap()
     }
 
     fn event_count(&self) -> u64 {
-        trustfold_events::EventStore::head(&self.log())
+        trustfold_events::EventStore::head(&*self.log())
             .unwrap()
             .map_or(0, |h| h.seq)
     }
@@ -341,7 +342,7 @@ impl Scratch {
 
 fn provenance_of(s: &Scratch, key: &str, as_of: Option<&str>) -> Value {
     let query = cmd::provenance::Query::parse(key, None, as_of).unwrap();
-    let p = cmd::provenance::provenance(&s.db(), &s.log(), &query).unwrap();
+    let p = cmd::provenance::provenance(&s.db(), &*s.log(), &query).unwrap();
     cmd::provenance::provenance_document(&p)
 }
 
@@ -1181,7 +1182,12 @@ async fn a_run_started_over_http_runs_in_the_server_and_its_report_is_the_cli_re
     );
     let doc = wait_for_run(&s, &run_id).await;
     assert_eq!(doc["status"], "completed", "{doc}");
-    let mut cli = cmd::runs::report_document(&s.db(), &s.dir, &run_id).unwrap();
+    let mut cli = cmd::runs::report_document(
+        &s.db(),
+        &DataDir::existing(&crate::datadir::Place::embedded(&s.dir)).unwrap(),
+        &run_id,
+    )
+    .unwrap();
     cli["live"] = json!(false);
     assert_eq!(doc, cli);
     assert!(doc["figures"]["candidates_found"].as_u64().unwrap() > 0);

@@ -26,7 +26,7 @@ pub mod pg;
 mod read;
 mod rows;
 mod schema;
-pub(crate) mod sql;
+pub mod sql;
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};

@@ -130,12 +130,13 @@ impl From<Option<f64>> for Param<'_> {
 }
 
 /// `&[Param]` from a list of values, as `rusqlite::params!` does.
-macro_rules! params {
+#[macro_export]
+macro_rules! sql_params {
     ($($p:expr),* $(,)?) => {
         &[$($crate::db::sql::Param::from($p)),*][..]
     };
 }
-pub(crate) use params;
+pub use sql_params as params;
 
 /// One row of a result, read by column index (0-based). A column of another type than
 /// asked for is an error, never a silent conversion.
@@ -297,7 +298,7 @@ pub mod postgres {
     pub struct PgConn {
         pub client: RefCell<Client>,
         prepared: RefCell<HashMap<String, Statement>>,
-        /// `postgres:<schema>`, for messages (never the URL: it may hold a password).
+        /// `<redacted URL> schema <schema>`, for messages (never the URL's password).
         pub location: PathBuf,
     }
 
