@@ -621,6 +621,14 @@ impl PgEventStore {
 }
 
 impl EventStore for PgEventStore {
+    fn seq_of(&self, id: Uuid) -> Result<Option<u64>, StoreError> {
+        let mut client = self.lock();
+        let row = client
+            .query_opt("SELECT seq FROM trustfold.events WHERE id = $1", &[&id])
+            .map_err(|e| self.err(e))?;
+        Ok(row.map(|r| r.get::<_, i64>(0) as u64))
+    }
+
     fn location(&self) -> String {
         self.url.redacted().to_string()
     }

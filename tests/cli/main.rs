@@ -21,6 +21,7 @@ mod log;
 mod postgres;
 mod projections;
 mod relevance;
+mod serve;
 mod storage_faults;
 mod support;
 
