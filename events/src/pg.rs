@@ -682,17 +682,21 @@ impl EventStore for PgEventStore {
             s
         };
         let mut versions: BTreeMap<&str, u64> = streams.iter().map(|s| (*s, 0)).collect();
+        // Each stream's last version is one backward step on the (stream, stream_version)
+        // index. (`max(..) … WHERE stream = ANY($1) GROUP BY stream` read every event of
+        // each stream: an append to a long stream, e.g. a big run's, grew with its length.)
         for row in tx
             .query(
-                "SELECT stream, max(stream_version) FROM trustfold.events
-                 WHERE stream = ANY($1) GROUP BY stream",
+                "SELECT s.stream, (SELECT e.stream_version FROM trustfold.events e
+                     WHERE e.stream = s.stream ORDER BY e.stream_version DESC LIMIT 1)
+                 FROM unnest($1::text[]) AS s(stream)",
                 &[&streams],
             )
             .map_err(err)?
         {
             let stream: String = row.get(0);
-            let v: i64 = row.get(1);
-            if let Some(slot) = versions.get_mut(stream.as_str()) {
+            let v: Option<i64> = row.get(1);
+            if let (Some(slot), Some(v)) = (versions.get_mut(stream.as_str()), v) {
                 *slot = v as u64;
             }
         }
