@@ -17,12 +17,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use trustfold_events::{
     CandidateExtracted, EventKind, EventPayload, EventStore, MergeOutcome, StoreError,
 };
+use trustfold_projections::db::sql::{self, params, Conn, Param};
 
-use super::{read_checkpoint, set_meta, sql, PROGRESS_EVENTS};
+use super::{get_meta, read_checkpoint, set_meta, PROGRESS_EVENTS};
 use super::{Checkpoint, Counters, IdentityReport, IdentityStoreError, Progress, Result};
 use crate::resolve::form;
 use crate::resolve::index::Prepared;
@@ -43,6 +43,12 @@ pub const FOLD_CACHE_CANDIDATES_MAX: usize = 65_536;
 /// About 40 bytes each.
 pub const FOLD_PENDING_POSTINGS_MAX: usize = 500_000;
 
+/// Rows per multi-row statement when postings are written, largest first: a flush
+/// writes as many of the longest as fit, then shorter ones (a few fixed statement texts,
+/// each prepared once; on PostgreSQL, one round trip per statement rather than per row).
+/// 256 rows are 768 parameters, within every SQLite's limit.
+const INSERT_ROWS: [usize; 4] = [256, 32, 4, 1];
+
 const COUNTER_KEYS: [&str; 4] = [
     "n_with_coordinates",
     "n_cross_references",
@@ -50,17 +56,12 @@ const COUNTER_KEYS: [&str; 4] = [
     "next_idx",
 ];
 
-pub(super) fn read_counters(conn: &Connection, path: &Path) -> Result<Counters> {
+pub(super) fn read_counters(conn: &dyn Conn) -> Result<Counters> {
     let mut values = [0u64; 4];
     for (value, key) in values.iter_mut().zip(COUNTER_KEYS) {
-        let text: Option<String> = sql(
-            path,
-            conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")
-                .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional()),
-        )?;
-        *value = match text {
+        *value = match get_meta(conn, key)? {
             Some(t) => t.parse().map_err(|_| IdentityStoreError::Corrupt {
-                path: path.to_path_buf(),
+                path: conn.location().to_path_buf(),
                 detail: format!("the stored counter {key} ({t:?}) is not a number"),
             })?,
             None => 0,
@@ -74,7 +75,7 @@ pub(super) fn read_counters(conn: &Connection, path: &Path) -> Result<Counters> 
     })
 }
 
-pub(super) fn write_counters(conn: &Connection, path: &Path, c: &Counters) -> Result<()> {
+pub(super) fn write_counters(conn: &dyn Conn, c: &Counters) -> Result<()> {
     let values = [
         c.n_with_coordinates,
         c.n_cross_references,
@@ -82,7 +83,7 @@ pub(super) fn write_counters(conn: &Connection, path: &Path, c: &Counters) -> Re
         c.next_idx,
     ];
     for (key, value) in COUNTER_KEYS.into_iter().zip(values) {
-        set_meta(conn, path, key, &value.to_string())?;
+        set_meta(conn, key, &value.to_string())?;
     }
     Ok(())
 }
@@ -134,7 +135,7 @@ struct AttachedRow {
 }
 
 struct Folder<'t> {
-    tx: &'t Transaction<'t>,
+    conn: &'t dyn Conn,
     path: &'t Path,
     log: &'t dyn EventStore,
     cell_m: f64,
@@ -149,7 +150,7 @@ struct Folder<'t> {
 }
 
 /// Folds the events after the store's checkpoint, up to the log's head (or `to_seq`),
-/// into `tx`, and moves the checkpoint.
+/// inside the write transaction open on `conn`, and moves the checkpoint in it.
 ///
 /// `eager`: keep every extraction's blocks and form in the cache as it is folded, for the
 /// decision that attaches it a few events later (a rebuild, which folds whole runs).
@@ -157,15 +158,15 @@ struct Folder<'t> {
 /// catch-up before a run folds that run's extractions and none of their decisions, and
 /// the catch-up after it reads back only the candidates it attached.
 pub(super) fn fold(
-    tx: &Transaction<'_>,
-    path: &Path,
+    conn: &dyn Conn,
     log: &dyn EventStore,
     config: &MatchConfig,
     to_seq: Option<u64>,
     eager: bool,
     progress: Progress<'_>,
 ) -> Result<IdentityReport> {
-    let checkpoint = read_checkpoint(tx, path)?;
+    let path = conn.location();
+    let checkpoint = read_checkpoint(conn)?;
     let head = log.head()?.map_or(0, |h| h.seq);
     let end = to_seq.map_or(head, |t| t.min(head));
     let mut report = IdentityReport {
@@ -174,11 +175,11 @@ pub(super) fn fold(
         ..IdentityReport::default()
     };
     let mut folder = Folder {
-        tx,
+        conn,
         path,
         log,
         cell_m: config.cell_m,
-        counters: read_counters(tx, path)?,
+        counters: read_counters(conn)?,
         cache: HashMap::new(),
         pending: Vec::new(),
         eager,
@@ -237,19 +238,15 @@ pub(super) fn fold(
         progress(report.events, total);
         folder.flush()?;
         report.to_seq = last.seq;
-        write_counters(tx, path, &folder.counters)?;
-        set_meta(tx, path, "checkpoint_seq", &last.seq.to_string())?;
-        set_meta(tx, path, "checkpoint_hash", &last.hash)?;
+        write_counters(conn, &folder.counters)?;
+        set_meta(conn, "checkpoint_seq", &last.seq.to_string())?;
+        set_meta(conn, "checkpoint_hash", &last.hash)?;
     }
     report.attached = folder.counters.next_idx;
     Ok(report)
 }
 
 impl Folder<'_> {
-    fn sql<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
-        sql(self.path, r)
-    }
-
     fn remember(&mut self, candidate_id: &str, seq: u64, filed: Filed) {
         if self.cache.len() >= FOLD_CACHE_CANDIDATES_MAX {
             self.cache.clear();
@@ -272,30 +269,25 @@ impl Folder<'_> {
     }
 
     fn attached_row(&self, candidate_id: &str) -> Result<Option<AttachedRow>> {
-        self.sql(
-            self.tx
-                .prepare_cached("SELECT idx, form, keys_hash FROM attached WHERE candidate_id = ?1")
-                .and_then(|mut s| {
-                    s.query_row([candidate_id], |r| {
-                        Ok(AttachedRow {
-                            idx: r.get(0)?,
-                            form: r.get(1)?,
-                            keys_hash: r.get(2)?,
-                        })
-                    })
-                    .optional()
-                }),
-        )
+        Ok(sql::one(
+            self.conn,
+            "SELECT idx, form, keys_hash FROM attached WHERE candidate_id = ?1",
+            params![candidate_id],
+            |r| {
+                Ok(AttachedRow {
+                    idx: r.req_int(0)?,
+                    form: r.blob(1)?,
+                    keys_hash: r.req_int(2)?,
+                })
+            },
+        )?)
     }
 
     fn extracted(&mut self, seq: u64, c: CandidateExtracted) -> Result<()> {
-        self.sql(
-            self.tx
-                .prepare_cached(
-                    "INSERT INTO seen(candidate_id, seq) VALUES (?1, ?2)
-                     ON CONFLICT(candidate_id) DO UPDATE SET seq = excluded.seq",
-                )
-                .and_then(|mut s| s.execute(params![c.candidate_id, seq as i64])),
+        self.conn.execute(
+            "INSERT INTO seen(candidate_id, seq) VALUES (?1, ?2)
+             ON CONFLICT(candidate_id) DO UPDATE SET seq = excluded.seq",
+            params![&c.candidate_id, seq as i64],
         )?;
         // Only an attached candidate's blocks change now; one attached later has them
         // computed then (from the cache when eager, else read back from the log).
@@ -318,41 +310,33 @@ impl Folder<'_> {
                 self.add_keys(row.idx, &filed.keys);
             }
         }
-        self.sql(
-            self.tx
-                .prepare_cached(
-                    "UPDATE attached SET seq = ?2, keys_hash = ?3, form = ?4 WHERE idx = ?1",
-                )
-                .and_then(|mut s| s.execute(params![row.idx, seq as i64, hash, filed.form])),
+        self.conn.execute(
+            "UPDATE attached SET seq = ?2, keys_hash = ?3, form = ?4 WHERE idx = ?1",
+            params![row.idx, seq as i64, hash, &filed.form],
         )?;
         Ok(())
     }
 
     fn attached_to(&mut self, candidate_id: &str, entity_id: &str) -> Result<()> {
-        self.sql(
-            self.tx
-                .prepare_cached("DELETE FROM in_review WHERE candidate_id = ?1")
-                .and_then(|mut s| s.execute([candidate_id])),
+        self.conn.execute(
+            "DELETE FROM in_review WHERE candidate_id = ?1",
+            params![candidate_id],
         )?;
         if let Some(row) = self.attached_row(candidate_id)? {
             // A move (a reviewer's answer): same index, same blocks.
-            self.sql(
-                self.tx
-                    .prepare_cached("UPDATE attached SET entity_id = ?2 WHERE idx = ?1")
-                    .and_then(|mut s| s.execute(params![row.idx, entity_id])),
+            self.conn.execute(
+                "UPDATE attached SET entity_id = ?2 WHERE idx = ?1",
+                params![row.idx, entity_id],
             )?;
             return Ok(());
         }
-        let seq: Option<u64> = self
-            .sql(
-                self.tx
-                    .prepare_cached("SELECT seq FROM seen WHERE candidate_id = ?1")
-                    .and_then(|mut s| {
-                        s.query_row([candidate_id], |r| r.get::<_, i64>(0))
-                            .optional()
-                    }),
-            )?
-            .map(|s| s as u64);
+        let seq: Option<u64> = sql::one(
+            self.conn,
+            "SELECT seq FROM seen WHERE candidate_id = ?1",
+            params![candidate_id],
+            |r| r.req_int(0),
+        )?
+        .map(|s| s as u64);
         let filed = match seq {
             Some(seq) => Some(self.filed_at(candidate_id, seq)?),
             None => None,
@@ -360,45 +344,39 @@ impl Folder<'_> {
         let keys: &[BlockKey] = filed.as_ref().map_or(&[], |f| &f.keys);
         let idx = self.counters.next_idx as i64;
         self.counters.next_idx += 1;
-        self.sql(
-            self.tx
-                .prepare_cached(
-                    "INSERT INTO attached(idx, candidate_id, entity_id, seq, keys_hash, form)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        idx,
-                        candidate_id,
-                        entity_id,
-                        seq.map(|s| s as i64),
-                        keys_hash(keys),
-                        filed.as_ref().map(|f| &f.form)
-                    ])
-                }),
+        self.conn.execute(
+            "INSERT INTO attached(idx, candidate_id, entity_id, seq, keys_hash, form)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                idx,
+                candidate_id,
+                entity_id,
+                seq,
+                keys_hash(keys),
+                filed.as_ref().map(|f| f.form.as_slice())
+            ],
         )?;
         self.add_keys(idx, keys);
         Ok(())
     }
 
     fn in_review(&mut self, candidate_id: &str, review_id: &str) -> Result<()> {
-        self.sql(
-            self.tx
-                .prepare_cached(
-                    "INSERT INTO in_review(candidate_id, review_id) VALUES (?1, ?2)
-                     ON CONFLICT(candidate_id) DO UPDATE SET review_id = excluded.review_id",
-                )
-                .and_then(|mut s| s.execute(params![candidate_id, review_id])),
+        self.conn.execute(
+            "INSERT INTO in_review(candidate_id, review_id) VALUES (?1, ?2)
+             ON CONFLICT(candidate_id) DO UPDATE SET review_id = excluded.review_id",
+            params![candidate_id, review_id],
         )?;
         Ok(())
     }
 
     fn cell_occupied(&self, key: u64) -> Result<bool> {
-        self.sql(
-            self.tx
-                .prepare_cached("SELECT 1 FROM postings WHERE kind = ?1 AND key = ?2 LIMIT 1")
-                .and_then(|mut s| s.exists(params![BlockKind::Cell.code(), key as i64])),
-        )
+        Ok(sql::one(
+            self.conn,
+            "SELECT 1 FROM postings WHERE kind = ?1 AND key = ?2 LIMIT 1",
+            params![i64::from(BlockKind::Cell.code()), key as i64],
+            |_| Ok(()),
+        )?
+        .is_some())
     }
 
     fn add_keys(&mut self, idx: i64, keys: &[BlockKey]) {
@@ -443,22 +421,20 @@ impl Folder<'_> {
         for &cell in &cells {
             occupied_before += u64::from(self.cell_occupied(cell)?);
         }
-        {
-            let mut insert = self.sql(self.tx.prepare_cached(
-                "INSERT OR IGNORE INTO postings(kind, key, idx) VALUES (?1, ?2, ?3)",
-            ))?;
-            let mut delete = self.sql(self.tx.prepare_cached(
-                "DELETE FROM postings WHERE kind = ?1 AND key = ?2 AND idx = ?3",
-            ))?;
-            for ((kind, key, idx), present) in pending {
-                let args = params![kind, key as i64, idx];
-                if present {
-                    self.sql(insert.execute(args))?;
-                } else {
-                    self.sql(delete.execute(args))?;
-                }
+        // Removals one by one (a re-observation moving blocks: few), then the additions
+        // in multi-row statements.
+        let mut added: Vec<(u8, u64, i64)> = Vec::with_capacity(pending.len());
+        for ((kind, key, idx), present) in pending {
+            if present {
+                added.push((kind, key, idx));
+            } else {
+                self.conn.execute(
+                    "DELETE FROM postings WHERE kind = ?1 AND key = ?2 AND idx = ?3",
+                    params![i64::from(kind), key as i64, idx],
+                )?;
             }
         }
+        insert_postings(self.conn, &added)?;
         let mut occupied_after = 0u64;
         for &cell in &cells {
             occupied_after += u64::from(self.cell_occupied(cell)?);
@@ -467,6 +443,46 @@ impl Folder<'_> {
             (self.counters.n_cells + occupied_after).saturating_sub(occupied_before);
         Ok(())
     }
+}
+
+/// `INSERT … VALUES (?1, ?2, ?3), … ON CONFLICT DO NOTHING` for `rows` rows.
+fn insert_statement(rows: usize) -> String {
+    let mut sql = String::from("INSERT INTO postings(kind, key, idx) VALUES ");
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("(?{}, ?{}, ?{})", 3 * r + 1, 3 * r + 2, 3 * r + 3));
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING");
+    sql
+}
+
+/// Adds postings (already present ones are left as they are), [`INSERT_ROWS`] rows at a
+/// time.
+fn insert_postings(conn: &dyn Conn, postings: &[(u8, u64, i64)]) -> Result<()> {
+    let mut rest = postings;
+    for rows in INSERT_ROWS {
+        if rest.len() < rows {
+            continue;
+        }
+        let statement = insert_statement(rows);
+        let mut args: Vec<Param<'_>> = Vec::with_capacity(3 * rows);
+        while rest.len() >= rows {
+            let (chunk, tail) = rest.split_at(rows);
+            args.clear();
+            for &(kind, key, idx) in chunk {
+                args.extend([
+                    Param::Int(i64::from(kind)),
+                    Param::Int(key as i64),
+                    Param::Int(idx),
+                ]);
+            }
+            conn.execute(&statement, &args)?;
+            rest = tail;
+        }
+    }
+    Ok(())
 }
 
 /// The `CandidateExtracted` at `seq`, which a store row names.

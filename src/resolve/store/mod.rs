@@ -41,9 +41,10 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 use trustfold_events::{Backend, EventStore, StoreError};
+use trustfold_projections::db::sql::{self, params, sqlite::SqliteConn, Conn, Engine, Tx};
+use trustfold_projections::ProjectionError;
 
 use super::{MatchConfig, MATCHER_VERSION};
 
@@ -75,17 +76,18 @@ const CACHE_KIB: i64 = 16 * 1024;
 const MMAP_BYTES: i64 = 1 << 30;
 /// SQLite page cache while a rebuild writes a fresh store, KiB.
 const REBUILD_CACHE_KIB: i64 = 128 * 1024;
+/// Statements a SQLite connection keeps prepared (the fold and the working index use
+/// about twenty texts).
+const SQLITE_PREPARED_MAX: usize = 64;
 
 /// Errors of the identity store. A store that is merely out of date, of another log or
 /// built otherwise is rebuilt, not an error; these are what remains.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityStoreError {
-    #[error("sqlite error on the identity index {path}")]
-    Sqlite {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
+    /// The database refused or failed a statement (SQLite or PostgreSQL; the message
+    /// names the store file or schema, never a URL's password).
+    #[error(transparent)]
+    Database(ProjectionError),
     #[error("{path}")]
     Io {
         path: PathBuf,
@@ -104,19 +106,37 @@ pub enum IdentityStoreError {
     Missing { dir: PathBuf },
 }
 
-type Result<T> = std::result::Result<T, IdentityStoreError>;
-
-fn sql<T>(path: &Path, r: rusqlite::Result<T>) -> Result<T> {
-    r.map_err(|source| IdentityStoreError::Sqlite {
-        path: path.to_path_buf(),
-        source,
-    })
+impl From<ProjectionError> for IdentityStoreError {
+    fn from(e: ProjectionError) -> Self {
+        match e {
+            ProjectionError::Corrupt { path, detail } => {
+                IdentityStoreError::Corrupt { path, detail }
+            }
+            ProjectionError::Locked { path, waited_ms } => {
+                IdentityStoreError::Locked { path, waited_ms }
+            }
+            ProjectionError::Store(e) => IdentityStoreError::Log(e),
+            ProjectionError::Io { path, source } => IdentityStoreError::Io { path, source },
+            other => IdentityStoreError::Database(other),
+        }
+    }
 }
+
+type Result<T> = std::result::Result<T, IdentityStoreError>;
 
 fn io<T>(path: &Path, r: std::io::Result<T>) -> Result<T> {
     r.map_err(|source| IdentityStoreError::Io {
         path: path.to_path_buf(),
         source,
+    })
+}
+
+fn sqlite<T>(path: &Path, r: rusqlite::Result<T>) -> Result<T> {
+    r.map_err(|source| {
+        IdentityStoreError::Database(ProjectionError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })
     })
 }
 
@@ -150,9 +170,45 @@ pub struct IdentityStore {
     dir: PathBuf,
 }
 
-/// An exclusive lock on the identity store, released on drop.
-struct WriteLock {
+/// An exclusive lock on a lock file, released on drop.
+struct FileLock {
     _file: File,
+}
+
+/// Takes the flock on `path` (created if missing), waiting up to `wait`.
+fn flock(path: &Path, wait: Duration) -> Result<FileLock> {
+    if let Some(dir) = path.parent() {
+        io(dir, fs::create_dir_all(dir))?;
+    }
+    let file = io(
+        path,
+        fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path),
+    )?;
+    let started = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(FileLock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) => {
+                if started.elapsed() > wait {
+                    return Err(IdentityStoreError::Locked {
+                        path: path.to_path_buf(),
+                        waited_ms: wait.as_millis() as u64,
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(IdentityStoreError::Io {
+                    path: path.to_path_buf(),
+                    source: e,
+                })
+            }
+        }
+    }
 }
 
 impl IdentityStore {
@@ -209,35 +265,11 @@ impl IdentityStore {
         }
     }
 
-    fn lock(&self) -> Result<WriteLock> {
-        io(&self.dir, fs::create_dir_all(&self.dir))?;
-        let path = self.dir.join(LOCK_FILE);
-        let file = io(
-            &path,
-            fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path),
-        )?;
-        let started = Instant::now();
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(WriteLock { _file: file }),
-                Err(fs::TryLockError::WouldBlock) => {
-                    if started.elapsed() > Duration::from_millis(LOCK_WAIT_MS_MAX) {
-                        return Err(IdentityStoreError::Locked {
-                            path,
-                            waited_ms: LOCK_WAIT_MS_MAX,
-                        });
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err(fs::TryLockError::Error(e)) => {
-                    return Err(IdentityStoreError::Io { path, source: e })
-                }
-            }
-        }
+    fn lock(&self) -> Result<FileLock> {
+        flock(
+            &self.dir.join(LOCK_FILE),
+            Duration::from_millis(LOCK_WAIT_MS_MAX),
+        )
     }
 
     /// Folds the events appended since the checkpoint into the live store. A missing
@@ -381,8 +413,8 @@ impl IdentityStore {
         candidates: &[super::CandidateRef<'_>],
         config: &MatchConfig,
     ) -> Result<WorkingIndex> {
-        let mut db = self.open_read()?;
-        working::build(&mut db, candidates, config)
+        let db = self.open_read()?;
+        working::build(&db, candidates, config)
     }
 
     /// Every table of the live store in a canonical order (tests compare an incremental
@@ -401,7 +433,8 @@ fn remove_database(path: &Path) {
     }
 }
 
-const SCHEMA: &str = "
+/// The tables on SQLite.
+const SQLITE_TABLES: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE seen (candidate_id TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE attached (
@@ -420,6 +453,29 @@ CREATE TABLE postings (
 ) WITHOUT ROWID;
 CREATE TABLE in_review (candidate_id TEXT PRIMARY KEY, review_id TEXT NOT NULL) WITHOUT ROWID;
 ";
+
+/// The same tables on PostgreSQL (in the store's own schema): the same columns, with
+/// PostgreSQL's type names, and text keys in the "C" collation so that both engines sort
+/// them byte by byte.
+const POSTGRES_TABLES: &str = r#"
+CREATE TABLE meta (key TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE seen (candidate_id TEXT COLLATE "C" PRIMARY KEY, seq BIGINT NOT NULL);
+CREATE TABLE attached (
+    idx BIGINT PRIMARY KEY,
+    candidate_id TEXT COLLATE "C" NOT NULL UNIQUE,
+    entity_id TEXT COLLATE "C" NOT NULL,
+    seq BIGINT,
+    keys_hash BIGINT NOT NULL,
+    form BYTEA
+);
+CREATE TABLE postings (
+    kind SMALLINT NOT NULL,
+    key BIGINT NOT NULL,
+    idx BIGINT NOT NULL,
+    PRIMARY KEY (kind, key, idx)
+);
+CREATE TABLE in_review (candidate_id TEXT COLLATE "C" PRIMARY KEY, review_id TEXT NOT NULL);
+"#;
 
 /// The counters a decision reads besides the blocks, kept in `meta`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -441,59 +497,76 @@ pub struct Checkpoint {
     pub hash: String,
 }
 
-/// One identity store file.
+/// One identity store: a SQLite file, or a PostgreSQL schema. Every statement goes
+/// through [`Conn`], so both engines run the same SQL.
 pub(crate) struct StoreDb {
-    conn: Connection,
+    conn: Box<dyn Conn>,
+    /// Where it is, for messages (the file, or the schema).
     path: PathBuf,
 }
 
 impl StoreDb {
+    /// Opens the SQLite store file at `path`.
     fn open(path: &Path, write: bool) -> Result<StoreDb> {
+        use rusqlite::{Connection, OpenFlags};
         let flags = if write {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
         } else {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
         };
-        let conn = sql(path, Connection::open_with_flags(path, flags))?;
-        sql(
+        let conn = sqlite(path, Connection::open_with_flags(path, flags))?;
+        sqlite(
             path,
             conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS)),
         )?;
+        conn.set_prepared_statement_cache_capacity(SQLITE_PREPARED_MAX);
+        let db = StoreDb {
+            conn: Box::new(SqliteConn {
+                conn,
+                path: path.to_path_buf(),
+            }),
+            path: path.to_path_buf(),
+        };
         // NORMAL: a commit is not flushed to disk until the WAL is checkpointed. A power
         // cut may then lose the last catch-ups, never tear one (WAL), and the next
         // catch-up folds those events again from the log, which holds them durably.
         // (FULL costs an fsync per catch-up: about 25 ms, most of a small run.)
-        sql(
-            path,
-            conn.execute_batch(&format!(
-                "PRAGMA cache_size=-{CACHE_KIB}; PRAGMA synchronous=NORMAL; \
-                 PRAGMA mmap_size={MMAP_BYTES};"
-            )),
-        )?;
-        let db = StoreDb {
-            conn,
-            path: path.to_path_buf(),
-        };
+        db.conn.batch(&format!(
+            "PRAGMA cache_size=-{CACHE_KIB}; PRAGMA synchronous=NORMAL; \
+             PRAGMA mmap_size={MMAP_BYTES};"
+        ))?;
         // Reading the format proves the file is an identity store.
         db.format_version()?;
         Ok(db)
     }
 
+    /// Creates a SQLite store file at `path`, with its tables.
     fn create(path: &Path, config: &MatchConfig) -> Result<StoreDb> {
-        let conn = sql(path, Connection::open(path))?;
-        // Unreferenced until the swap: nothing reads it while it is built, and a crash
-        // leaves an orphan, not a torn store. So no journal while folding.
-        sql(
-            path,
-            conn.execute_batch(&format!(
-                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-{REBUILD_CACHE_KIB};"
-            )),
-        )?;
-        sql(path, conn.execute_batch(SCHEMA))?;
+        let conn = sqlite(path, rusqlite::Connection::open(path))?;
+        conn.set_prepared_statement_cache_capacity(SQLITE_PREPARED_MAX);
         let db = StoreDb {
-            conn,
+            conn: Box::new(SqliteConn {
+                conn,
+                path: path.to_path_buf(),
+            }),
             path: path.to_path_buf(),
         };
+        // Unreferenced until the swap: nothing reads it while it is built, and a crash
+        // leaves an orphan, not a torn store. So no journal while folding.
+        db.conn.batch(&format!(
+            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-{REBUILD_CACHE_KIB};"
+        ))?;
+        db.init(config)?;
+        Ok(db)
+    }
+
+    /// The tables of this engine, and the meta rows of an empty store.
+    fn init(&self, config: &MatchConfig) -> Result<()> {
+        let conn = &*self.conn;
+        conn.batch(match conn.engine() {
+            Engine::Sqlite => SQLITE_TABLES,
+            Engine::Postgres => POSTGRES_TABLES,
+        })?;
         for (k, v) in [
             ("format_version", FORMAT_VERSION.to_string()),
             ("matcher_version", MATCHER_VERSION.to_string()),
@@ -502,70 +575,70 @@ impl StoreDb {
             ("checkpoint_hash", String::new()),
             ("built_at", chrono::Utc::now().to_rfc3339()),
         ] {
-            db.set_meta(&db.conn, k, &v)?;
+            set_meta(conn, k, &v)?;
         }
-        fold::write_counters(&db.conn, &db.path, &Counters::default())?;
-        Ok(db)
-    }
-
-    /// WAL mode and a durable file: the state in which a store is swapped in.
-    fn finish_bulk(&mut self) -> Result<()> {
-        sql(
-            &self.path,
-            self.conn.execute_batch(&format!(
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-{CACHE_KIB};"
-            )),
-        )?;
+        fold::write_counters(conn, &Counters::default())?;
         Ok(())
     }
 
-    fn get_meta(&self, conn: &Connection, key: &str) -> Result<Option<String>> {
-        get_meta(conn, &self.path, key)
+    /// The state in which a store is swapped in: on SQLite, WAL mode and a durable file;
+    /// on PostgreSQL (durable as it is), statistics for the planner.
+    fn finish_bulk(&mut self) -> Result<()> {
+        match self.conn.engine() {
+            Engine::Sqlite => self.conn.batch(&format!(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-{CACHE_KIB};"
+            ))?,
+            Engine::Postgres => self
+                .conn
+                .batch("ANALYZE meta, seen, attached, postings, in_review")?,
+        }
+        Ok(())
     }
 
-    fn set_meta(&self, conn: &Connection, key: &str, value: &str) -> Result<()> {
-        set_meta(conn, &self.path, key, value)
+    /// A read transaction: one checkpoint's rows, whatever a writer commits meanwhile
+    /// (SQLite's WAL gives each transaction a snapshot; PostgreSQL needs REPEATABLE READ
+    /// for one, its default giving each statement its own).
+    fn begin_read(&self) -> Result<Tx<'_>> {
+        let tx = Tx::begin(&*self.conn, false)?;
+        if self.conn.engine() == Engine::Postgres {
+            self.conn
+                .batch("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        }
+        Ok(tx)
     }
 
     fn format_version(&self) -> Result<i64> {
-        Ok(self
-            .get_meta(&self.conn, "format_version")?
+        Ok(get_meta(&*self.conn, "format_version")?
             .and_then(|v| v.parse().ok())
             .unwrap_or(0))
-    }
-
-    fn checkpoint(&self, conn: &Connection) -> Result<Checkpoint> {
-        read_checkpoint(conn, &self.path)
     }
 
     /// `None` when this store can be caught up from `log` with `config`, else why it must
     /// be rebuilt. An error is only for failing to read the log.
     fn usable(&mut self, log: &dyn EventStore, config: &MatchConfig) -> Result<Option<String>> {
         let rebuild = |why: String| Ok(Some(why));
+        let conn = &*self.conn;
+        let meta = |key: &str| -> Result<String> { Ok(get_meta(conn, key)?.unwrap_or_default()) };
         let format = self.format_version()?;
         if format != FORMAT_VERSION {
             return rebuild(format!(
                 "the identity index is in format {format}; this build writes format {FORMAT_VERSION}"
             ));
         }
-        let matcher = self
-            .get_meta(&self.conn, "matcher_version")?
-            .unwrap_or_default();
+        let matcher = meta("matcher_version")?;
         if matcher != MATCHER_VERSION {
             return rebuild(format!(
                 "the identity index was built by matcher version {matcher:?}; this is {MATCHER_VERSION:?}"
             ));
         }
-        let keys = self
-            .get_meta(&self.conn, "keys_config")?
-            .unwrap_or_default();
+        let keys = meta("keys_config")?;
         if keys != keys_config(config) {
             return rebuild(format!(
                 "the identity index was built with other matching settings ({keys}, now {})",
                 keys_config(config)
             ));
         }
-        let checkpoint = match self.checkpoint(&self.conn) {
+        let checkpoint = match read_checkpoint(conn) {
             Ok(c) => c,
             Err(e) => return rebuild(e.to_string()),
         };
@@ -595,6 +668,8 @@ impl StoreDb {
         self.fold(log, config, to_seq, false, &mut |_, _| {})
     }
 
+    /// Folds in one write transaction, which also moves the checkpoint: the rows and the
+    /// checkpoint commit together.
     fn fold(
         &mut self,
         log: &dyn EventStore,
@@ -604,81 +679,108 @@ impl StoreDb {
         progress: Progress<'_>,
     ) -> Result<IdentityReport> {
         let started = Instant::now();
-        let path = self.path.clone();
-        let tx = sql(
-            &path,
-            self.conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate),
-        )?;
-        let report = fold::fold(&tx, &path, log, config, to_seq, eager, progress)?;
-        sql(&path, tx.commit())?;
+        let tx = Tx::begin(&*self.conn, true)?;
+        let report = fold::fold(&*self.conn, log, config, to_seq, eager, progress)?;
+        tx.commit()?;
         Ok(IdentityReport {
             elapsed_ms: started.elapsed().as_millis() as u64,
             ..report
         })
     }
 
-    fn dump(&mut self) -> Result<StoreDump> {
-        let path = self.path.clone();
-        let tx = sql(&path, self.conn.transaction())?;
-        let rows = |q: &str| -> Result<Vec<String>> {
-            let mut stmt = sql(&path, tx.prepare(q))?;
-            let out = sql(
-                &path,
-                stmt.query_map([], |r| r.get::<_, String>(0))
-                    .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
-            )?;
-            Ok(out)
-        };
+    /// Every table in a canonical order, formatted the same on both engines.
+    fn dump(&self) -> Result<StoreDump> {
+        let conn = &*self.conn;
+        let tx = self.begin_read()?;
+        let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
         let dump = StoreDump {
-            checkpoint: read_checkpoint(&tx, &path)?,
-            counters: fold::read_counters(&tx, &path)?,
-            seen: rows("SELECT candidate_id || ' ' || seq FROM seen ORDER BY candidate_id")?,
-            attached: rows(
-                "SELECT idx || ' ' || candidate_id || ' ' || entity_id || ' ' || ifnull(seq, '-') \
-                 || ' ' || keys_hash || ' ' || ifnull(hex(form), '-') FROM attached ORDER BY idx",
+            checkpoint: read_checkpoint(conn)?,
+            counters: fold::read_counters(conn)?,
+            seen: sql::all(
+                conn,
+                "SELECT candidate_id, seq FROM seen ORDER BY candidate_id",
+                &[],
+                |r| Ok(format!("{} {}", r.req_text(0)?, r.req_int(1)?)),
             )?,
-            postings: rows(
-                "SELECT kind || ' ' || key || ' ' || idx FROM postings ORDER BY kind, key, idx",
+            attached: sql::all(
+                conn,
+                "SELECT idx, candidate_id, entity_id, seq, keys_hash, form FROM attached \
+                 ORDER BY idx",
+                &[],
+                |r| {
+                    Ok(format!(
+                        "{} {} {} {} {} {}",
+                        r.req_int(0)?,
+                        r.req_text(1)?,
+                        r.req_text(2)?,
+                        or_dash(r.int(3)?.map(|s| s.to_string())),
+                        r.req_int(4)?,
+                        or_dash(r.blob(5)?.map(|b| hex_upper(&b))),
+                    ))
+                },
             )?,
-            in_review: rows(
-                "SELECT candidate_id || ' ' || review_id FROM in_review ORDER BY candidate_id",
+            postings: sql::all(
+                conn,
+                "SELECT kind, key, idx FROM postings ORDER BY kind, key, idx",
+                &[],
+                |r| {
+                    Ok(format!(
+                        "{} {} {}",
+                        r.req_int(0)?,
+                        r.req_int(1)?,
+                        r.req_int(2)?
+                    ))
+                },
+            )?,
+            in_review: sql::all(
+                conn,
+                "SELECT candidate_id, review_id FROM in_review ORDER BY candidate_id",
+                &[],
+                |r| Ok(format!("{} {}", r.req_text(0)?, r.req_text(1)?)),
             )?,
         };
+        tx.commit()?;
         Ok(dump)
     }
 }
 
-fn get_meta(conn: &Connection, path: &Path, key: &str) -> Result<Option<String>> {
-    sql(
-        path,
-        conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")
-            .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional()),
-    )
+fn hex_upper(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02X}");
+    }
+    s
 }
 
-fn set_meta(conn: &Connection, path: &Path, key: &str, value: &str) -> Result<()> {
-    sql(
-        path,
-        conn.prepare_cached(
-            "INSERT INTO meta(key, value) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        )
-        .and_then(|mut s| s.execute(params![key, value])),
+fn get_meta(conn: &dyn Conn, key: &str) -> Result<Option<String>> {
+    Ok(sql::one(
+        conn,
+        "SELECT value FROM meta WHERE key = ?1",
+        params![key],
+        |r| r.req_text(0),
+    )?)
+}
+
+fn set_meta(conn: &dyn Conn, key: &str, value: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
     )?;
     Ok(())
 }
 
 /// A store's checkpoint as `conn` sees it.
-fn read_checkpoint(conn: &Connection, path: &Path) -> Result<Checkpoint> {
-    let seq = get_meta(conn, path, "checkpoint_seq")?.unwrap_or_default();
+fn read_checkpoint(conn: &dyn Conn) -> Result<Checkpoint> {
+    let seq = get_meta(conn, "checkpoint_seq")?.unwrap_or_default();
     let seq = seq.parse().map_err(|_| IdentityStoreError::Corrupt {
-        path: path.to_path_buf(),
+        path: conn.location().to_path_buf(),
         detail: format!("the stored checkpoint {seq:?} is not a number"),
     })?;
     Ok(Checkpoint {
         seq,
-        hash: get_meta(conn, path, "checkpoint_hash")?.unwrap_or_default(),
+        hash: get_meta(conn, "checkpoint_hash")?.unwrap_or_default(),
     })
 }
 

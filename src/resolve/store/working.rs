@@ -14,10 +14,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
-use rusqlite::OptionalExtension;
+use trustfold_projections::db::sql::{self, params, Param};
 
 use super::fold::read_counters;
-use super::{read_checkpoint, sql, IdentityStoreError, Result, StoreDb};
+use super::{read_checkpoint, IdentityStoreError, Result, StoreDb};
 use crate::resolve::form;
 use crate::resolve::index::{has_own_id, Prepared};
 use crate::resolve::keys::{self, cell_token_key, BlockKey, BlockKind, Lookups};
@@ -40,6 +40,10 @@ pub struct WorkingIndex {
     pub elapsed_ms: u64,
 }
 
+/// Attached candidates loaded per statement, largest first (as the fold's inserts: a
+/// few fixed statement texts; on PostgreSQL, a round trip per statement, not per row).
+const LOAD_ROWS: [usize; 4] = [256, 32, 4, 1];
+
 /// What one block read gave: its first members (global attach indices, ascending) or
 /// that it has more than its kind's read limit.
 struct Read {
@@ -48,16 +52,17 @@ struct Read {
 }
 
 pub(super) fn build(
-    db: &mut StoreDb,
+    db: &StoreDb,
     candidates: &[CandidateRef<'_>],
     config: &MatchConfig,
 ) -> Result<WorkingIndex> {
     let started = Instant::now();
     let path = db.path.clone();
+    let conn = &*db.conn;
     // One read transaction: every block and counter of one checkpoint, whatever another
     // process's catch-up commits meanwhile.
-    let tx = sql(&path, db.conn.transaction())?;
-    let checkpoint = read_checkpoint(&tx, &path)?;
+    let tx = db.begin_read()?;
+    let checkpoint = read_checkpoint(conn)?;
     let common_max = config.common_token_max;
 
     let plans: Vec<Lookups> = candidates
@@ -70,13 +75,7 @@ pub(super) fn build(
 
     let mut reads: BTreeMap<BlockKey, Read> = BTreeMap::new();
     {
-        let mut stmt = sql(
-            &path,
-            tx.prepare_cached(
-                "SELECT idx FROM postings WHERE kind = ?1 AND key = ?2 ORDER BY idx LIMIT ?3",
-            ),
-        )?;
-        let mut read = |key: BlockKey, reads: &mut BTreeMap<BlockKey, Read>| -> Result<()> {
+        let read = |key: BlockKey, reads: &mut BTreeMap<BlockKey, Read>| -> Result<()> {
             if reads.contains_key(&key) {
                 return Ok(());
             }
@@ -88,13 +87,11 @@ pub(super) fn build(
             } else {
                 max + 1
             };
-            let members: Vec<i64> = sql(
-                &path,
-                stmt.query_map(
-                    rusqlite::params![key.kind.code(), key.key as i64, limit as i64],
-                    |r| r.get(0),
-                )
-                .and_then(|rows| rows.collect()),
+            let members: Vec<i64> = sql::all(
+                conn,
+                "SELECT idx FROM postings WHERE kind = ?1 AND key = ?2 ORDER BY idx LIMIT ?3",
+                params![i64::from(key.kind.code()), key.key as i64, limit as i64],
+                |r| r.req_int(0),
             )?;
             let overflowed = key.kind != BlockKind::Record && members.len() > max;
             let members = if overflowed { Vec::new() } else { members };
@@ -135,34 +132,24 @@ pub(super) fn build(
     let mut own: Vec<i64> = Vec::new();
     let mut in_review = HashMap::new();
     {
-        let mut attached = sql(
-            &path,
-            tx.prepare_cached(
-                "SELECT idx FROM attached WHERE candidate_id = ?1 AND form IS NOT NULL",
-            ),
-        )?;
-        let mut review = sql(
-            &path,
-            tx.prepare_cached("SELECT review_id FROM in_review WHERE candidate_id = ?1"),
-        )?;
         let mut done: HashSet<&str> = HashSet::new();
         for c in candidates {
             if !done.insert(c.candidate_id) {
                 continue;
             }
-            if let Some(idx) = sql(
-                &path,
-                attached
-                    .query_row([c.candidate_id], |r| r.get::<_, i64>(0))
-                    .optional(),
+            if let Some(idx) = sql::one(
+                conn,
+                "SELECT idx FROM attached WHERE candidate_id = ?1 AND form IS NOT NULL",
+                params![c.candidate_id],
+                |r| r.req_int(0),
             )? {
                 own.push(idx);
             }
-            if let Some(r) = sql(
-                &path,
-                review
-                    .query_row([c.candidate_id], |r| r.get::<_, String>(0))
-                    .optional(),
+            if let Some(r) = sql::one(
+                conn,
+                "SELECT review_id FROM in_review WHERE candidate_id = ?1",
+                params![c.candidate_id],
+                |r| r.req_text(0),
             )? {
                 in_review.insert(c.candidate_id.to_string(), r);
             }
@@ -179,29 +166,38 @@ pub(super) fn build(
     let mut index = IdentityIndex::working(config.clone());
     // Global attach index -> (index here, cell hash).
     let mut local: HashMap<i64, (u32, u32)> = HashMap::with_capacity(needed.len());
-    {
-        let mut row = sql(
-            &path,
-            tx.prepare_cached("SELECT candidate_id, entity_id, form FROM attached WHERE idx = ?1"),
-        )?;
-        for &idx in &needed {
-            let found: Option<(String, String, Option<Vec<u8>>)> = sql(
-                &path,
-                row.query_row([idx], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .optional(),
-            )?;
-            let corrupt = |detail: String| IdentityStoreError::Corrupt {
-                path: path.clone(),
-                detail,
-            };
-            let Some((candidate_id, entity_id, Some(form))) = found else {
-                return Err(corrupt(format!(
-                    "a block names attached candidate {idx}, which has no row with a matching form"
-                )));
-            };
-            let (parts, _) = form::decode(&form)
-                .map_err(|e| corrupt(format!("attached candidate {idx} ({candidate_id}): {e}")))?;
-            local.insert(idx, index.add_unfiled(&candidate_id, &entity_id, parts));
+    let corrupt = |detail: String| IdentityStoreError::Corrupt {
+        path: path.clone(),
+        detail,
+    };
+    let needed: Vec<i64> = needed.into_iter().collect();
+    let mut rest = &needed[..];
+    for rows in LOAD_ROWS {
+        if rest.len() < rows {
+            continue;
+        }
+        let statement = load_statement(rows);
+        while rest.len() >= rows {
+            let (chunk, tail) = rest.split_at(rows);
+            let args: Vec<Param<'_>> = chunk.iter().map(|&i| Param::Int(i)).collect();
+            let mut found: HashMap<i64, (String, String, Option<Vec<u8>>)> =
+                HashMap::with_capacity(rows);
+            conn.each(&statement, &args, &mut |r| {
+                found.insert(r.req_int(0)?, (r.req_text(1)?, r.req_text(2)?, r.blob(3)?));
+                Ok(())
+            })?;
+            for &idx in chunk {
+                let Some((candidate_id, entity_id, Some(form))) = found.remove(&idx) else {
+                    return Err(corrupt(format!(
+                        "a block names attached candidate {idx}, which has no row with a matching form"
+                    )));
+                };
+                let (parts, _) = form::decode(&form).map_err(|e| {
+                    corrupt(format!("attached candidate {idx} ({candidate_id}): {e}"))
+                })?;
+                local.insert(idx, index.add_unfiled(&candidate_id, &entity_id, parts));
+            }
+            rest = tail;
         }
     }
 
@@ -238,13 +234,13 @@ pub(super) fn build(
             }
         }
     }
-    let counters = read_counters(&tx, &path)?;
+    let counters = read_counters(conn)?;
     index.preset_counters(
         usize::try_from(counters.n_with_coordinates).unwrap_or(usize::MAX),
         usize::try_from(counters.n_cross_references).unwrap_or(usize::MAX),
         usize::try_from(counters.n_cells).unwrap_or(usize::MAX),
     );
-    sql(&path, tx.commit())?;
+    tx.commit()?;
     Ok(WorkingIndex {
         index,
         in_review,
@@ -253,4 +249,13 @@ pub(super) fn build(
         candidates_loaded: local.len(),
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// The attached candidates among `rows` given indices.
+fn load_statement(rows: usize) -> String {
+    let list: Vec<String> = (1..=rows).map(|i| format!("?{i}")).collect();
+    format!(
+        "SELECT idx, candidate_id, entity_id, form FROM attached WHERE idx IN ({})",
+        list.join(", ")
+    )
 }
