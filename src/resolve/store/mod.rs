@@ -42,7 +42,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use trustfold_events::{Backend, EventStore, StoreError};
+use trustfold_events::{Backend, EventStore, StoreError, StoreUrl};
+use trustfold_projections::db::pg::SchemaSet;
+use trustfold_projections::db::sql::postgres::PgConn;
 use trustfold_projections::db::sql::{self, params, sqlite::SqliteConn, Conn, Engine, Tx};
 use trustfold_projections::ProjectionError;
 
@@ -56,10 +58,25 @@ pub const IDENTITY_DIR: &str = "projections";
 const POINTER: &str = "IDENTITY";
 /// The writers' lock file.
 const LOCK_FILE: &str = "IDENTITY.LOCK";
+/// The resolve lock's file (see [`IdentityStore::resolve_lock`]).
+pub const RESOLVE_LOCK_FILE: &str = "RESOLVE.LOCK";
+/// On PostgreSQL: the prefix of the stores' schemas (`tfi_<uuid>`).
+const PG_PREFIX: &str = "tfi";
+/// On PostgreSQL: the table in the `trustfold` schema naming the live store's schema.
+const PG_POINTER: &str = "identity_current";
+/// On PostgreSQL: the advisory lock identity writers take turns on ("TFIDEN" in ASCII;
+/// the projections' writers use another).
+pub const PG_WRITER_LOCK: i64 = 0x5446_4944_454e;
+/// On PostgreSQL: the advisory lock of the resolve lock ("TFRESO" in ASCII).
+pub const PG_RESOLVE_LOCK: i64 = 0x5446_5245_534f;
 /// The schema this build writes; a store of another format is rebuilt.
 pub const FORMAT_VERSION: i64 = 2;
 /// How long a writer waits for another writer's lock.
 pub const LOCK_WAIT_MS_MAX: u64 = 120_000;
+/// How long a run waits for the resolve lock while other runs resolve (each holds it for
+/// its catch-up, working index, decisions and their append: seconds, a large import's
+/// longer).
+pub const RESOLVE_LOCK_WAIT_MS_MAX: u64 = 300_000;
 /// How long a reader or writer waits on SQLite's busy lock.
 pub const BUSY_TIMEOUT_MS: u64 = 30_000;
 /// A store file that is not live and unmodified for this long is an orphan of an
@@ -164,10 +181,25 @@ fn keys_config(config: &MatchConfig) -> String {
     format!("cell_m={:016x}", config.cell_m.to_bits())
 }
 
-/// The identity store of one data dir.
+/// The identity store of one log: in its data dir, or in its PostgreSQL database.
 #[derive(Clone, Debug)]
 pub struct IdentityStore {
-    dir: PathBuf,
+    place: Place,
+}
+
+#[derive(Clone, Debug)]
+enum Place {
+    /// `<data-dir>/projections`: the pointer file, the store files, the lock files.
+    Dir(PathBuf),
+    /// Schemas `tfi_<uuid>` of the log's database, `trustfold.identity_current` naming
+    /// the live one.
+    Postgres(Box<PgPlace>),
+}
+
+#[derive(Clone, Debug)]
+struct PgPlace {
+    url: StoreUrl,
+    schemas: SchemaSet,
 }
 
 /// An exclusive lock on a lock file, released on drop.
@@ -215,29 +247,52 @@ impl IdentityStore {
     /// The identity store of the data dir at `root`.
     pub fn in_data_dir(root: &Path) -> IdentityStore {
         IdentityStore {
-            dir: root.join(IDENTITY_DIR),
+            place: Place::Dir(root.join(IDENTITY_DIR)),
         }
     }
 
-    /// The identity store of a log: in the data dir the log file lies in. Every code path
-    /// that resolves against a log finds its index this way, without a handle threaded
-    /// through the run.
+    /// The identity store in the PostgreSQL database at `url`.
+    pub fn on_postgres(url: &StoreUrl) -> IdentityStore {
+        IdentityStore {
+            place: Place::Postgres(Box::new(PgPlace {
+                url: url.clone(),
+                schemas: SchemaSet::new(url, PG_PREFIX, PG_POINTER, PG_WRITER_LOCK),
+            })),
+        }
+    }
+
+    /// The identity store of a log: in the data dir the log file lies in, or in the
+    /// PostgreSQL database that holds the log. Every code path that resolves against a
+    /// log finds its index this way, without a handle threaded through the run.
     pub fn of_log(log: &dyn EventStore) -> IdentityStore {
         match log.backend() {
             Backend::Sqlite(path) => {
                 IdentityStore::in_data_dir(path.parent().unwrap_or_else(|| Path::new(".")))
             }
-            Backend::Postgres(_) => todo!("the identity index on PostgreSQL"),
+            Backend::Postgres(url) => IdentityStore::on_postgres(url),
         }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// The directory of an embedded store (`None` on PostgreSQL).
+    pub fn dir(&self) -> Option<&Path> {
+        match &self.place {
+            Place::Dir(dir) => Some(dir),
+            Place::Postgres(_) => None,
+        }
+    }
+
+    /// Where the store is, for messages: its directory, or the database (without the
+    /// URL's password).
+    pub fn location(&self) -> String {
+        match &self.place {
+            Place::Dir(dir) => dir.display().to_string(),
+            Place::Postgres(pg) => pg.url.redacted().to_string(),
+        }
     }
 
     /// The live store's path, if one was built and the pointer names a file that exists.
-    fn current_path(&self) -> std::result::Result<Option<PathBuf>, String> {
-        let pointer = self.dir.join(POINTER);
+    fn current_path_in(dir: &Path) -> std::result::Result<Option<PathBuf>, String> {
+        let pointer = dir.join(POINTER);
         match fs::read_to_string(&pointer) {
             Ok(name) => {
                 let name = name.trim();
@@ -251,7 +306,7 @@ impl IdentityStore {
                         pointer.display()
                     ));
                 }
-                let path = self.dir.join(name);
+                let path = dir.join(name);
                 if !path.is_file() {
                     return Err(format!(
                         "{} names {name}, which does not exist",
@@ -265,11 +320,41 @@ impl IdentityStore {
         }
     }
 
-    fn lock(&self) -> Result<FileLock> {
+    /// The embedded store's writer lock.
+    fn lock(dir: &Path) -> Result<FileLock> {
         flock(
-            &self.dir.join(LOCK_FILE),
+            &dir.join(LOCK_FILE),
             Duration::from_millis(LOCK_WAIT_MS_MAX),
         )
+    }
+
+    /// Holds off other runs' identity decisions (see the module doc): whoever holds it
+    /// may catch the store up, read its working index, decide and append the decisions,
+    /// knowing that no other run (in this process, another, or on another host sharing
+    /// the PostgreSQL log) decides meanwhile. Released on drop. Waits up to
+    /// [`RESOLVE_LOCK_WAIT_MS_MAX`] for the runs ahead.
+    ///
+    /// Embedded: a flock on `projections/RESOLVE.LOCK`. PostgreSQL: a session advisory
+    /// lock ([`PG_RESOLVE_LOCK`]) on a connection of its own, released on drop or when
+    /// the connection dies with its process.
+    pub fn resolve_lock(&self) -> Result<ResolveGuard> {
+        self.resolve_lock_waiting(Duration::from_millis(RESOLVE_LOCK_WAIT_MS_MAX))
+    }
+
+    /// [`Self::resolve_lock`], waiting up to `wait`.
+    pub(crate) fn resolve_lock_waiting(&self, wait: Duration) -> Result<ResolveGuard> {
+        match &self.place {
+            Place::Dir(dir) => Ok(ResolveGuard {
+                _held: Held::File {
+                    _lock: flock(&dir.join(RESOLVE_LOCK_FILE), wait)?,
+                },
+            }),
+            Place::Postgres(pg) => Ok(ResolveGuard {
+                _held: Held::Postgres {
+                    _lock: Box::new(PgResolveLock::take(&pg.url, wait)?),
+                },
+            }),
+        }
     }
 
     /// Folds the events appended since the checkpoint into the live store. A missing
@@ -287,19 +372,42 @@ impl IdentityStore {
         config: &MatchConfig,
         to_seq: Option<u64>,
     ) -> Result<IdentityReport> {
-        let lock = self.lock()?;
-        let reason = match self.current_path() {
-            Ok(None) => "no identity index yet".to_string(),
-            Err(why) => why,
-            Ok(Some(path)) => match StoreDb::open(&path, true) {
-                Err(e) => format!("{} is unreadable ({e})", path.display()),
-                Ok(mut db) => match db.usable(log, config)? {
-                    None => return db.catch_up(log, config, to_seq),
-                    Some(why) => why,
-                },
-            },
+        let reason = match &self.place {
+            Place::Dir(dir) => {
+                let _lock = Self::lock(dir)?;
+                match Self::current_path_in(dir) {
+                    Ok(None) => "no identity index yet".to_string(),
+                    Err(why) => why,
+                    Ok(Some(path)) => match StoreDb::open(&path, true) {
+                        Err(e) => format!("{} is unreadable ({e})", path.display()),
+                        Ok(mut db) => match db.usable(log, config)? {
+                            None => return db.catch_up(log, config, to_seq),
+                            Some(why) => why,
+                        },
+                    },
+                }
+            }
+            Place::Postgres(pg) => {
+                let schemas = &pg.schemas;
+                // The writer lock is held by the connection, and released with it at the
+                // end of this block when the store is to be rebuilt.
+                match schemas.open_write() {
+                    Err(ProjectionError::Corrupt { detail, .. }) => detail,
+                    Err(e) => return Err(e.into()),
+                    Ok((_, None)) => "no identity index yet".to_string(),
+                    Ok((conn, Some(schema))) => {
+                        let location = schemas.location(&schema);
+                        match StoreDb::on_conn(Box::new(conn), location.clone()) {
+                            Err(e) => format!("{} is unreadable ({e})", location.display()),
+                            Ok(mut db) => match db.usable(log, config)? {
+                                None => return db.catch_up(log, config, to_seq),
+                                Some(why) => why,
+                            },
+                        }
+                    }
+                }
+            }
         };
-        drop(lock);
         tracing::info!(reason = %reason, "rebuilding the identity index from the log");
         let mut report = self.rebuild_to(log, config, &mut |_, _| {}, to_seq)?;
         report.rebuilt = Some(reason);
@@ -327,29 +435,48 @@ impl IdentityStore {
         to_seq: Option<u64>,
     ) -> Result<IdentityReport> {
         let started = Instant::now();
-        io(&self.dir, fs::create_dir_all(&self.dir))?;
+        let mut report = match &self.place {
+            Place::Dir(dir) => Self::rebuild_file(dir, log, config, progress, to_seq)?,
+            Place::Postgres(pg) => {
+                Self::rebuild_schema(&pg.schemas, log, config, progress, to_seq)?
+            }
+        };
+        report.from_seq = 1;
+        report.elapsed_ms = started.elapsed().as_millis() as u64;
+        Ok(report)
+    }
+
+    /// Builds a new store file, then swaps the pointer file under the writer lock.
+    fn rebuild_file(
+        dir: &Path,
+        log: &dyn EventStore,
+        config: &MatchConfig,
+        progress: Progress<'_>,
+        to_seq: Option<u64>,
+    ) -> Result<IdentityReport> {
+        io(dir, fs::create_dir_all(dir))?;
         let name = format!("i-{}.sqlite3", uuid::Uuid::now_v7().simple());
-        let path = self.dir.join(&name);
+        let path = dir.join(&name);
         let mut db = StoreDb::create(&path, config)?;
         let mut report = db.fold(log, config, to_seq, true, progress)?;
         db.finish_bulk()?;
         // Events appended while we built are folded under the lock, then the swap.
-        let lock = self.lock()?;
+        let lock = Self::lock(dir)?;
         let tail = db.catch_up(log, config, to_seq)?;
         report.events += tail.events;
         report.to_seq = tail.to_seq;
         report.attached = tail.attached;
         drop(db);
-        let old = self.current_path().ok().flatten();
-        let pointer = self.dir.join(POINTER);
-        let tmp = self.dir.join(format!("{POINTER}.tmp"));
+        let old = Self::current_path_in(dir).ok().flatten();
+        let pointer = dir.join(POINTER);
+        let tmp = dir.join(format!("{POINTER}.tmp"));
         {
             let mut f = io(&tmp, File::create(&tmp))?;
             io(&tmp, f.write_all(format!("{name}\n").as_bytes()))?;
             io(&tmp, f.sync_all())?;
         }
         io(&pointer, fs::rename(&tmp, &pointer))?;
-        if let Ok(d) = File::open(&self.dir) {
+        if let Ok(d) = File::open(dir) {
             let _ = d.sync_all();
         }
         drop(lock);
@@ -357,15 +484,51 @@ impl IdentityStore {
             // Readers that still have the old store open keep reading it (unlinked).
             remove_database(&old);
         }
-        self.remove_orphans(&path);
-        report.from_seq = 1;
-        report.elapsed_ms = started.elapsed().as_millis() as u64;
+        Self::remove_orphans(dir, &path);
+        Ok(report)
+    }
+
+    /// Builds a new schema (held by its connection, so no writer drops it), then, under
+    /// the writer lock, folds what was appended meanwhile and swaps the pointer row in
+    /// one transaction. The schema it retires is dropped by a later writer once no reader
+    /// is in it; a failed build's schema is dropped at once.
+    fn rebuild_schema(
+        schemas: &SchemaSet,
+        log: &dyn EventStore,
+        config: &MatchConfig,
+        progress: Progress<'_>,
+        to_seq: Option<u64>,
+    ) -> Result<IdentityReport> {
+        let (conn, schema) = schemas.create()?;
+        let built = (|| -> Result<(StoreDb, IdentityReport)> {
+            let mut db = StoreDb {
+                conn: Box::new(conn),
+                path: schemas.location(&schema),
+            };
+            db.init(config)?;
+            let mut report = db.fold(log, config, to_seq, true, progress)?;
+            db.finish_bulk()?;
+            schemas.take_writer_lock(&*db.conn)?;
+            let tail = db.catch_up(log, config, to_seq)?;
+            report.events += tail.events;
+            report.to_seq = tail.to_seq;
+            report.attached = tail.attached;
+            Ok((db, report))
+        })();
+        let (db, report) = match built {
+            Ok(b) => b,
+            Err(e) => {
+                schemas.abandon(&schema);
+                return Err(e);
+            }
+        };
+        schemas.publish(&*db.conn, &schema)?;
         Ok(report)
     }
 
     /// Removes store files of interrupted rebuilds (see [`ORPHAN_AGE_MS`]).
-    fn remove_orphans(&self, current: &Path) {
-        let Ok(entries) = fs::read_dir(&self.dir) else {
+    fn remove_orphans(dir: &Path, current: &Path) {
+        let Ok(entries) = fs::read_dir(dir) else {
             return;
         };
         for entry in entries.flatten() {
@@ -388,16 +551,23 @@ impl IdentityStore {
 
     /// Opens the live store for reading.
     fn open_read(&self) -> Result<StoreDb> {
-        let path = match self.current_path() {
-            Ok(Some(path)) => path,
-            Ok(None) => {
-                return Err(IdentityStoreError::Missing {
-                    dir: self.dir.clone(),
-                })
+        let dir = match &self.place {
+            Place::Dir(dir) => dir,
+            Place::Postgres(pg) => {
+                let Some((conn, schema)) = pg.schemas.open_read()? else {
+                    return Err(IdentityStoreError::Missing {
+                        dir: PathBuf::from(pg.url.redacted()),
+                    });
+                };
+                return StoreDb::on_conn(Box::new(conn), pg.schemas.location(&schema));
             }
+        };
+        let path = match Self::current_path_in(dir) {
+            Ok(Some(path)) => path,
+            Ok(None) => return Err(IdentityStoreError::Missing { dir: dir.clone() }),
             Err(detail) => {
                 return Err(IdentityStoreError::Corrupt {
-                    path: self.dir.join(POINTER),
+                    path: dir.join(POINTER),
                     detail,
                 })
             }
@@ -421,6 +591,60 @@ impl IdentityStore {
     /// catch-up with a rebuild).
     pub fn dump(&self) -> Result<StoreDump> {
         self.open_read()?.dump()
+    }
+}
+
+/// The resolve lock, held until dropped (see [`IdentityStore::resolve_lock`]).
+pub struct ResolveGuard {
+    _held: Held,
+}
+
+/// What a guard holds, released by its own drop.
+enum Held {
+    File { _lock: FileLock },
+    Postgres { _lock: Box<PgResolveLock> },
+}
+
+/// The resolve lock on PostgreSQL: a session advisory lock on a connection of its own.
+struct PgResolveLock {
+    conn: PgConn,
+}
+
+impl PgResolveLock {
+    fn take(url: &StoreUrl, wait: Duration) -> Result<PgResolveLock> {
+        let location = PathBuf::from(format!("the resolve lock of {}", url.redacted()));
+        let conn = PgConn::new(url.connect()?, location.clone());
+        // A host that vanishes without closing the connection releases the lock once
+        // the server notices (TCP keepalives: about a minute, not the system's hours).
+        // Best effort: some systems allow no per-connection settings.
+        let _ = conn.batch(
+            "SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10;              SET tcp_keepalives_count = 3",
+        );
+        let wait_ms = wait.as_millis().clamp(1, i32::MAX as u128 / 2) as u64;
+        conn.batch(&format!(
+            "SET lock_timeout = {wait_ms}; SET statement_timeout = {}",
+            wait_ms * 2
+        ))?;
+        match conn.execute("SELECT pg_advisory_lock(?1)", params![PG_RESOLVE_LOCK]) {
+            Ok(_) => Ok(PgResolveLock { conn }),
+            // lock_not_available: the wait ran out.
+            Err(ProjectionError::Postgres { code: Some(c), .. }) if c == "55P03" => {
+                Err(IdentityStoreError::Locked {
+                    path: location,
+                    waited_ms: wait_ms,
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Drop for PgResolveLock {
+    fn drop(&mut self) {
+        // Closing the connection releases it anyway; this releases it at once.
+        let _ = self
+            .conn
+            .execute("SELECT pg_advisory_unlock(?1)", params![PG_RESOLVE_LOCK]);
     }
 }
 
@@ -536,6 +760,17 @@ impl StoreDb {
              PRAGMA mmap_size={MMAP_BYTES};"
         ))?;
         // Reading the format proves the file is an identity store.
+        db.format_version()?;
+        Ok(db)
+    }
+
+    /// A store on an open connection (a PostgreSQL schema selected), checked to be one
+    /// by reading its format.
+    fn on_conn(conn: Box<dyn Conn>, location: PathBuf) -> Result<StoreDb> {
+        let db = StoreDb {
+            conn,
+            path: location,
+        };
         db.format_version()?;
         Ok(db)
     }
