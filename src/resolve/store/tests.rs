@@ -1,25 +1,28 @@
 //! The persisted identity index against the full scan it replaces: the same decisions
 //! on random histories, a catch-up after every event equal to a rebuild, and a store that
-//! cannot be used (another log, matcher, setting or format; a damaged file) rebuilt. Each
-//! runs on both engines (the PostgreSQL
+//! cannot be used (another log, matcher, setting or format; a damaged file) rebuilt; the
+//! resolve lock admitting one run at a time. Each runs on both engines (the PostgreSQL
 //! ones skip without `TRUSTFOLD_TEST_PG_URL`, and fail without it under `CI=true`); the
 //! reference store is always a SQLite one rebuilt from the same log.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
 
 use proptest::prelude::*;
 use trustfold_events::pg::testing::TestDb;
 use trustfold_events::{
-    BlobHash, CandidateFields, EventStore, MergeDecided, MergeOutcome, NewEvent, OpenMode,
-    PgEventStore, SqliteEventStore,
+    BlobHash, CandidateFields, EventKind, EventPayload, EventStore, MergeDecided, MergeOutcome,
+    NewEvent, OpenMode, PgEventStore, SqliteEventStore,
 };
 use uuid::Uuid;
 
 use super::*;
 use crate::extract::{Extracted, Extraction};
 use crate::ingest::stages::{
-    append_with_expectations, decide_all, identity_index_until, record_extractions,
-    ExtractedPayload, RunCandidate, RunIds, StageFigures,
+    accept_and_resolve, append_with_expectations, decide_all, identity_index_until,
+    record_extractions, ExtractedPayload, RunCandidate, RunIds, StageFigures,
 };
 use crate::resolve::{candidate_id, CandidateRef};
 
@@ -816,5 +819,167 @@ fn reading_a_store_that_was_never_built_says_so() {
 fn on_postgres_reading_a_store_that_was_never_built_says_so() {
     if let Some(engine) = TestEngine::postgres() {
         a_store_never_built(&engine);
+    }
+}
+
+/// One holder at a time: a second taker waits for the first to let go, or gives up
+/// after its wait with an error naming the lock.
+fn one_resolver_at_a_time(engine: &TestEngine) {
+    let log = engine.log();
+    let store = IdentityStore::of_log(&*log);
+    let held = store.resolve_lock().unwrap();
+    let err = store
+        .resolve_lock_waiting(Duration::from_millis(200))
+        .err()
+        .expect("held elsewhere");
+    assert!(matches!(err, IdentityStoreError::Locked { .. }), "{err}");
+    assert!(
+        err.to_string().contains("resolve lock") || err.to_string().contains(RESOLVE_LOCK_FILE),
+        "{err}"
+    );
+
+    let released = Arc::new(AtomicBool::new(false));
+    let waiter = {
+        let (store, released) = (store.clone(), released.clone());
+        std::thread::spawn(move || {
+            let _guard = store.resolve_lock().unwrap();
+            assert!(
+                released.load(Ordering::SeqCst),
+                "the lock was taken while another held it"
+            );
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    released.store(true, Ordering::SeqCst);
+    drop(held);
+    waiter.join().unwrap();
+    // Free again.
+    drop(
+        store
+            .resolve_lock_waiting(Duration::from_millis(200))
+            .unwrap(),
+    );
+}
+
+#[test]
+fn the_resolve_lock_has_one_holder_at_a_time() {
+    one_resolver_at_a_time(&TestEngine::Sqlite);
+}
+
+#[test]
+fn on_postgres_the_resolve_lock_has_one_holder_at_a_time() {
+    if let Some(engine) = TestEngine::postgres() {
+        one_resolver_at_a_time(&engine);
+    }
+}
+
+/// The same place seen by several runs at once, each from another source: resolved one
+/// at a time, the first founds the entity and every other joins it. (Without the lock,
+/// runs that read the index before any of them appended would each found one.)
+fn concurrent_runs_resolve_one_at_a_time(engine: &TestEngine) {
+    const RUNS: usize = 4;
+    const ROUNDS: usize = 3;
+    let config = MatchConfig::default();
+    let log = engine.log();
+    let opened = |log: &Log| -> Box<dyn EventStore> {
+        match log.backend() {
+            Backend::Sqlite(path) => {
+                Box::new(SqliteEventStore::open(path, OpenMode::ReadWrite).unwrap())
+            }
+            Backend::Postgres(url) => Box::new(PgEventStore::open(url, true).unwrap()),
+        }
+    };
+    IdentityStore::of_log(&*log)
+        .catch_up(&*log, &config)
+        .unwrap();
+    for round in 0..ROUNDS {
+        let (lat, lon) = BASES[round];
+        let barrier = Arc::new(Barrier::new(RUNS));
+        let decided: Vec<Vec<MergeOutcome>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..RUNS)
+                .map(|i| {
+                    let barrier = barrier.clone();
+                    let store = opened(&log);
+                    let config = config.clone();
+                    scope.spawn(move || {
+                        let run_id = Uuid::new_v4();
+                        let ids = RunIds {
+                            run_id,
+                            trace_id: "trace",
+                        };
+                        let rec = Rec {
+                            source: [0, 1, 3, 4][i],
+                            ext: round,
+                            fields: CandidateFields {
+                                name: Some(format!("{} Tennis Club", WORDS[round])),
+                                lat: Some(lat),
+                                lon: Some(lon),
+                                postcode: Some(POSTCODES[round].into()),
+                                phone: Some(PHONES[round].into()),
+                                ..CandidateFields::default()
+                            },
+                        };
+                        let candidates = extract(&*store, &ids, &[rec]);
+                        barrier.wait();
+                        accept_and_resolve(
+                            &*store,
+                            &ids,
+                            &candidates,
+                            &config,
+                            &mut StageFigures::default(),
+                        )
+                        .unwrap();
+                        store
+                            .read_filtered(trustfold_events::EventFilter {
+                                run_id: Some(run_id),
+                                kind: Some(EventKind::MergeDecided.as_str().to_string()),
+                                ..Default::default()
+                            })
+                            .map(|e| {
+                                let e = e.unwrap();
+                                match EventPayload::decode(&e.kind, e.schema_version, &e.payload)
+                                    .unwrap()
+                                {
+                                    EventPayload::MergeDecided(m) => m.decision,
+                                    other => panic!("{other:?}"),
+                                }
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        let founded: Vec<&String> = decided
+            .iter()
+            .flatten()
+            .filter_map(|d| match d {
+                MergeOutcome::NewEntity { entity_id } => Some(entity_id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(founded.len(), 1, "round {round}: {decided:?}");
+        for d in decided.iter().flatten() {
+            match d {
+                MergeOutcome::NewEntity { .. } => {}
+                MergeOutcome::ExistingEntity { entity_id } => {
+                    assert_eq!(entity_id, founded[0], "round {round}: {decided:?}")
+                }
+                other => panic!("round {round}: {other:?}"),
+            }
+        }
+        assert_eq!(decided.iter().flatten().count(), RUNS);
+    }
+}
+
+#[test]
+fn concurrent_runs_resolve_one_at_a_time_on_sqlite() {
+    concurrent_runs_resolve_one_at_a_time(&TestEngine::Sqlite);
+}
+
+#[test]
+fn on_postgres_concurrent_runs_resolve_one_at_a_time() {
+    if let Some(engine) = TestEngine::postgres() {
+        concurrent_runs_resolve_one_at_a_time(&engine);
     }
 }
