@@ -983,3 +983,49 @@ fn on_postgres_concurrent_runs_resolve_one_at_a_time() {
         concurrent_runs_resolve_one_at_a_time(&engine);
     }
 }
+
+/// Several workers' first catch-ups at once, on a log without a store yet: each builds
+/// one and they swap in turn (on PostgreSQL: creating the pointer table too), none fails.
+fn first_catch_ups_at_once(engine: &TestEngine) {
+    const WORKERS: usize = 6;
+    let config = MatchConfig::default();
+    let log = engine.log();
+    let ids = RunIds {
+        run_id: Uuid::new_v4(),
+        trace_id: "trace",
+    };
+    extract(&*log, &ids, &tennis_clubs());
+    let barrier = Barrier::new(WORKERS);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..WORKERS)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    IdentityStore::of_log(&*log).catch_up(&*log, &config)
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap().unwrap();
+        }
+    });
+    let reference_dir = tempfile::tempdir().unwrap();
+    let reference = IdentityStore::in_data_dir(reference_dir.path());
+    reference.rebuild(&*log, &config, &mut |_, _| {}).unwrap();
+    assert_eq!(
+        IdentityStore::of_log(&*log).dump().unwrap(),
+        reference.dump().unwrap()
+    );
+}
+
+#[test]
+fn first_catch_ups_at_once_all_succeed() {
+    first_catch_ups_at_once(&TestEngine::Sqlite);
+}
+
+#[test]
+fn on_postgres_first_catch_ups_at_once_all_succeed() {
+    if let Some(engine) = TestEngine::postgres() {
+        first_catch_ups_at_once(&engine);
+    }
+}
