@@ -248,7 +248,9 @@ impl SchemaSet {
             let key = Self::key(s);
             let free = super::sql::one(
                 conn,
-                "SELECT pg_try_advisory_lock(?1)",
+                // As an integer: `Row::int` reads no booleans, and an error here would
+                // leave every retired schema in place.
+                "SELECT pg_try_advisory_lock(?1)::int",
                 super::sql::params![key],
                 |r| Ok(r.int(0)?.is_some_and(|v| v != 0)),
             );

@@ -1029,3 +1029,43 @@ fn on_postgres_first_catch_ups_at_once_all_succeed() {
         first_catch_ups_at_once(&engine);
     }
 }
+
+/// A rebuild retires the live schema; the next writer drops it once no reader is in it.
+#[test]
+fn on_postgres_retired_schemas_are_dropped_once_unread() {
+    let Some(engine) = TestEngine::postgres() else {
+        return;
+    };
+    let config = MatchConfig::default();
+    let log = a_log_with_runs(&engine, &config);
+    let store = IdentityStore::of_log(&*log);
+    let Backend::Postgres(url) = log.backend() else {
+        unreachable!("a PostgreSQL log")
+    };
+    let mut admin = url.connect().unwrap();
+    let mut schemas = || -> Vec<String> {
+        admin
+            .query(
+                "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'tfi\\_%' ORDER BY 1",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    let first = schemas();
+    assert_eq!(first.len(), 1, "{first:?}");
+
+    // A reader in the live schema while a rebuild swaps in another.
+    let reader = live_conn(&store);
+    store.rebuild(&*log, &config, &mut |_, _| {}).unwrap();
+    store.catch_up(&*log, &config).unwrap();
+    let during = schemas();
+    assert_eq!(during.len(), 2, "the read schema stays: {during:?}");
+    drop(reader);
+    store.catch_up(&*log, &config).unwrap();
+    let after = schemas();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(after, first, "the new schema is the live one");
+}
