@@ -45,7 +45,9 @@ use serde::Serialize;
 use trustfold_events::{Backend, EventStore, StoreError, StoreUrl};
 use trustfold_projections::db::pg::SchemaSet;
 use trustfold_projections::db::sql::postgres::PgConn;
-use trustfold_projections::db::sql::{self, params, sqlite::SqliteConn, Conn, Engine, Tx};
+use trustfold_projections::db::sql::{
+    self, params, sqlite::SqliteConn, Conn, Engine, Param, Row, Tx,
+};
 use trustfold_projections::ProjectionError;
 
 use super::{MatchConfig, MATCHER_VERSION};
@@ -798,6 +800,8 @@ impl StoreDb {
     /// The tables of this engine, and the meta rows of an empty store.
     fn init(&self, config: &MatchConfig) -> Result<()> {
         let conn = &*self.conn;
+        // One transaction: one commit (on PostgreSQL, one WAL flush rather than a dozen).
+        let tx = Tx::begin(conn, true)?;
         conn.batch(match conn.engine() {
             Engine::Sqlite => SQLITE_TABLES,
             Engine::Postgres => POSTGRES_TABLES,
@@ -813,6 +817,7 @@ impl StoreDb {
             set_meta(conn, k, &v)?;
         }
         fold::write_counters(conn, &Counters::default())?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -977,6 +982,61 @@ impl StoreDb {
         tx.commit()?;
         Ok(dump)
     }
+}
+
+/// Rows per multi-row statement, largest first: a list is written (or looked up) in as
+/// many of the longest statements as fit, then shorter ones, so only a few statement
+/// texts exist, each prepared once (on PostgreSQL, each statement is a round trip to the
+/// server, whatever its rows). 128 rows of six columns are 768 parameters, within every
+/// SQLite's limit.
+const ROWS_PER_STATEMENT: [usize; 4] = [128, 16, 4, 1];
+
+/// `<head> VALUES (?1, …), (…) <tail>` for `rows` rows of `width` parameters.
+pub(super) fn values_statement(head: &str, tail: &str, rows: usize, width: usize) -> String {
+    let mut sql = format!("{head} VALUES ");
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..width {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("?{}", r * width + c + 1));
+        }
+        sql.push(')');
+    }
+    sql.push(' ');
+    sql.push_str(tail);
+    sql
+}
+
+/// `<head> IN (?1, …, ?n)`.
+pub(super) fn in_statement(head: &str, n: usize) -> String {
+    let list: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
+    format!("{head} IN ({})", list.join(", "))
+}
+
+/// Runs `statement(rows)` over `params` (`width` per row), [`ROWS_PER_STATEMENT`] rows at
+/// a time, handing each result row to `f`.
+pub(super) fn in_chunks(
+    conn: &dyn Conn,
+    params: &[Param<'_>],
+    width: usize,
+    statement: impl Fn(usize) -> String,
+    f: &mut dyn FnMut(&dyn Row) -> std::result::Result<(), ProjectionError>,
+) -> Result<()> {
+    let mut rest = params;
+    for rows in ROWS_PER_STATEMENT {
+        if rest.len() < rows * width {
+            continue;
+        }
+        let sql = statement(rows);
+        while rest.len() >= rows * width {
+            let (chunk, tail) = rest.split_at(rows * width);
+            conn.each(&sql, chunk, f)?;
+            rest = tail;
+        }
+    }
+    Ok(())
 }
 
 fn hex_upper(bytes: &[u8]) -> String {

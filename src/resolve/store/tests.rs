@@ -422,15 +422,29 @@ fn play(log: &dyn EventStore, config: &MatchConfig, steps: &[Step]) -> usize {
     runs
 }
 
-/// Plays random histories on `engine` (each run decided by the persisted index and by a
-/// full scan, the same events asserted), then compares the log's own store (caught up
+/// Fold chunk sizes: a fact or a few at a time (so that chunks end between an extraction
+/// and the decision attaching it, between a move and a review...), and the real one.
+fn chunk() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        Just(1usize),
+        Just(2),
+        Just(3),
+        Just(7),
+        Just(fold::FOLD_CHUNK_FACTS)
+    ]
+}
+
+/// Plays random histories on `engine`, folding `chunk` facts at a time (each run decided
+/// by the persisted index and by a full scan, the same events asserted), then compares the log's own store (caught up
 /// run by run), another store on the engine caught up after every single event, and a
 /// SQLite store rebuilt from the log at the end: the same tables.
 fn check_history(
     engine: &TestEngine,
     config: &MatchConfig,
+    chunk: usize,
     steps: &[Step],
 ) -> std::result::Result<(), TestCaseError> {
+    fold::CHUNK_FACTS.with(|c| c.set(chunk));
     let log = engine.log();
     play(&*log, config, steps);
     let live = IdentityStore::of_log(&*log);
@@ -464,9 +478,10 @@ proptest! {
     #[test]
     fn the_working_index_decides_as_a_full_scan_and_catch_up_equals_rebuild(
         config in config(),
+        chunk in chunk(),
         steps in prop::collection::vec(step(), 1..10),
     ) {
-        check_history(&TestEngine::Sqlite, &config, &steps)?;
+        check_history(&TestEngine::Sqlite, &config, chunk, &steps)?;
     }
 }
 
@@ -483,8 +498,8 @@ fn on_postgres_the_working_index_decides_as_a_full_scan_and_as_sqlite() {
     });
     runner
         .run(
-            &(config(), prop::collection::vec(step(), 1..10)),
-            |(config, steps)| check_history(&engine, &config, &steps),
+            &(config(), chunk(), prop::collection::vec(step(), 1..10)),
+            |(config, chunk, steps)| check_history(&engine, &config, chunk, &steps),
         )
         .unwrap();
 }

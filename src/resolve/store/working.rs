@@ -17,7 +17,7 @@ use std::time::Instant;
 use trustfold_projections::db::sql::{self, params, Param};
 
 use super::fold::read_counters;
-use super::{read_checkpoint, IdentityStoreError, Result, StoreDb};
+use super::{in_chunks, in_statement, read_checkpoint, IdentityStoreError, Result, StoreDb};
 use crate::resolve::form;
 use crate::resolve::index::{has_own_id, Prepared};
 use crate::resolve::keys::{self, cell_token_key, BlockKey, BlockKind, Lookups};
@@ -39,10 +39,6 @@ pub struct WorkingIndex {
     pub candidates_loaded: usize,
     pub elapsed_ms: u64,
 }
-
-/// Attached candidates loaded per statement, largest first (as the fold's inserts: a
-/// few fixed statement texts; on PostgreSQL, a round trip per statement, not per row).
-const LOAD_ROWS: [usize; 4] = [256, 32, 4, 1];
 
 /// What one block read gave: its first members (global attach indices, ascending) or
 /// that it has more than its kind's read limit.
@@ -132,28 +128,38 @@ pub(super) fn build(
     let mut own: Vec<i64> = Vec::new();
     let mut in_review = HashMap::new();
     {
-        let mut done: HashSet<&str> = HashSet::new();
-        for c in candidates {
-            if !done.insert(c.candidate_id) {
-                continue;
-            }
-            if let Some(idx) = sql::one(
-                conn,
-                "SELECT idx FROM attached WHERE candidate_id = ?1 AND form IS NOT NULL",
-                params![c.candidate_id],
-                |r| r.req_int(0),
-            )? {
-                own.push(idx);
-            }
-            if let Some(r) = sql::one(
-                conn,
-                "SELECT review_id FROM in_review WHERE candidate_id = ?1",
-                params![c.candidate_id],
-                |r| r.req_text(0),
-            )? {
-                in_review.insert(c.candidate_id.to_string(), r);
-            }
-        }
+        let names: BTreeSet<&str> = candidates.iter().map(|c| c.candidate_id).collect();
+        let args: Vec<Param<'_>> = names.iter().map(|n| Param::Text(n)).collect();
+        in_chunks(
+            conn,
+            &args,
+            1,
+            |n| {
+                in_statement(
+                    "SELECT idx FROM attached WHERE form IS NOT NULL AND candidate_id",
+                    n,
+                )
+            },
+            &mut |r| {
+                own.push(r.req_int(0)?);
+                Ok(())
+            },
+        )?;
+        in_chunks(
+            conn,
+            &args,
+            1,
+            |n| {
+                in_statement(
+                    "SELECT candidate_id, review_id FROM in_review WHERE candidate_id",
+                    n,
+                )
+            },
+            &mut |r| {
+                in_review.insert(r.req_text(0)?, r.req_text(1)?);
+                Ok(())
+            },
+        )?;
     }
 
     // Every member of a block read whole, and the run's attached candidates, in attach
@@ -170,35 +176,41 @@ pub(super) fn build(
         path: path.clone(),
         detail,
     };
-    let needed: Vec<i64> = needed.into_iter().collect();
-    let mut rest = &needed[..];
-    for rows in LOAD_ROWS {
-        if rest.len() < rows {
-            continue;
-        }
-        let statement = load_statement(rows);
-        while rest.len() >= rows {
-            let (chunk, tail) = rest.split_at(rows);
-            let args: Vec<Param<'_>> = chunk.iter().map(|&i| Param::Int(i)).collect();
-            let mut found: HashMap<i64, (String, String, Option<Vec<u8>>)> =
-                HashMap::with_capacity(rows);
-            conn.each(&statement, &args, &mut |r| {
-                found.insert(r.req_int(0)?, (r.req_text(1)?, r.req_text(2)?, r.blob(3)?));
-                Ok(())
-            })?;
-            for &idx in chunk {
-                let Some((candidate_id, entity_id, Some(form))) = found.remove(&idx) else {
-                    return Err(corrupt(format!(
-                        "a block names attached candidate {idx}, which has no row with a matching form"
-                    )));
-                };
-                let (parts, _) = form::decode(&form).map_err(|e| {
-                    corrupt(format!("attached candidate {idx} ({candidate_id}): {e}"))
-                })?;
-                local.insert(idx, index.add_unfiled(&candidate_id, &entity_id, parts));
-            }
-            rest = tail;
-        }
+    let needed: Vec<Param<'_>> = needed.into_iter().map(Param::Int).collect();
+    // Loaded several rows per statement, each statement's rows in attach order.
+    let mut rows: Vec<(i64, String, String, Option<Vec<u8>>)> = Vec::with_capacity(needed.len());
+    in_chunks(
+        conn,
+        &needed,
+        1,
+        |n| {
+            format!(
+                "{} ORDER BY idx",
+                in_statement(
+                    "SELECT idx, candidate_id, entity_id, form FROM attached WHERE idx",
+                    n
+                )
+            )
+        },
+        &mut |r| {
+            rows.push((r.req_int(0)?, r.req_text(1)?, r.req_text(2)?, r.blob(3)?));
+            Ok(())
+        },
+    )?;
+    let mut rows = rows.into_iter().peekable();
+    for idx in needed.iter().map(|p| match p {
+        Param::Int(i) => *i,
+        _ => unreachable!("attach indices"),
+    }) {
+        let found = rows.next_if(|r| r.0 == idx);
+        let Some((_, candidate_id, entity_id, Some(form))) = found else {
+            return Err(corrupt(format!(
+                "a block names attached candidate {idx}, which has no row with a matching form"
+            )));
+        };
+        let (parts, _) = form::decode(&form)
+            .map_err(|e| corrupt(format!("attached candidate {idx} ({candidate_id}): {e}")))?;
+        local.insert(idx, index.add_unfiled(&candidate_id, &entity_id, parts));
     }
 
     let here = |idx: &i64| local[idx].0;
@@ -249,13 +261,4 @@ pub(super) fn build(
         candidates_loaded: local.len(),
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
-}
-
-/// The attached candidates among `rows` given indices.
-fn load_statement(rows: usize) -> String {
-    let list: Vec<String> = (1..=rows).map(|i| format!("?{i}")).collect();
-    format!(
-        "SELECT idx, candidate_id, entity_id, form FROM attached WHERE idx IN ({})",
-        list.join(", ")
-    )
 }
