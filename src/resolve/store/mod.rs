@@ -1,20 +1,36 @@
 //! The persisted identity index: the blocks and attached candidates the matcher reads,
-//! kept in a SQLite file of their own beside the projections, caught up from the log like
+//! kept beside the projections on the log's own engine (a SQLite file in the data dir, or
+//! a schema in the PostgreSQL database that holds the log), caught up from the log like
 //! them, and read a few blocks at a time.
 //!
 //! A run used to rebuild the whole [`IdentityIndex`](super::IdentityIndex) from every
-//! `CandidateExtracted` and `MergeDecided` in the log, so its cost grew with history. Here the index is a fold of
-//! the log kept on disk (`fold.rs`), and a run builds a *working* index holding only what
-//! its own decisions can reach (`working.rs`): the blocks its candidates' keys name and the
-//! attached candidates in them. The decisions are the full index's (see
-//! `IdentityIndex::working` for why), and the full scan stays as the oracle the tests
-//! compare with (`ingest::stages::identity_index`).
+//! `CandidateExtracted` and `MergeDecided` in the log, so its cost grew with history.
+//! Here the index is a fold of the log kept in a database (`fold.rs`), and a run builds a
+//! *working* index holding only what its own decisions can reach (`working.rs`): the
+//! blocks its candidates' keys name and the attached candidates in them. The decisions
+//! are the full index's (see `IdentityIndex::working` for why), and the full scan stays as
+//! the oracle the tests compare with (`ingest::stages::identity_index`).
 //!
-//! Layout under `<data-dir>/projections/` (as the projections', see ADR 0002 and 0005):
+//! [`IdentityStore::of_log`] finds a log's store: every statement goes through the
+//! projections' [`Conn`], so both engines run the same SQL; only the tables' type names
+//! (and PostgreSQL's "C" collation on text keys, so that both sort ids byte by byte),
+//! SQLite's pragmas and how a store is swapped in differ.
+//!
+//! Embedded, under `<data-dir>/projections/` (as the projections', see ADR 0002 and 0005):
 //! ```text
 //! IDENTITY             the name of the live store, e.g. "i-0190….sqlite3"
 //! i-<uuid>.sqlite3     the stores (WAL); a rebuild writes a new one and swaps IDENTITY
 //! IDENTITY.LOCK        held (flock) by whoever writes: a catch-up or a rebuild's swap
+//! RESOLVE.LOCK         held (flock) by the run resolving its candidates (below)
+//! ```
+//! On PostgreSQL, in the log's database (the projections' [`SchemaSet`], another set):
+//! ```text
+//! tfi_<uuid>                   the stores, a schema each; a rebuild builds a new one
+//! trustfold.identity_current   one row naming the live schema, swapped in a transaction
+//! advisory lock PG_WRITER_LOCK held by whoever writes, on the writing connection
+//! schema key, shared           held by each reader while it reads, so that the schema a
+//!                              swap retires is dropped (by a later writer) once unread
+//! advisory lock PG_RESOLVE_LOCK held by the run resolving its candidates (below)
 //! ```
 //! Tables of a store:
 //! ```text
@@ -29,7 +45,21 @@
 //! ```
 //! A store remembers what its keys depend on (its format, [`MATCHER_VERSION`] and the
 //! matcher's `cell_m`); a store built otherwise, of another log, missing or unreadable is
-//! rebuilt from the log on the next catch-up, never read.
+//! rebuilt from the log on the next catch-up, never read. A catch-up commits its rows
+//! and the checkpoint in one transaction; a run reads its working index in one read
+//! transaction (on PostgreSQL `REPEATABLE READ`: one snapshot, one checkpoint).
+//!
+//! **The resolve lock** ([`IdentityStore::resolve_lock`]). Two runs that read the index
+//! before either appends its decisions could each found an entity for one place (the
+//! stream expectations catch only two runs founding the *same* entity). So a run holds
+//! the resolve lock from its catch-up to the append of its decisions
+//! (`ingest::stages::accept_and_resolve`): runs resolve one at a time, whether they are
+//! threads, processes or workers on several hosts sharing one PostgreSQL log. Embedded it
+//! is a flock on `RESOLVE.LOCK`; on PostgreSQL a session advisory lock on a connection of
+//! its own, released when the guard drops or the connection dies with its process. A
+//! waiter gives up after [`RESOLVE_LOCK_WAIT_MS_MAX`]. The hold covers only local work
+//! (catch-up, working index, decisions, append), never a connector call. It is taken
+//! before the store's writer lock and never while holding it, so the two cannot deadlock.
 
 mod fold;
 #[cfg(test)]
