@@ -509,6 +509,18 @@ pub fn accept_and_resolve(
         })
         .collect();
     let check = std::env::var_os(IDENTITY_CHECK_ENV).is_some();
+    // One run resolves at a time, from its catch-up to the append of its decisions: two
+    // runs deciding from the same index could each found an entity for one place. Held
+    // across the retries below, which stay as a second line of defence (the stream
+    // expectations still refuse a decision appended by a writer without the lock).
+    let waiting = std::time::Instant::now();
+    let _resolving = identity
+        .resolve_lock()
+        .context("waiting for other runs to record their identity decisions")?;
+    debug!(
+        waited_ms = waiting.elapsed().as_millis() as u64,
+        "resolve lock taken"
+    );
     let mut attempt = 1;
     loop {
         // The store must hold this run's extractions (a re-observed candidate is matched

@@ -30,6 +30,10 @@ use crate::policy::TrustPolicy;
 /// The advisory lock writers of the projections take (a fixed key: "TFPROJ" in ASCII).
 pub const WRITER_LOCK: i64 = 0x5446_5052_4f4a;
 
+/// The advisory lock (transaction-level) under which a connection creates the pointer
+/// table: the key the log takes to create its schema ("TFINIT" in ASCII).
+const POINTER_INIT_LOCK: i64 = 0x5446_494e_4954;
+
 /// Attempts at opening the live schema for reading when swaps keep retiring it.
 const OPEN_ATTEMPTS_MAX: usize = 3;
 
@@ -85,8 +89,12 @@ impl SchemaSet {
     fn connect(&self, schema: &str) -> Result<PgConn> {
         let client = self.url.connect()?;
         let conn = PgConn::new(client, self.location(schema));
+        // One statement batch is one transaction: the lock makes first connections of
+        // several processes take turns, where `IF NOT EXISTS` alone lets them race into
+        // a duplicate-key error on PostgreSQL's catalog.
         conn.batch(&format!(
-            "CREATE SCHEMA IF NOT EXISTS trustfold;
+            "SELECT pg_advisory_xact_lock({POINTER_INIT_LOCK});
+             CREATE SCHEMA IF NOT EXISTS trustfold;
              CREATE TABLE IF NOT EXISTS trustfold.{} (
                 one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
                 schema_name TEXT NOT NULL
@@ -240,7 +248,9 @@ impl SchemaSet {
             let key = Self::key(s);
             let free = super::sql::one(
                 conn,
-                "SELECT pg_try_advisory_lock(?1)",
+                // As an integer: `Row::int` reads no booleans, and an error here would
+                // leave every retired schema in place.
+                "SELECT pg_try_advisory_lock(?1)::int",
                 super::sql::params![key],
                 |r| Ok(r.int(0)?.is_some_and(|v| v != 0)),
             );

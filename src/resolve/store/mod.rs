@@ -1,20 +1,36 @@
 //! The persisted identity index: the blocks and attached candidates the matcher reads,
-//! kept in a SQLite file of their own beside the projections, caught up from the log like
+//! kept beside the projections on the log's own engine (a SQLite file in the data dir, or
+//! a schema in the PostgreSQL database that holds the log), caught up from the log like
 //! them, and read a few blocks at a time.
 //!
 //! A run used to rebuild the whole [`IdentityIndex`](super::IdentityIndex) from every
-//! `CandidateExtracted` and `MergeDecided` in the log, so its cost grew with history. Here the index is a fold of
-//! the log kept on disk (`fold.rs`), and a run builds a *working* index holding only what
-//! its own decisions can reach (`working.rs`): the blocks its candidates' keys name and the
-//! attached candidates in them. The decisions are the full index's (see
-//! `IdentityIndex::working` for why), and the full scan stays as the oracle the tests
-//! compare with (`ingest::stages::identity_index`).
+//! `CandidateExtracted` and `MergeDecided` in the log, so its cost grew with history.
+//! Here the index is a fold of the log kept in a database (`fold.rs`), and a run builds a
+//! *working* index holding only what its own decisions can reach (`working.rs`): the
+//! blocks its candidates' keys name and the attached candidates in them. The decisions
+//! are the full index's (see `IdentityIndex::working` for why), and the full scan stays as
+//! the oracle the tests compare with (`ingest::stages::identity_index`).
 //!
-//! Layout under `<data-dir>/projections/` (as the projections', see ADR 0002 and 0005):
+//! [`IdentityStore::of_log`] finds a log's store: every statement goes through the
+//! projections' [`Conn`], so both engines run the same SQL; only the tables' type names
+//! (and PostgreSQL's "C" collation on text keys, so that both sort ids byte by byte),
+//! SQLite's pragmas and how a store is swapped in differ.
+//!
+//! Embedded, under `<data-dir>/projections/` (as the projections', see ADR 0002 and 0005):
 //! ```text
 //! IDENTITY             the name of the live store, e.g. "i-0190….sqlite3"
 //! i-<uuid>.sqlite3     the stores (WAL); a rebuild writes a new one and swaps IDENTITY
 //! IDENTITY.LOCK        held (flock) by whoever writes: a catch-up or a rebuild's swap
+//! RESOLVE.LOCK         held (flock) by the run resolving its candidates (below)
+//! ```
+//! On PostgreSQL, in the log's database (the projections' [`SchemaSet`], another set):
+//! ```text
+//! tfi_<uuid>                   the stores, a schema each; a rebuild builds a new one
+//! trustfold.identity_current   one row naming the live schema, swapped in a transaction
+//! advisory lock PG_WRITER_LOCK held by whoever writes, on the writing connection
+//! schema key, shared           held by each reader while it reads, so that the schema a
+//!                              swap retires is dropped (by a later writer) once unread
+//! advisory lock PG_RESOLVE_LOCK held by the run resolving its candidates (below)
 //! ```
 //! Tables of a store:
 //! ```text
@@ -29,7 +45,21 @@
 //! ```
 //! A store remembers what its keys depend on (its format, [`MATCHER_VERSION`] and the
 //! matcher's `cell_m`); a store built otherwise, of another log, missing or unreadable is
-//! rebuilt from the log on the next catch-up, never read.
+//! rebuilt from the log on the next catch-up, never read. A catch-up commits its rows
+//! and the checkpoint in one transaction; a run reads its working index in one read
+//! transaction (on PostgreSQL `REPEATABLE READ`: one snapshot, one checkpoint).
+//!
+//! **The resolve lock** ([`IdentityStore::resolve_lock`]). Two runs that read the index
+//! before either appends its decisions could each found an entity for one place (the
+//! stream expectations catch only two runs founding the *same* entity). So a run holds
+//! the resolve lock from its catch-up to the append of its decisions
+//! (`ingest::stages::accept_and_resolve`): runs resolve one at a time, whether they are
+//! threads, processes or workers on several hosts sharing one PostgreSQL log. Embedded it
+//! is a flock on `RESOLVE.LOCK`; on PostgreSQL a session advisory lock on a connection of
+//! its own, released when the guard drops or the connection dies with its process. A
+//! waiter gives up after [`RESOLVE_LOCK_WAIT_MS_MAX`]. The hold covers only local work
+//! (catch-up, working index, decisions, append), never a connector call. It is taken
+//! before the store's writer lock and never while holding it, so the two cannot deadlock.
 
 mod fold;
 #[cfg(test)]
@@ -41,9 +71,14 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
-use trustfold_events::{Backend, EventStore, StoreError};
+use trustfold_events::{Backend, EventStore, StoreError, StoreUrl};
+use trustfold_projections::db::pg::SchemaSet;
+use trustfold_projections::db::sql::postgres::PgConn;
+use trustfold_projections::db::sql::{
+    self, params, sqlite::SqliteConn, Conn, Engine, Param, Row, Tx,
+};
+use trustfold_projections::ProjectionError;
 
 use super::{MatchConfig, MATCHER_VERSION};
 
@@ -55,10 +90,25 @@ pub const IDENTITY_DIR: &str = "projections";
 const POINTER: &str = "IDENTITY";
 /// The writers' lock file.
 const LOCK_FILE: &str = "IDENTITY.LOCK";
+/// The resolve lock's file (see [`IdentityStore::resolve_lock`]).
+pub const RESOLVE_LOCK_FILE: &str = "RESOLVE.LOCK";
+/// On PostgreSQL: the prefix of the stores' schemas (`tfi_<uuid>`).
+const PG_PREFIX: &str = "tfi";
+/// On PostgreSQL: the table in the `trustfold` schema naming the live store's schema.
+const PG_POINTER: &str = "identity_current";
+/// On PostgreSQL: the advisory lock identity writers take turns on ("TFIDEN" in ASCII;
+/// the projections' writers use another).
+pub const PG_WRITER_LOCK: i64 = 0x5446_4944_454e;
+/// On PostgreSQL: the advisory lock of the resolve lock ("TFRESO" in ASCII).
+pub const PG_RESOLVE_LOCK: i64 = 0x5446_5245_534f;
 /// The schema this build writes; a store of another format is rebuilt.
 pub const FORMAT_VERSION: i64 = 2;
 /// How long a writer waits for another writer's lock.
 pub const LOCK_WAIT_MS_MAX: u64 = 120_000;
+/// How long a run waits for the resolve lock while other runs resolve (each holds it for
+/// its catch-up, working index, decisions and their append: seconds, a large import's
+/// longer).
+pub const RESOLVE_LOCK_WAIT_MS_MAX: u64 = 300_000;
 /// How long a reader or writer waits on SQLite's busy lock.
 pub const BUSY_TIMEOUT_MS: u64 = 30_000;
 /// A store file that is not live and unmodified for this long is an orphan of an
@@ -75,17 +125,18 @@ const CACHE_KIB: i64 = 16 * 1024;
 const MMAP_BYTES: i64 = 1 << 30;
 /// SQLite page cache while a rebuild writes a fresh store, KiB.
 const REBUILD_CACHE_KIB: i64 = 128 * 1024;
+/// Statements a SQLite connection keeps prepared (the fold and the working index use
+/// about twenty texts).
+const SQLITE_PREPARED_MAX: usize = 64;
 
 /// Errors of the identity store. A store that is merely out of date, of another log or
 /// built otherwise is rebuilt, not an error; these are what remains.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityStoreError {
-    #[error("sqlite error on the identity index {path}")]
-    Sqlite {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
+    /// The database refused or failed a statement (SQLite or PostgreSQL; the message
+    /// names the store file or schema, never a URL's password).
+    #[error(transparent)]
+    Database(ProjectionError),
     #[error("{path}")]
     Io {
         path: PathBuf,
@@ -104,19 +155,37 @@ pub enum IdentityStoreError {
     Missing { dir: PathBuf },
 }
 
-type Result<T> = std::result::Result<T, IdentityStoreError>;
-
-fn sql<T>(path: &Path, r: rusqlite::Result<T>) -> Result<T> {
-    r.map_err(|source| IdentityStoreError::Sqlite {
-        path: path.to_path_buf(),
-        source,
-    })
+impl From<ProjectionError> for IdentityStoreError {
+    fn from(e: ProjectionError) -> Self {
+        match e {
+            ProjectionError::Corrupt { path, detail } => {
+                IdentityStoreError::Corrupt { path, detail }
+            }
+            ProjectionError::Locked { path, waited_ms } => {
+                IdentityStoreError::Locked { path, waited_ms }
+            }
+            ProjectionError::Store(e) => IdentityStoreError::Log(e),
+            ProjectionError::Io { path, source } => IdentityStoreError::Io { path, source },
+            other => IdentityStoreError::Database(other),
+        }
+    }
 }
+
+type Result<T> = std::result::Result<T, IdentityStoreError>;
 
 fn io<T>(path: &Path, r: std::io::Result<T>) -> Result<T> {
     r.map_err(|source| IdentityStoreError::Io {
         path: path.to_path_buf(),
         source,
+    })
+}
+
+fn sqlite<T>(path: &Path, r: rusqlite::Result<T>) -> Result<T> {
+    r.map_err(|source| {
+        IdentityStoreError::Database(ProjectionError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })
     })
 }
 
@@ -144,44 +213,118 @@ fn keys_config(config: &MatchConfig) -> String {
     format!("cell_m={:016x}", config.cell_m.to_bits())
 }
 
-/// The identity store of one data dir.
+/// The identity store of one log: in its data dir, or in its PostgreSQL database.
 #[derive(Clone, Debug)]
 pub struct IdentityStore {
-    dir: PathBuf,
+    place: Place,
 }
 
-/// An exclusive lock on the identity store, released on drop.
-struct WriteLock {
+#[derive(Clone, Debug)]
+enum Place {
+    /// `<data-dir>/projections`: the pointer file, the store files, the lock files.
+    Dir(PathBuf),
+    /// Schemas `tfi_<uuid>` of the log's database, `trustfold.identity_current` naming
+    /// the live one.
+    Postgres(Box<PgPlace>),
+}
+
+#[derive(Clone, Debug)]
+struct PgPlace {
+    url: StoreUrl,
+    schemas: SchemaSet,
+}
+
+/// An exclusive lock on a lock file, released on drop.
+struct FileLock {
     _file: File,
+}
+
+/// Takes the flock on `path` (created if missing), waiting up to `wait`.
+fn flock(path: &Path, wait: Duration) -> Result<FileLock> {
+    if let Some(dir) = path.parent() {
+        io(dir, fs::create_dir_all(dir))?;
+    }
+    let file = io(
+        path,
+        fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path),
+    )?;
+    let started = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(FileLock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) => {
+                if started.elapsed() > wait {
+                    return Err(IdentityStoreError::Locked {
+                        path: path.to_path_buf(),
+                        waited_ms: wait.as_millis() as u64,
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(IdentityStoreError::Io {
+                    path: path.to_path_buf(),
+                    source: e,
+                })
+            }
+        }
+    }
 }
 
 impl IdentityStore {
     /// The identity store of the data dir at `root`.
     pub fn in_data_dir(root: &Path) -> IdentityStore {
         IdentityStore {
-            dir: root.join(IDENTITY_DIR),
+            place: Place::Dir(root.join(IDENTITY_DIR)),
         }
     }
 
-    /// The identity store of a log: in the data dir the log file lies in. Every code path
-    /// that resolves against a log finds its index this way, without a handle threaded
-    /// through the run.
+    /// The identity store in the PostgreSQL database at `url`.
+    pub fn on_postgres(url: &StoreUrl) -> IdentityStore {
+        IdentityStore {
+            place: Place::Postgres(Box::new(PgPlace {
+                url: url.clone(),
+                schemas: SchemaSet::new(url, PG_PREFIX, PG_POINTER, PG_WRITER_LOCK),
+            })),
+        }
+    }
+
+    /// The identity store of a log: in the data dir the log file lies in, or in the
+    /// PostgreSQL database that holds the log. Every code path that resolves against a
+    /// log finds its index this way, without a handle threaded through the run.
     pub fn of_log(log: &dyn EventStore) -> IdentityStore {
         match log.backend() {
             Backend::Sqlite(path) => {
                 IdentityStore::in_data_dir(path.parent().unwrap_or_else(|| Path::new(".")))
             }
-            Backend::Postgres(_) => todo!("the identity index on PostgreSQL"),
+            Backend::Postgres(url) => IdentityStore::on_postgres(url),
         }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// The directory of an embedded store (`None` on PostgreSQL).
+    pub fn dir(&self) -> Option<&Path> {
+        match &self.place {
+            Place::Dir(dir) => Some(dir),
+            Place::Postgres(_) => None,
+        }
+    }
+
+    /// Where the store is, for messages: its directory, or the database (without the
+    /// URL's password).
+    pub fn location(&self) -> String {
+        match &self.place {
+            Place::Dir(dir) => dir.display().to_string(),
+            Place::Postgres(pg) => pg.url.redacted().to_string(),
+        }
     }
 
     /// The live store's path, if one was built and the pointer names a file that exists.
-    fn current_path(&self) -> std::result::Result<Option<PathBuf>, String> {
-        let pointer = self.dir.join(POINTER);
+    fn current_path_in(dir: &Path) -> std::result::Result<Option<PathBuf>, String> {
+        let pointer = dir.join(POINTER);
         match fs::read_to_string(&pointer) {
             Ok(name) => {
                 let name = name.trim();
@@ -195,7 +338,7 @@ impl IdentityStore {
                         pointer.display()
                     ));
                 }
-                let path = self.dir.join(name);
+                let path = dir.join(name);
                 if !path.is_file() {
                     return Err(format!(
                         "{} names {name}, which does not exist",
@@ -209,34 +352,40 @@ impl IdentityStore {
         }
     }
 
-    fn lock(&self) -> Result<WriteLock> {
-        io(&self.dir, fs::create_dir_all(&self.dir))?;
-        let path = self.dir.join(LOCK_FILE);
-        let file = io(
-            &path,
-            fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path),
-        )?;
-        let started = Instant::now();
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(WriteLock { _file: file }),
-                Err(fs::TryLockError::WouldBlock) => {
-                    if started.elapsed() > Duration::from_millis(LOCK_WAIT_MS_MAX) {
-                        return Err(IdentityStoreError::Locked {
-                            path,
-                            waited_ms: LOCK_WAIT_MS_MAX,
-                        });
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err(fs::TryLockError::Error(e)) => {
-                    return Err(IdentityStoreError::Io { path, source: e })
-                }
-            }
+    /// The embedded store's writer lock.
+    fn lock(dir: &Path) -> Result<FileLock> {
+        flock(
+            &dir.join(LOCK_FILE),
+            Duration::from_millis(LOCK_WAIT_MS_MAX),
+        )
+    }
+
+    /// Holds off other runs' identity decisions (see the module doc): whoever holds it
+    /// may catch the store up, read its working index, decide and append the decisions,
+    /// knowing that no other run (in this process, another, or on another host sharing
+    /// the PostgreSQL log) decides meanwhile. Released on drop. Waits up to
+    /// [`RESOLVE_LOCK_WAIT_MS_MAX`] for the runs ahead.
+    ///
+    /// Embedded: a flock on `projections/RESOLVE.LOCK`. PostgreSQL: a session advisory
+    /// lock ([`PG_RESOLVE_LOCK`]) on a connection of its own, released on drop or when
+    /// the connection dies with its process.
+    pub fn resolve_lock(&self) -> Result<ResolveGuard> {
+        self.resolve_lock_waiting(Duration::from_millis(RESOLVE_LOCK_WAIT_MS_MAX))
+    }
+
+    /// [`Self::resolve_lock`], waiting up to `wait`.
+    pub(crate) fn resolve_lock_waiting(&self, wait: Duration) -> Result<ResolveGuard> {
+        match &self.place {
+            Place::Dir(dir) => Ok(ResolveGuard {
+                _held: Held::File {
+                    _lock: flock(&dir.join(RESOLVE_LOCK_FILE), wait)?,
+                },
+            }),
+            Place::Postgres(pg) => Ok(ResolveGuard {
+                _held: Held::Postgres {
+                    _lock: Box::new(PgResolveLock::take(&pg.url, wait)?),
+                },
+            }),
         }
     }
 
@@ -255,19 +404,42 @@ impl IdentityStore {
         config: &MatchConfig,
         to_seq: Option<u64>,
     ) -> Result<IdentityReport> {
-        let lock = self.lock()?;
-        let reason = match self.current_path() {
-            Ok(None) => "no identity index yet".to_string(),
-            Err(why) => why,
-            Ok(Some(path)) => match StoreDb::open(&path, true) {
-                Err(e) => format!("{} is unreadable ({e})", path.display()),
-                Ok(mut db) => match db.usable(log, config)? {
-                    None => return db.catch_up(log, config, to_seq),
-                    Some(why) => why,
-                },
-            },
+        let reason = match &self.place {
+            Place::Dir(dir) => {
+                let _lock = Self::lock(dir)?;
+                match Self::current_path_in(dir) {
+                    Ok(None) => "no identity index yet".to_string(),
+                    Err(why) => why,
+                    Ok(Some(path)) => match StoreDb::open(&path, true) {
+                        Err(e) => format!("{} is unreadable ({e})", path.display()),
+                        Ok(mut db) => match db.usable(log, config)? {
+                            None => return db.catch_up(log, config, to_seq),
+                            Some(why) => why,
+                        },
+                    },
+                }
+            }
+            Place::Postgres(pg) => {
+                let schemas = &pg.schemas;
+                // The writer lock is held by the connection, and released with it at the
+                // end of this block when the store is to be rebuilt.
+                match schemas.open_write() {
+                    Err(ProjectionError::Corrupt { detail, .. }) => detail,
+                    Err(e) => return Err(e.into()),
+                    Ok((_, None)) => "no identity index yet".to_string(),
+                    Ok((conn, Some(schema))) => {
+                        let location = schemas.location(&schema);
+                        match StoreDb::on_conn(Box::new(conn), location.clone()) {
+                            Err(e) => format!("{} is unreadable ({e})", location.display()),
+                            Ok(mut db) => match db.usable(log, config)? {
+                                None => return db.catch_up(log, config, to_seq),
+                                Some(why) => why,
+                            },
+                        }
+                    }
+                }
+            }
         };
-        drop(lock);
         tracing::info!(reason = %reason, "rebuilding the identity index from the log");
         let mut report = self.rebuild_to(log, config, &mut |_, _| {}, to_seq)?;
         report.rebuilt = Some(reason);
@@ -295,29 +467,48 @@ impl IdentityStore {
         to_seq: Option<u64>,
     ) -> Result<IdentityReport> {
         let started = Instant::now();
-        io(&self.dir, fs::create_dir_all(&self.dir))?;
+        let mut report = match &self.place {
+            Place::Dir(dir) => Self::rebuild_file(dir, log, config, progress, to_seq)?,
+            Place::Postgres(pg) => {
+                Self::rebuild_schema(&pg.schemas, log, config, progress, to_seq)?
+            }
+        };
+        report.from_seq = 1;
+        report.elapsed_ms = started.elapsed().as_millis() as u64;
+        Ok(report)
+    }
+
+    /// Builds a new store file, then swaps the pointer file under the writer lock.
+    fn rebuild_file(
+        dir: &Path,
+        log: &dyn EventStore,
+        config: &MatchConfig,
+        progress: Progress<'_>,
+        to_seq: Option<u64>,
+    ) -> Result<IdentityReport> {
+        io(dir, fs::create_dir_all(dir))?;
         let name = format!("i-{}.sqlite3", uuid::Uuid::now_v7().simple());
-        let path = self.dir.join(&name);
+        let path = dir.join(&name);
         let mut db = StoreDb::create(&path, config)?;
         let mut report = db.fold(log, config, to_seq, true, progress)?;
         db.finish_bulk()?;
         // Events appended while we built are folded under the lock, then the swap.
-        let lock = self.lock()?;
+        let lock = Self::lock(dir)?;
         let tail = db.catch_up(log, config, to_seq)?;
         report.events += tail.events;
         report.to_seq = tail.to_seq;
         report.attached = tail.attached;
         drop(db);
-        let old = self.current_path().ok().flatten();
-        let pointer = self.dir.join(POINTER);
-        let tmp = self.dir.join(format!("{POINTER}.tmp"));
+        let old = Self::current_path_in(dir).ok().flatten();
+        let pointer = dir.join(POINTER);
+        let tmp = dir.join(format!("{POINTER}.tmp"));
         {
             let mut f = io(&tmp, File::create(&tmp))?;
             io(&tmp, f.write_all(format!("{name}\n").as_bytes()))?;
             io(&tmp, f.sync_all())?;
         }
         io(&pointer, fs::rename(&tmp, &pointer))?;
-        if let Ok(d) = File::open(&self.dir) {
+        if let Ok(d) = File::open(dir) {
             let _ = d.sync_all();
         }
         drop(lock);
@@ -325,15 +516,51 @@ impl IdentityStore {
             // Readers that still have the old store open keep reading it (unlinked).
             remove_database(&old);
         }
-        self.remove_orphans(&path);
-        report.from_seq = 1;
-        report.elapsed_ms = started.elapsed().as_millis() as u64;
+        Self::remove_orphans(dir, &path);
+        Ok(report)
+    }
+
+    /// Builds a new schema (held by its connection, so no writer drops it), then, under
+    /// the writer lock, folds what was appended meanwhile and swaps the pointer row in
+    /// one transaction. The schema it retires is dropped by a later writer once no reader
+    /// is in it; a failed build's schema is dropped at once.
+    fn rebuild_schema(
+        schemas: &SchemaSet,
+        log: &dyn EventStore,
+        config: &MatchConfig,
+        progress: Progress<'_>,
+        to_seq: Option<u64>,
+    ) -> Result<IdentityReport> {
+        let (conn, schema) = schemas.create()?;
+        let built = (|| -> Result<(StoreDb, IdentityReport)> {
+            let mut db = StoreDb {
+                conn: Box::new(conn),
+                path: schemas.location(&schema),
+            };
+            db.init(config)?;
+            let mut report = db.fold(log, config, to_seq, true, progress)?;
+            db.finish_bulk()?;
+            schemas.take_writer_lock(&*db.conn)?;
+            let tail = db.catch_up(log, config, to_seq)?;
+            report.events += tail.events;
+            report.to_seq = tail.to_seq;
+            report.attached = tail.attached;
+            Ok((db, report))
+        })();
+        let (db, report) = match built {
+            Ok(b) => b,
+            Err(e) => {
+                schemas.abandon(&schema);
+                return Err(e);
+            }
+        };
+        schemas.publish(&*db.conn, &schema)?;
         Ok(report)
     }
 
     /// Removes store files of interrupted rebuilds (see [`ORPHAN_AGE_MS`]).
-    fn remove_orphans(&self, current: &Path) {
-        let Ok(entries) = fs::read_dir(&self.dir) else {
+    fn remove_orphans(dir: &Path, current: &Path) {
+        let Ok(entries) = fs::read_dir(dir) else {
             return;
         };
         for entry in entries.flatten() {
@@ -356,16 +583,23 @@ impl IdentityStore {
 
     /// Opens the live store for reading.
     fn open_read(&self) -> Result<StoreDb> {
-        let path = match self.current_path() {
-            Ok(Some(path)) => path,
-            Ok(None) => {
-                return Err(IdentityStoreError::Missing {
-                    dir: self.dir.clone(),
-                })
+        let dir = match &self.place {
+            Place::Dir(dir) => dir,
+            Place::Postgres(pg) => {
+                let Some((conn, schema)) = pg.schemas.open_read()? else {
+                    return Err(IdentityStoreError::Missing {
+                        dir: PathBuf::from(pg.url.redacted()),
+                    });
+                };
+                return StoreDb::on_conn(Box::new(conn), pg.schemas.location(&schema));
             }
+        };
+        let path = match Self::current_path_in(dir) {
+            Ok(Some(path)) => path,
+            Ok(None) => return Err(IdentityStoreError::Missing { dir: dir.clone() }),
             Err(detail) => {
                 return Err(IdentityStoreError::Corrupt {
-                    path: self.dir.join(POINTER),
+                    path: dir.join(POINTER),
                     detail,
                 })
             }
@@ -381,14 +615,68 @@ impl IdentityStore {
         candidates: &[super::CandidateRef<'_>],
         config: &MatchConfig,
     ) -> Result<WorkingIndex> {
-        let mut db = self.open_read()?;
-        working::build(&mut db, candidates, config)
+        let db = self.open_read()?;
+        working::build(&db, candidates, config)
     }
 
     /// Every table of the live store in a canonical order (tests compare an incremental
     /// catch-up with a rebuild).
     pub fn dump(&self) -> Result<StoreDump> {
         self.open_read()?.dump()
+    }
+}
+
+/// The resolve lock, held until dropped (see [`IdentityStore::resolve_lock`]).
+pub struct ResolveGuard {
+    _held: Held,
+}
+
+/// What a guard holds, released by its own drop.
+enum Held {
+    File { _lock: FileLock },
+    Postgres { _lock: Box<PgResolveLock> },
+}
+
+/// The resolve lock on PostgreSQL: a session advisory lock on a connection of its own.
+struct PgResolveLock {
+    conn: PgConn,
+}
+
+impl PgResolveLock {
+    fn take(url: &StoreUrl, wait: Duration) -> Result<PgResolveLock> {
+        let location = PathBuf::from(format!("the resolve lock of {}", url.redacted()));
+        let conn = PgConn::new(url.connect()?, location.clone());
+        // A host that vanishes without closing the connection releases the lock once
+        // the server notices (TCP keepalives: about a minute, not the system's hours).
+        // Best effort: some systems allow no per-connection settings.
+        let _ = conn.batch(
+            "SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10;              SET tcp_keepalives_count = 3",
+        );
+        let wait_ms = wait.as_millis().clamp(1, i32::MAX as u128 / 2) as u64;
+        conn.batch(&format!(
+            "SET lock_timeout = {wait_ms}; SET statement_timeout = {}",
+            wait_ms * 2
+        ))?;
+        match conn.execute("SELECT pg_advisory_lock(?1)", params![PG_RESOLVE_LOCK]) {
+            Ok(_) => Ok(PgResolveLock { conn }),
+            // lock_not_available: the wait ran out.
+            Err(ProjectionError::Postgres { code: Some(c), .. }) if c == "55P03" => {
+                Err(IdentityStoreError::Locked {
+                    path: location,
+                    waited_ms: wait_ms,
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Drop for PgResolveLock {
+    fn drop(&mut self) {
+        // Closing the connection releases it anyway; this releases it at once.
+        let _ = self
+            .conn
+            .execute("SELECT pg_advisory_unlock(?1)", params![PG_RESOLVE_LOCK]);
     }
 }
 
@@ -401,7 +689,8 @@ fn remove_database(path: &Path) {
     }
 }
 
-const SCHEMA: &str = "
+/// The tables on SQLite.
+const SQLITE_TABLES: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE seen (candidate_id TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE attached (
@@ -420,6 +709,29 @@ CREATE TABLE postings (
 ) WITHOUT ROWID;
 CREATE TABLE in_review (candidate_id TEXT PRIMARY KEY, review_id TEXT NOT NULL) WITHOUT ROWID;
 ";
+
+/// The same tables on PostgreSQL (in the store's own schema): the same columns, with
+/// PostgreSQL's type names, and text keys in the "C" collation so that both engines sort
+/// them byte by byte.
+const POSTGRES_TABLES: &str = r#"
+CREATE TABLE meta (key TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE seen (candidate_id TEXT COLLATE "C" PRIMARY KEY, seq BIGINT NOT NULL);
+CREATE TABLE attached (
+    idx BIGINT PRIMARY KEY,
+    candidate_id TEXT COLLATE "C" NOT NULL UNIQUE,
+    entity_id TEXT COLLATE "C" NOT NULL,
+    seq BIGINT,
+    keys_hash BIGINT NOT NULL,
+    form BYTEA
+);
+CREATE TABLE postings (
+    kind SMALLINT NOT NULL,
+    key BIGINT NOT NULL,
+    idx BIGINT NOT NULL,
+    PRIMARY KEY (kind, key, idx)
+);
+CREATE TABLE in_review (candidate_id TEXT COLLATE "C" PRIMARY KEY, review_id TEXT NOT NULL);
+"#;
 
 /// The counters a decision reads besides the blocks, kept in `meta`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -441,59 +753,89 @@ pub struct Checkpoint {
     pub hash: String,
 }
 
-/// One identity store file.
+/// One identity store: a SQLite file, or a PostgreSQL schema. Every statement goes
+/// through [`Conn`], so both engines run the same SQL.
 pub(crate) struct StoreDb {
-    conn: Connection,
+    conn: Box<dyn Conn>,
+    /// Where it is, for messages (the file, or the schema).
     path: PathBuf,
 }
 
 impl StoreDb {
+    /// Opens the SQLite store file at `path`.
     fn open(path: &Path, write: bool) -> Result<StoreDb> {
+        use rusqlite::{Connection, OpenFlags};
         let flags = if write {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
         } else {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
         };
-        let conn = sql(path, Connection::open_with_flags(path, flags))?;
-        sql(
+        let conn = sqlite(path, Connection::open_with_flags(path, flags))?;
+        sqlite(
             path,
             conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS)),
         )?;
+        conn.set_prepared_statement_cache_capacity(SQLITE_PREPARED_MAX);
+        let db = StoreDb {
+            conn: Box::new(SqliteConn {
+                conn,
+                path: path.to_path_buf(),
+            }),
+            path: path.to_path_buf(),
+        };
         // NORMAL: a commit is not flushed to disk until the WAL is checkpointed. A power
         // cut may then lose the last catch-ups, never tear one (WAL), and the next
         // catch-up folds those events again from the log, which holds them durably.
         // (FULL costs an fsync per catch-up: about 25 ms, most of a small run.)
-        sql(
-            path,
-            conn.execute_batch(&format!(
-                "PRAGMA cache_size=-{CACHE_KIB}; PRAGMA synchronous=NORMAL; \
-                 PRAGMA mmap_size={MMAP_BYTES};"
-            )),
-        )?;
-        let db = StoreDb {
-            conn,
-            path: path.to_path_buf(),
-        };
+        db.conn.batch(&format!(
+            "PRAGMA cache_size=-{CACHE_KIB}; PRAGMA synchronous=NORMAL; \
+             PRAGMA mmap_size={MMAP_BYTES};"
+        ))?;
         // Reading the format proves the file is an identity store.
         db.format_version()?;
         Ok(db)
     }
 
-    fn create(path: &Path, config: &MatchConfig) -> Result<StoreDb> {
-        let conn = sql(path, Connection::open(path))?;
-        // Unreferenced until the swap: nothing reads it while it is built, and a crash
-        // leaves an orphan, not a torn store. So no journal while folding.
-        sql(
-            path,
-            conn.execute_batch(&format!(
-                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-{REBUILD_CACHE_KIB};"
-            )),
-        )?;
-        sql(path, conn.execute_batch(SCHEMA))?;
+    /// A store on an open connection (a PostgreSQL schema selected), checked to be one
+    /// by reading its format.
+    fn on_conn(conn: Box<dyn Conn>, location: PathBuf) -> Result<StoreDb> {
         let db = StoreDb {
             conn,
+            path: location,
+        };
+        db.format_version()?;
+        Ok(db)
+    }
+
+    /// Creates a SQLite store file at `path`, with its tables.
+    fn create(path: &Path, config: &MatchConfig) -> Result<StoreDb> {
+        let conn = sqlite(path, rusqlite::Connection::open(path))?;
+        conn.set_prepared_statement_cache_capacity(SQLITE_PREPARED_MAX);
+        let db = StoreDb {
+            conn: Box::new(SqliteConn {
+                conn,
+                path: path.to_path_buf(),
+            }),
             path: path.to_path_buf(),
         };
+        // Unreferenced until the swap: nothing reads it while it is built, and a crash
+        // leaves an orphan, not a torn store. So no journal while folding.
+        db.conn.batch(&format!(
+            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-{REBUILD_CACHE_KIB};"
+        ))?;
+        db.init(config)?;
+        Ok(db)
+    }
+
+    /// The tables of this engine, and the meta rows of an empty store.
+    fn init(&self, config: &MatchConfig) -> Result<()> {
+        let conn = &*self.conn;
+        // One transaction: one commit (on PostgreSQL, one WAL flush rather than a dozen).
+        let tx = Tx::begin(conn, true)?;
+        conn.batch(match conn.engine() {
+            Engine::Sqlite => SQLITE_TABLES,
+            Engine::Postgres => POSTGRES_TABLES,
+        })?;
         for (k, v) in [
             ("format_version", FORMAT_VERSION.to_string()),
             ("matcher_version", MATCHER_VERSION.to_string()),
@@ -502,70 +844,71 @@ impl StoreDb {
             ("checkpoint_hash", String::new()),
             ("built_at", chrono::Utc::now().to_rfc3339()),
         ] {
-            db.set_meta(&db.conn, k, &v)?;
+            set_meta(conn, k, &v)?;
         }
-        fold::write_counters(&db.conn, &db.path, &Counters::default())?;
-        Ok(db)
-    }
-
-    /// WAL mode and a durable file: the state in which a store is swapped in.
-    fn finish_bulk(&mut self) -> Result<()> {
-        sql(
-            &self.path,
-            self.conn.execute_batch(&format!(
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-{CACHE_KIB};"
-            )),
-        )?;
+        fold::write_counters(conn, &Counters::default())?;
+        tx.commit()?;
         Ok(())
     }
 
-    fn get_meta(&self, conn: &Connection, key: &str) -> Result<Option<String>> {
-        get_meta(conn, &self.path, key)
+    /// The state in which a store is swapped in: on SQLite, WAL mode and a durable file;
+    /// on PostgreSQL (durable as it is), statistics for the planner.
+    fn finish_bulk(&mut self) -> Result<()> {
+        match self.conn.engine() {
+            Engine::Sqlite => self.conn.batch(&format!(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-{CACHE_KIB};"
+            ))?,
+            Engine::Postgres => self
+                .conn
+                .batch("ANALYZE meta, seen, attached, postings, in_review")?,
+        }
+        Ok(())
     }
 
-    fn set_meta(&self, conn: &Connection, key: &str, value: &str) -> Result<()> {
-        set_meta(conn, &self.path, key, value)
+    /// A read transaction: one checkpoint's rows, whatever a writer commits meanwhile
+    /// (SQLite's WAL gives each transaction a snapshot; PostgreSQL needs REPEATABLE READ
+    /// for one, its default giving each statement its own).
+    fn begin_read(&self) -> Result<Tx<'_>> {
+        let tx = Tx::begin(&*self.conn, false)?;
+        if self.conn.engine() == Engine::Postgres {
+            self.conn
+                .batch("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        }
+        Ok(tx)
     }
 
     fn format_version(&self) -> Result<i64> {
-        Ok(self
-            .get_meta(&self.conn, "format_version")?
+        Ok(get_meta(&*self.conn, "format_version")?
             .and_then(|v| v.parse().ok())
             .unwrap_or(0))
-    }
-
-    fn checkpoint(&self, conn: &Connection) -> Result<Checkpoint> {
-        read_checkpoint(conn, &self.path)
     }
 
     /// `None` when this store can be caught up from `log` with `config`, else why it must
     /// be rebuilt. An error is only for failing to read the log.
     fn usable(&mut self, log: &dyn EventStore, config: &MatchConfig) -> Result<Option<String>> {
         let rebuild = |why: String| Ok(Some(why));
+        let conn = &*self.conn;
+        let meta = |key: &str| -> Result<String> { Ok(get_meta(conn, key)?.unwrap_or_default()) };
         let format = self.format_version()?;
         if format != FORMAT_VERSION {
             return rebuild(format!(
                 "the identity index is in format {format}; this build writes format {FORMAT_VERSION}"
             ));
         }
-        let matcher = self
-            .get_meta(&self.conn, "matcher_version")?
-            .unwrap_or_default();
+        let matcher = meta("matcher_version")?;
         if matcher != MATCHER_VERSION {
             return rebuild(format!(
                 "the identity index was built by matcher version {matcher:?}; this is {MATCHER_VERSION:?}"
             ));
         }
-        let keys = self
-            .get_meta(&self.conn, "keys_config")?
-            .unwrap_or_default();
+        let keys = meta("keys_config")?;
         if keys != keys_config(config) {
             return rebuild(format!(
                 "the identity index was built with other matching settings ({keys}, now {})",
                 keys_config(config)
             ));
         }
-        let checkpoint = match self.checkpoint(&self.conn) {
+        let checkpoint = match read_checkpoint(conn) {
             Ok(c) => c,
             Err(e) => return rebuild(e.to_string()),
         };
@@ -595,6 +938,8 @@ impl StoreDb {
         self.fold(log, config, to_seq, false, &mut |_, _| {})
     }
 
+    /// Folds in one write transaction, which also moves the checkpoint: the rows and the
+    /// checkpoint commit together.
     fn fold(
         &mut self,
         log: &dyn EventStore,
@@ -604,81 +949,163 @@ impl StoreDb {
         progress: Progress<'_>,
     ) -> Result<IdentityReport> {
         let started = Instant::now();
-        let path = self.path.clone();
-        let tx = sql(
-            &path,
-            self.conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate),
-        )?;
-        let report = fold::fold(&tx, &path, log, config, to_seq, eager, progress)?;
-        sql(&path, tx.commit())?;
+        let tx = Tx::begin(&*self.conn, true)?;
+        let report = fold::fold(&*self.conn, log, config, to_seq, eager, progress)?;
+        tx.commit()?;
         Ok(IdentityReport {
             elapsed_ms: started.elapsed().as_millis() as u64,
             ..report
         })
     }
 
-    fn dump(&mut self) -> Result<StoreDump> {
-        let path = self.path.clone();
-        let tx = sql(&path, self.conn.transaction())?;
-        let rows = |q: &str| -> Result<Vec<String>> {
-            let mut stmt = sql(&path, tx.prepare(q))?;
-            let out = sql(
-                &path,
-                stmt.query_map([], |r| r.get::<_, String>(0))
-                    .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>()),
-            )?;
-            Ok(out)
-        };
+    /// Every table in a canonical order, formatted the same on both engines.
+    fn dump(&self) -> Result<StoreDump> {
+        let conn = &*self.conn;
+        let tx = self.begin_read()?;
+        let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
         let dump = StoreDump {
-            checkpoint: read_checkpoint(&tx, &path)?,
-            counters: fold::read_counters(&tx, &path)?,
-            seen: rows("SELECT candidate_id || ' ' || seq FROM seen ORDER BY candidate_id")?,
-            attached: rows(
-                "SELECT idx || ' ' || candidate_id || ' ' || entity_id || ' ' || ifnull(seq, '-') \
-                 || ' ' || keys_hash || ' ' || ifnull(hex(form), '-') FROM attached ORDER BY idx",
+            checkpoint: read_checkpoint(conn)?,
+            counters: fold::read_counters(conn)?,
+            seen: sql::all(
+                conn,
+                "SELECT candidate_id, seq FROM seen ORDER BY candidate_id",
+                &[],
+                |r| Ok(format!("{} {}", r.req_text(0)?, r.req_int(1)?)),
             )?,
-            postings: rows(
-                "SELECT kind || ' ' || key || ' ' || idx FROM postings ORDER BY kind, key, idx",
+            attached: sql::all(
+                conn,
+                "SELECT idx, candidate_id, entity_id, seq, keys_hash, form FROM attached \
+                 ORDER BY idx",
+                &[],
+                |r| {
+                    Ok(format!(
+                        "{} {} {} {} {} {}",
+                        r.req_int(0)?,
+                        r.req_text(1)?,
+                        r.req_text(2)?,
+                        or_dash(r.int(3)?.map(|s| s.to_string())),
+                        r.req_int(4)?,
+                        or_dash(r.blob(5)?.map(|b| hex_upper(&b))),
+                    ))
+                },
             )?,
-            in_review: rows(
-                "SELECT candidate_id || ' ' || review_id FROM in_review ORDER BY candidate_id",
+            postings: sql::all(
+                conn,
+                "SELECT kind, key, idx FROM postings ORDER BY kind, key, idx",
+                &[],
+                |r| {
+                    Ok(format!(
+                        "{} {} {}",
+                        r.req_int(0)?,
+                        r.req_int(1)?,
+                        r.req_int(2)?
+                    ))
+                },
+            )?,
+            in_review: sql::all(
+                conn,
+                "SELECT candidate_id, review_id FROM in_review ORDER BY candidate_id",
+                &[],
+                |r| Ok(format!("{} {}", r.req_text(0)?, r.req_text(1)?)),
             )?,
         };
+        tx.commit()?;
         Ok(dump)
     }
 }
 
-fn get_meta(conn: &Connection, path: &Path, key: &str) -> Result<Option<String>> {
-    sql(
-        path,
-        conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")
-            .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional()),
-    )
+/// Rows per multi-row statement, largest first: a list is written (or looked up) in as
+/// many of the longest statements as fit, then shorter ones, so only a few statement
+/// texts exist, each prepared once (on PostgreSQL, each statement is a round trip to the
+/// server, whatever its rows). 128 rows of six columns are 768 parameters, within every
+/// SQLite's limit.
+const ROWS_PER_STATEMENT: [usize; 4] = [128, 16, 4, 1];
+
+/// `<head> VALUES (?1, …), (…) <tail>` for `rows` rows of `width` parameters.
+pub(super) fn values_statement(head: &str, tail: &str, rows: usize, width: usize) -> String {
+    let mut sql = format!("{head} VALUES ");
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..width {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("?{}", r * width + c + 1));
+        }
+        sql.push(')');
+    }
+    sql.push(' ');
+    sql.push_str(tail);
+    sql
 }
 
-fn set_meta(conn: &Connection, path: &Path, key: &str, value: &str) -> Result<()> {
-    sql(
-        path,
-        conn.prepare_cached(
-            "INSERT INTO meta(key, value) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        )
-        .and_then(|mut s| s.execute(params![key, value])),
+/// `<head> IN (?1, …, ?n)`.
+pub(super) fn in_statement(head: &str, n: usize) -> String {
+    let list: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
+    format!("{head} IN ({})", list.join(", "))
+}
+
+/// Runs `statement(rows)` over `params` (`width` per row), [`ROWS_PER_STATEMENT`] rows at
+/// a time, handing each result row to `f`.
+pub(super) fn in_chunks(
+    conn: &dyn Conn,
+    params: &[Param<'_>],
+    width: usize,
+    statement: impl Fn(usize) -> String,
+    f: &mut dyn FnMut(&dyn Row) -> std::result::Result<(), ProjectionError>,
+) -> Result<()> {
+    let mut rest = params;
+    for rows in ROWS_PER_STATEMENT {
+        if rest.len() < rows * width {
+            continue;
+        }
+        let sql = statement(rows);
+        while rest.len() >= rows * width {
+            let (chunk, tail) = rest.split_at(rows * width);
+            conn.each(&sql, chunk, f)?;
+            rest = tail;
+        }
+    }
+    Ok(())
+}
+
+fn hex_upper(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02X}");
+    }
+    s
+}
+
+fn get_meta(conn: &dyn Conn, key: &str) -> Result<Option<String>> {
+    Ok(sql::one(
+        conn,
+        "SELECT value FROM meta WHERE key = ?1",
+        params![key],
+        |r| r.req_text(0),
+    )?)
+}
+
+fn set_meta(conn: &dyn Conn, key: &str, value: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
     )?;
     Ok(())
 }
 
 /// A store's checkpoint as `conn` sees it.
-fn read_checkpoint(conn: &Connection, path: &Path) -> Result<Checkpoint> {
-    let seq = get_meta(conn, path, "checkpoint_seq")?.unwrap_or_default();
+fn read_checkpoint(conn: &dyn Conn) -> Result<Checkpoint> {
+    let seq = get_meta(conn, "checkpoint_seq")?.unwrap_or_default();
     let seq = seq.parse().map_err(|_| IdentityStoreError::Corrupt {
-        path: path.to_path_buf(),
+        path: conn.location().to_path_buf(),
         detail: format!("the stored checkpoint {seq:?} is not a number"),
     })?;
     Ok(Checkpoint {
         seq,
-        hash: get_meta(conn, path, "checkpoint_hash")?.unwrap_or_default(),
+        hash: get_meta(conn, "checkpoint_hash")?.unwrap_or_default(),
     })
 }
 

@@ -14,10 +14,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
-use rusqlite::OptionalExtension;
+use trustfold_projections::db::sql::{self, params, Param};
 
 use super::fold::read_counters;
-use super::{read_checkpoint, sql, IdentityStoreError, Result, StoreDb};
+use super::{in_chunks, in_statement, read_checkpoint, IdentityStoreError, Result, StoreDb};
 use crate::resolve::form;
 use crate::resolve::index::{has_own_id, Prepared};
 use crate::resolve::keys::{self, cell_token_key, BlockKey, BlockKind, Lookups};
@@ -48,16 +48,17 @@ struct Read {
 }
 
 pub(super) fn build(
-    db: &mut StoreDb,
+    db: &StoreDb,
     candidates: &[CandidateRef<'_>],
     config: &MatchConfig,
 ) -> Result<WorkingIndex> {
     let started = Instant::now();
     let path = db.path.clone();
+    let conn = &*db.conn;
     // One read transaction: every block and counter of one checkpoint, whatever another
     // process's catch-up commits meanwhile.
-    let tx = sql(&path, db.conn.transaction())?;
-    let checkpoint = read_checkpoint(&tx, &path)?;
+    let tx = db.begin_read()?;
+    let checkpoint = read_checkpoint(conn)?;
     let common_max = config.common_token_max;
 
     let plans: Vec<Lookups> = candidates
@@ -70,13 +71,7 @@ pub(super) fn build(
 
     let mut reads: BTreeMap<BlockKey, Read> = BTreeMap::new();
     {
-        let mut stmt = sql(
-            &path,
-            tx.prepare_cached(
-                "SELECT idx FROM postings WHERE kind = ?1 AND key = ?2 ORDER BY idx LIMIT ?3",
-            ),
-        )?;
-        let mut read = |key: BlockKey, reads: &mut BTreeMap<BlockKey, Read>| -> Result<()> {
+        let read = |key: BlockKey, reads: &mut BTreeMap<BlockKey, Read>| -> Result<()> {
             if reads.contains_key(&key) {
                 return Ok(());
             }
@@ -88,13 +83,11 @@ pub(super) fn build(
             } else {
                 max + 1
             };
-            let members: Vec<i64> = sql(
-                &path,
-                stmt.query_map(
-                    rusqlite::params![key.kind.code(), key.key as i64, limit as i64],
-                    |r| r.get(0),
-                )
-                .and_then(|rows| rows.collect()),
+            let members: Vec<i64> = sql::all(
+                conn,
+                "SELECT idx FROM postings WHERE kind = ?1 AND key = ?2 ORDER BY idx LIMIT ?3",
+                params![i64::from(key.kind.code()), key.key as i64, limit as i64],
+                |r| r.req_int(0),
             )?;
             let overflowed = key.kind != BlockKind::Record && members.len() > max;
             let members = if overflowed { Vec::new() } else { members };
@@ -135,38 +128,38 @@ pub(super) fn build(
     let mut own: Vec<i64> = Vec::new();
     let mut in_review = HashMap::new();
     {
-        let mut attached = sql(
-            &path,
-            tx.prepare_cached(
-                "SELECT idx FROM attached WHERE candidate_id = ?1 AND form IS NOT NULL",
-            ),
+        let names: BTreeSet<&str> = candidates.iter().map(|c| c.candidate_id).collect();
+        let args: Vec<Param<'_>> = names.iter().map(|n| Param::Text(n)).collect();
+        in_chunks(
+            conn,
+            &args,
+            1,
+            |n| {
+                in_statement(
+                    "SELECT idx FROM attached WHERE form IS NOT NULL AND candidate_id",
+                    n,
+                )
+            },
+            &mut |r| {
+                own.push(r.req_int(0)?);
+                Ok(())
+            },
         )?;
-        let mut review = sql(
-            &path,
-            tx.prepare_cached("SELECT review_id FROM in_review WHERE candidate_id = ?1"),
+        in_chunks(
+            conn,
+            &args,
+            1,
+            |n| {
+                in_statement(
+                    "SELECT candidate_id, review_id FROM in_review WHERE candidate_id",
+                    n,
+                )
+            },
+            &mut |r| {
+                in_review.insert(r.req_text(0)?, r.req_text(1)?);
+                Ok(())
+            },
         )?;
-        let mut done: HashSet<&str> = HashSet::new();
-        for c in candidates {
-            if !done.insert(c.candidate_id) {
-                continue;
-            }
-            if let Some(idx) = sql(
-                &path,
-                attached
-                    .query_row([c.candidate_id], |r| r.get::<_, i64>(0))
-                    .optional(),
-            )? {
-                own.push(idx);
-            }
-            if let Some(r) = sql(
-                &path,
-                review
-                    .query_row([c.candidate_id], |r| r.get::<_, String>(0))
-                    .optional(),
-            )? {
-                in_review.insert(c.candidate_id.to_string(), r);
-            }
-        }
     }
 
     // Every member of a block read whole, and the run's attached candidates, in attach
@@ -179,30 +172,45 @@ pub(super) fn build(
     let mut index = IdentityIndex::working(config.clone());
     // Global attach index -> (index here, cell hash).
     let mut local: HashMap<i64, (u32, u32)> = HashMap::with_capacity(needed.len());
-    {
-        let mut row = sql(
-            &path,
-            tx.prepare_cached("SELECT candidate_id, entity_id, form FROM attached WHERE idx = ?1"),
-        )?;
-        for &idx in &needed {
-            let found: Option<(String, String, Option<Vec<u8>>)> = sql(
-                &path,
-                row.query_row([idx], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .optional(),
-            )?;
-            let corrupt = |detail: String| IdentityStoreError::Corrupt {
-                path: path.clone(),
-                detail,
-            };
-            let Some((candidate_id, entity_id, Some(form))) = found else {
-                return Err(corrupt(format!(
-                    "a block names attached candidate {idx}, which has no row with a matching form"
-                )));
-            };
-            let (parts, _) = form::decode(&form)
-                .map_err(|e| corrupt(format!("attached candidate {idx} ({candidate_id}): {e}")))?;
-            local.insert(idx, index.add_unfiled(&candidate_id, &entity_id, parts));
-        }
+    let corrupt = |detail: String| IdentityStoreError::Corrupt {
+        path: path.clone(),
+        detail,
+    };
+    let needed: Vec<Param<'_>> = needed.into_iter().map(Param::Int).collect();
+    // Loaded several rows per statement, each statement's rows in attach order.
+    let mut rows: Vec<(i64, String, String, Option<Vec<u8>>)> = Vec::with_capacity(needed.len());
+    in_chunks(
+        conn,
+        &needed,
+        1,
+        |n| {
+            format!(
+                "{} ORDER BY idx",
+                in_statement(
+                    "SELECT idx, candidate_id, entity_id, form FROM attached WHERE idx",
+                    n
+                )
+            )
+        },
+        &mut |r| {
+            rows.push((r.req_int(0)?, r.req_text(1)?, r.req_text(2)?, r.blob(3)?));
+            Ok(())
+        },
+    )?;
+    let mut rows = rows.into_iter().peekable();
+    for idx in needed.iter().map(|p| match p {
+        Param::Int(i) => *i,
+        _ => unreachable!("attach indices"),
+    }) {
+        let found = rows.next_if(|r| r.0 == idx);
+        let Some((_, candidate_id, entity_id, Some(form))) = found else {
+            return Err(corrupt(format!(
+                "a block names attached candidate {idx}, which has no row with a matching form"
+            )));
+        };
+        let (parts, _) = form::decode(&form)
+            .map_err(|e| corrupt(format!("attached candidate {idx} ({candidate_id}): {e}")))?;
+        local.insert(idx, index.add_unfiled(&candidate_id, &entity_id, parts));
     }
 
     let here = |idx: &i64| local[idx].0;
@@ -238,13 +246,13 @@ pub(super) fn build(
             }
         }
     }
-    let counters = read_counters(&tx, &path)?;
+    let counters = read_counters(conn)?;
     index.preset_counters(
         usize::try_from(counters.n_with_coordinates).unwrap_or(usize::MAX),
         usize::try_from(counters.n_cross_references).unwrap_or(usize::MAX),
         usize::try_from(counters.n_cells).unwrap_or(usize::MAX),
     );
-    sql(&path, tx.commit())?;
+    tx.commit()?;
     Ok(WorkingIndex {
         index,
         in_review,
