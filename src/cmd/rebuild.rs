@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use trustfold_projections::{ChangeSink, DryRunSummary, Field, FieldChange, Projections};
+use trustfold_projections::{ChangeSink, DryRunSummary, Field, FieldChange};
 
 use crate::datadir::{DataDir, Place};
 use crate::exit::bad_input;
@@ -171,7 +171,7 @@ fn dry_run(
     policy: &trustfold_projections::TrustPolicy,
     json: bool,
 ) -> Result<ExitCode> {
-    let projections = Projections::new(dir.root());
+    let projections = dir.projections();
     if projections.open_read()?.is_none() {
         return Err(bad_input(
             "no projections to compare against yet: run `trustfold rebuild-projections --full`",

@@ -360,6 +360,13 @@ pub fn drive(
     let outcome = fetched.and_then(|new| {
         let mut payloads = recorded;
         payloads.extend(new);
+        // Responses arrive in whatever order the network gives; the candidates are decided
+        // in an order of their own, so that the same responses found the same entities
+        // (an entity's id derives from its founding record), whichever answered first, on
+        // either store, and a resumed run decides as an uninterrupted one would have.
+        payloads.sort_by(|a, b| {
+            (a.connector, &a.url, a.payload_hash).cmp(&(b.connector, &b.url, b.payload_hash))
+        });
         ctx.shutdown.check()?;
         stage = "extract";
         let extracted = catch_panic(stage, || {
