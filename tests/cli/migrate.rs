@@ -309,11 +309,19 @@ fn a_migration_killed_between_batches_resumes_where_it_stopped() {
 }
 
 #[test]
-fn a_migration_stopped_with_ctrl_c_says_so_and_resumes() {
+fn a_migration_stopped_with_ctrl_c_says_so_excludes_another_and_resumes() {
     let Some(db) = database() else { return };
     let dir = setup();
     dir.synthetic(7_000, "c");
     let running = migrate_paused(&dir, db.url(), "migrate-int");
+    // Meanwhile a second one into the same database waits for nothing: it is refused.
+    let second = dir.migrate(db.url());
+    assert_exit(&second, 1);
+    assert!(
+        stderr(&second).contains("another `trustfold migrate` is copying"),
+        "{}",
+        stderr(&second)
+    );
     running.signal("INT");
     let out = running.wait_for_exit(Duration::from_secs(30));
     assert_exit(&out, 130);
