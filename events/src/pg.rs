@@ -891,8 +891,9 @@ impl EventStore for PgEventStore {
     }
 }
 
-// Verbatim copies: how `trustfold migrate` moves a log from another engine. Kept apart
-// from `append`, which assigns seqs, hashes and times; this keeps the ones it is given.
+// Verbatim copies: how `trustfold migrate` moves a log, and its payloads many to a commit,
+// from another engine. Kept apart from `append`, which assigns seqs, hashes and times;
+// this keeps the ones it is given.
 
 /// The columns of `trustfold.events` in the order a verbatim copy writes them.
 const COPY_COLUMN_TYPES: [Type; 12] = [
@@ -1042,6 +1043,51 @@ impl PgEventStore {
         .map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(last)
+    }
+}
+
+impl PgBlobStore {
+    /// Which of `hashes` the store holds, in one query.
+    pub fn present(&self, hashes: &[BlobHash]) -> Result<HashSet<BlobHash>, BlobError> {
+        let keys: Vec<&[u8]> = hashes.iter().map(|h| h.0.as_slice()).collect();
+        let rows = self
+            .lock()
+            .query(
+                "SELECT hash FROM trustfold.blobs WHERE hash = ANY($1)",
+                &[&keys],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| Hash32::from_slice(r.get::<_, &[u8]>(0)))
+            .collect())
+    }
+
+    /// Stores `payloads` in one transaction: when it returns, all of them are durable;
+    /// on an error, none was written. A bulk copy's one commit for many payloads, where a
+    /// `put` commits each. Each payload is within `PAYLOAD_BYTES_MAX`, as for `put`.
+    pub fn put_all(&self, payloads: &[Vec<u8>]) -> Result<Vec<BlobHash>, BlobError> {
+        if let Some(big) = payloads.iter().find(|p| p.len() > PAYLOAD_BYTES_MAX) {
+            return Err(BlobError::TooLarge {
+                actual: big.len(),
+                max: PAYLOAD_BYTES_MAX,
+            });
+        }
+        let hashes: Vec<BlobHash> = payloads.iter().map(|p| Hash32::of(p)).collect();
+        let mut client = self.lock();
+        let mut tx = client.transaction().map_err(|e| self.err(e))?;
+        let insert = tx
+            .prepare(
+                "INSERT INTO trustfold.blobs(hash, bytes) VALUES ($1, $2)
+                 ON CONFLICT (hash) DO NOTHING",
+            )
+            .map_err(|e| self.err(e))?;
+        for (hash, bytes) in hashes.iter().zip(payloads) {
+            tx.execute(&insert, &[&hash.0.as_slice(), bytes])
+                .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(hashes)
     }
 }
 

@@ -209,3 +209,36 @@ fn a_copy_onto_a_tampered_tail_is_refused() {
         e.is_integrity()
     });
 }
+
+#[test]
+fn payloads_put_together_are_stored_once_each_and_a_too_large_one_refuses_the_group() {
+    let Some(db) = TestDb::create() else { return };
+    let blobs = PgBlobStore::open(&db.store_url(), true).unwrap();
+    let early = blobs.put(b"stored before").unwrap();
+    let payloads: Vec<Vec<u8>> = vec![
+        b"first".to_vec(),
+        b"stored before".to_vec(),
+        b"second".to_vec(),
+        b"first".to_vec(),
+    ];
+    let hashes = blobs.put_all(&payloads).unwrap();
+    assert_eq!(hashes[1], early);
+    assert_eq!(hashes[0], hashes[3]);
+    for (hash, bytes) in hashes.iter().zip(&payloads) {
+        assert_eq!(&blobs.get(hash).unwrap(), bytes);
+    }
+    assert_eq!(blobs.count(), 3);
+    let absent = Hash32::of(b"never stored");
+    let present = blobs.present(&[hashes[2], absent, early]).unwrap();
+    assert_eq!(present, [hashes[2], early].into_iter().collect());
+
+    // One payload too large: none of the group is written.
+    let too_large = vec![0u8; limits::PAYLOAD_BYTES_MAX + 1];
+    let refused = blobs.put_all(&[b"third".to_vec(), too_large]);
+    assert!(
+        matches!(refused, Err(BlobError::TooLarge { .. })),
+        "{refused:?}"
+    );
+    assert!(!blobs.contains(&Hash32::of(b"third")).unwrap());
+    assert_eq!(blobs.count(), 3);
+}

@@ -41,6 +41,11 @@ pub const MIGRATE_BATCH_EVENTS: usize = 5_000;
 /// stays bounded whatever the events' sizes (each is at most `EVENT_BYTES_MAX`).
 pub const MIGRATE_BATCH_BYTES_MAX: usize = 32 * 1024 * 1024;
 
+/// Payload bytes committed together on the target: a group of payloads closes at this
+/// size, so memory holds at most this plus one payload (`PAYLOAD_BYTES_MAX`), and a
+/// commit's cost is spread over the many small payloads of a typical log.
+pub const MIGRATE_BLOB_TX_BYTES_MAX: usize = 64 * 1024 * 1024;
+
 /// The session advisory lock one migrate into a database holds, so two copying at once
 /// do not race for the same seqs.
 const MIGRATE_LOCK: i64 = 0x5446_4d49_4752;
@@ -424,7 +429,8 @@ fn copy(
 }
 
 /// Puts on the target every payload the batch names that is not there yet, each read from
-/// the data dir's store (which re-hashes it: an altered payload stops the copy).
+/// the data dir's store (which re-hashes it: an altered payload stops the copy), committed
+/// a group at a time (`MIGRATE_BLOB_TX_BYTES_MAX`).
 fn copy_payloads(
     batch: &[StoredEvent],
     source_blobs: Option<&dyn Blobs>,
@@ -432,6 +438,9 @@ fn copy_payloads(
     present: &mut HashSet<BlobHash>,
     copied: &mut Copied,
 ) -> Result<()> {
+    // Each payload not known to be there, with the first seq naming it (for messages).
+    let mut wanted: Vec<(BlobHash, u64)> = Vec::new();
+    let mut seen: HashSet<BlobHash> = HashSet::new();
     for ev in batch {
         let payload =
             EventPayload::decode(&ev.kind, ev.schema_version, &ev.payload).map_err(|source| {
@@ -441,26 +450,41 @@ fn copy_payloads(
                 }
             })?;
         for hash in payload.blob_refs() {
-            if present.contains(&hash) {
-                continue;
+            if !present.contains(&hash) && seen.insert(hash) {
+                wanted.push((hash, ev.seq));
             }
-            if !target_blobs.contains(&hash)? {
-                let Some(source_blobs) = source_blobs else {
-                    return Err(integrity_failure(format!(
-                        "seq {}: payload blob {hash} is missing: the data dir has no blob store",
-                        ev.seq
-                    )));
-                };
-                let bytes = source_blobs.get(&hash).with_context(|| {
-                    format!("seq {}: reading its payload from the data dir", ev.seq)
-                })?;
-                target_blobs.put(&bytes)?;
-                copied.blobs += 1;
-                copied.blob_bytes += bytes.len() as u64;
-            }
-            present.insert(hash);
         }
     }
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let hashes: Vec<BlobHash> = wanted.iter().map(|(h, _)| *h).collect();
+    let there = target_blobs.present(&hashes)?;
+    let mut pending: Vec<Vec<u8>> = Vec::new();
+    let mut pending_bytes = 0usize;
+    for (hash, seq) in wanted.iter().filter(|(h, _)| !there.contains(h)) {
+        let Some(source_blobs) = source_blobs else {
+            return Err(integrity_failure(format!(
+                "seq {seq}: payload blob {hash} is missing: the data dir has no blob store"
+            )));
+        };
+        let bytes = source_blobs
+            .get(hash)
+            .with_context(|| format!("seq {seq}: reading its payload from the data dir"))?;
+        copied.blobs += 1;
+        copied.blob_bytes += bytes.len() as u64;
+        pending_bytes += bytes.len();
+        pending.push(bytes);
+        if pending_bytes >= MIGRATE_BLOB_TX_BYTES_MAX {
+            target_blobs.put_all(&pending)?;
+            pending.clear();
+            pending_bytes = 0;
+        }
+    }
+    if !pending.is_empty() {
+        target_blobs.put_all(&pending)?;
+    }
+    present.extend(hashes);
     Ok(())
 }
 
