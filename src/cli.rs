@@ -89,6 +89,8 @@ pub enum Command {
     /// Copy the data dir's log and payloads into a PostgreSQL database (resumable), verify
     /// both sides and build the projections there.
     Migrate(cmd::migrate::Args),
+    /// The provenance web page, the JSON API (/api/...), runs and reviews over HTTP, /metrics.
+    Serve(cmd::serve::Args),
     /// Tools for tests and benchmarks (not part of the stable interface).
     #[command(subcommand, hide = true)]
     Dev(cmd::dev::DevCommand),
@@ -130,6 +132,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify(args) => cmd::verify::run(data_dir, args),
         Command::Head(args) => cmd::head::run(data_dir, args),
         Command::Migrate(args) => cmd::migrate::run(data_dir, trust, args),
+        Command::Serve(args) => cmd::serve::run(data_dir, trust, args),
         Command::Dev(dev) => cmd::dev::run(data_dir, dev),
     }
 }

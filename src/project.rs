@@ -256,6 +256,23 @@ pub fn remerge(
     Ok(report)
 }
 
+/// The policy a projection database was built with, parsed once per policy for the
+/// process (a server asks for it on every entity page).
+pub fn stored_policy(db: &ProjectionDb) -> Result<TrustPolicy> {
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<Option<(String, TrustPolicy)>>> = OnceLock::new();
+    let hash = db.meta()?.policy_hash;
+    let cache = CACHE.get_or_init(|| Mutex::new(None));
+    if let Some((h, p)) = cache.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        if *h == hash {
+            return Ok(p.clone());
+        }
+    }
+    let policy = db.stored_policy(&known_sources())?;
+    *cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((hash, policy.clone()));
+    Ok(policy)
+}
+
 /// The log, opened for reading; a data dir without one is bad input.
 pub fn log_for_reading(place: &Place) -> Result<Box<dyn EventStore>> {
     DataDir::existing(place)?.read_log()?.ok_or_else(|| {

@@ -20,12 +20,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use chrono::{DateTime, Utc};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
-use postgres::{Client, NoTls};
+use postgres::{Client, NoTls, Statement};
 use uuid::Uuid;
 
 use crate::append::{classify_duplicates, prepare_rows, validate, PreparedRow};
@@ -100,6 +100,9 @@ CREATE TABLE IF NOT EXISTS trustfold.blobs (
 
 const SELECT_COLUMNS: &str = "seq, id, stream, stream_version, kind, schema_version, \
      recorded_at_us, run_id, trace_id, causation_id, payload, hash";
+
+/// The log's last event.
+const TAIL_SQL: &str = "SELECT seq, hash FROM trustfold.events ORDER BY seq DESC LIMIT 1";
 
 /// A `postgres://` or `postgresql://` URL, parsed; shown only without its password.
 #[derive(Clone)]
@@ -368,8 +371,58 @@ fn initialise(client: &mut Client, path: &std::path::Path, write: bool) -> Resul
 /// [`EventStore::reader`] opens another for a thread that reads beside it.
 pub struct PgEventStore {
     client: Mutex<Client>,
+    /// Prepared on `client` by its first append.
+    append_statements: OnceLock<AppendStatements>,
     url: StoreUrl,
     path: PathBuf,
+}
+
+/// The statements every append runs, prepared once per connection: each then costs one
+/// round trip, where a statement sent as text costs two (parse, then bind and execute).
+/// They run while the append holds the head row, so every round trip saved is time other
+/// writers do not wait.
+struct AppendStatements {
+    lock_head: Statement,
+    tail: Statement,
+    present: Statement,
+    versions: Statement,
+    copy_rows: Statement,
+    insert_rows: Statement,
+    update_head: Statement,
+}
+
+impl AppendStatements {
+    fn prepare(client: &mut Client) -> Result<AppendStatements, postgres::Error> {
+        Ok(AppendStatements {
+            lock_head: client
+                .prepare("SELECT seq, hash FROM trustfold.head WHERE one FOR UPDATE")?,
+            tail: client.prepare(TAIL_SQL)?,
+            present: client.prepare("SELECT id FROM trustfold.events WHERE id = ANY($1)")?,
+            // Each stream's last version is one backward step on the (stream,
+            // stream_version) index. (`max(..) … WHERE stream = ANY($1) GROUP BY stream`
+            // read every event of each stream: an append to a long stream, e.g. a big
+            // run's, grew with its length.)
+            versions: client.prepare(
+                "SELECT s.stream, (SELECT e.stream_version FROM trustfold.events e
+                     WHERE e.stream = s.stream ORDER BY e.stream_version DESC LIMIT 1)
+                 FROM unnest($1::text[]) AS s(stream)",
+            )?,
+            copy_rows: client.prepare(
+                "COPY trustfold.events (seq, id, stream, stream_version, kind, schema_version, \
+                 recorded_at_us, run_id, trace_id, causation_id, payload, hash) \
+                 FROM STDIN (FORMAT binary)",
+            )?,
+            insert_rows: client.prepare(
+                "INSERT INTO trustfold.events (seq, id, stream, stream_version, kind,
+                    schema_version, recorded_at_us, run_id, trace_id, causation_id, payload, hash)
+                 SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[],
+                    $5::text[], $6::int[], array_fill($7::bigint, ARRAY[cardinality($1::bigint[])]),
+                    $8::uuid[], $9::text[], $10::uuid[], $11::bytea[], $12::bytea[])",
+            )?,
+            update_head: client
+                .prepare("UPDATE trustfold.head SET seq = $1, hash = $2 WHERE one")?,
+        })
+    }
 }
 
 impl std::fmt::Debug for PgEventStore {
@@ -412,6 +465,7 @@ impl PgEventStore {
         initialise(&mut client, &path, write)?;
         Ok(PgEventStore {
             client: Mutex::new(client),
+            append_statements: OnceLock::new(),
             url: url.clone(),
             path,
         })
@@ -443,6 +497,16 @@ impl PgEventStore {
         pg_error(&self.path, e)
     }
 
+    /// The append statements, prepared on `client` (this store's connection, locked by the
+    /// caller) the first time.
+    fn append_statements(&self, client: &mut Client) -> Result<&AppendStatements, StoreError> {
+        if let Some(st) = self.append_statements.get() {
+            return Ok(st);
+        }
+        let st = AppendStatements::prepare(client).map_err(|e| self.err(e))?;
+        Ok(self.append_statements.get_or_init(|| st))
+    }
+
     /// The head recorded by the last append, on `client`.
     fn recorded_head_on(
         client: &mut impl postgres::GenericClient,
@@ -472,11 +536,13 @@ impl PgEventStore {
         path: &std::path::Path,
     ) -> Result<Option<Head>, StoreError> {
         let row = client
-            .query_opt(
-                "SELECT seq, hash FROM trustfold.events ORDER BY seq DESC LIMIT 1",
-                &[],
-            )
+            .query_opt(TAIL_SQL, &[])
             .map_err(|e| pg_error(path, e))?;
+        Self::head_from(row)
+    }
+
+    /// The head in a row of `TAIL_SQL`.
+    fn head_from(row: Option<postgres::Row>) -> Result<Option<Head>, StoreError> {
         row.map(|r| {
             let seq: i64 = r.get(0);
             let hash: Vec<u8> = r.get(1);
@@ -520,18 +586,13 @@ impl PgEventStore {
     fn insert(
         tx: &mut postgres::Transaction<'_>,
         path: &std::path::Path,
+        st: &AppendStatements,
         rows: &[PreparedRow<'_>],
         recorded_at_us: i64,
     ) -> Result<(), StoreError> {
         let err = |e| pg_error(path, e);
         if rows.len() >= COPY_MIN_EVENTS {
-            let sink = tx
-                .copy_in(
-                    "COPY trustfold.events (seq, id, stream, stream_version, kind, \
-                     schema_version, recorded_at_us, run_id, trace_id, causation_id, payload, \
-                     hash) FROM STDIN (FORMAT binary)",
-                )
-                .map_err(err)?;
+            let sink = tx.copy_in(&st.copy_rows).map_err(err)?;
             let types = [
                 Type::INT8,
                 Type::UUID,
@@ -595,11 +656,7 @@ impl PgEventStore {
             hashes.push(row.hash.0.as_slice());
         }
         tx.execute(
-            "INSERT INTO trustfold.events (seq, id, stream, stream_version, kind, schema_version,
-                recorded_at_us, run_id, trace_id, causation_id, payload, hash)
-             SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[],
-                $5::text[], $6::int[], array_fill($7::bigint, ARRAY[cardinality($1::bigint[])]),
-                $8::uuid[], $9::text[], $10::uuid[], $11::bytea[], $12::bytea[])",
+            &st.insert_rows,
             &[
                 &seqs,
                 &ids,
@@ -621,6 +678,14 @@ impl PgEventStore {
 }
 
 impl EventStore for PgEventStore {
+    fn seq_of(&self, id: Uuid) -> Result<Option<u64>, StoreError> {
+        let mut client = self.lock();
+        let row = client
+            .query_opt("SELECT seq FROM trustfold.events WHERE id = $1", &[&id])
+            .map_err(|e| self.err(e))?;
+        Ok(row.map(|r| r.get::<_, i64>(0) as u64))
+    }
+
     fn location(&self) -> String {
         self.url.redacted().to_string()
     }
@@ -634,19 +699,15 @@ impl EventStore for PgEventStore {
         let path = self.path.clone();
         let err = |e| pg_error(&path, e);
         let mut client = self.lock();
+        let st = self.append_statements(&mut client)?;
         let mut tx = client.transaction().map_err(err)?;
         // The head row lock serialises appends: everything below sees the log as it is.
-        let head = tx
-            .query_one(
-                "SELECT seq, hash FROM trustfold.head WHERE one FOR UPDATE",
-                &[],
-            )
-            .map_err(err)?;
+        let head = tx.query_one(&st.lock_head, &[]).map_err(err)?;
         let head_seq = head.get::<_, i64>(0) as u64;
         let head_hash = Hash32::from_slice(&head.get::<_, Vec<u8>>(1))
             .ok_or_else(|| StoreError::Integrity("the recorded head hash is malformed".into()))?;
         // The tail this append chains onto must be the recorded head.
-        let actual = Self::head_on(&mut tx, &path)?;
+        let actual = Self::head_from(tx.query_opt(&st.tail, &[]).map_err(err)?)?;
         let recorded = (head_seq > 0).then_some(Head {
             seq: head_seq,
             hash: head_hash,
@@ -655,10 +716,7 @@ impl EventStore for PgEventStore {
 
         let ids: Vec<Uuid> = batch.events.iter().map(|e| e.id).collect();
         let present: Vec<Uuid> = tx
-            .query(
-                "SELECT id FROM trustfold.events WHERE id = ANY($1)",
-                &[&ids],
-            )
+            .query(&st.present, &[&ids])
             .map_err(err)?
             .iter()
             .map(|r| r.get(0))
@@ -682,17 +740,10 @@ impl EventStore for PgEventStore {
             s
         };
         let mut versions: BTreeMap<&str, u64> = streams.iter().map(|s| (*s, 0)).collect();
-        for row in tx
-            .query(
-                "SELECT stream, max(stream_version) FROM trustfold.events
-                 WHERE stream = ANY($1) GROUP BY stream",
-                &[&streams],
-            )
-            .map_err(err)?
-        {
+        for row in tx.query(&st.versions, &[&streams]).map_err(err)? {
             let stream: String = row.get(0);
-            let v: i64 = row.get(1);
-            if let Some(slot) = versions.get_mut(stream.as_str()) {
+            let v: Option<i64> = row.get(1);
+            if let (Some(slot), Some(v)) = (versions.get_mut(stream.as_str()), v) {
                 *slot = v as u64;
             }
         }
@@ -725,16 +776,13 @@ impl EventStore for PgEventStore {
                 true
             },
         )?;
-        Self::insert(&mut tx, &path, &prepared, recorded_at_us)?;
+        Self::insert(&mut tx, &path, st, &prepared, recorded_at_us)?;
         let last = prepared
             .last()
             .map(|r| (r.seq, r.hash))
             .unwrap_or((head_seq, head_hash));
-        tx.execute(
-            "UPDATE trustfold.head SET seq = $1, hash = $2 WHERE one",
-            &[&(last.0 as i64), &last.1 .0.as_slice()],
-        )
-        .map_err(err)?;
+        tx.execute(&st.update_head, &[&(last.0 as i64), &last.1 .0.as_slice()])
+            .map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(Appended {
             seqs: prepared.iter().map(|r| r.seq).collect(),

@@ -602,6 +602,17 @@ impl SqliteEventStore {
 }
 
 impl EventStore for SqliteEventStore {
+    fn seq_of(&self, id: Uuid) -> Result<Option<u64>, StoreError> {
+        let conn = self.lock();
+        conn.prepare_cached("SELECT seq FROM events WHERE id = ?1")
+            .and_then(|mut s| {
+                s.query_row([id.as_bytes().as_slice()], |r| r.get::<_, i64>(0))
+                    .optional()
+            })
+            .map(|seq| seq.map(|s| s as u64))
+            .map_err(|e| self.err(e))
+    }
+
     fn location(&self) -> String {
         self.path.display().to_string()
     }

@@ -339,6 +339,10 @@ pub trait EventStore: Send + Sync {
         ids: &[uuid::Uuid],
     ) -> Result<std::collections::HashSet<uuid::Uuid>, StoreError>;
 
+    /// The seq of the event with this id, if the log has it (a point read on the id
+    /// index): how a reader follows a `causation_id` back to its cause.
+    fn seq_of(&self, id: uuid::Uuid) -> Result<Option<u64>, StoreError>;
+
     /// Checks the tail a writer is about to append to: the last event is the one the
     /// last append recorded, and it is chained to the event before it. Returns the head.
     fn check_tail(&self) -> Result<Option<Head>, StoreError>;

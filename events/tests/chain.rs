@@ -231,6 +231,9 @@ fn a_checked_read_stops_at_the_first_break_and_reads_clean_logs_whole() {
         fn check_tail(&self) -> Result<Option<Head>, StoreError> {
             self.0.check_tail()
         }
+        fn seq_of(&self, id: uuid::Uuid) -> Result<Option<u64>, StoreError> {
+            self.0.seq_of(id)
+        }
     }
     let read: Vec<_> = Plain(&store).read_checked_from(1000).collect();
     assert_eq!(read.iter().filter(|r| r.is_ok()).count(), 1001);

@@ -146,6 +146,9 @@ fn appends_are_gap_free_chained_and_read_back_in_order() {
         assert!(s.read_at(999).unwrap().is_none());
         let present = s.existing_ids(&[many[5].id, Uuid::now_v7()]).unwrap();
         assert_eq!(present, [many[5].id].into_iter().collect(), "{}", e.name);
+        let at_7 = s.read_at(7).unwrap().unwrap();
+        assert_eq!(s.seq_of(at_7.id).unwrap(), Some(7), "{}", e.name);
+        assert_eq!(s.seq_of(Uuid::now_v7()).unwrap(), None, "{}", e.name);
         assert_eq!(s.check_tail().unwrap().unwrap().seq, 302, "{}", e.name);
     });
 }

@@ -242,6 +242,7 @@ fn replay(
         dir: &dir,
         compact_reobservations: true,
         relevance: crate::relevance::Screening::Reject,
+        runtime: None,
     };
     let report = ingest::run_plan(&ctx, &plan, calls.into_iter().collect(), started)?;
     crate::project::print_run_report(&dir, &*store, trust_policy, report, json)?;

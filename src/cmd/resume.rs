@@ -187,6 +187,7 @@ pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCod
         } else {
             crate::relevance::Screening::Reject
         },
+        runtime: None,
     };
 
     // What the first attempt recorded: answered requests, their payloads, the figures.

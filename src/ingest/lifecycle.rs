@@ -11,7 +11,8 @@ use tokio::sync::Notify;
 /// The exit code of a run stopped by SIGINT or SIGTERM (128 + SIGINT, the shell's habit).
 pub const CANCELLED_EXIT_CODE: u8 = 130;
 
-/// A request to stop, passed into a run (never a global): from a signal, or a test.
+/// A request to stop, passed into a run (never a global): from a signal (the command
+/// line), a person's cancel (the server's `DELETE /api/runs/{id}`), or a test.
 #[derive(Clone, Debug, Default)]
 pub struct Shutdown {
     inner: Arc<Inner>,
@@ -19,13 +20,17 @@ pub struct Shutdown {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// 0: running; otherwise the signal that asked to stop.
+    /// 0: running; otherwise the signal that asked to stop ([`CANCELLED`] for a cancel).
     signal: AtomicU8,
+    /// Why a cancel asked to stop (set once, before `signal`).
+    cancel_reason: std::sync::OnceLock<String>,
     notify: Notify,
 }
 
 const SIGINT: u8 = 2;
 const SIGTERM: u8 = 15;
+/// Not a signal: a person asked to stop the run (see [`Shutdown::cancel`]).
+const CANCELLED: u8 = 255;
 
 impl Shutdown {
     pub fn new() -> Shutdown {
@@ -38,20 +43,43 @@ impl Shutdown {
         self.inner.notify.notify_waiters();
     }
 
+    /// Asks the run to stop on a person's request; `reason` (who and why) goes into the
+    /// run's `RunCancelled`. The first request wins: later ones change nothing.
+    pub fn cancel(&self, reason: impl Into<String>) {
+        let _ = self.inner.cancel_reason.set(reason.into());
+        let _ =
+            self.inner
+                .signal
+                .compare_exchange(0, CANCELLED, Ordering::SeqCst, Ordering::SeqCst);
+        self.inner.notify.notify_waiters();
+    }
+
     /// Why the run was asked to stop, if it was.
-    pub fn reason(&self) -> Option<&'static str> {
+    pub fn reason(&self) -> Option<String> {
         match self.inner.signal.load(Ordering::SeqCst) {
             0 => None,
-            SIGINT => Some("SIGINT"),
-            SIGTERM => Some("SIGTERM"),
-            _ => Some("shutdown requested"),
+            SIGINT => Some("SIGINT".into()),
+            SIGTERM => Some("SIGTERM".into()),
+            CANCELLED => Some(
+                self.inner
+                    .cancel_reason
+                    .get()
+                    .cloned()
+                    .unwrap_or_else(|| "cancelled".into()),
+            ),
+            _ => Some("shutdown requested".into()),
         }
+    }
+
+    /// Whether a stop was requested.
+    pub fn is_requested(&self) -> bool {
+        self.inner.signal.load(Ordering::SeqCst) != 0
     }
 
     /// Returns `Err(Cancelled)` once a stop was requested: checked between stages.
     pub fn check(&self) -> Result<()> {
         match self.reason() {
-            Some(r) => Err(Cancelled(r.to_string()).into()),
+            Some(r) => Err(Cancelled(r).into()),
             None => Ok(()),
         }
     }
@@ -60,7 +88,7 @@ impl Shutdown {
     pub async fn requested(&self) {
         loop {
             let notified = self.inner.notify.notified();
-            if self.reason().is_some() {
+            if self.is_requested() {
                 return;
             }
             notified.await;

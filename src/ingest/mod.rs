@@ -6,6 +6,7 @@
 //! stream and `RunCompleted`/`RunFailed` the last.
 
 pub mod lifecycle;
+pub mod query;
 pub mod report;
 pub mod stages;
 pub mod transports;
@@ -55,7 +56,17 @@ pub struct RunRecorder<'a> {
 
 impl<'a> RunRecorder<'a> {
     pub fn new(store: &'a dyn EventStore, blobs: &'a dyn Blobs, query: &str) -> Self {
-        let run_id = Uuid::now_v7();
+        Self::with_run_id(store, blobs, query, Uuid::now_v7())
+    }
+
+    /// A recorder for a new run whose id was chosen before it started (a server answers
+    /// with the id at once and runs the run after).
+    pub fn with_run_id(
+        store: &'a dyn EventStore,
+        blobs: &'a dyn Blobs,
+        query: &str,
+        run_id: Uuid,
+    ) -> Self {
         let trace_id = Uuid::new_v4().simple().to_string()[..16].to_string();
         RunRecorder {
             store,
@@ -227,6 +238,10 @@ pub struct RunContext<'a> {
     pub compact_reobservations: bool,
     /// What to do with candidates that do not answer the query (`--keep-off-topic`).
     pub relevance: crate::relevance::Screening,
+    /// The tokio runtime the connector calls run on: the caller's (a server runs a run on
+    /// one of its blocking threads and the calls on its own workers), or `None` for a
+    /// runtime of the run's own (the command line, which has none).
+    pub runtime: Option<tokio::runtime::Handle>,
 }
 
 /// What to call in a run: each connector with its requests.
@@ -299,8 +314,19 @@ pub fn run_plan(
     calls: CallList,
     started: RunStarted,
 ) -> Result<RunReport> {
+    run_plan_as(ctx, plan, calls, started, Uuid::now_v7())
+}
+
+/// [`run_plan`] for a run whose id the caller chose (and may already have shown).
+pub fn run_plan_as(
+    ctx: &RunContext<'_>,
+    plan: &Plan,
+    calls: CallList,
+    started: RunStarted,
+    run_id: Uuid,
+) -> Result<RunReport> {
     let clock = Instant::now();
-    let mut rec = RunRecorder::new(ctx.store, ctx.blobs, &plan.query);
+    let mut rec = RunRecorder::with_run_id(ctx.store, ctx.blobs, &plan.query, run_id);
     let span = info_span!("run", run_id = %rec.run_id, trace_id = %rec.trace_id);
     let _entered = span.enter();
     let _lock = ctx.dir.run_lock(&rec.run_id.to_string())?;
@@ -600,11 +626,20 @@ fn fetch_all(
     budget: &std::sync::Arc<Budget>,
     span: &tracing::Span,
 ) -> Result<Vec<FetchedPayload>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    // The caller's runtime when it has one (block_on from one of its blocking threads);
+    // otherwise one of the run's own, dropped when fetching ends.
+    let own_runtime;
+    let runtime = match &ctx.runtime {
+        Some(handle) => handle.clone(),
+        None => {
+            own_runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            own_runtime.handle().clone()
+        }
+    };
     runtime.block_on(async {
         let (sink, mut events) = mpsc::channel::<FetchEvent>(64);
         let mut tasks = tokio::task::JoinSet::new();

@@ -112,7 +112,7 @@ mod form;
 mod index;
 mod keys;
 mod normalize;
-mod score;
+pub mod score;
 pub mod store;
 mod table;
 

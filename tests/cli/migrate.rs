@@ -86,6 +86,17 @@ fn with_password(db: &TestDb) -> (String, String) {
     }
 }
 
+/// An embedded data dir, whatever engine the suite runs on: what migrate copies from.
+fn embedded() -> Scratch {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    Scratch {
+        _tmp: tmp,
+        data,
+        pg: None,
+    }
+}
+
 /// A throw-away database, or `None` (the test is then skipped).
 fn database() -> Option<TestDb> {
     let db = TestDb::create();
@@ -160,7 +171,7 @@ fn identity_built(doc: &Value) -> bool {
 #[test]
 fn the_fixture_world_round_trips_into_postgresql() {
     let Some(db) = database() else { return };
-    let dir = setup();
+    let dir = embedded();
     ingest_offline(&dir, SEED);
     ingest_offline(&dir, TWO_PAGES);
     let path = write(&dir, "club.csv", CLUB_FOUNDING.as_bytes());
@@ -242,7 +253,7 @@ fn the_fixture_world_round_trips_into_postgresql() {
 #[test]
 fn a_100k_event_log_round_trips_and_is_timed() {
     let Some(db) = database() else { return };
-    let dir = setup();
+    let dir = embedded();
     dir.synthetic(100_000, "big");
     let started = Instant::now();
     let doc = dir.migrate_json(db.url());
@@ -292,7 +303,7 @@ fn migrate_paused(dir: &Scratch, url: &str, tag: &str) -> Spawned {
 #[test]
 fn a_migration_killed_between_batches_resumes_where_it_stopped() {
     let Some(db) = database() else { return };
-    let dir = setup();
+    let dir = embedded();
     dir.synthetic(12_000, "k");
     migrate_paused(&dir, db.url(), "migrate-killed").kill_9();
     assert_eq!(pg_head(db.url()), BATCH, "whole batches only");
@@ -311,7 +322,7 @@ fn a_migration_killed_between_batches_resumes_where_it_stopped() {
 #[test]
 fn a_migration_stopped_with_ctrl_c_says_so_excludes_another_and_resumes() {
     let Some(db) = database() else { return };
-    let dir = setup();
+    let dir = embedded();
     dir.synthetic(7_000, "c");
     let running = migrate_paused(&dir, db.url(), "migrate-int");
     // Meanwhile a second one into the same database waits for nothing: it is refused.
@@ -339,7 +350,7 @@ fn a_migration_stopped_with_ctrl_c_says_so_excludes_another_and_resumes() {
 #[test]
 fn a_migration_killed_at_any_moment_leaves_whole_batches_and_resumes() {
     let Some(db) = database() else { return };
-    let dir = setup();
+    let dir = embedded();
     dir.synthetic(60_000, "any");
     let running = dir.spawn(
         dir.pg_cmd(None, &["migrate", "--to", db.url()]),
@@ -364,7 +375,7 @@ fn a_migration_killed_at_any_moment_leaves_whole_batches_and_resumes() {
 #[test]
 fn a_target_holding_another_log_is_refused_and_left_untouched() {
     let Some(db) = database() else { return };
-    let (mine, other) = (setup(), setup());
+    let (mine, other) = (embedded(), embedded());
     mine.synthetic(3_000, "mine");
     other.synthetic(3_000, "other");
     mine.migrate_json(db.url());
@@ -393,9 +404,9 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 #[test]
 fn a_data_dir_behind_its_target_is_refused_and_one_ahead_resumes() {
     let Some(db) = database() else { return };
-    let dir = setup();
+    let dir = embedded();
     dir.synthetic(3_000, "a");
-    let earlier = setup();
+    let earlier = embedded();
     copy_dir(&dir.data, &earlier.data);
     dir.synthetic(4_000, "b");
 
@@ -421,7 +432,7 @@ fn a_data_dir_behind_its_target_is_refused_and_one_ahead_resumes() {
 #[test]
 fn a_database_of_another_program_or_a_newer_format_is_refused() {
     let Some(db) = database() else { return };
-    let dir = setup();
+    let dir = embedded();
     dir.synthetic(1_000, "x");
     sql(
         db.url(),
@@ -451,19 +462,20 @@ fn a_database_of_another_program_or_a_newer_format_is_refused() {
 
 #[test]
 fn bad_urls_and_unreachable_servers_fail_in_one_line_without_the_password() {
-    let dir = setup();
+    let dir = embedded();
     dir.synthetic(1_000, "u");
-    let check = |url: &str, code: i32, says: &str| {
+    let check_secret = |url: &str, password: &str, code: i32, says: &str| {
         let out = dir.migrate(url);
         assert_exit(&out, code);
         let (o, e) = (stdout(&out), stderr(&out));
         assert!(
-            !o.contains(PASSWORD) && !e.contains(PASSWORD),
+            !o.contains(password) && !e.contains(password),
             "{url}: {o}{e}"
         );
         assert!(e.contains(says), "{url}: {e}");
         assert_eq!(e.trim().lines().count(), 1, "{url}: one line: {e}");
     };
+    let check = |url: &str, code: i32, says: &str| check_secret(url, PASSWORD, code, says);
     check("mysql://root:hunter2@127.0.0.1/db", 2, "PostgreSQL URL");
     check("postgres://u:hunter2@127.0.0.1:notaport/db", 2, "--to");
     check(
@@ -508,8 +520,12 @@ fn bad_urls_and_unreachable_servers_fail_in_one_line_without_the_password() {
         2,
         "no_such_role",
     );
-    check(
-        &format!("postgres://postgres:{PASSWORD}@{host_port}/tf_no_such_database"),
+    // The server's own credentials (where it asks for a password), another database.
+    let (with_secret, password) = with_password(&db);
+    let base = with_secret.rsplit_once('/').unwrap().0;
+    check_secret(
+        &format!("{base}/tf_no_such_database"),
+        &password,
         2,
         "does not exist",
     );
@@ -519,7 +535,7 @@ fn bad_urls_and_unreachable_servers_fail_in_one_line_without_the_password() {
 #[test]
 fn an_altered_data_dir_stops_the_copy_at_the_altered_seq() {
     let Some(db) = database() else { return };
-    let dir = setup();
+    let dir = embedded();
     dir.synthetic(12_000, "t");
     sqlite(&dir.log())
         .execute(
@@ -535,7 +551,7 @@ fn an_altered_data_dir_stops_the_copy_at_the_altered_seq() {
     assert_success(&dir.on_pg(db.url(), &["verify"]));
 
     // An altered payload: the batch naming it is not copied.
-    let other = setup();
+    let other = embedded();
     other.synthetic(12_000, "p");
     let blob = other.tf(&[
         "events",
@@ -564,7 +580,7 @@ fn an_altered_data_dir_stops_the_copy_at_the_altered_seq() {
 #[test]
 fn tampering_on_postgresql_after_a_migration_is_named_by_verify() {
     let Some(first) = database() else { return };
-    let dir = setup();
+    let dir = embedded();
     dir.synthetic(3_000, "v");
     let dbs = [first, TestDb::create().unwrap(), TestDb::create().unwrap()];
     for db in &dbs {

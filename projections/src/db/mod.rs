@@ -21,6 +21,7 @@
 
 mod fold;
 mod merging;
+mod page;
 pub mod pg;
 mod read;
 mod rows;
@@ -40,6 +41,7 @@ use crate::files;
 use crate::policy::{PolicyError, TrustPolicy};
 
 pub use merging::{ChangeSink, DryRunSummary, FieldChange, RemergeReport};
+pub use page::{EntityCounts, EntityCursor, EntityFilter, EntityPage, SourceCount};
 pub use read::{review_status, ConflictRow, ProjectionDb};
 
 /// The directory of the projections inside a data dir.

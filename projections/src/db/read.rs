@@ -78,11 +78,11 @@ pub(super) fn candidate_from_row(row: &dyn Row) -> Result<Candidate> {
 }
 
 /// The columns of `entities` that [`entity_from_row`] reads.
-const ENTITY_COLUMNS: &str = "entity_id, slug, founded_seq, updated_seq, sources, \
+pub(super) const ENTITY_COLUMNS: &str = "entity_id, slug, founded_seq, updated_seq, sources, \
      completeness, overrides, merged";
 
 /// An entity's merged values and its fold state (members not yet filled in).
-fn entity_from_row(path: &Path, row: &dyn Row) -> Result<(MergedEntity, EntityState)> {
+pub(super) fn entity_from_row(path: &Path, row: &dyn Row) -> Result<(MergedEntity, EntityState)> {
     let entity_id = row.req_text(0)?;
     let slug = row.req_text(1)?;
     let founded_seq = row.req_int(2)? as u64;
