@@ -86,6 +86,9 @@ pub enum Command {
     Verify(cmd::verify::Args),
     /// Print the log's last event as SEQ:HASH, an anchor to keep elsewhere for `verify --expect`.
     Head(cmd::head::Args),
+    /// Copy the data dir's log and payloads into a PostgreSQL database (resumable), verify
+    /// both sides and build the projections there.
+    Migrate(cmd::migrate::Args),
     /// The provenance web page, the JSON API (/api/...), runs and reviews over HTTP, /metrics.
     Serve(cmd::serve::Args),
     /// Tools for tests and benchmarks (not part of the stable interface).
@@ -128,6 +131,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Events(args) => cmd::events::run(data_dir, args),
         Command::Verify(args) => cmd::verify::run(data_dir, args),
         Command::Head(args) => cmd::head::run(data_dir, args),
+        Command::Migrate(args) => cmd::migrate::run(data_dir, trust, args),
         Command::Serve(args) => cmd::serve::run(data_dir, trust, args),
         Command::Dev(dev) => cmd::dev::run(data_dir, dev),
     }

@@ -65,7 +65,7 @@ pub fn load_policy(trust: Option<&Path>, place: &Place) -> Result<TrustPolicy> {
 }
 
 /// A progress bar on a terminal for folding `total` events; hidden otherwise.
-fn fold_bar(enabled: bool, label: &str) -> ProgressBar {
+pub(crate) fn fold_bar(enabled: bool, label: &str) -> ProgressBar {
     if !enabled || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }

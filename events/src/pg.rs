@@ -939,6 +939,206 @@ impl EventStore for PgEventStore {
     }
 }
 
+// Verbatim copies: how `trustfold migrate` moves a log, and its payloads many to a commit,
+// from another engine. Kept apart from `append`, which assigns seqs, hashes and times;
+// this keeps the ones it is given.
+
+/// The columns of `trustfold.events` in the order a verbatim copy writes them.
+const COPY_COLUMN_TYPES: [Type; 12] = [
+    Type::INT8,
+    Type::UUID,
+    Type::TEXT,
+    Type::INT8,
+    Type::TEXT,
+    Type::INT4,
+    Type::INT8,
+    Type::UUID,
+    Type::TEXT,
+    Type::UUID,
+    Type::BYTEA,
+    Type::BYTEA,
+];
+
+impl PgEventStore {
+    /// Appends events exactly as another log stored them (seq, id, stream, stream version,
+    /// kind, schema version, recorded time, run, trace, causation, payload bytes and hash):
+    /// how `trustfold migrate` copies a log. Either all the events are persisted, or none
+    /// are: one transaction that, like an append, first locks the head row and checks the
+    /// tail against the recorded head, then writes with binary COPY and moves the head.
+    ///
+    /// Refused with nothing written unless the events continue this log: the first seq
+    /// follows the head ([`StoreError::InvalidBatch`] otherwise), each event follows the one
+    /// before it and its hash is blake3(previous hash || canonical bytes), the first
+    /// chained onto the head's ([`StoreError::ChainBroken`] at the first that is not), and
+    /// each stream version follows the stream's last one. At most `BATCH_EVENTS_MAX`
+    /// events, each payload within `EVENT_BYTES_MAX`, as for an append. Returns the new head.
+    pub fn copy_verbatim(&self, events: &[StoredEvent]) -> Result<Head, StoreError> {
+        use crate::limits::{BATCH_EVENTS_MAX, EVENT_BYTES_MAX};
+        let Some(first) = events.first() else {
+            return Err(StoreError::InvalidBatch(
+                "a copy needs at least one event".into(),
+            ));
+        };
+        if events.len() > BATCH_EVENTS_MAX {
+            return Err(StoreError::Limit {
+                what: "the copy's length".into(),
+                name: "BATCH_EVENTS_MAX",
+                actual: events.len(),
+                max: BATCH_EVENTS_MAX,
+            });
+        }
+        if let Some(ev) = events.iter().find(|e| e.payload.len() > EVENT_BYTES_MAX) {
+            return Err(StoreError::Limit {
+                what: format!("the payload of seq {}", ev.seq),
+                name: "EVENT_BYTES_MAX",
+                actual: ev.payload.len(),
+                max: EVENT_BYTES_MAX,
+            });
+        }
+        let path = self.path.clone();
+        let err = |e| pg_error(&path, e);
+        let mut client = self.lock();
+        let mut tx = client.transaction().map_err(err)?;
+        let head = tx
+            .query_one(
+                "SELECT seq, hash FROM trustfold.head WHERE one FOR UPDATE",
+                &[],
+            )
+            .map_err(err)?;
+        let head_seq = head.get::<_, i64>(0) as u64;
+        let head_hash = Hash32::from_slice(&head.get::<_, Vec<u8>>(1))
+            .ok_or_else(|| StoreError::Integrity("the recorded head hash is malformed".into()))?;
+        let recorded = (head_seq > 0).then_some(Head {
+            seq: head_seq,
+            hash: head_hash,
+        });
+        crate::append::check_head_against_recorded(Self::head_on(&mut tx, &path)?, recorded)?;
+        if first.seq != head_seq + 1 {
+            return Err(StoreError::InvalidBatch(format!(
+                "the copy starts at seq {}, but this log's head is seq {head_seq}: it must \
+                 start at seq {}",
+                first.seq,
+                head_seq + 1
+            )));
+        }
+        // The same check a checked read makes: contiguous, and each hash chained.
+        let mut chain = crate::store::ChainCheck::after(head_seq, head_hash);
+        for ev in events {
+            chain.check(ev)?;
+        }
+        let mut streams: Vec<&str> = events.iter().map(|e| e.stream.as_str()).collect();
+        streams.sort_unstable();
+        streams.dedup();
+        let mut versions: HashMap<&str, u64> = streams.iter().map(|s| (*s, 0)).collect();
+        for row in tx
+            .query(
+                "SELECT stream, max(stream_version) FROM trustfold.events
+                 WHERE stream = ANY($1) GROUP BY stream",
+                &[&streams],
+            )
+            .map_err(err)?
+        {
+            if let Some(slot) = versions.get_mut(row.get::<_, &str>(0)) {
+                *slot = row.get::<_, i64>(1) as u64;
+            }
+        }
+        for ev in events {
+            let last = versions.entry(ev.stream.as_str()).or_insert(0);
+            if ev.stream_version != *last + 1 {
+                return Err(StoreError::InvalidBatch(format!(
+                    "seq {}: stream {:?} at version {} does not follow its version {}",
+                    ev.seq, ev.stream, ev.stream_version, last
+                )));
+            }
+            *last = ev.stream_version;
+        }
+
+        let sink = tx
+            .copy_in(
+                "COPY trustfold.events (seq, id, stream, stream_version, kind, schema_version, \
+                 recorded_at_us, run_id, trace_id, causation_id, payload, hash) \
+                 FROM STDIN (FORMAT binary)",
+            )
+            .map_err(err)?;
+        let mut writer = BinaryCopyInWriter::new(sink, &COPY_COLUMN_TYPES);
+        for ev in events {
+            let values: [&(dyn ToSql + Sync); 12] = [
+                &(ev.seq as i64),
+                &ev.id,
+                &ev.stream,
+                &(ev.stream_version as i64),
+                &ev.kind,
+                &(ev.schema_version as i32),
+                &ev.recorded_at.timestamp_micros(),
+                &ev.run_id,
+                &ev.trace_id,
+                &ev.causation_id,
+                &ev.payload,
+                &ev.hash.0.as_slice(),
+            ];
+            writer.write(&values).map_err(err)?;
+        }
+        writer.finish().map_err(err)?;
+        let last = &events[events.len() - 1];
+        let last = Head {
+            seq: last.seq,
+            hash: last.hash,
+        };
+        tx.execute(
+            "UPDATE trustfold.head SET seq = $1, hash = $2 WHERE one",
+            &[&(last.seq as i64), &last.hash.0.as_slice()],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(last)
+    }
+}
+
+impl PgBlobStore {
+    /// Which of `hashes` the store holds, in one query.
+    pub fn present(&self, hashes: &[BlobHash]) -> Result<HashSet<BlobHash>, BlobError> {
+        let keys: Vec<&[u8]> = hashes.iter().map(|h| h.0.as_slice()).collect();
+        let rows = self
+            .lock()
+            .query(
+                "SELECT hash FROM trustfold.blobs WHERE hash = ANY($1)",
+                &[&keys],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| Hash32::from_slice(r.get::<_, &[u8]>(0)))
+            .collect())
+    }
+
+    /// Stores `payloads` in one transaction: when it returns, all of them are durable;
+    /// on an error, none was written. A bulk copy's one commit for many payloads, where a
+    /// `put` commits each. Each payload is within `PAYLOAD_BYTES_MAX`, as for `put`.
+    pub fn put_all(&self, payloads: &[Vec<u8>]) -> Result<Vec<BlobHash>, BlobError> {
+        if let Some(big) = payloads.iter().find(|p| p.len() > PAYLOAD_BYTES_MAX) {
+            return Err(BlobError::TooLarge {
+                actual: big.len(),
+                max: PAYLOAD_BYTES_MAX,
+            });
+        }
+        let hashes: Vec<BlobHash> = payloads.iter().map(|p| Hash32::of(p)).collect();
+        let mut client = self.lock();
+        let mut tx = client.transaction().map_err(|e| self.err(e))?;
+        let insert = tx
+            .prepare(
+                "INSERT INTO trustfold.blobs(hash, bytes) VALUES ($1, $2)
+                 ON CONFLICT (hash) DO NOTHING",
+            )
+            .map_err(|e| self.err(e))?;
+        for (hash, bytes) in hashes.iter().zip(payloads) {
+            tx.execute(&insert, &[&hash.0.as_slice(), bytes])
+                .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(hashes)
+    }
+}
+
 /// Raw payloads on PostgreSQL, by blake3, in `trustfold.blobs`. A `put` commits before it
 /// returns, so the blob is durable before any event naming it is appended.
 pub struct PgBlobStore {

@@ -7,6 +7,7 @@ pub mod events;
 pub mod head;
 pub mod import;
 pub mod ingest;
+pub mod migrate;
 pub mod overrides;
 pub mod plan;
 pub mod provenance;

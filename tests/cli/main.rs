@@ -18,6 +18,7 @@ mod identity;
 mod identity_index;
 mod lifecycle;
 mod log;
+mod migrate;
 mod postgres;
 mod projections;
 mod relevance;
