@@ -17,3 +17,4 @@ pub mod planner;
 pub mod project;
 pub mod relevance;
 pub mod resolve;
+pub mod source;

@@ -12,8 +12,8 @@ use trustfold_projections::{FoldReport, ProjectionDb, Projections, RemergeReport
 
 use crate::datadir::DataDir;
 use crate::exit::bad_input;
-use crate::planner::ConnectorId;
 use crate::resolve::{IdentityReport, IdentityStore};
+use crate::source::ConnectorId;
 
 /// The name of the policy file looked for in the data dir.
 pub const DATA_DIR_POLICY: &str = "trust.toml";

@@ -245,6 +245,28 @@ fn number_run(s: &str) -> &str {
     s[..end].trim_end()
 }
 
+/// Why a phone value that a candidate holds is not E.164, for provenance. Extraction keeps
+/// a number as written only when it did not read as a valid number in the source's region,
+/// which the value alone does not record: a number written with its country code is read
+/// again to say exactly what is wrong; a national one is described as such.
+pub fn why_kept(raw: &str) -> String {
+    let international = raw.trim_start().starts_with('+') || {
+        let digits: String = raw.chars().filter(char::is_ascii_digit).take(2).collect();
+        digits == "00" && raw.trim_start().starts_with('0')
+    };
+    let detail = if international {
+        match parse(raw, None) {
+            Err(problem) => problem.to_string(),
+            Ok(_) => "read as a valid number now, but not by the extractor that recorded it".into(),
+        }
+    } else {
+        "a national number that is not valid in the region its source's numbers were read in \
+         (the connector's, `region` in the trust policy, or the import's --region)"
+            .into()
+    };
+    format!("kept as the source wrote it: {detail}")
+}
+
 /// Whether `s` is E.164 text: `+`, then 7 to 15 digits, the first not 0. Syntax only.
 pub fn is_e164(s: &str) -> bool {
     match s.strip_prefix('+') {
@@ -384,6 +406,13 @@ mod tests {
             panic!("kept");
         };
         assert!(raw.len() <= PHONE_BYTES_MAX);
+    }
+
+    #[test]
+    fn a_kept_number_says_why_from_its_text() {
+        assert!(why_kept("0131 496 012").contains("national number that is not valid"));
+        assert!(why_kept("+44 131 496 012").contains("not a valid number"));
+        assert!(why_kept("+44 131 496 012").starts_with("kept as the source wrote it"));
     }
 
     #[test]

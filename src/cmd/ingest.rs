@@ -58,6 +58,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         } else {
             crate::relevance::Screening::Reject
         },
+        trust: Some(&trust_policy),
     };
     let calls = calls_for_plan(&plan, &ctx.transports);
     let started = trustfold_events::RunStarted {

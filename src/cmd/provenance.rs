@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde_json::{json, Value};
 use trustfold_projections::asof::{entity_as_of, AsOf};
-use trustfold_projections::{Field, MergedEntity, ProvenanceRow};
+use trustfold_projections::{Field, LossReason, MergedEntity, ProvenanceRow};
 
 use crate::cmd::entities::{clip, entity_json};
 use crate::exit::bad_input;
@@ -233,6 +233,11 @@ fn render(
                 _ => r.note.clone().unwrap_or_default(),
             };
             let why = match r.loss {
+                Some(LossReason::Invalid) => format!(
+                    " — {}: {}",
+                    LossReason::Invalid.as_str(),
+                    r.note.as_deref().unwrap_or("")
+                ),
                 Some(l) => format!(
                     " — {}{}",
                     l.as_str(),

@@ -32,8 +32,8 @@ use crate::datadir::DataDir;
 use crate::exit::bad_input;
 use crate::ingest::lifecycle::{RunLock, Shutdown};
 use crate::ingest::{self, FetchedPayload, RunContext, RunRecorder};
-use crate::planner::ConnectorId;
 use crate::project;
+use crate::source::ConnectorId;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -187,6 +187,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         } else {
             crate::relevance::Screening::Reject
         },
+        trust: Some(&policy),
     };
 
     // What the first attempt recorded: answered requests, their payloads, the figures.

@@ -30,7 +30,8 @@ use crate::connectors::fetch::{
 use crate::connectors::secrets::Secrets;
 use crate::connectors::transport::Transport;
 use crate::connectors::{connector, ConnectorRequest, Query};
-use crate::planner::{ConnectorId, Plan};
+use crate::planner::Plan;
+use crate::source::ConnectorId;
 use lifecycle::{catch_panic, failpoint, Cancelled, Shutdown};
 
 pub use report::{RunHeader, RunReport};
@@ -227,6 +228,9 @@ pub struct RunContext<'a> {
     pub compact_reobservations: bool,
     /// What to do with candidates that do not answer the query (`--keep-off-topic`).
     pub relevance: crate::relevance::Screening,
+    /// The trust policy, for the region each connector's records are read in
+    /// (`crate::source::region_for`); `None`: each connector's own.
+    pub trust: Option<&'a trustfold_projections::TrustPolicy>,
 }
 
 /// What to call in a run: each connector with its requests.
@@ -338,7 +342,7 @@ pub fn drive(
         stage = "extract";
         let extracted = catch_panic(stage, || {
             failpoint("extract", &ctx.shutdown)?;
-            extract_payloads(rec, ctx.secrets, payloads, &ctx.shutdown)
+            extract_payloads(rec, ctx.secrets, payloads, &ctx.shutdown, ctx.trust)
         })?;
         ctx.shutdown.check()?;
         stage = "resolve";
@@ -446,6 +450,7 @@ pub fn extract_payloads(
     secrets: &Secrets,
     payloads: Vec<FetchedPayload>,
     shutdown: &Shutdown,
+    trust: Option<&trustfold_projections::TrustPolicy>,
 ) -> Result<Vec<stages::ExtractedPayload>> {
     let mut out = Vec::new();
     for p in payloads {
@@ -454,7 +459,8 @@ pub fn extract_payloads(
         let Some(extractor) = crate::extract::extractor_for(source) else {
             continue;
         };
-        match extractor.extract(&p.body) {
+        let region = crate::source::region_for(source, None, trust);
+        match extractor.extract(&p.body, region) {
             Ok(mut extraction) => {
                 if p.connector == ConnectorId::EdinburghCouncil {
                     let service = arcgis_service(&p.url).unwrap_or_else(|| "layer".into());

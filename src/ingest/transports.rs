@@ -16,7 +16,7 @@ use crate::connectors::secrets::Secrets;
 use crate::connectors::transport::Transport;
 use crate::connectors::{connector, Auth};
 use crate::exit::bad_input;
-use crate::planner::ConnectorId;
+use crate::source::ConnectorId;
 
 /// The environment variable that overrides a connector's base URL.
 pub fn base_url_env(id: ConnectorId) -> String {

@@ -109,12 +109,13 @@
 //! 100k and 1M and reports time, comparisons and pairwise precision and recall.
 
 mod form;
+mod hash;
 mod index;
 mod keys;
-mod normalize;
 mod score;
 pub mod store;
 mod table;
+mod vocab;
 
 #[cfg(test)]
 mod tests;
@@ -130,7 +131,7 @@ pub use store::{IdentityReport, IdentityStore, IdentityStoreError, WorkingIndex}
 
 /// Recorded in every `MergeDecided`; bumped whenever a decision for the same inputs can
 /// change (a weight, a threshold default, a token list, the blocking rules).
-pub const MATCHER_VERSION: &str = "1";
+pub const MATCHER_VERSION: &str = "2";
 
 /// Most entities a `Review` outcome names.
 pub const REVIEW_ENTITIES_MAX: usize = 5;

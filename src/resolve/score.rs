@@ -33,7 +33,7 @@
 //! * When both candidates have coordinates, the `postcode` and `address` terms are halved:
 //!   they mostly repeat what the distance says (Wardie Primary School and Wardie Playing
 //!   Fields share a street, a postcode and a point within 200 m).
-//! * `category` compares the coarse kinds (`normalize::kind`) implied by the name, the
+//! * `category` compares the coarse kinds (`vocab::kind`) implied by the name, the
 //!   categories and the sports; it is present when both have one. Agreement adds nothing:
 //!   neighbours of one kind are common, so only disagreement is evidence.
 //! * `brand` is present when either name has a brand word ("Powerleague", "Nuffield"): a
@@ -64,7 +64,7 @@
 //!
 //! # Name similarity
 //!
-//! Each token has a weight by its class (`normalize::TokenClass`): distinctive words 1.0,
+//! Each token has a weight by its class (`vocab::TokenClass`): distinctive words 1.0,
 //! kind words ("tennis", "school", "course") 0.5, brand words ("powerleague") 0.4, generic
 //! words ("club", "centre", "edinburgh", "park") 0.2; articles and legal suffixes ("the",
 //! "ltd") are dropped. A stop-list rather than weights learned from the index's token
@@ -86,7 +86,9 @@
 
 use std::collections::BTreeMap;
 
-use super::normalize::{self, kind, Postcode, TokenClass, Website};
+use trustfold_normalize::address::{compare_numbers, LocalityMatch, NumbersMatch};
+
+use super::vocab::{self, kind, Postcode, TokenClass, Website};
 
 /// Within this distance, coordinates agree fully (different sources put the pin on the
 /// entrance, the car park or the middle of the site).
@@ -109,6 +111,8 @@ const PHONE: (f64, f64) = (-1.0, 3.0);
 const WEBSITE: (f64, f64) = (-0.5, 2.5);
 const POSTCODE: (f64, f64) = (-2.5, 2.0);
 const ADDRESS: (f64, f64) = (-0.5, 1.5);
+const STREET: (f64, f64) = (-3.0, 3.0);
+const LOCALITY: (f64, f64) = (-1.0, 0.5);
 const CATEGORY: (f64, f64) = (-2.5, 0.0);
 const ENTITY_CLASS: (f64, f64) = (-4.0, 0.0);
 const BRAND: (f64, f64) = (-2.0, 0.0);
@@ -133,7 +137,7 @@ pub(crate) struct QueryToken {
     /// The token's block key (`keys::token_hash` of its text).
     pub hash: u64,
     pub weight: f32,
-    pub class: normalize::TokenClass,
+    pub class: vocab::TokenClass,
     pub text: String,
 }
 
@@ -150,6 +154,10 @@ pub(crate) struct Side<'a> {
     pub website: Option<Website>,
     pub postcode: Option<Postcode>,
     pub address: &'a [u32],
+    /// The street form (`vocab::street_form`), empty without a street.
+    pub street: &'a [u32],
+    /// The locality form (`vocab::locality_form`), empty without a locality.
+    pub locality: &'a [u32],
     /// The `(source, id)` hashes this candidate is or names, each as two u32 (low, high).
     pub ids: &'a [u32],
 }
@@ -164,7 +172,7 @@ pub(crate) trait Vocabulary {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct AttachedToken {
     pub id: u32,
-    pub class: normalize::TokenClass,
+    pub class: vocab::TokenClass,
     /// Length in bytes (tokens are at most 40), first and last byte.
     pub len: u8,
     pub first: u8,
@@ -175,7 +183,7 @@ impl Default for AttachedToken {
     fn default() -> Self {
         AttachedToken {
             id: NO_ID,
-            class: normalize::TokenClass::Generic,
+            class: vocab::TokenClass::Generic,
             len: 0,
             first: 0,
             last: 0,
@@ -194,6 +202,8 @@ pub(crate) struct PairFeatures {
     pub website: Option<f64>,
     pub postcode: Option<f64>,
     pub address: Option<f64>,
+    pub street: Option<f64>,
+    pub locality: Option<f64>,
     pub category: Option<f64>,
     pub entity_class: Option<f64>,
     pub brand: Option<f64>,
@@ -216,6 +226,8 @@ impl PairFeatures {
             ("website", self.website),
             ("postcode", self.postcode),
             ("address", self.address),
+            ("street", self.street),
+            ("locality", self.locality),
             ("category", self.category),
             ("entity_class", self.entity_class),
             ("brand", self.brand),
@@ -336,7 +348,7 @@ pub(crate) fn name_similarity(
                 {
                     continue;
                 }
-                if normalize::one_edit_apart(&q.text, vocab.text(a.id)) {
+                if vocab::one_edit_apart(&q.text, vocab.text(a.id)) {
                     used |= 1 << j;
                     matched += TYPO_CREDIT * q.weight.min(a.class.weight());
                     if q.class == TokenClass::Distinctive && a.class == TokenClass::Distinctive {
@@ -403,7 +415,7 @@ pub(crate) fn score_pair(
     }
     let mut logit = BIAS + name_contribution(name.similarity, name.words);
     if let (Some(p), Some(r)) = (q.coord, a.coord) {
-        let d_m = crate::connectors::gazetteer::haversine_km(p, r) * 1000.0;
+        let d_m = trustfold_normalize::geo::haversine_km(p, r) * 1000.0;
         let d_m = if d_m.is_finite() { d_m } else { f64::MAX };
         let s = distance_similarity(d_m, distance_zero_m);
         f.distance_m = Some(d_m.min(1.0e8));
@@ -430,11 +442,24 @@ pub(crate) fn score_pair(
         f.postcode = Some(s);
         logit += repeat * lerp(POSTCODE, s);
     }
-    if !q.address.is_empty() && !a.address.is_empty() {
+    if let Some(s) = street_similarity(q.street, a.street) {
+        // The street and number say what the address words would, more precisely.
+        f.street = Some(s);
+        logit += repeat * lerp(STREET, s);
+    } else if !q.address.is_empty() && !a.address.is_empty() {
         let common = q.address.iter().filter(|t| a.address.contains(t)).count();
         let s = 2.0 * common as f64 / (q.address.len() + a.address.len()) as f64;
         f.address = Some(s);
         logit += repeat * lerp(ADDRESS, s);
+    }
+    if let Some(m) = vocab::compare_localities(q.locality, a.locality) {
+        let s = match m {
+            LocalityMatch::Same => 1.0,
+            LocalityMatch::Compatible => LOCALITY_COMPATIBLE,
+            LocalityMatch::Different => 0.0,
+        };
+        f.locality = Some(s);
+        logit += repeat * lerp(LOCALITY, s);
     }
     if let Some(s) = name.brand {
         f.brand = Some(s);
@@ -463,6 +488,30 @@ pub(crate) fn score_pair(
     f.logit = Some(logit);
     f.score = logistic(logit);
     f
+}
+
+/// The locality similarity of two names written at different detail ("Leith, Edinburgh"
+/// and "Edinburgh"): a little evidence for.
+const LOCALITY_COMPATIBLE: f64 = 0.7;
+
+/// How two street forms compare, `None` unless both have a street: 0 on different streets;
+/// on the same street by their house numbers: the same 1, overlapping 0.8 (a range and a
+/// number in it, "21B" and "21"), unknown on one side 0.45, near (two apart on one side)
+/// 0.3, different 0.
+pub(crate) fn street_similarity(q: &[u32], a: &[u32]) -> Option<f64> {
+    let (qs, as_) = (q.first()?, a.first()?);
+    if qs != as_ {
+        return Some(0.0);
+    }
+    Some(
+        match compare_numbers(&vocab::street_numbers(q), &vocab::street_numbers(a)) {
+            NumbersMatch::Same => 1.0,
+            NumbersMatch::Overlap => 0.8,
+            NumbersMatch::Unknown => 0.45,
+            NumbersMatch::Near => 0.3,
+            NumbersMatch::Different => 0.0,
+        },
+    )
 }
 
 /// 1 / (1 + e^-x), in [0, 1] for every input (NaN gives 0).

@@ -235,12 +235,12 @@ fn the_same_name_2_km_away_is_another_place() {
 fn the_same_name_and_phone_2_km_away_is_still_another_place() {
     let here = (55.9302, -3.2101);
     let mut fields = at("Drumbrae Hollow Tennis Club", here);
-    fields.phone = Some("0131 496 0999".into());
+    fields.phone = Some("+441314960999".into());
     let index = given(&[("e_a", &Rec::new("openstreetmap", "node/1", fields))]);
 
     // A chain's central booking number finds the pair; the distance keeps them apart.
     let mut far = at("Drumbrae Hollow Tennis Club", offset(here, 2000.0, 0.0));
-    far.phone = Some("0131 496 0999".into());
+    far.phone = Some("+441314960999".into());
     let d = when(&index, &Rec::new("google_places", "ChIJfar", far));
 
     assert!(!matches!(d.outcome, Outcome::Existing(_)), "{d:?}");
@@ -251,11 +251,11 @@ fn the_same_name_and_phone_2_km_away_is_still_another_place() {
 #[test]
 fn a_record_without_coordinates_matches_on_phone_and_a_similar_name() {
     let mut fields = at("Meadowbank Sports Centre", (55.9564715, -3.15813));
-    fields.phone = Some("0131 496 0173".into());
+    fields.phone = Some("+441314960173".into());
     let index = given(&[("e_mb", &Rec::new("google_places", "ChIJmb", fields))]);
 
     let mut sheet = named("Meadowbank Sports Centre & Stadium");
-    sheet.phone = Some("+44 131 4960173".into());
+    sheet.phone = Some("+441314960173".into());
     let d = when(&index, &Rec::new("spreadsheet", "row-12", sheet));
 
     assert_eq!(d.outcome, Outcome::Existing("e_mb".into()), "{d:?}");
@@ -357,7 +357,7 @@ fn the_same_record_from_the_same_source_is_the_same_candidate() {
         "Powerleague Portobello (new)",
         offset(PORTOBELLO_POWERLEAGUE, 5000.0, 0.0),
     );
-    moved.phone = Some("0131 000 0000".into());
+    moved.phone = Some("+441310000000".into());
     let d = when(&index, &Rec::new("google_places", "ChIJpp", moved));
 
     assert_eq!(d.outcome, Outcome::Existing("e_pp".into()));
@@ -513,7 +513,7 @@ fn a_missing_feature_neither_helps_nor_hurts() {
     );
 
     let mut with_phone = at("Corstorphine Tennis Club", offset(here, 150.0, 0.0));
-    with_phone.phone = Some("0131 334 0000".into());
+    with_phone.phone = Some("+441313340000".into());
     with_phone.website = Some("https://corstorphinetennis.example".into());
     let one_sided = when(&index, &Rec::new("openstreetmap", "way/2", with_phone));
 
@@ -525,7 +525,7 @@ fn a_missing_feature_neither_helps_nor_hurts() {
 fn without_a_name_nothing_matches() {
     let here = (55.9402, -3.2826);
     let mut fields = at("Corstorphine Tennis Club", here);
-    fields.phone = Some("0131 334 0000".into());
+    fields.phone = Some("+441313340000".into());
     let index = given(&[("e", &Rec::new("google_places", "ChIJ1", fields))]);
 
     let mut nameless = CandidateFields {
@@ -533,7 +533,7 @@ fn without_a_name_nothing_matches() {
         lon: Some(here.1),
         ..Default::default()
     };
-    nameless.phone = Some("0131 334 0000".into());
+    nameless.phone = Some("+441313340000".into());
     let d = when(&index, &Rec::new("openstreetmap", "node/3", nameless));
 
     assert_eq!(d.outcome, Outcome::NewEntity);
@@ -730,10 +730,10 @@ fn edinburgh_sample() -> Vec<Rec> {
     let mb = (55.9564715, -3.15813);
     let ctc = (55.9402, -3.2826);
     let mut mb_phone = at("Meadowbank Sports Centre", mb);
-    mb_phone.phone = Some("0131 496 0173".into());
+    mb_phone.phone = Some("+441314960173".into());
     mb_phone.postcode = Some("EH7 6AE".into());
     let mut mb_sheet = named("Meadowbank Sports Centre");
-    mb_sheet.phone = Some("01314960173".into());
+    mb_sheet.phone = Some("+441314960173".into());
     let mut mb_ss = at("MEADOWBANK SPORTS CENTRE", offset(mb, -60.0, 30.0));
     mb_ss.sports = vec!["Athletics".into()];
     let mut pp_google = at("Powerleague Edinburgh Portobello", pp);
@@ -883,10 +883,10 @@ fn the_worked_examples_of_the_scoring_docs_hold() {
 
     // Far apart, found through a shared phone so that the pair is scored at all.
     let mut a = at("Powerleague Edinburgh Portobello", pp);
-    a.phone = Some("0330 000 0000".into());
+    a.phone = Some("+443300000000".into());
     let index = given(&[("e_pp", &Rec::new("google_places", "ChIJpp", a))]);
     let mut b = at("Powerleague Sighthill", SIGHTHILL_POWERLEAGUE);
-    b.phone = Some("0330 000 0000".into());
+    b.phone = Some("+443300000000".into());
     let far = when(&index, &Rec::new("google_places", "ChIJps", b));
     assert!(far.score < 0.01, "{far:?}");
 

@@ -56,7 +56,8 @@ const POINTER: &str = "IDENTITY";
 /// The writers' lock file.
 const LOCK_FILE: &str = "IDENTITY.LOCK";
 /// The schema this build writes; a store of another format is rebuilt.
-pub const FORMAT_VERSION: i64 = 2;
+/// Format 3: the street, (street, number) and (locality, word) blocks, and form version 2.
+pub const FORMAT_VERSION: i64 = 3;
 /// How long a writer waits for another writer's lock.
 pub const LOCK_WAIT_MS_MAX: u64 = 120_000;
 /// How long a reader or writer waits on SQLite's busy lock.
