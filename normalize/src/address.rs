@@ -398,14 +398,15 @@ pub enum NumbersMatch {
     Overlap,
     /// One or both give no number.
     Unknown,
-    /// Different numbers at most [`NEAR_NUMBERS`] apart on the same side ("34" and "36").
+    /// Different numbers at most [`NEAR_NUMBERS`] apart ("34" and "36"; "46" and "47", a
+    /// corner or a listing's slip).
     Near,
     /// Different numbers further apart.
     Different,
 }
 
-/// House numbers this far apart, on the same side of the street, may be one shop that the
-/// listings number differently (a double frontage, a corner).
+/// House numbers this far apart may be one shop that the listings number differently (a
+/// double frontage, a corner, a slip).
 pub const NEAR_NUMBERS: u32 = 2;
 
 /// Compares two lists of house numbers (see [`NumbersMatch`]).
@@ -446,7 +447,7 @@ pub fn compare_numbers(a: &[HouseNumber], b: &[HouseNumber]) -> NumbersMatch {
     }
     let near = ca.iter().any(|x| {
         cb.iter()
-            .any(|y| x.abs_diff(*y) <= NEAR_NUMBERS && x % 2 == y % 2)
+            .any(|y| x.abs_diff(*y) <= NEAR_NUMBERS)
     });
     if near {
         NumbersMatch::Near
@@ -521,6 +522,9 @@ fn house_numbers_of(token: &str) -> Option<Vec<HouseNumber>> {
 ///   ([`street_type`]), "St" at the start being "Saint".
 pub fn street_address<'a>(lines: impl IntoIterator<Item = &'a str>) -> Option<StreetAddress> {
     let mut pending: Vec<HouseNumber> = Vec::new();
+    // Without a numbered part, the first part with a street type, a street's before a
+    // building's ("Princes Mall, Princes Street" is on Princes Street).
+    let mut unnumbered: Option<(bool, StreetAddress)> = None;
     for line in lines.into_iter().take(ADDRESS_PARTS_MAX) {
         for part in crate::text::clip(line, 512)
             .split([',', '\n'])
@@ -556,14 +560,28 @@ pub fn street_address<'a>(lines: impl IntoIterator<Item = &'a str>) -> Option<St
             if numbers.is_empty() && !has_type {
                 continue;
             }
-            if let Some(street) = street_name(&rest) {
+            let Some(street) = street_name(&rest) else {
+                continue;
+            };
+            if !numbers.is_empty() {
                 numbers.truncate(HOUSE_NUMBERS_MAX);
                 return Some(StreetAddress { street, numbers });
             }
+            let building = rest
+                .iter()
+                .filter_map(|w| street_type(w))
+                .all(|t| BUILDING_TYPES.contains(&t));
+            if unnumbered.as_ref().is_none_or(|(b, _)| *b && !building) {
+                unnumbered = Some((building, StreetAddress { street, numbers }));
+            }
         }
     }
-    None
+    unnumbered.map(|(_, s)| s)
 }
+
+/// Street types that name a building or a precinct rather than a street: a part with one
+/// of these is the street only when no other part names one.
+const BUILDING_TYPES: &[&str] = &["mall", "arcade", "centre", "plaza", "park"];
 
 /// The words of one address part: folded, with unit designations and postcode parts
 /// dropped; house-number tokens keep their separators ("47;49", "3-5a"), a list written
@@ -994,6 +1012,14 @@ mod tests {
             assert_eq!(n, want_numbers.to_vec(), "{lines:?}");
         }
         // No street to read.
+        assert_eq!(
+            street(&["Princes Mall", "Princes Street"]),
+            Some(("princes street".into(), vec![]))
+        );
+        assert_eq!(
+            street(&["Unit 3, Princes Mall", "Edinburgh"]),
+            Some(("princes mall".into(), vec![]))
+        );
         for lines in [&["Edinburgh"][..], &["George"], &["12"], &[""], &[]] {
             assert_eq!(street(lines), None, "{lines:?}");
         }
@@ -1021,7 +1047,8 @@ mod tests {
             ("155-159 Bruntsfield Pl", "157 Bruntsfield Pl", Overlap),
             ("34 Blackford Ave", "36 Blackford Ave", Near),
             ("187-189 Leith Walk", "301 Leith Walk", Different),
-            ("34 Blackford Ave", "35 Blackford Ave", Different),
+            ("34 Blackford Ave", "35 Blackford Ave", Near),
+            ("34 Blackford Ave", "37 Blackford Ave", Different),
         ];
         for (a, b, want) in rows {
             assert_eq!(compare_numbers(&n(a), &n(b)), *want, "{a} / {b}");

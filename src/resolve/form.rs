@@ -13,9 +13,9 @@
 //! class), kinds u32, [class u32], [lat f64, lon f64], [phone u64], [website host u32,
 //! full u32, flags u8], [postcode u64, outward_len u8, len u8], tokens: n u8 then
 //! (class u8, len u8, bytes) each, address: n u8 then u32 each, ids: n u8 then (u64, u64)
-//! each, street: n u8 then u32 each, locality: n u8 then u32 each.
+//! each, compact name u32, street: n u8 then u32 each, locality: n u8 then u32 each.
 //!
-//! Version 2 added the street and the locality.
+//! Version 2 added the compact name, the street and the locality.
 
 use super::index::Parts;
 use super::vocab::{Postcode, TokenClass, Website};
@@ -115,6 +115,7 @@ pub(crate) fn encode(parts: &Parts, own_id: bool) -> Vec<u8> {
         out.extend_from_slice(&a.to_le_bytes());
         out.extend_from_slice(&b.to_le_bytes());
     }
+    out.extend_from_slice(&parts.compact.to_le_bytes());
     for list in [&parts.street, &parts.locality] {
         let list = &list[..list.len().min(ITEMS_MAX)];
         out.push(list.len() as u8);
@@ -185,6 +186,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(Parts, bool), String> {
     let ids = (0..n)
         .map(|_| Ok((r.u64()?, r.u64()?)))
         .collect::<Result<Vec<_>, String>>()?;
+    let compact = r.u32()?;
     let n = r.u8()?;
     let street = (0..n).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
     let n = r.u8()?;
@@ -208,6 +210,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(Parts, bool), String> {
             website,
             postcode,
             address,
+            compact,
             street,
             locality,
             ids,

@@ -98,6 +98,8 @@ pub(crate) struct Prepared {
     pub(crate) website: Option<Website>,
     pub(crate) postcode: Option<Postcode>,
     pub(crate) address: Vec<u32>,
+    /// The name run together (`vocab::compact_name`), 0 without a name.
+    pub(crate) compact: u32,
     /// The street and its house numbers (`vocab::street_form`), empty without one.
     pub(crate) street: Vec<u32>,
     /// The locality's word hashes (`vocab::locality_form`), empty without one.
@@ -122,6 +124,7 @@ pub(crate) struct Parts {
     pub(crate) website: Option<Website>,
     pub(crate) postcode: Option<Postcode>,
     pub(crate) address: Vec<u32>,
+    pub(crate) compact: u32,
     pub(crate) street: Vec<u32>,
     pub(crate) locality: Vec<u32>,
     pub(crate) ids: Vec<(u64, u64)>,
@@ -183,6 +186,7 @@ impl Parts {
             website: fields.website.as_deref().and_then(vocab::website_key),
             postcode: fields.postcode.as_deref().and_then(vocab::postcode_key),
             address,
+            compact: fields.name.as_deref().map_or(0, vocab::compact_name),
             street,
             locality,
             ids,
@@ -246,6 +250,7 @@ impl Prepared {
             website: parts.website,
             postcode: parts.postcode,
             address: parts.address,
+            compact: parts.compact,
             street: parts.street,
             locality: parts.locality,
             id_words: parts
@@ -272,6 +277,7 @@ impl Prepared {
             website: self.website,
             postcode: self.postcode,
             address: self.address.clone(),
+            compact: self.compact,
             street: self.street.clone(),
             locality: self.locality.clone(),
             ids: self.ids.clone(),
@@ -298,6 +304,7 @@ impl Prepared {
             website: self.website,
             postcode: self.postcode,
             address: &self.address,
+            compact: self.compact,
             street: &self.street,
             locality: &self.locality,
             ids: &self.id_words,
@@ -416,10 +423,18 @@ impl Stored {
         &arena[s..s + 2 * usize::from(self.ids_len)]
     }
 
+    /// The compact name's hash: one word after the ids, always there.
+    fn compact(&self, arena: &[u32]) -> u32 {
+        arena[self.arena_start as usize
+            + usize::from(self.address_len)
+            + 2 * usize::from(self.ids_len)]
+    }
+
     fn street<'a>(&self, arena: &'a [u32]) -> &'a [u32] {
         let s = self.arena_start as usize
             + usize::from(self.address_len)
-            + 2 * usize::from(self.ids_len);
+            + 2 * usize::from(self.ids_len)
+            + 1;
         &arena[s..s + usize::from(self.street_len)]
     }
 
@@ -427,6 +442,7 @@ impl Stored {
         let s = self.arena_start as usize
             + usize::from(self.address_len)
             + 2 * usize::from(self.ids_len)
+            + 1
             + usize::from(self.street_len);
         &arena[s..s + usize::from(self.locality_len)]
     }
@@ -772,6 +788,7 @@ impl IdentityIndex {
         // `LOCALITY_WORDS_MAX`), so the u8 lengths below hold them.
         self.arena.extend_from_slice(&p.address);
         self.arena.extend_from_slice(&p.id_words);
+        self.arena.push(p.compact);
         self.arena.extend_from_slice(&p.street);
         self.arena.extend_from_slice(&p.locality);
 
@@ -985,6 +1002,7 @@ impl IdentityIndex {
                 website: s.website(),
                 postcode: s.postcode(),
                 address: s.address(&self.arena),
+                compact: s.compact(&self.arena),
                 street: s.street(&self.arena),
                 locality: s.locality(&self.arena),
                 ids: s.ids(&self.arena),

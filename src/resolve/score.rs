@@ -124,8 +124,17 @@ const EXTERNAL_ID: f64 = 4.0;
 /// Credit for a token matched with one edit, as a fraction of its weight.
 const TYPO_CREDIT: f32 = 0.8;
 
+/// The least similarity of two names whose words match but for generic ones (see
+/// `name_similarity`): name term +1.7.
+const CORE_SIMILARITY: f64 = 0.92;
+
 /// Shortest token (bytes) that may match with one edit: "gym" and "gyn" are different.
 const TYPO_BYTES_MIN: usize = 4;
+
+/// Shortest tokens (bytes, both) that may match with two edits, their first letters
+/// equal: long words are misspelt twice ("Croissantiere", "Croissanterie") and two long
+/// words two edits apart are rarely different words.
+const TWO_TYPOS_BYTES_MIN: usize = 9;
 
 /// Marks a query token that is not in the index's vocabulary (it can only match by typo).
 pub(crate) const NO_ID: u32 = u32::MAX;
@@ -154,6 +163,8 @@ pub(crate) struct Side<'a> {
     pub website: Option<Website>,
     pub postcode: Option<Postcode>,
     pub address: &'a [u32],
+    /// The name run together (`vocab::compact_name`), 0 without a name.
+    pub compact: u32,
     /// The street form (`vocab::street_form`), empty without a street.
     pub street: &'a [u32],
     /// The locality form (`vocab::locality_form`), empty without a locality.
@@ -342,14 +353,19 @@ pub(crate) fn name_similarity(
                 // One edit keeps the length within 1 and the first or the last byte, so
                 // most pairs are ruled out without reading the other token's text.
                 let len = usize::from(a.len);
+                let long = len >= TWO_TYPOS_BYTES_MIN && q.text.len() >= TWO_TYPOS_BYTES_MIN;
                 if len < TYPO_BYTES_MIN
-                    || len.abs_diff(q.text.len()) > 1
-                    || (a.first != q_first && a.last != q_last)
+                    || len.abs_diff(q.text.len()) > if long { 2 } else { 1 }
+                    || (a.first != q_first && (long || a.last != q_last))
                 {
                     continue;
                 }
-                if vocab::one_edit_apart(&q.text, vocab.text(a.id)) {
+                let other = vocab.text(a.id);
+                let typo = vocab::one_edit_apart(&q.text, other)
+                    || (long && a.first == q_first && vocab::edits_at_most(&q.text, other, 2));
+                if typo {
                     used |= 1 << j;
+                    unmatched &= !(1 << i);
                     matched += TYPO_CREDIT * q.weight.min(a.class.weight());
                     if q.class == TokenClass::Distinctive && a.class == TokenClass::Distinctive {
                         words += TYPO_CREDIT;
@@ -373,8 +389,25 @@ pub(crate) fn name_similarity(
     let (wa, wb) = (f64::from(query_weight), f64::from(attached_weight));
     let dice = 2.0 * matched / (wa + wb);
     let containment = matched / wa.min(wb);
+    let mut similarity = ((dice + containment) / 2.0).clamp(0.0, 1.0);
+    // Names that differ only in generic words ("Tesco Metro" and "Tesco Express",
+    // "Sainsbury's Local" and "Sainsburys", "The Corner Shop" and "The Corner Store") are
+    // one name with another label: every other word of both is matched.
+    let core = |t: TokenClass| t != TokenClass::Generic;
+    let q_core_all = query
+        .iter()
+        .enumerate()
+        .all(|(i, q)| !core(q.class) || unmatched & (1 << i) == 0);
+    let a_core_all = attached
+        .iter()
+        .enumerate()
+        .all(|(j, a)| !core(a.class) || used & (1 << j) != 0);
+    let has_core = query.iter().any(|q| core(q.class)) && attached.iter().any(|a| core(a.class));
+    if has_core && q_core_all && a_core_all {
+        similarity = similarity.max(CORE_SIMILARITY);
+    }
     NameMatch {
-        similarity: ((dice + containment) / 2.0).clamp(0.0, 1.0),
+        similarity,
         words: f64::from(words),
         brand,
     }
@@ -412,6 +445,12 @@ pub(crate) fn score_pair(
         // No name on one side: cannot match (see the module docs).
         f.name = 0.0;
         return f;
+    }
+    // One name written with other word breaks ("Day To Day", "Day-Today") is the same name.
+    let mut name = name;
+    if q.compact != 0 && q.compact == a.compact {
+        name.similarity = 1.0;
+        f.name = 1.0;
     }
     let mut logit = BIAS + name_contribution(name.similarity, name.words);
     if let (Some(p), Some(r)) = (q.coord, a.coord) {
@@ -494,10 +533,20 @@ pub(crate) fn score_pair(
 /// and "Edinburgh"): a little evidence for.
 const LOCALITY_COMPATIBLE: f64 = 0.7;
 
+/// The street similarity of two addresses on the same street, by their house numbers (with
+/// [`STREET`] from −3 to +3, the contributions are +2.2, +1, +0.5 and −2.5): sharing a
+/// street is evidence for by itself, a number on each side that differs is strong
+/// evidence against (another branch of a chain on the same street), numbers two apart are
+/// often one shop the listings number differently.
+const STREET_OVERLAP: f64 = 0.87;
+const STREET_UNKNOWN: f64 = 0.67;
+const STREET_NEAR: f64 = 0.58;
+const STREET_DIFFERENT_NUMBER: f64 = 0.08;
+
 /// How two street forms compare, `None` unless both have a street: 0 on different streets;
-/// on the same street by their house numbers: the same 1, overlapping 0.8 (a range and a
-/// number in it, "21B" and "21"), unknown on one side 0.45, near (two apart on one side)
-/// 0.3, different 0.
+/// on the same street by their house numbers: the same 1, overlapping (a range and a
+/// number in it, "21B" and "21"), unknown on one side, near (at most two apart), different
+/// (see the constants above).
 pub(crate) fn street_similarity(q: &[u32], a: &[u32]) -> Option<f64> {
     let (qs, as_) = (q.first()?, a.first()?);
     if qs != as_ {
@@ -506,10 +555,10 @@ pub(crate) fn street_similarity(q: &[u32], a: &[u32]) -> Option<f64> {
     Some(
         match compare_numbers(&vocab::street_numbers(q), &vocab::street_numbers(a)) {
             NumbersMatch::Same => 1.0,
-            NumbersMatch::Overlap => 0.8,
-            NumbersMatch::Unknown => 0.45,
-            NumbersMatch::Near => 0.3,
-            NumbersMatch::Different => 0.0,
+            NumbersMatch::Overlap => STREET_OVERLAP,
+            NumbersMatch::Unknown => STREET_UNKNOWN,
+            NumbersMatch::Near => STREET_NEAR,
+            NumbersMatch::Different => STREET_DIFFERENT_NUMBER,
         },
     )
 }

@@ -131,6 +131,60 @@ const GENERIC_WORDS: &[&str] = &[
     "local",
     "site",
     "unit",
+    // What a shop or food business is, not which one: directories add or drop these
+    // freely ("Bibi's Bakery" and "Bibi's Cake Boutique", "The Corner Shop" and "The Corner
+    // Store", "Oriental Mkt" and "Oriental Supermarket").
+    "shop",
+    "shops",
+    "store",
+    "stores",
+    "supermarket",
+    "superstore",
+    "minimarket",
+    "mini",
+    "market",
+    "mkt",
+    "mart",
+    "express",
+    "metro",
+    "extra",
+    "convenience",
+    "newsagent",
+    "newsagents",
+    "news",
+    "grocer",
+    "grocers",
+    "grocery",
+    "groceries",
+    "food",
+    "foods",
+    "fine",
+    "deli",
+    "delicatessen",
+    "bakery",
+    "bakers",
+    "baker",
+    "butcher",
+    "butchers",
+    "cafe",
+    "coffee",
+    "kitchen",
+    "takeaway",
+    "licence",
+    "wines",
+    "trading",
+    "traders",
+    "boutique",
+    "emporium",
+    "company",
+    "sons",
+    "bros",
+    "brothers",
+    "retail",
+    "catering",
+    "outlet",
+    "cake",
+    "cakes",
     // Page-title filler of search results ("... | Home", "Book Online").
     "home",
     "book",
@@ -195,10 +249,14 @@ const JOINS: &[(&str, &str, &str)] = &[
     ("gym", "group", "gymgroup"),
     ("pod", "point", "podpoint"),
     ("charge", "place", "chargeplace"),
+    // The co-operative societies' shops: "Co-op", "Co-operative Food", "Cooperative".
+    ("co", "op", "coop"),
+    ("co", "operative", "coop"),
 ];
 
 /// Spelling variants and plurals folded to one form before classing.
 const SYNONYMS: &[(&str, &str)] = &[
+    ("cooperative", "coop"),
     ("center", "centre"),
     ("centres", "centre"),
     ("centers", "centre"),
@@ -455,7 +513,7 @@ pub(crate) struct NameToken {
 /// joined ("power league"), synonyms mapped ("center" -> "centre"), duplicates dropped
 /// (first kept), at most [`NAME_TOKENS_MAX`].
 pub(crate) fn name_tokens(name: &str) -> (Vec<NameToken>, u32) {
-    let folded = fold(name);
+    let folded = fold(business_part(name));
     let mut words: Vec<&str> = Vec::new();
     for raw in raw_tokens(&folded) {
         if words.len() >= NAME_TOKENS_MAX * 2 {
@@ -503,6 +561,27 @@ pub(crate) fn name_tokens(name: &str) -> (Vec<NameToken>, u32) {
         }
     }
     (tokens, kinds)
+}
+
+/// The part of a name that names the business: before an "@" ("Costa Coffee @ Tesco" is
+/// Costa Coffee, trading inside Tesco), when there is a name before it; else the name.
+pub(crate) fn business_part(name: &str) -> &str {
+    let name = clip(name, TEXT_BYTES_MAX);
+    match name.split_once('@') {
+        Some((before, _)) if before.chars().any(char::is_alphanumeric) => before,
+        _ => name,
+    }
+}
+
+/// A name's letters and digits run together, stop words left out, as a 32-bit hash (never
+/// 0): "Day To Day" and "Day-Today", "Mini Market" and "Minimarket" are one name written
+/// with other word breaks.
+pub(crate) fn compact_name(name: &str) -> u32 {
+    let folded = fold(business_part(name));
+    let joined: String = raw_tokens(&folded)
+        .filter(|w| !word_info(w).stop)
+        .collect();
+    ((hash_str(&joined) >> 32) as u32).max(1)
 }
 
 /// The kind bits of a list of categories or sports ("tennis", "sports_complex",
@@ -820,6 +899,45 @@ pub(crate) fn snake(text: &str) -> String {
     fold(text).split_whitespace().collect::<Vec<_>>().join("_")
 }
 
+/// Whether two tokens are at most `max` edits apart (substitutions, insertions, deletions
+/// and swaps of two adjacent bytes: the optimal string alignment distance), compared byte
+/// by byte. Tokens are at most [`TOKEN_BYTES_MAX`] bytes; the work is a band of
+/// `2·max + 1` cells per byte, stopped as soon as every cell of a row exceeds `max`.
+pub(crate) fn edits_at_most(a: &str, b: &str, max: usize) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len().abs_diff(b.len()) > max {
+        return false;
+    }
+    let n = b.len();
+    let big = max + 1;
+    // Three rows of the distance table: two back (for swaps), one back, current.
+    let mut prev2 = vec![big; n + 1];
+    let mut prev: Vec<usize> = (0..=n).map(|j| j.min(big)).collect();
+    let mut cur = vec![big; n + 1];
+    for i in 1..=a.len() {
+        cur.fill(big);
+        cur[0] = i.min(big);
+        let lo = i.saturating_sub(max).max(1);
+        let hi = (i + max).min(n);
+        let mut row_min = cur[0];
+        for j in lo..=hi {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (prev[j - 1] + cost).min(prev[j] + 1).min(cur[j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(prev2[j - 2] + 1);
+            }
+            cur[j] = d.min(big);
+            row_min = row_min.min(cur[j]);
+        }
+        if row_min > max {
+            return false;
+        }
+        std::mem::swap(&mut prev2, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[n] <= max
+}
+
 /// Whether two tokens are one edit apart (a substitution, insertion, deletion or swap of
 /// two adjacent characters), compared byte by byte.
 pub(crate) fn one_edit_apart(a: &str, b: &str) -> bool {
@@ -960,6 +1078,22 @@ mod tests {
         assert!(one_edit_apart("drumbrae", "drumbrac"));
         assert!(!one_edit_apart("drumbrae", "drumbeer"));
         assert!(!one_edit_apart("sighthill", "portobello"));
+        for (a, b, two) in [
+            ("croissantiere", "croissanterie", true),
+            ("bruntsfield", "brunstfeild", true),
+            ("drumbrae", "drumbrea", true),
+            ("morningside", "morningside", true),
+            ("morningside", "mornngsde", true),
+            ("morningside", "mrnngsde", false),
+            ("portobello", "sighthill", false),
+            ("", "ab", true),
+            ("", "abc", false),
+        ] {
+            assert_eq!(edits_at_most(a, b, 2), two, "{a} {b}");
+            assert_eq!(edits_at_most(b, a, 2), two, "{b} {a}");
+        }
+        assert!(edits_at_most("drumbrae", "drumbrea", 1));
+        assert!(!edits_at_most("croissantiere", "croissanterie", 1));
     }
 
     #[test]
