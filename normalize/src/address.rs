@@ -445,10 +445,9 @@ pub fn compare_numbers(a: &[HouseNumber], b: &[HouseNumber]) -> NumbersMatch {
     if ca.iter().any(|x| cb.contains(x)) {
         return NumbersMatch::Overlap;
     }
-    let near = ca.iter().any(|x| {
-        cb.iter()
-            .any(|y| x.abs_diff(*y) <= NEAR_NUMBERS)
-    });
+    let near = ca
+        .iter()
+        .any(|x| cb.iter().any(|y| x.abs_diff(*y) <= NEAR_NUMBERS));
     if near {
         NumbersMatch::Near
     } else {

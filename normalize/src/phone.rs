@@ -209,7 +209,10 @@ pub fn parse(raw: &str, region: Option<Region>) -> Result<String, PhoneProblem> 
     if !international && region.is_none() {
         return Err(PhoneProblem::NoRegion);
     }
-    let parsed = phonenumber::parse(region.map(|r| r.0), &text)
+    // A number written with its country code is read without a region: the `phonenumber`
+    // crate misreads some ("+33 1 45 48 55 26" read in US is not valid).
+    let read_in = if text.starts_with('+') { None } else { region };
+    let parsed = phonenumber::parse(read_in.map(|r| r.0), &text)
         .map_err(|e| PhoneProblem::Unreadable(e.to_string()))?;
     if !phonenumber::is_valid(&parsed) {
         return Err(PhoneProblem::NotValid { region });
@@ -341,6 +344,7 @@ mod tests {
             // With a country code, the region does not matter.
             ("+353 1 234 5678", None, Some("+35312345678")),
             ("+1 212 555 0100", gb(), Some("+12125550100")),
+            ("+33 1 45 48 55 26", region("US"), Some("+33145485526")),
             ("0044 131 496 0123", None, Some("+441314960123")),
         ];
         for (raw, region, want) in rows {

@@ -95,7 +95,8 @@ pub struct SourcePolicy {
     pub exclude: BTreeSet<Field>,
     /// The country whose national format the source writes phone numbers in (`region =
     /// "US"`), read when its records are extracted; `None`: the connector registry's, or
-    /// for other sources `[default]`'s. Not a merge rule: it changes no ranking.
+    /// for other sources `[default]`'s. Not a merge rule: it changes no ranking, and is not
+    /// part of the policy's hash.
     pub region: Option<Region>,
 }
 
@@ -339,14 +340,11 @@ fn canonical_form(
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        // A region is written only when set, so that the hash of every policy written
-        // before regions existed stays what it was.
-        let region = policy
-            .region
-            .map(|r| format!(" region={r}"))
-            .unwrap_or_default();
+        // The region is not written: it is read when records are extracted and changes
+        // nothing a projection holds (a phone kept as written says why from its text), so
+        // setting it must not make the read models look stale.
         format!(
-            "{table} trust={:?} tier={} prefer=[{}] exclude=[{}]{region}\n",
+            "{table} trust={:?} tier={} prefer=[{}] exclude=[{}]\n",
             policy.trust,
             policy.tier,
             join(&policy.prefer),
@@ -697,8 +695,8 @@ mod tests {
             "a listed source does not inherit it"
         );
 
-        // A policy without regions hashes as it did before regions existed, and a region
-        // changes the hash.
+        // Regions are not merge rules: the hash is the one the policy had before regions
+        // existed, with or without them.
         let plain = parse(&BASE.join("\n")).unwrap();
         assert_eq!(
             plain.hash(),

@@ -183,6 +183,15 @@ pub struct RunLock {
     path: std::path::PathBuf,
 }
 
+/// Another process holds a run's lock: the run is live there, so this process may neither
+/// continue nor close it. The command line reports it as bad input (exit 2): the user
+/// asked for something that cannot be done now, not something that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("run {run_id} is running in another process")]
+pub struct RunBusy {
+    pub run_id: String,
+}
+
 impl RunLock {
     fn path(data_dir: &std::path::Path, run_id: &str) -> std::path::PathBuf {
         data_dir.join("runs").join(format!("{run_id}.lock"))
@@ -202,9 +211,10 @@ impl RunLock {
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         match file.try_lock() {
             Ok(()) => Ok(RunLock { file, path }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(crate::exit::bad_input(format!(
-                "run {run_id} is running in another process"
-            ))),
+            Err(std::fs::TryLockError::WouldBlock) => Err(RunBusy {
+                run_id: run_id.to_string(),
+            }
+            .into()),
             Err(std::fs::TryLockError::Error(e)) => Err(anyhow::anyhow!("{}: {e}", path.display())),
         }
     }

@@ -19,10 +19,12 @@
 //! |----------------|------------------------------------------------------------------------|------|------|
 //! | `name`         | weighted token similarity (below); **mandatory**                        | see below ||
 //! | `distance`     | 1 within [`NEAR_M`]; `e^(−(d − 100 m)/decay)` beyond; 0 from `distance_zero_m` | −4 | +3 |
-//! | `phone`        | 1 the same national number, else 0                                      | −1   | +3   |
+//! | `phone`        | 1 the same number (E.164), else 0; a number kept as written has none    | −1   | +3   |
 //! | `website`      | 1 same page; 0.7 same host, one a home page; 0.15 same host, other pages; 0 | −0.5 | +2.5 |
 //! | `postcode`     | 1 same; 0.6 same sector; 0.45 same district; 0                          | −2.5 | +2   |
-//! | `address`      | Dice overlap of the address tokens (house numbers and street words)     | −0.5 | +1.5 |
+//! | `street`       | 0 another street; the same street: by house numbers, the same 1, overlapping 0.87, one without 0.67, two apart 0.58, different 0.08 | −3 | +3 |
+//! | `address`      | Dice overlap of the address tokens, when one has no street `street` reads | −0.5 | +1.5 |
+//! | `locality`     | 1 the same; 0.7 one written at more detail ("Leith, Edinburgh"); 0 different ("Leith", "Edinburgh") | −1 | +0.5 |
 //! | `category`     | 1 a kind in common; 0.9 one hosts many kinds (school, leisure centre); 0.1 disjoint kinds (golf, bowling) | −2.5 | 0 |
 //! | `entity_class` | 1 the same class, 0 different                                           | −4   | 0    |
 //! | `brand`        | 1 the same brand word; 0 a brand on one side only, or two brands       | −2   | 0    |
@@ -30,7 +32,8 @@
 //!
 //! * `decay` is `(distance_zero_m − 100 m) / 3.5` (400 m by default): 165 m gives +2,
 //!   300 m +0.3, 500 m −1.4, 1 km −3.3, and beyond `distance_zero_m` the full −4.
-//! * When both candidates have coordinates, the `postcode` and `address` terms are halved:
+//! * When both candidates have coordinates, the `postcode`, `street`, `address` and
+//!   `locality` terms are halved:
 //!   they mostly repeat what the distance says (Wardie Primary School and Wardie Playing
 //!   Fields share a street, a postcode and a point within 200 m).
 //! * `category` compares the coarse kinds (`vocab::kind`) implied by the name, the
@@ -61,6 +64,11 @@
 //! name 0.28 → −4.7, distance −4: score 0.00006 (0.003 even with one booking number).
 //! "Portobello Golf Course" and "Portobello Bowling Club", 300 m: name 0.56 → −1.9,
 //! distance +0.3, category 0.1 → −2.25: score 0.01.
+//! Without coordinates: "Bibi's Bakery, 37 Hanover Street" and "Bibi's Cake Boutique, 37
+//! Hanover St": name 0.92 (alike but for generic words) → +1.7, street 1 → +3: logit 3.7,
+//! score 0.98. "Best One, 187-189 Leith Walk" and "best-one, 301 Leith Walk": name 1 with
+//! two distinctive words → +3, street 0.08 (another number) → −2.5: logit −0.5, score
+//! 0.38, another branch.
 //!
 //! # Name similarity
 //!
@@ -78,6 +86,11 @@
 //! dice = 2M / (Wa + Wb)        containment = M / min(Wa, Wb)
 //! s = (dice + containment) / 2
 //! ```
+//!
+//! Two rules lift `s`: names that differ only in generic words ("Tesco Metro" and "Tesco
+//! Express") score at least 0.92, and names that are the same letters run together ("Day
+//! To Day", "Day-Today"; recorded as `name` 1) score 1. Long words (9 bytes or more) may
+//! match with two typos, their first letters equal.
 //!
 //! Dice punishes words only one side has; containment forgives a name that is the other
 //! plus words ("Powerleague Portobello" in "Powerleague Edinburgh Portobello",

@@ -248,6 +248,108 @@ fn the_same_name_and_phone_2_km_away_is_still_another_place() {
     assert_eq!(d.features["phone"], 1.0);
 }
 
+/// A directory's record: a name and address lines, no coordinates.
+fn listed(name: &str, lines: &[&str]) -> CandidateFields {
+    CandidateFields {
+        address_lines: lines.iter().map(|l| l.to_string()).collect(),
+        ..named(name)
+    }
+}
+
+#[test]
+fn without_coordinates_the_same_house_number_and_street_make_one_place() {
+    // The register's bakery and OpenStreetMap's "cake boutique" at 37 Hanover Street: the
+    // names differ only in what the shop sells; the address is the same.
+    let mut register = listed("Bibi's Bakery", &["37 Hanover Street", "Edinburgh"]);
+    register.postcode = Some("EH2 2PJ".into());
+    let index = given(&[(
+        "e_bibi",
+        &Rec::new("food_hygiene_register", "72204", register),
+    )]);
+    let osm = listed("Bibi's Cake Boutique", &["37", "Hanover St"]);
+    let d = when(&index, &Rec::new("openstreetmap", "node/2153099986", osm));
+    assert_eq!(d.outcome, Outcome::Existing("e_bibi".into()), "{d:?}");
+    assert_eq!(d.features["street"], 1.0);
+    assert!(d.features["name"] >= 0.92, "{d:?}");
+    assert!(
+        !d.features.contains_key("address"),
+        "the street replaces the address words"
+    );
+}
+
+#[test]
+fn without_coordinates_a_chain_on_the_same_street_is_another_branch() {
+    let index = given(&[(
+        "e_187",
+        &Rec::new(
+            "food_hygiene_register",
+            "662232",
+            listed("Best One", &["187-189 Leith Walk"]),
+        ),
+    )]);
+    // Another branch, further up the street: the same name, a different number.
+    let d = when(
+        &index,
+        &Rec::new(
+            "openstreetmap",
+            "node/1",
+            listed("best-one", &["301", "Leith Walk"]),
+        ),
+    );
+    assert!(!matches!(d.outcome, Outcome::Existing(_)), "{d:?}");
+    assert!(d.score < 0.5, "{d:?}");
+    assert_eq!(d.features["name"], 1.0);
+    // The same shop, numbered as one half of its range.
+    let d = when(
+        &index,
+        &Rec::new(
+            "openstreetmap",
+            "node/2",
+            listed("best-one", &["189", "Leith Walk"]),
+        ),
+    );
+    assert_eq!(d.outcome, Outcome::Existing("e_187".into()), "{d:?}");
+}
+
+#[test]
+fn founding_needs_something_a_later_record_can_find_it_by() {
+    let index = IdentityIndex::new(MatchConfig::default());
+    let founds = |f: CandidateFields| {
+        let rec = Rec::new("a_directory", "1", f);
+        !matches!(when(&index, &rec).outcome, Outcome::NoMatchCannotFound)
+    };
+    // A number on a street in a town; a valid phone number; a postcode: each founds.
+    let mut with_town = listed("Corner Shop", &["26 Spey Terrace"]);
+    with_town.locality = Some("Edinburgh".into());
+    assert!(founds(with_town));
+    let mut with_phone = named("Corner Shop");
+    with_phone.phone = Some("+441314960123".into());
+    assert!(founds(with_phone));
+    let mut with_postcode = named("Corner Shop");
+    with_postcode.postcode = Some("EH7 4PL".into());
+    assert!(founds(with_postcode));
+    // A street in every town, a street without a number, a number kept as written: none.
+    assert!(!founds(listed("Corner Shop", &["26 Spey Terrace"])));
+    let mut no_number = listed("Corner Shop", &["Spey Terrace"]);
+    no_number.locality = Some("Edinburgh".into());
+    assert!(!founds(no_number));
+    let mut kept = named("Corner Shop");
+    kept.phone = Some("0131 496 012".into());
+    assert!(!founds(kept));
+}
+
+#[test]
+fn a_district_and_its_city_are_weak_evidence_against_not_a_veto() {
+    let mut register = listed("Leith Fruit Market", &["12 Great Junction Street"]);
+    register.locality = Some("Leith".into());
+    let index = given(&[("e_lfm", &Rec::new("a_register", "1", register))]);
+    let mut guide = listed("Leith Fruit Market", &["12 Great Junction St"]);
+    guide.locality = Some("Edinburgh".into());
+    let d = when(&index, &Rec::new("a_guide", "g1", guide));
+    assert_eq!(d.outcome, Outcome::Existing("e_lfm".into()), "{d:?}");
+    assert_eq!(d.features["locality"], 0.0);
+}
+
 #[test]
 fn a_record_without_coordinates_matches_on_phone_and_a_similar_name() {
     let mut fields = at("Meadowbank Sports Centre", (55.9564715, -3.15813));
@@ -280,7 +382,7 @@ fn a_record_without_coordinates_matches_on_postcode_and_name() {
 
     assert_eq!(d.outcome, Outcome::Existing("e_pbc".into()), "{d:?}");
     assert_eq!(d.features["postcode"], 1.0);
-    assert_eq!(d.features["address"], 1.0);
+    assert_eq!(d.features["street"], 1.0);
 }
 
 #[test]

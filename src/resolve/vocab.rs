@@ -578,9 +578,7 @@ pub(crate) fn business_part(name: &str) -> &str {
 /// with other word breaks.
 pub(crate) fn compact_name(name: &str) -> u32 {
     let folded = fold(business_part(name));
-    let joined: String = raw_tokens(&folded)
-        .filter(|w| !word_info(w).stop)
-        .collect();
+    let joined: String = raw_tokens(&folded).filter(|w| !word_info(w).stop).collect();
     ((hash_str(&joined) >> 32) as u32).max(1)
 }
 
