@@ -21,6 +21,17 @@ pub struct Cli {
     )]
     pub data_dir: PathBuf,
 
+    /// Keep the log, blobs, projections and run locks in PostgreSQL
+    /// (postgres://user@host/db) instead of the data dir, which then holds only settings.
+    #[arg(
+        long,
+        global = true,
+        env = "TRUSTFOLD_STORE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub store: Option<String>,
+
     /// The trust policy (default: the data dir's trust.toml, else the shipped one).
     #[arg(long, global = true, env = "TRUSTFOLD_TRUST", value_name = "FILE")]
     pub trust: Option<PathBuf>,
@@ -75,6 +86,8 @@ pub enum Command {
     Verify(cmd::verify::Args),
     /// Print the log's last event as SEQ:HASH, an anchor to keep elsewhere for `verify --expect`.
     Head(cmd::head::Args),
+    /// The provenance web page, the JSON API (/api/...), runs and reviews over HTTP, /metrics.
+    Serve(cmd::serve::Args),
     /// Tools for tests and benchmarks (not part of the stable interface).
     #[command(subcommand, hide = true)]
     Dev(cmd::dev::DevCommand),
@@ -96,23 +109,26 @@ pub fn init_tracing(cli: &Cli) {
 /// Runs one command and returns its exit code.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let trust = cli.trust.as_deref();
+    let place = crate::datadir::Place::new(&cli.data_dir, cli.store.as_deref())?;
+    let data_dir = &place;
     match cli.command {
         Command::Plan(args) => cmd::plan::run(args),
-        Command::Ingest(args) => cmd::ingest::run(&cli.data_dir, trust, args),
-        Command::Import(args) => cmd::import::run(&cli.data_dir, trust, args),
-        Command::Dlq(c) => cmd::dlq::run(&cli.data_dir, trust, c),
-        Command::RebuildProjections(args) => cmd::rebuild::run(&cli.data_dir, trust, args),
-        Command::Provenance(args) => cmd::provenance::run(&cli.data_dir, trust, args),
-        Command::Entities(args) => cmd::entities::run(&cli.data_dir, trust, args),
-        Command::Conflicts(args) => cmd::entities::conflicts(&cli.data_dir, trust, args),
-        Command::Runs(args) => cmd::runs::run(&cli.data_dir, trust, args),
-        Command::Review(c) => cmd::review::run(&cli.data_dir, trust, c),
-        Command::Resume(args) => cmd::resume::run(&cli.data_dir, trust, args),
-        Command::Override(args) => cmd::overrides::run(&cli.data_dir, trust, args),
-        Command::Report(args) => cmd::runs::report(&cli.data_dir, trust, args),
-        Command::Events(args) => cmd::events::run(&cli.data_dir, args),
-        Command::Verify(args) => cmd::verify::run(&cli.data_dir, args),
-        Command::Head(args) => cmd::head::run(&cli.data_dir, args),
-        Command::Dev(dev) => cmd::dev::run(&cli.data_dir, dev),
+        Command::Ingest(args) => cmd::ingest::run(data_dir, trust, args),
+        Command::Import(args) => cmd::import::run(data_dir, trust, args),
+        Command::Dlq(c) => cmd::dlq::run(data_dir, trust, c),
+        Command::RebuildProjections(args) => cmd::rebuild::run(data_dir, trust, args),
+        Command::Provenance(args) => cmd::provenance::run(data_dir, trust, args),
+        Command::Entities(args) => cmd::entities::run(data_dir, trust, args),
+        Command::Conflicts(args) => cmd::entities::conflicts(data_dir, trust, args),
+        Command::Runs(args) => cmd::runs::run(data_dir, trust, args),
+        Command::Review(c) => cmd::review::run(data_dir, trust, c),
+        Command::Resume(args) => cmd::resume::run(data_dir, trust, args),
+        Command::Override(args) => cmd::overrides::run(data_dir, trust, args),
+        Command::Report(args) => cmd::runs::report(data_dir, trust, args),
+        Command::Events(args) => cmd::events::run(data_dir, args),
+        Command::Verify(args) => cmd::verify::run(data_dir, args),
+        Command::Head(args) => cmd::head::run(data_dir, args),
+        Command::Serve(args) => cmd::serve::run(data_dir, trust, args),
+        Command::Dev(dev) => cmd::dev::run(data_dir, dev),
     }
 }

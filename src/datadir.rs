@@ -1,5 +1,10 @@
 //! The data directory: where the log, the blob store and the projections live.
 //!
+//! With `--store postgres://…` they live in a PostgreSQL database instead (see
+//! `trustfold_events::pg` and `trustfold_projections::db::pg`), and the data dir holds only
+//! the worker's own settings (`trust.toml`, `matching.toml`). [`Place`] says which;
+//! [`DataDir`] hands the commands the stores of either engine behind the same traits.
+//!
 //! ```text
 //! <data-dir>/log.sqlite3     the event log (SQLite, WAL)
 //! <data-dir>/blobs/          raw connector payloads (one file per blob, content-addressed)
@@ -15,9 +20,53 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use trustfold_events::{BlobStore, OpenMode, SqliteEventStore};
+use trustfold_events::{
+    BlobStore, Blobs, EventStore, OpenMode, PgBlobStore, PgEventStore, SqliteEventStore, StoreUrl,
+};
+use trustfold_projections::{PgProjections, ProjectionStore, Projections};
 
 use crate::exit::{bad_input, integrity_failure};
+
+/// Where a command's data lives: the data dir, and with `--store` a PostgreSQL database
+/// holding the log, the blobs, the projections, the identity index and the run locks.
+#[derive(Clone, Debug)]
+pub struct Place {
+    /// The whole store when embedded; beside a PostgreSQL store, only this worker's
+    /// settings (`trust.toml`, `matching.toml`).
+    pub data_dir: PathBuf,
+    pub store: Option<StoreUrl>,
+}
+
+impl Place {
+    /// The embedded data dir at `data_dir`.
+    pub fn embedded(data_dir: &Path) -> Place {
+        Place {
+            data_dir: data_dir.to_path_buf(),
+            store: None,
+        }
+    }
+
+    /// From the command line: `--store URL` (never repeated in errors: it may hold a
+    /// password) or the data dir alone.
+    pub fn new(data_dir: &Path, store: Option<&str>) -> Result<Place> {
+        let store = match store.map(str::trim) {
+            None | Some("") => None,
+            Some(url) => Some(StoreUrl::parse(url).map_err(|e| bad_input(e.to_string()))?),
+        };
+        Ok(Place {
+            data_dir: data_dir.to_path_buf(),
+            store,
+        })
+    }
+
+    /// Where the log is, for messages: the data dir, or the URL without its password.
+    pub fn describe(&self) -> String {
+        match &self.store {
+            Some(url) => url.redacted().to_string(),
+            None => self.data_dir.display().to_string(),
+        }
+    }
+}
 
 /// The data dir cannot be written (read-only media, permissions): a runtime failure.
 /// Reading commands recognise it and read without updating the projections.
@@ -36,18 +85,28 @@ fn not_writable(msg: String) -> anyhow::Error {
     anyhow::Error::new(NotWritable(msg))
 }
 
-/// A validated data directory.
+/// A validated data directory, or a PostgreSQL store beside a data dir of settings.
 #[derive(Clone, Debug)]
 pub struct DataDir {
     root: PathBuf,
+    pg: Option<StoreUrl>,
 }
 
 impl DataDir {
-    /// A data dir that must already exist (for commands that only read).
-    pub fn existing(root: &Path) -> Result<DataDir> {
+    /// A data dir that must already exist (for commands that only read). Beside a
+    /// PostgreSQL store it may be missing (the defaults then apply).
+    pub fn existing(place: &Place) -> Result<DataDir> {
+        let root = place.data_dir.as_path();
+        if let Some(url) = &place.store {
+            return Ok(DataDir {
+                root: root.to_path_buf(),
+                pg: Some(url.clone()),
+            });
+        }
         match std::fs::metadata(root) {
             Ok(m) if m.is_dir() => Ok(DataDir {
                 root: root.to_path_buf(),
+                pg: None,
             }),
             Ok(_) => Err(bad_input(format!(
                 "data dir {} is a file, not a directory; pass --data-dir DIR",
@@ -63,7 +122,15 @@ impl DataDir {
     }
 
     /// A data dir to write into: created if missing, refused if it is a file or read-only.
-    pub fn writable(root: &Path) -> Result<DataDir> {
+    /// Beside a PostgreSQL store nothing is written to it.
+    pub fn writable(place: &Place) -> Result<DataDir> {
+        let root = place.data_dir.as_path();
+        if let Some(url) = &place.store {
+            return Ok(DataDir {
+                root: root.to_path_buf(),
+                pg: Some(url.clone()),
+            });
+        }
         if root.exists() && !root.is_dir() {
             return Err(bad_input(format!(
                 "data dir {} is a file, not a directory; pass --data-dir DIR",
@@ -95,11 +162,40 @@ impl DataDir {
             })?;
         Ok(DataDir {
             root: root.to_path_buf(),
+            pg: None,
         })
     }
 
+    /// The data dir (beside a PostgreSQL store: where the settings are read from).
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The PostgreSQL store, when the data lives there.
+    pub fn postgres(&self) -> Option<&StoreUrl> {
+        self.pg.as_ref()
+    }
+
+    /// Where the log is, for messages: the data dir, or the URL without its password.
+    pub fn describe(&self) -> String {
+        match &self.pg {
+            Some(url) => url.redacted().to_string(),
+            None => self.root.display().to_string(),
+        }
+    }
+
+    /// The projections, on the engine the log is on.
+    pub fn projections(&self) -> ProjectionStore {
+        match &self.pg {
+            Some(url) => ProjectionStore::Postgres(Box::new(PgProjections::new(url))),
+            None => ProjectionStore::Embedded(Projections::new(&self.root)),
+        }
+    }
+
+    /// Takes a run's lock: a flock in the data dir, or a session advisory lock on
+    /// PostgreSQL (released with the connection when the process dies).
+    pub fn run_lock(&self, run_id: &str) -> Result<crate::ingest::lifecycle::RunLock> {
+        crate::ingest::lifecycle::RunLock::acquire(self, run_id)
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -110,30 +206,32 @@ impl DataDir {
         self.root.join("blobs")
     }
 
-    /// Whether an event log exists yet.
-    pub fn has_log(&self) -> bool {
-        self.log_path().exists()
-    }
-
     /// Opens the log for reading; `None` when nothing was recorded yet. A log missing
     /// beside data that only a log produces is an integrity failure (exit 3).
-    pub fn read_log(&self) -> Result<Option<SqliteEventStore>> {
+    pub fn read_log(&self) -> Result<Option<Box<dyn EventStore>>> {
+        if let Some(url) = &self.pg {
+            return Ok(PgEventStore::open_if_present(url)?.map(|s| Box::new(s) as _));
+        }
         if !self.log_in_place()? {
             return Ok(None);
         }
-        Ok(Some(SqliteEventStore::open(
+        Ok(Some(Box::new(SqliteEventStore::open(
             self.log_path(),
             OpenMode::ReadOnly,
-        )?))
+        )?)))
     }
 
-    /// Opens the log for appending, creating it only in a data dir with no data yet.
-    pub fn write_log(&self) -> Result<SqliteEventStore> {
+    /// Opens the log for appending, creating it only in a data dir (or a database) with
+    /// no data yet.
+    pub fn write_log(&self) -> Result<Box<dyn EventStore>> {
+        if let Some(url) = &self.pg {
+            return Ok(Box::new(PgEventStore::open(url, true)?));
+        }
         self.log_in_place()?;
-        Ok(SqliteEventStore::open(
+        Ok(Box::new(SqliteEventStore::open(
             self.log_path(),
             OpenMode::ReadWrite,
-        )?)
+        )?))
     }
 
     /// Whether the log has content; refuses a missing or emptied log when the data dir
@@ -202,9 +300,13 @@ impl DataDir {
     }
 
     /// Opens (creating, migrating an old store if needed) the blob store for writing.
-    pub fn blobs(&self) -> Result<BlobStore> {
-        BlobStore::open(self.blobs_path())
-            .with_context(|| format!("opening the blob store of {}", self.root.display()))
+    pub fn blobs(&self) -> Result<Box<dyn Blobs>> {
+        if let Some(url) = &self.pg {
+            return Ok(Box::new(PgBlobStore::open(url, true)?));
+        }
+        Ok(Box::new(BlobStore::open(self.blobs_path()).with_context(
+            || format!("opening the blob store of {}", self.root.display()),
+        )?))
     }
 
     /// The matching thresholds: `<data-dir>/matching.toml` when present, else the defaults.
@@ -225,16 +327,20 @@ impl DataDir {
 
     /// Opens the blob store only if one exists: for writing where the data dir may be
     /// written (so an old store is migrated and leftovers cleaned), else read-only.
-    pub fn existing_blobs(&self) -> Result<Option<BlobStore>> {
+    pub fn existing_blobs(&self) -> Result<Option<Box<dyn Blobs>>> {
+        if let Some(url) = &self.pg {
+            return Ok(Some(Box::new(PgBlobStore::open(url, false)?)));
+        }
         if !self.blobs_path().exists() {
             return Ok(None);
         }
-        if DataDir::writable(&self.root).is_ok() {
+        if DataDir::writable(&Place::embedded(&self.root)).is_ok() {
             return self.blobs().map(Some);
         }
-        BlobStore::open_read_only(self.blobs_path())
-            .map(Some)
-            .with_context(|| format!("opening the blob store of {}", self.root.display()))
+        Ok(Some(Box::new(
+            BlobStore::open_read_only(self.blobs_path())
+                .with_context(|| format!("opening the blob store of {}", self.root.display()))?,
+        )))
     }
 }
 

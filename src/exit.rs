@@ -22,6 +22,43 @@ impl fmt::Display for BadInput {
 
 impl std::error::Error for BadInput {}
 
+/// What the user named does not exist (an entity, a review, a run): exit 2 on the
+/// command line, 404 over HTTP.
+#[derive(Debug)]
+pub struct NotFound(pub String);
+
+impl fmt::Display for NotFound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotFound {}
+
+/// The request contradicts what the log already says (a review answered by someone else
+/// first, an override to clear that is not there): exit 2 on the command line, 409 over
+/// HTTP.
+#[derive(Debug)]
+pub struct Conflict(pub String);
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Conflict {}
+
+/// Shorthand for returning a [`NotFound`] error.
+pub fn not_found(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(NotFound(msg.into()))
+}
+
+/// Shorthand for returning a [`Conflict`] error.
+pub fn conflict(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Conflict(msg.into()))
+}
+
 /// Shorthand for returning a [`BadInput`] error.
 pub fn bad_input(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(BadInput(msg.into()))
@@ -69,6 +106,8 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         // The run's own typed errors that the user caused: the run knows nothing of
         // exit codes, so the mapping is here.
         if cause.is::<BadInput>()
+            || cause.is::<NotFound>()
+            || cause.is::<Conflict>()
             || cause.is::<crate::ingest::lifecycle::RunBusy>()
             || cause.is::<crate::ingest::transports::BadTransportSetting>()
         {

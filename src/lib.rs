@@ -18,3 +18,4 @@ pub mod project;
 pub mod relevance;
 pub mod resolve;
 pub mod source;
+pub mod web;

@@ -6,11 +6,13 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use trustfold_events::{EventStore, SqliteEventStore};
+use trustfold_events::EventStore;
 use trustfold_projections::policy::{POLICY_BYTES_MAX, SHIPPED_POLICY};
-use trustfold_projections::{FoldReport, ProjectionDb, Projections, RemergeReport, TrustPolicy};
+use trustfold_projections::{
+    FoldReport, ProjectionDb, ProjectionStore, RemergeReport, TrustPolicy,
+};
 
-use crate::datadir::DataDir;
+use crate::datadir::{DataDir, Place};
 use crate::exit::bad_input;
 use crate::resolve::{IdentityReport, IdentityStore};
 use crate::source::ConnectorId;
@@ -24,8 +26,8 @@ pub fn known_sources() -> Vec<&'static str> {
 }
 
 /// The trust policy: `--trust FILE`, else `<data-dir>/trust.toml`, else the shipped one.
-pub fn load_policy(trust: Option<&Path>, data_dir: &Path) -> Result<TrustPolicy> {
-    let in_dir = data_dir.join(DATA_DIR_POLICY);
+pub fn load_policy(trust: Option<&Path>, place: &Place) -> Result<TrustPolicy> {
+    let in_dir = place.data_dir.join(DATA_DIR_POLICY);
     let path = match trust {
         Some(p) => Some(p.to_path_buf()),
         None if in_dir.is_file() => Some(in_dir),
@@ -81,13 +83,14 @@ fn fold_bar(enabled: bool, label: &str) -> ProgressBar {
 /// into the identity index, so that the next run finds it nearly current.
 pub fn catch_up(
     dir: &DataDir,
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     policy: &TrustPolicy,
     show_progress: bool,
 ) -> Result<FoldReport> {
     let bar = fold_bar(show_progress, "projecting");
     let started = std::time::Instant::now();
-    let report = Projections::new(dir.root())
+    let report = dir
+        .projections()
         .catch_up(store, policy, &known_sources(), &mut |done, total| {
             bar.set_length(total);
             bar.set_position(done);
@@ -106,9 +109,9 @@ pub fn catch_up(
 /// Catches the identity index up. Only runs read it, and each catches it up first and
 /// reports what fails there; here a failure is a warning, so that reading commands work
 /// whatever state it is in.
-fn catch_up_identity(dir: &DataDir, store: &SqliteEventStore) {
+fn catch_up_identity(dir: &DataDir, store: &dyn EventStore) {
     let caught_up = dir.match_config().and_then(|config| {
-        IdentityStore::in_data_dir(dir.root())
+        IdentityStore::of_log(store)
             .catch_up(store, &config)
             .context("updating the identity index")
     });
@@ -130,12 +133,12 @@ fn catch_up_identity(dir: &DataDir, store: &SqliteEventStore) {
 /// Folds the whole log into a fresh identity index and swaps it in.
 pub fn rebuild_identity(
     dir: &DataDir,
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     show_progress: bool,
 ) -> Result<IdentityReport> {
     let config = dir.match_config()?;
     let bar = fold_bar(show_progress, "identity index");
-    let report = IdentityStore::in_data_dir(dir.root())
+    let report = IdentityStore::of_log(store)
         .rebuild(store, &config, &mut |done, total| {
             bar.set_length(total);
             bar.set_position(done);
@@ -149,8 +152,8 @@ pub fn rebuild_identity(
 /// the log already says about records (`stages::record_extractions`). `None` when there
 /// are none yet or they cannot be used now: the writer then records every record in
 /// full, which is always correct, only longer.
-pub fn known_records(data_dir: &Path, store: &SqliteEventStore) -> Option<ProjectionDb> {
-    let projections = Projections::new(data_dir);
+pub fn known_records(dir: &DataDir, store: &dyn EventStore) -> Option<ProjectionDb> {
+    let projections = dir.projections();
     let stored = match projections.open_read() {
         Ok(Some(db)) => db.stored_policy(&known_sources()),
         Ok(None) => return None,
@@ -177,13 +180,19 @@ pub fn known_records(data_dir: &Path, store: &SqliteEventStore) -> Option<Projec
 /// it starts rather than run into the wall half way.
 pub fn rebuild(
     dir: &DataDir,
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     policy: &TrustPolicy,
     show_progress: bool,
 ) -> Result<FoldReport> {
-    let projections = Projections::new(dir.root());
-    if let (Ok(Some(live)), Some(free)) = (
-        projections.current_path(),
+    let projections = dir.projections();
+    // On PostgreSQL the server manages its own space (a full disk there fails the build's
+    // transaction, which leaves the live schema as it was).
+    if let (ProjectionStore::Embedded(embedded), Ok(Some(live)), Some(free)) = (
+        &projections,
+        match &projections {
+            ProjectionStore::Embedded(p) => p.current_path(),
+            ProjectionStore::Postgres(_) => Ok(None),
+        },
         trustfold_events::blob::free_bytes(dir.root()),
     ) {
         let live_bytes: u64 = ["", "-wal"]
@@ -195,7 +204,7 @@ pub fn rebuild(
         if free < needed {
             use trustfold_events::blob::human_bytes;
             return Err(anyhow::Error::new(trustfold_events::StoreError::DiskFull {
-                path: projections.dir().to_path_buf(),
+                path: embedded.dir().to_path_buf(),
                 detail: format!(
                     "a full rebuild writes a new database beside the live one ({}), and needs \
                      about {} free with the reserve the log keeps; {} is free, so nothing was \
@@ -231,12 +240,13 @@ pub fn rebuild(
 /// projections of this format) and records the policy.
 pub fn remerge(
     dir: &DataDir,
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     policy: &TrustPolicy,
     show_progress: bool,
 ) -> Result<RemergeReport> {
     let bar = fold_bar(show_progress, "re-merging");
-    let report = Projections::new(dir.root())
+    let report = dir
+        .projections()
         .remerge(store, policy, &known_sources(), &mut |done, total| {
             bar.set_length(total);
             bar.set_position(done);
@@ -246,12 +256,29 @@ pub fn remerge(
     Ok(report)
 }
 
+/// The policy a projection database was built with, parsed once per policy for the
+/// process (a server asks for it on every entity page).
+pub fn stored_policy(db: &ProjectionDb) -> Result<TrustPolicy> {
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<Option<(String, TrustPolicy)>>> = OnceLock::new();
+    let hash = db.meta()?.policy_hash;
+    let cache = CACHE.get_or_init(|| Mutex::new(None));
+    if let Some((h, p)) = cache.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        if *h == hash {
+            return Ok(p.clone());
+        }
+    }
+    let policy = db.stored_policy(&known_sources())?;
+    *cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((hash, policy.clone()));
+    Ok(policy)
+}
+
 /// The log, opened for reading; a data dir without one is bad input.
-pub fn log_for_reading(data_dir: &Path) -> Result<SqliteEventStore> {
-    DataDir::existing(data_dir)?.read_log()?.ok_or_else(|| {
+pub fn log_for_reading(place: &Place) -> Result<Box<dyn EventStore>> {
+    DataDir::existing(place)?.read_log()?.ok_or_else(|| {
         bad_input(format!(
             "no event log in {}: run `trustfold ingest \"<query>\"` first",
-            data_dir.display()
+            place.describe()
         ))
     })
 }
@@ -288,24 +315,25 @@ pub fn cannot_write(err: &anyhow::Error) -> bool {
 /// written, and with a warning on stderr when they were built with another policy. Where
 /// it cannot be written (read-only media, a backup, a full disk), they are read as they
 /// were last folded, with a note when the log has events they do not show.
-pub fn open_for_reading(data_dir: &Path, policy: &TrustPolicy) -> Result<ProjectionDb> {
-    let log = log_for_reading(data_dir)?;
-    let caught_up = DataDir::writable(data_dir).and_then(|writable| {
+pub fn open_for_reading(place: &Place, policy: &TrustPolicy) -> Result<ProjectionDb> {
+    let log = log_for_reading(place)?;
+    let caught_up = DataDir::writable(place).and_then(|writable| {
         let store = writable.write_log()?;
-        catch_up(&writable, &store, policy, true).map(|_| ())
+        catch_up(&writable, &*store, policy, true).map(|_| ())
     });
     let not_updated = match caught_up {
         Ok(()) => None,
         Err(e) if cannot_write(&e) => Some(e),
         Err(e) => return Err(e),
     };
-    let db = Projections::new(data_dir)
+    let db = DataDir::existing(place)?
+        .projections()
         .open_read()?
         .ok_or_else(|| match &not_updated {
             Some(e) => anyhow::anyhow!(
                 "no projections in {} and they cannot be built there ({e:#}); copy the data dir \
              to writable storage, or free some space",
-                data_dir.display()
+                place.describe()
             ),
             None => bad_input("no projections yet: run `trustfold rebuild-projections --full`"),
         })?;
@@ -343,7 +371,7 @@ pub fn short(hash: &str) -> &str {
 /// run is recorded either way, and `rebuild-projections` can fold it later.
 pub fn print_run_report(
     dir: &DataDir,
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     policy: &TrustPolicy,
     fallback: crate::ingest::RunReport,
     json: bool,
@@ -373,12 +401,12 @@ pub fn print_run_report(
 
 fn report_from_projection(
     dir: &DataDir,
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     policy: &TrustPolicy,
     run_id: &str,
 ) -> Result<Option<crate::ingest::RunReport>> {
     catch_up(dir, store, policy, false)?;
-    let Some(db) = Projections::new(dir.root()).open_read()? else {
+    let Some(db) = dir.projections().open_read()? else {
         return Ok(None);
     };
     let Some(run) = db.run(run_id)? else {

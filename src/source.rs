@@ -127,6 +127,22 @@ impl ConnectorId {
     }
 }
 
+/// The region each connector's records are read in: the trust policy's `region` for it,
+/// else its own.
+pub fn connector_regions(
+    policy: Option<&trustfold_projections::TrustPolicy>,
+) -> std::collections::BTreeMap<ConnectorId, Region> {
+    ConnectorId::ALL
+        .into_iter()
+        .map(|id| {
+            let region = policy
+                .and_then(|p| p.source_region(id.as_str()))
+                .unwrap_or(id.region());
+            (id, region)
+        })
+        .collect()
+}
+
 /// The region a source's records are read in: the one given for this import (`import
 /// --region`), else the trust policy's `region` for the source, else the connector's own
 /// (GB for the six connectors), else the policy's `[default]` region, else none (a number

@@ -80,6 +80,11 @@ pub enum BlobError {
 
     #[error("{path}: the blob store is in the old (sled) format and cannot be migrated: {detail}")]
     Legacy { path: PathBuf, detail: String },
+
+    /// PostgreSQL failed a blob read or write (the server's message; never the URL's
+    /// password).
+    #[error("blobs on {path}: {detail}")]
+    Postgres { path: PathBuf, detail: String },
 }
 
 impl BlobError {
@@ -131,7 +136,55 @@ fn is_not_writable(e: &io::Error) -> bool {
         || matches!(e.raw_os_error(), Some(1 | 13 | 30))
 }
 
-/// Raw payloads keyed by their blake3 hash.
+/// Where raw payloads are kept, keyed by their blake3: a directory of files
+/// ([`BlobStore`]) or a PostgreSQL table (`crate::pg::PgBlobStore`). Every read re-hashes
+/// the bytes; a blob is durable before `put` (or `flush`) returns.
+pub trait Blobs: Send + Sync {
+    /// Where the blobs are, for messages.
+    fn location(&self) -> String;
+    /// Stores `bytes` (if not already present) and makes them durable. Returns their hash.
+    fn put(&self, bytes: &[u8]) -> Result<BlobHash, BlobError>;
+    /// Stores `bytes`; [`Blobs::flush`] must run before an event naming them is appended.
+    fn put_unflushed(&self, bytes: &[u8]) -> Result<BlobHash, BlobError>;
+    /// Makes every blob written so far durable.
+    fn flush(&self) -> Result<(), BlobError>;
+    /// Reads a blob, verifying that its bytes still hash to its key.
+    fn get(&self, hash: &BlobHash) -> Result<Vec<u8>, BlobError>;
+    fn contains(&self, hash: &BlobHash) -> Result<bool, BlobError>;
+    /// Number of blobs stored.
+    fn count(&self) -> usize;
+    /// Checks every blob; returns the bad ones.
+    fn verify_all(&self) -> Result<Vec<BlobError>, BlobError>;
+}
+
+impl Blobs for BlobStore {
+    fn location(&self) -> String {
+        self.path().display().to_string()
+    }
+    fn put(&self, bytes: &[u8]) -> Result<BlobHash, BlobError> {
+        BlobStore::put(self, bytes)
+    }
+    fn put_unflushed(&self, bytes: &[u8]) -> Result<BlobHash, BlobError> {
+        BlobStore::put_unflushed(self, bytes)
+    }
+    fn flush(&self) -> Result<(), BlobError> {
+        BlobStore::flush(self)
+    }
+    fn get(&self, hash: &BlobHash) -> Result<Vec<u8>, BlobError> {
+        BlobStore::get(self, hash)
+    }
+    fn contains(&self, hash: &BlobHash) -> Result<bool, BlobError> {
+        BlobStore::contains(self, hash)
+    }
+    fn count(&self) -> usize {
+        BlobStore::len(self)
+    }
+    fn verify_all(&self) -> Result<Vec<BlobError>, BlobError> {
+        BlobStore::verify_all(self)
+    }
+}
+
+/// Raw payloads keyed by their blake3 hash, one file each.
 pub struct BlobStore {
     root: PathBuf,
     writable: bool,

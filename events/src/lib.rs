@@ -34,22 +34,26 @@
 
 #![forbid(unsafe_code)]
 
+mod append;
 pub mod blob;
 pub mod catalogue;
 pub mod envelope;
 pub mod hash;
 pub mod limits;
+pub mod pg;
 pub mod sqlite;
 pub mod store;
 pub mod verify;
 
-pub use blob::{BlobError, BlobStore};
+pub use blob::{BlobError, BlobStore, Blobs};
 pub use catalogue::*;
 pub use envelope::{derived_event_id, format_time, Envelope, NewEvent, RecordedEvent, StoredEvent};
 pub use hash::{BlobHash, Hash32};
-pub use sqlite::{EventFilter, OpenMode, SqliteEventStore};
+pub use pg::{is_postgres_url, PgBlobStore, PgEventStore, PgSessionLock, StoreUrl};
+pub use sqlite::{OpenMode, SqliteEventStore};
 pub use store::{
-    AppendBatch, Appended, ChainCheck, EventStore, ExpectedVersion, Head, StoreError, StoredEvents,
+    AppendBatch, Appended, Backend, ChainCheck, EventFilter, EventStore, ExpectedVersion, Head,
+    StoreError, StoredEvents,
 };
 pub use verify::{
     verify, verify_with, BlobFault, Problem, VerifyOptions, VerifyReport, VERIFY_PROBLEMS_MAX,

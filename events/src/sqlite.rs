@@ -5,7 +5,7 @@
 //! versions and inserting therefore happen under one lock, across threads and processes,
 //! which is what keeps `seq` gap-free and the compare-and-swap honest.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -15,14 +15,13 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
-use crate::envelope::{Envelope, NewEvent, RecordedEvent, StoredEvent};
+use crate::append::{prepare_rows, validate, PreparedRow, APPEND_PIPELINE_MIN_EVENTS};
+use crate::envelope::{NewEvent, RecordedEvent, StoredEvent};
 use crate::hash::Hash32;
-use crate::limits::{
-    BATCH_EVENTS_MAX, BUSY_TIMEOUT_MS, ENVELOPE_TEXT_BYTES_MAX, EVENT_BYTES_MAX, READ_PAGE_EVENTS,
-    STREAM_NAME_BYTES_MAX,
-};
+use crate::limits::{BUSY_TIMEOUT_MS, READ_PAGE_EVENTS};
 use crate::store::{
-    AppendBatch, Appended, ChainCheck, EventStore, ExpectedVersion, Head, StoreError, StoredEvents,
+    AppendBatch, Appended, ChainCheck, EventFilter, EventStore, ExpectedVersion, Head, StoreError,
+    StoredEvents,
 };
 
 /// `PRAGMA application_id` of a trustfold log ("TFLG"), so another SQLite file is
@@ -105,15 +104,6 @@ pub enum OpenMode {
     ReadWrite,
     /// The file must exist; appends fail.
     ReadOnly,
-}
-
-/// Filters for reading a slice of the log (all optional, combined with AND).
-#[derive(Clone, Debug, Default)]
-pub struct EventFilter {
-    pub from_seq: u64,
-    pub stream: Option<String>,
-    pub kind: Option<String>,
-    pub run_id: Option<Uuid>,
 }
 
 /// The SQLite event log. One connection, guarded by a mutex, so the store is `Sync`.
@@ -344,45 +334,7 @@ impl SqliteEventStore {
         let head = checked_head(Self::head_in(conn).map_err(err)?)?;
         let recorded = recorded_head_on(conn, path)?;
         let broken = |seq, detail: String| Err(StoreError::ChainBroken { seq, detail });
-        match (head, recorded) {
-            (None, Some(r)) => {
-                return broken(
-                    1,
-                    format!(
-                        "missing: the log is empty, but the last append recorded head seq {} \
-                         (every event was removed)",
-                        r.seq
-                    ),
-                )
-            }
-            (Some(h), Some(r)) if h.seq > r.seq => {
-                return broken(
-                    r.seq + 1,
-                    format!(
-                        "added outside trustfold: the last append recorded head seq {}, but the \
-                         log goes on to seq {}",
-                        r.seq, h.seq
-                    ),
-                )
-            }
-            (Some(h), Some(r)) if h.seq < r.seq => {
-                return broken(
-                    h.seq + 1,
-                    format!(
-                        "missing: the log ends at seq {}, but the last append recorded head seq \
-                         {} (events at the end were removed)",
-                        h.seq, r.seq
-                    ),
-                )
-            }
-            (Some(h), Some(r)) if h.hash != r.hash => {
-                return broken(
-                    h.seq,
-                    "replaced: the last event is not the one its append recorded".into(),
-                )
-            }
-            _ => {}
-        }
+        crate::append::check_head_against_recorded(head, recorded)?;
         let Some(h) = head else {
             return Ok(None);
         };
@@ -634,203 +586,65 @@ impl SqliteEventStore {
         conn: &Connection,
         events: &[NewEvent],
     ) -> Result<Appended, StoreError> {
-        let mut seqs = Vec::with_capacity(events.len());
-        let mut missing = None;
-        for ev in events {
-            let found = conn
-                .prepare_cached(&format!(
-                    "SELECT {SELECT_COLUMNS} FROM events WHERE id = ?1"
-                ))
-                .and_then(|mut s| {
-                    s.query_row([ev.id.as_bytes().as_slice()], |row| Ok(row_to_event(row)))
-                        .optional()
-                })
-                .map_err(|e| self.err(e))?;
-            match found {
-                None => missing = Some(ev.id),
-                Some(stored) => {
-                    let stored = stored.map_err(|e| self.row_err(e))?;
-                    let payload = ev.payload.encode();
-                    let wanted = crate::envelope::content_hash(
-                        &ev.stream,
-                        ev.payload.kind().as_str(),
-                        ev.payload.schema_version(),
-                        ev.run_id,
-                        ev.trace_id.as_deref(),
-                        ev.causation_id,
-                        &payload,
-                    );
-                    if stored.content_hash() != wanted {
-                        return Err(StoreError::IdReused {
-                            id: ev.id,
-                            seq: stored.seq,
-                        });
-                    }
-                    seqs.push(stored.seq);
-                }
-            }
-        }
-        if missing.is_some() {
-            let example = events
-                .iter()
-                .map(|e| e.id)
-                .find(|id| Some(*id) != missing)
-                .unwrap_or_default();
-            return Err(StoreError::PartiallyPresent {
-                present: seqs.len(),
-                total: events.len(),
-                example,
-            });
-        }
-        Ok(Appended {
-            seqs,
-            already_present: true,
+        crate::append::classify_duplicates(events, |id| {
+            conn.prepare_cached(&format!(
+                "SELECT {SELECT_COLUMNS} FROM events WHERE id = ?1"
+            ))
+            .and_then(|mut s| {
+                s.query_row([id.as_bytes().as_slice()], |row| Ok(row_to_event(row)))
+                    .optional()
+            })
+            .map_err(|e| self.err(e))?
+            .transpose()
+            .map_err(|e| self.row_err(e))
         })
     }
 }
 
-/// Checks a batch against the limits before touching the database.
-fn validate(batch: &AppendBatch) -> Result<(), StoreError> {
-    if batch.events.is_empty() {
-        return Err(StoreError::InvalidBatch(
-            "an append needs at least one event".into(),
-        ));
-    }
-    if batch.events.len() > BATCH_EVENTS_MAX {
-        return Err(StoreError::Limit {
-            what: "the batch length".into(),
-            name: "BATCH_EVENTS_MAX",
-            actual: batch.events.len(),
-            max: BATCH_EVENTS_MAX,
-        });
-    }
-    let mut ids = HashSet::with_capacity(batch.events.len());
-    for ev in &batch.events {
-        if !ids.insert(ev.id) {
-            return Err(StoreError::InvalidBatch(format!(
-                "event id {} appears twice",
-                ev.id
-            )));
-        }
-        if ev.stream.is_empty() || ev.stream.len() > STREAM_NAME_BYTES_MAX {
-            return Err(StoreError::Limit {
-                what: format!(
-                    "the stream name {:?}",
-                    ev.stream.chars().take(40).collect::<String>()
-                ),
-                name: "STREAM_NAME_BYTES_MAX",
-                actual: ev.stream.len(),
-                max: STREAM_NAME_BYTES_MAX,
-            });
-        }
-        if ev.stream.chars().any(char::is_control) {
-            return Err(StoreError::InvalidBatch(format!(
-                "stream name {:?} contains control characters",
-                ev.stream
-            )));
-        }
-        if let Some(t) = &ev.trace_id {
-            if t.len() > ENVELOPE_TEXT_BYTES_MAX {
-                return Err(StoreError::Limit {
-                    what: "the trace id".into(),
-                    name: "ENVELOPE_TEXT_BYTES_MAX",
-                    actual: t.len(),
-                    max: ENVELOPE_TEXT_BYTES_MAX,
-                });
-            }
-        }
-    }
-    for stream in batch.expected.keys() {
-        if !batch.events.iter().any(|e| &e.stream == stream) {
-            return Err(StoreError::InvalidBatch(format!(
-                "an expected version is given for stream {stream:?}, but no event of the batch \
-                 is in it"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Encodes one payload, enforcing `EVENT_BYTES_MAX`.
-fn encode_payload(ev: &NewEvent) -> Result<Vec<u8>, StoreError> {
-    let payload = ev.payload.encode();
-    if payload.len() > EVENT_BYTES_MAX {
-        return Err(StoreError::Limit {
-            what: format!("the payload of event {} ({})", ev.id, ev.payload.kind()),
-            name: "EVENT_BYTES_MAX",
-            actual: payload.len(),
-            max: EVENT_BYTES_MAX,
-        });
-    }
-    Ok(payload)
-}
-
-/// An event with everything the store assigns: ready to insert.
-struct PreparedRow<'a> {
-    ev: &'a NewEvent,
-    payload: Vec<u8>,
-    seq: u64,
-    stream_version: u64,
-    hash: Hash32,
-}
-
-impl PreparedRow<'_> {
-    fn envelope(&self, recorded_at_us: i64) -> Envelope<'_> {
-        Envelope {
-            seq: self.seq,
-            id: self.ev.id,
-            stream: &self.ev.stream,
-            stream_version: self.stream_version,
-            kind: self.ev.payload.kind().as_str(),
-            schema_version: self.ev.payload.schema_version(),
-            recorded_at_us,
-            run_id: self.ev.run_id,
-            trace_id: self.ev.trace_id.as_deref(),
-            causation_id: self.ev.causation_id,
-            payload: &self.payload,
-        }
-    }
-}
-
-/// Batches at least this long encode and hash on a second thread while the first inserts:
-/// below it, starting a thread costs more than it saves.
-const APPEND_PIPELINE_MIN_EVENTS: usize = 256;
-
-/// Encodes, numbers and hash-chains `events` in order, handing them to `emit` in chunks of
-/// `INSERT_ROWS_PER_STATEMENT`. Stops early (returning `Ok`) when `emit` returns false.
-fn prepare_rows<'a>(
-    events: &'a [NewEvent],
-    mut seq: u64,
-    mut prev: Hash32,
-    mut versions: BTreeMap<&'a str, u64>,
-    recorded_at_us: i64,
-    mut emit: impl FnMut(Vec<PreparedRow<'a>>) -> bool,
-) -> Result<(), StoreError> {
-    for chunk in events.chunks(INSERT_ROWS_PER_STATEMENT) {
-        let mut rows = Vec::with_capacity(chunk.len());
-        for ev in chunk {
-            seq += 1;
-            let version = versions.entry(ev.stream.as_str()).or_insert(0);
-            *version += 1;
-            let mut row = PreparedRow {
-                ev,
-                payload: encode_payload(ev)?,
-                seq,
-                stream_version: *version,
-                hash: Hash32::ZERO,
-            };
-            row.hash = row.envelope(recorded_at_us).chained_hash(&prev);
-            prev = row.hash;
-            rows.push(row);
-        }
-        if !emit(rows) {
-            break;
-        }
-    }
-    Ok(())
-}
-
 impl EventStore for SqliteEventStore {
+    fn seq_of(&self, id: Uuid) -> Result<Option<u64>, StoreError> {
+        let conn = self.lock();
+        conn.prepare_cached("SELECT seq FROM events WHERE id = ?1")
+            .and_then(|mut s| {
+                s.query_row([id.as_bytes().as_slice()], |r| r.get::<_, i64>(0))
+                    .optional()
+            })
+            .map(|seq| seq.map(|s| s as u64))
+            .map_err(|e| self.err(e))
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn backend(&self) -> crate::store::Backend<'_> {
+        crate::store::Backend::Sqlite(&self.path)
+    }
+
+    fn read_filtered(&self, filter: EventFilter) -> StoredEvents<'_> {
+        SqliteEventStore::read_filtered(self, filter)
+    }
+
+    fn read_seqs(&self, seqs: &[u64]) -> Result<Vec<StoredEvent>, StoreError> {
+        SqliteEventStore::read_seqs(self, seqs)
+    }
+
+    fn read_at(&self, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+        SqliteEventStore::read_at(self, seq)
+    }
+
+    fn reader(&self) -> Result<Box<dyn EventStore>, StoreError> {
+        Ok(Box::new(SqliteEventStore::reader(self)?))
+    }
+
+    fn existing_ids(&self, ids: &[Uuid]) -> Result<std::collections::HashSet<Uuid>, StoreError> {
+        SqliteEventStore::existing_ids(self, ids)
+    }
+
+    fn check_tail(&self) -> Result<Option<Head>, StoreError> {
+        SqliteEventStore::check_tail(self)
+    }
+
     fn append(&self, batch: AppendBatch) -> Result<Appended, StoreError> {
         if self.mode == OpenMode::ReadOnly {
             return Err(StoreError::Open {
@@ -1051,10 +865,6 @@ impl EventStore for SqliteEventStore {
         Ok(out)
     }
 }
-
-/// Rows per INSERT statement: one statement for 32 events cuts per-statement overhead
-/// while staying far below SQLite's bound-parameter limit (32 x 12 = 384).
-const INSERT_ROWS_PER_STATEMENT: usize = 32;
 
 fn insert_rows(
     conn: &Connection,

@@ -167,6 +167,15 @@ pub enum StoreError {
         source: DecodeError,
     },
 
+    /// PostgreSQL failed a statement (the server's message and SQLSTATE; the URL's
+    /// password is never part of it).
+    #[error("PostgreSQL ({path}): {detail}")]
+    Postgres {
+        path: PathBuf,
+        detail: String,
+        code: Option<String>,
+    },
+
     #[error("sqlite error on {path}: {source}")]
     Sqlite {
         path: PathBuf,
@@ -194,6 +203,25 @@ impl StoreError {
     }
 }
 
+/// Filters for reading a slice of the log (all optional, combined with AND).
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub from_seq: u64,
+    pub stream: Option<String>,
+    pub kind: Option<String>,
+    pub run_id: Option<uuid::Uuid>,
+}
+
+/// Which engine a log is kept in, and where: what a reader needs to find the stores kept
+/// beside it (the projections, the identity index) on the same engine.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend<'a> {
+    /// A SQLite file; the stores beside it live in the directory it lies in.
+    Sqlite(&'a std::path::Path),
+    /// A PostgreSQL database; the stores beside it live in schemas of the same database.
+    Postgres(&'a crate::pg::StoreUrl),
+}
+
 /// A stream of stored events, read page by page in constant memory.
 pub type StoredEvents<'a> = Box<dyn Iterator<Item = Result<StoredEvent, StoreError>> + 'a>;
 
@@ -203,7 +231,13 @@ pub type StoredEvents<'a> = Box<dyn Iterator<Item = Result<StoredEvent, StoreErr
 /// - `seq` starts at 1 and is gap-free and strictly increasing, also across processes;
 /// - every event's hash is blake3(previous hash || canonical bytes);
 /// - an event, once appended, is never changed or removed.
-pub trait EventStore {
+pub trait EventStore: Send + Sync {
+    /// Where the log is, for messages: a file, or a PostgreSQL URL without its password.
+    fn location(&self) -> String;
+
+    /// The engine the log is kept in, and where.
+    fn backend(&self) -> Backend<'_>;
+
     /// Appends the batch atomically: either all the events are persisted, or none are.
     ///
     /// Every stream named in `batch.expected` is checked first (compare-and-swap).
@@ -277,6 +311,41 @@ pub trait EventStore {
 
     /// Every event of one stream, decoded, in order.
     fn read_stream(&self, stream: &str) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The events matching `filter`, in order, page by page in constant memory.
+    fn read_filtered(&self, filter: EventFilter) -> StoredEvents<'_>;
+
+    /// The events at `seqs` (in the order given). A seq the log does not have is an
+    /// integrity error: callers name seqs the log gave them.
+    fn read_seqs(&self, seqs: &[u64]) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// The event at `seq`, if the log has one.
+    fn read_at(&self, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+        match self.read_raw_from(seq).next() {
+            Some(Ok(ev)) if ev.seq == seq => Ok(Some(ev)),
+            Some(Err(e)) => Err(e),
+            _ => Ok(None),
+        }
+    }
+
+    /// A second, read-only handle on the same log (its own connection), for a thread that
+    /// reads beside this one.
+    fn reader(&self) -> Result<Box<dyn EventStore>, StoreError>;
+
+    /// Which of `ids` are already in the log: a writer resuming interrupted work appends
+    /// only the facts that are not yet recorded.
+    fn existing_ids(
+        &self,
+        ids: &[uuid::Uuid],
+    ) -> Result<std::collections::HashSet<uuid::Uuid>, StoreError>;
+
+    /// The seq of the event with this id, if the log has it (a point read on the id
+    /// index): how a reader follows a `causation_id` back to its cause.
+    fn seq_of(&self, id: uuid::Uuid) -> Result<Option<u64>, StoreError>;
+
+    /// Checks the tail a writer is about to append to: the last event is the one the
+    /// last append recorded, and it is chained to the event before it. Returns the head.
+    fn check_tail(&self) -> Result<Option<Head>, StoreError>;
 
     /// Every event from `from_seq` on, decoded (and upcast), in order.
     fn read_from(

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::blob::{BlobError, BlobStore};
+use crate::blob::{BlobError, Blobs};
 use crate::catalogue::EventPayload;
 use crate::hash::{BlobHash, Hash32};
 use crate::store::{EventStore, Head, StoreError};
@@ -313,7 +313,7 @@ pub struct VerifyOptions {
 /// [`verify_with`] and no anchors.
 pub fn verify(
     store: &dyn EventStore,
-    blobs: Option<&BlobStore>,
+    blobs: Option<&dyn Blobs>,
 ) -> Result<VerifyReport, StoreError> {
     verify_with(store, blobs, &VerifyOptions::default())
 }
@@ -327,7 +327,7 @@ pub fn verify(
 /// to that blob's problem.
 pub fn verify_with(
     store: &dyn EventStore,
-    blobs: Option<&BlobStore>,
+    blobs: Option<&dyn Blobs>,
     options: &VerifyOptions,
 ) -> Result<VerifyReport, StoreError> {
     let mut report = VerifyReport::default();

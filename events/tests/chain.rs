@@ -207,6 +207,33 @@ fn a_checked_read_stops_at_the_first_break_and_reads_clean_logs_whole() {
         fn read_stream(&self, s: &str) -> Result<Vec<RecordedEvent>, StoreError> {
             self.0.read_stream(s)
         }
+        fn location(&self) -> String {
+            EventStore::location(self.0)
+        }
+        fn backend(&self) -> trustfold_events::Backend<'_> {
+            self.0.backend()
+        }
+        fn read_filtered(&self, f: EventFilter) -> StoredEvents<'_> {
+            self.0.read_filtered(f)
+        }
+        fn read_seqs(&self, seqs: &[u64]) -> Result<Vec<StoredEvent>, StoreError> {
+            self.0.read_seqs(seqs)
+        }
+        fn reader(&self) -> Result<Box<dyn EventStore>, StoreError> {
+            EventStore::reader(self.0)
+        }
+        fn existing_ids(
+            &self,
+            ids: &[uuid::Uuid],
+        ) -> Result<std::collections::HashSet<uuid::Uuid>, StoreError> {
+            self.0.existing_ids(ids)
+        }
+        fn check_tail(&self) -> Result<Option<Head>, StoreError> {
+            self.0.check_tail()
+        }
+        fn seq_of(&self, id: uuid::Uuid) -> Result<Option<u64>, StoreError> {
+            self.0.seq_of(id)
+        }
     }
     let read: Vec<_> = Plain(&store).read_checked_from(1000).collect();
     assert_eq!(read.iter().filter(|r| r.is_ok()).count(), 1001);

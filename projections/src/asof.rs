@@ -2,7 +2,7 @@
 //! the same [`apply`] and [`merge_entity`] as the stored projections.
 
 use chrono::{DateTime, Utc};
-use trustfold_events::{EventStore, SqliteEventStore, StoreError};
+use trustfold_events::{EventStore, StoreError};
 
 use crate::merge::{merge_entity, MergedEntity};
 use crate::policy::TrustPolicy;
@@ -18,7 +18,7 @@ pub enum AsOf {
 /// The entity folded from the events up to `as_of`, with the last seq folded; `None` when
 /// the entity did not exist yet at that point.
 pub fn entity_as_of(
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     entity_id: &str,
     as_of: AsOf,
     policy: &TrustPolicy,

@@ -48,9 +48,11 @@ pub mod policy;
 pub mod state;
 pub mod values;
 
+pub use db::pg::PgProjections;
 pub use db::{
-    changed_sources, ChangeSink, ConflictRow, DryRunSummary, FieldChange, FoldReport, Meta,
-    ProjectionDb, ProjectionError, Projections, RemergeReport,
+    changed_sources, ChangeSink, ConflictRow, DryRunSummary, EntityCounts, EntityCursor,
+    EntityFilter, EntityPage, FieldChange, FoldReport, Meta, ProjectionDb, ProjectionError,
+    ProjectionStore, Projections, RemergeReport, SourceCount,
 };
 pub use fields::Field;
 pub use merge::{merge_entity, LossReason, MergedEntity, ProvenanceRow};

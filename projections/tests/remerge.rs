@@ -257,3 +257,63 @@ fn a_change_to_one_source_remerges_only_the_entities_it_has_records_in() {
     let all = p.remerge(&store, &gap, SOURCES, &mut |_, _| {}).unwrap();
     assert_eq!(all.entities_remerged, 2, "{all:?}");
 }
+
+/// The re-merge and the dry run on PostgreSQL: the re-merged schema equals a full rebuild
+/// with the new policy on SQLite, and the dry run lists the same changes.
+#[test]
+fn remerge_on_postgres_equals_a_full_rebuild_on_sqlite() {
+    let Some(db) = trustfold_events::pg::testing::TestDb::create() else {
+        return;
+    };
+    let url = db.store_url();
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 10,
+        ..ProptestConfig::default()
+    });
+    runner
+        .run(
+            &(
+                prop::collection::vec(op(), 1..30),
+                prop::collection::vec((0..6usize, rules()), 1..3),
+            ),
+            |(ops, changes)| {
+                let dir = tempfile::tempdir().unwrap();
+                let store =
+                    SqliteEventStore::open(dir.path().join("log.sqlite3"), OpenMode::ReadWrite)
+                        .unwrap();
+                let mut run = None;
+                for (n, op) in ops.iter().enumerate() {
+                    store
+                        .append(AppendBatch::new().push(to_event(op, &mut run, n)))
+                        .unwrap();
+                }
+                let mut c = url.connect().unwrap();
+                c.batch_execute("DROP TABLE IF EXISTS trustfold.projection_current")
+                    .unwrap();
+                let old = policy();
+                let new =
+                    TrustPolicy::parse(&policy_text(&changes, None), "new.toml", SOURCES).unwrap();
+                let pg = trustfold_projections::PgProjections::new(&url);
+                pg.rebuild(&store, &old, &mut |_, _| {}).unwrap();
+                let mut sink = Collect::default();
+                let summary = pg.dry_run(&store, &new, SOURCES, &mut sink).unwrap();
+                pg.remerge(&store, &new, SOURCES, &mut |_, _| {}).unwrap();
+                let full = Projections::new(&dir.path().join("full"));
+                full.rebuild(&store, &new, &mut |_, _| {}).unwrap();
+                let sqlite_dry = Projections::new(&dir.path().join("dry"));
+                sqlite_dry.rebuild(&store, &old, &mut |_, _| {}).unwrap();
+                let mut sqlite_sink = Collect::default();
+                sqlite_dry
+                    .dry_run(&store, &new, SOURCES, &mut sqlite_sink)
+                    .unwrap();
+                prop_assert_eq!(
+                    pg.open_read().unwrap().unwrap().dump().unwrap(),
+                    full.open_read().unwrap().unwrap().dump().unwrap()
+                );
+                prop_assert_eq!(&sink.0, &sqlite_sink.0);
+                prop_assert_eq!(summary.changes as usize, sink.0.len());
+                Ok(())
+            },
+        )
+        .unwrap();
+}

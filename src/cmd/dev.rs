@@ -1,15 +1,13 @@
 //! `trustfold dev ...`: hidden tools for tests and benchmarks. Not part of the contract.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use trustfold_events::{
-    AppendBatch, CandidateAccepted, ConnectorResponded, EventStore, ExpectedVersion, NewEvent,
-    RedactedRequest,
+    AppendBatch, CandidateAccepted, ConnectorResponded, ExpectedVersion, NewEvent, RedactedRequest,
 };
 
-use crate::datadir::DataDir;
+use crate::datadir::{DataDir, Place};
 use crate::exit::bad_input;
 
 #[derive(Debug, clap::Subcommand)]
@@ -35,13 +33,13 @@ pub struct AppendArgs {
     pub with_blobs: bool,
 }
 
-pub fn run(data_dir: &Path, cmd: DevCommand) -> Result<ExitCode> {
+pub fn run(data_dir: &Place, cmd: DevCommand) -> Result<ExitCode> {
     match cmd {
         DevCommand::AppendSynthetic(args) => append_synthetic(data_dir, args),
     }
 }
 
-fn append_synthetic(data_dir: &Path, args: AppendArgs) -> Result<ExitCode> {
+fn append_synthetic(data_dir: &Place, args: AppendArgs) -> Result<ExitCode> {
     if args.batch == 0 || args.batch > trustfold_events::limits::BATCH_EVENTS_MAX as u64 {
         return Err(bad_input(format!(
             "--batch must be 1..={}",

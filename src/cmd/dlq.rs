@@ -11,15 +11,14 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde::Serialize;
 use trustfold_events::{
-    format_time, EventFilter, EventKind, EventPayload, PlannedConnector, RunStarted,
-    SqliteEventStore,
+    format_time, EventFilter, EventKind, EventPayload, EventStore, PlannedConnector, RunStarted,
 };
 use uuid::Uuid;
 
 use crate::connectors::fetch::FetchPolicy;
 use crate::connectors::secrets::Secrets;
 use crate::connectors::ConnectorRequest;
-use crate::datadir::DataDir;
+use crate::datadir::{DataDir, Place};
 use crate::exit::bad_input;
 use crate::ingest::{self, RunContext};
 use crate::planner::{self, spec, Mode, Plan, Selected};
@@ -62,7 +61,7 @@ pub struct OpenDeadLetter {
 }
 
 /// Scans the log for dead letters no later event answers.
-pub fn open_dead_letters(store: &SqliteEventStore) -> Result<Vec<OpenDeadLetter>> {
+pub fn open_dead_letters(store: &dyn EventStore) -> Result<Vec<OpenDeadLetter>> {
     let mut letters: BTreeMap<Uuid, OpenDeadLetter> = BTreeMap::new();
     let mut answered: HashSet<Uuid> = HashSet::new();
     for kind in [EventKind::DeadLettered, EventKind::ConnectorResponded] {
@@ -103,12 +102,12 @@ pub fn open_dead_letters(store: &SqliteEventStore) -> Result<Vec<OpenDeadLetter>
     Ok(open)
 }
 
-pub fn run(data_dir: &Path, trust: Option<&Path>, cmd: DlqCommand) -> Result<ExitCode> {
+pub fn run(data_dir: &Place, trust: Option<&Path>, cmd: DlqCommand) -> Result<ExitCode> {
     match cmd {
         DlqCommand::List { json } => {
             let dir = DataDir::existing(data_dir)?;
             let open = match dir.read_log()? {
-                Some(store) => open_dead_letters(&store)?,
+                Some(store) => open_dead_letters(&*store)?,
                 None => Vec::new(),
             };
             if json {
@@ -143,7 +142,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, cmd: DlqCommand) -> Result<Exi
 }
 
 fn replay(
-    data_dir: &Path,
+    data_dir: &Place,
     trust_policy: &trustfold_projections::TrustPolicy,
     id: Option<String>,
     offline: bool,
@@ -151,7 +150,7 @@ fn replay(
 ) -> Result<ExitCode> {
     let dir = DataDir::writable(data_dir)?;
     let store = dir.write_log()?;
-    let mut open = open_dead_letters(&store)?;
+    let mut open = open_dead_letters(&*store)?;
     if let Some(id) = &id {
         open.retain(|d| &d.dead_letter_id == id || d.event_id.to_string() == *id);
         if open.is_empty() {
@@ -233,21 +232,22 @@ fn replay(
     let shutdown = crate::ingest::lifecycle::Shutdown::new();
     shutdown.listen_for_signals()?;
     let ctx = RunContext {
-        store: &store,
-        blobs: &blobs,
+        store: &*store,
+        blobs: &*blobs,
         secrets: &secrets,
         policy: FetchPolicy::from_env().map_err(bad_input)?,
         transports,
         progress: false,
         match_config: dir.match_config()?,
         shutdown: shutdown.clone(),
-        data_dir: dir.root(),
+        dir: &dir,
         compact_reobservations: true,
         relevance: crate::relevance::Screening::Reject,
-        trust: Some(trust_policy),
+        runtime: None,
+        regions: crate::source::connector_regions(Some(trust_policy)),
     };
     let report = ingest::run_plan(&ctx, &plan, calls.into_iter().collect(), started)?;
-    crate::project::print_run_report(&dir, &store, trust_policy, report, json)?;
+    crate::project::print_run_report(&dir, &*store, trust_policy, report, json)?;
     Ok(ExitCode::SUCCESS)
 }
 

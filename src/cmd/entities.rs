@@ -6,9 +6,14 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::ValueEnum;
 use serde_json::{json, Value};
+use trustfold_events::EventStore;
 use trustfold_projections::merge::COMPLETENESS_FIELDS_TOTAL;
-use trustfold_projections::{Field, MergedEntity};
+use trustfold_projections::{
+    ConflictRow, EntityCursor, EntityFilter, Field, MergedEntity, ProjectionDb,
+};
 
+use crate::datadir::Place;
+use crate::exit::bad_input;
 use crate::project;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -24,6 +29,18 @@ pub struct Args {
     /// Only entities whose name, slug, locality or postcode has every word of TEXT.
     #[arg(long)]
     pub search: Option<String>,
+    /// Only entities with a record from this source (e.g. openstreetmap).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Only entities of this class (e.g. sports_centre).
+    #[arg(long)]
+    pub class: Option<String>,
+    /// Only entities with a conflicting field.
+    #[arg(long)]
+    pub conflicted: bool,
+    /// Only entities at least this complete (percent of the 20 key fields).
+    #[arg(long, value_name = "PCT")]
+    pub min_completeness: Option<f64>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Same as --format json.
@@ -69,10 +86,102 @@ pub fn entity_json(m: &MergedEntity) -> Value {
     })
 }
 
-pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
+/// Longest search text or filter value, in characters.
+pub const FILTER_CHARS_MAX: usize = 200;
+
+/// The checked filters of a listing: the `entities` flags and the parameters of
+/// `GET /api/entities` (a source must be one of the six, a percentage in 0..=100).
+pub fn entity_filter(
+    search: Option<&str>,
+    source: Option<&str>,
+    class: Option<&str>,
+    conflicted: Option<bool>,
+    min_completeness_pct: Option<f64>,
+) -> Result<EntityFilter> {
+    let text = |name: &str, v: Option<&str>| -> Result<Option<String>> {
+        match v.map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(t) if t.chars().count() > FILTER_CHARS_MAX => Err(bad_input(format!(
+                "{name}: at most {FILTER_CHARS_MAX} characters"
+            ))),
+            Some(t) => Ok(Some(t.to_string())),
+        }
+    };
+    let source = text("source", source)?;
+    if let Some(s) = &source {
+        if !project::known_sources().contains(&s.as_str()) {
+            return Err(bad_input(format!(
+                "source {:?}: not one of {}",
+                clip(s, 40),
+                project::known_sources().join(", ")
+            )));
+        }
+    }
+    let completeness_min = match min_completeness_pct {
+        None => None,
+        Some(p) if (0.0..=100.0).contains(&p) => {
+            Some((p * COMPLETENESS_FIELDS_TOTAL as f64 / 100.0).ceil() as u32)
+        }
+        Some(p) => {
+            return Err(bad_input(format!(
+                "minimum completeness {p}: give a percentage from 0 to 100"
+            )))
+        }
+    };
+    Ok(EntityFilter {
+        search: text("search", search)?,
+        source,
+        entity_class: text("class", class)?,
+        conflicted,
+        completeness_min,
+    })
+}
+
+/// One page of the listing: at most `limit` entities after `cursor` (the text of a
+/// previous page's `next_cursor`), and where the next page starts.
+pub fn list_entities(
+    db: &ProjectionDb,
+    filter: &EntityFilter,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<MergedEntity>, Option<String>)> {
+    let after = match cursor {
+        None | Some("") => None,
+        Some(c) => Some(EntityCursor::decode(c).ok_or_else(|| {
+            bad_input("cursor: not a cursor this listing gave out (pass next_cursor as it is)")
+        })?),
+    };
+    let page = db.entities_page(filter, after.as_ref(), limit)?;
+    Ok((page.entities, page.next.map(|c| c.encode())))
+}
+
+/// `GET /api/entities`: a page of `entities --format json` documents and where the next
+/// page starts (`null` on the last).
+pub fn entities_page_document(
+    db: &ProjectionDb,
+    filter: &EntityFilter,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<Value> {
+    let (entities, next) = list_entities(db, filter, cursor, limit)?;
+    Ok(json!({
+        "entities": entities.iter().map(entity_json).collect::<Vec<_>>(),
+        "next_cursor": next,
+        "limit": limit,
+    }))
+}
+
+pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
+    let filter = entity_filter(
+        args.search.as_deref(),
+        args.source.as_deref(),
+        args.class.as_deref(),
+        args.conflicted.then_some(true),
+        args.min_completeness,
+    )?;
     let policy = project::load_policy(trust, data_dir)?;
     let db = project::open_for_reading(data_dir, &policy)?;
-    let entities = db.entities(args.search.as_deref())?;
+    let (entities, _) = list_entities(&db, &filter, None, usize::MAX)?;
     let format = if args.json { Format::Json } else { args.format };
     match format {
         Format::Json => {
@@ -155,7 +264,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
             if entities.is_empty() {
                 println!(
                     "no entities{}",
-                    if args.search.is_some() {
+                    if filter != EntityFilter::default() {
                         " match"
                     } else {
                         " yet"
@@ -195,11 +304,17 @@ pub fn clip(s: &str, n: usize) -> String {
     }
 }
 
-pub fn conflicts(data_dir: &Path, trust: Option<&Path>, args: ConflictsArgs) -> Result<ExitCode> {
+/// Every conflicting pair of values (`conflicts --json`, `GET /api/conflicts`), merged
+/// with the projections' own policy.
+pub fn conflict_rows(db: &ProjectionDb, store: &dyn EventStore) -> Result<Vec<ConflictRow>> {
+    Ok(db.conflicts(store, &project::stored_policy(db)?)?)
+}
+
+pub fn conflicts(data_dir: &Place, trust: Option<&Path>, args: ConflictsArgs) -> Result<ExitCode> {
     let policy = project::load_policy(trust, data_dir)?;
     let db = project::open_for_reading(data_dir, &policy)?;
     let store = project::log_for_reading(data_dir)?;
-    let rows = db.conflicts(&store, &db.stored_policy(&project::known_sources())?)?;
+    let rows = conflict_rows(&db, &*store)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);

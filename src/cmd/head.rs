@@ -3,14 +3,13 @@
 //! its last events and rewriting the head leaves a log that agrees with itself; an anchor
 //! kept outside it, checked with `trustfold verify --expect SEQ:HASH`, does not.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use serde_json::json;
 use trustfold_events::format_time;
 
-use crate::datadir::DataDir;
+use crate::datadir::{DataDir, Place};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -19,7 +18,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
+pub fn run(data_dir: &Place, args: Args) -> Result<ExitCode> {
     let dir = DataDir::existing(data_dir)?;
     let head = match dir.read_log()? {
         // The tail is checked first: an anchor of a tampered log would vouch for it.
@@ -36,7 +35,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         } else {
             eprintln!(
                 "the log at {} is empty: there is no head to anchor yet",
-                dir.root().display()
+                dir.describe()
             );
         }
         return Ok(ExitCode::SUCCESS);
@@ -58,7 +57,10 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         eprintln!(
             "the head of {} (recorded {}): keep this line somewhere else; \
              `trustfold verify --expect {anchor}` checks the log still holds it",
-            dir.log_path().display(),
+            match dir.postgres() {
+                Some(url) => url.redacted().to_string(),
+                None => dir.log_path().display().to_string(),
+            },
             recorded_at.unwrap_or_default()
         );
     }

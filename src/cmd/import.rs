@@ -19,15 +19,15 @@ use anyhow::Result;
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use trustfold_events::{
-    BlobStore, ConnectorFigures, ConnectorResponded, EventPayload, PlannedConnector, RecordedEvent,
-    RedactedRequest, RunFailed, RunFigures, RunStarted, SqliteEventStore,
+    Blobs, ConnectorFigures, ConnectorResponded, EventPayload, EventStore, PlannedConnector,
+    RecordedEvent, RedactedRequest, RunFailed, RunFigures, RunStarted,
 };
 use uuid::Uuid;
 
-use crate::datadir::DataDir;
+use crate::datadir::{DataDir, Place};
 use crate::exit::bad_input;
 use crate::extract::{extractor_for, tabular, Extraction};
-use crate::ingest::lifecycle::{catch_panic, failpoint, RunLock, Shutdown};
+use crate::ingest::lifecycle::{catch_panic, failpoint, Shutdown};
 use crate::ingest::{self, stages, RunHeader, RunRecorder};
 use trustfold_normalize::phone::Region;
 
@@ -325,7 +325,7 @@ fn settle_duplicates(
     Ok(extraction)
 }
 
-pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
+pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
     let trust_policy = crate::project::load_policy(trust, data_dir)?;
     if !valid_source(&args.source) {
         return Err(bad_input(format!(
@@ -377,8 +377,8 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
     let blobs = dir.blobs()?;
     let header = header(&spec);
     let clock = Instant::now();
-    let mut rec = RunRecorder::new(&store, &blobs, &header.query);
-    let _lock = RunLock::acquire(dir.root(), &rec.run_id.to_string())?;
+    let mut rec = RunRecorder::new(&*store, &*blobs, &header.query);
+    let _lock = dir.run_lock(&rec.run_id.to_string())?;
     rec.record(RunStarted {
         query: header.query.clone(),
         mode: "import".into(),
@@ -418,9 +418,9 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         failpoint("import", &shutdown)?;
         shutdown.check()?;
         stage = "resolve";
-        let known = crate::project::known_records(dir.root(), &store);
+        let known = crate::project::known_records(&dir, &*store);
         process(
-            &store,
+            &*store,
             &rec,
             &spec,
             (&match_config, known.as_ref(), &shutdown),
@@ -429,7 +429,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         )
     });
     let report = ingest::finish_run(&mut rec, &header, clock, stage, outcome)?;
-    crate::project::print_run_report(&dir, &store, &trust_policy, report, args.json)?;
+    crate::project::print_run_report(&dir, &*store, &trust_policy, report, args.json)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -446,7 +446,7 @@ fn header(spec: &ImportSpec) -> RunHeader {
 /// The stages of an import after its payload is recorded (the same for a resumed one);
 /// `known` as for `ingest::process_payloads`.
 fn process(
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     rec: &RunRecorder<'_>,
     spec: &ImportSpec,
     (match_config, known, shutdown): (
@@ -506,8 +506,8 @@ pub struct Interrupted<'a> {
 /// to do, and the command fails.
 pub fn resume(
     dir: &DataDir,
-    store: &SqliteEventStore,
-    blobs: &BlobStore,
+    store: &dyn EventStore,
+    blobs: &dyn Blobs,
     trust_policy: &trustfold_projections::TrustPolicy,
     run: Interrupted<'_>,
     json: bool,

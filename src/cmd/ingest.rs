@@ -7,11 +7,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::cmd::plan::PlanArgs;
-use crate::connectors::fetch::FetchPolicy;
-use crate::connectors::secrets::Secrets;
-use crate::datadir::DataDir;
-use crate::exit::bad_input;
-use crate::ingest::{self, calls_for_plan, run_started, RunContext};
+use crate::datadir::{DataDir, Place};
+use crate::ingest::lifecycle::Shutdown;
+use crate::ingest::query;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -29,43 +27,24 @@ pub struct Args {
     pub keep_off_topic: bool,
 }
 
-pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
+pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
     let plan = args.plan.plan()?;
     // A bad policy is refused before anything is recorded.
     let trust_policy = crate::project::load_policy(trust, data_dir)?;
-    let policy = FetchPolicy::from_env().map_err(bad_input)?;
-    let secrets = Secrets::from_env();
-    let ids: Vec<_> = plan.selected.iter().map(|s| s.connector).collect();
-    let transports = ingest::transports::choose(&ids, &secrets, args.offline)?;
+    let prepared = query::prepare(&plan, args.offline, Some(&trust_policy))?;
     let dir = DataDir::writable(data_dir)?;
-    let shutdown = crate::ingest::lifecycle::Shutdown::new();
+    let shutdown = Shutdown::new();
     shutdown.listen_for_signals()?;
     let store = dir.write_log()?;
     let blobs = dir.blobs()?;
-    let ctx = RunContext {
-        store: &store,
-        blobs: &blobs,
-        secrets: &secrets,
-        policy,
-        transports,
+    let driver = query::Driver {
+        run_id: uuid::Uuid::now_v7(),
+        shutdown,
         progress: std::io::stderr().is_terminal() && !args.json,
-        match_config: dir.match_config()?,
-        shutdown: shutdown.clone(),
-        data_dir: dir.root(),
-        compact_reobservations: true,
-        relevance: if args.keep_off_topic {
-            crate::relevance::Screening::Keep
-        } else {
-            crate::relevance::Screening::Reject
-        },
-        trust: Some(&trust_policy),
-    };
-    let calls = calls_for_plan(&plan, &ctx.transports);
-    let started = trustfold_events::RunStarted {
+        runtime: None,
         keep_off_topic: args.keep_off_topic,
-        ..run_started(&plan)
     };
-    let report = ingest::run_plan(&ctx, &plan, calls, started)?;
-    crate::project::print_run_report(&dir, &store, &trust_policy, report, args.json)?;
+    let report = query::run_query(&dir, &*store, &*blobs, &plan, prepared, driver)?;
+    crate::project::print_run_report(&dir, &*store, &trust_policy, report, args.json)?;
     Ok(ExitCode::SUCCESS)
 }

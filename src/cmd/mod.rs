@@ -14,4 +14,5 @@ pub mod rebuild;
 pub mod resume;
 pub mod review;
 pub mod runs;
+pub mod serve;
 pub mod verify;

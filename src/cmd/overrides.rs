@@ -9,9 +9,9 @@ use anyhow::Result;
 use serde_json::{json, Value};
 use trustfold_events::{AppendBatch, EventStore, ExpectedVersion, FieldOverridden, NewEvent};
 use trustfold_projections::values::is_placeholder;
-use trustfold_projections::Field;
+use trustfold_projections::{Field, ProjectionDb};
 
-use crate::datadir::DataDir;
+use crate::datadir::{DataDir, Place};
 use crate::exit::bad_input;
 use crate::project;
 use trustfold_normalize::{phone, postcode, web};
@@ -147,7 +147,96 @@ pub fn parse_value(field: Field, raw: &str) -> Result<Value> {
     })
 }
 
-pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
+/// An admin's override as asked (`override`, `POST /api/overrides`): the value is the
+/// text [`parse_value`] reads, `None` to clear.
+#[derive(Clone, Debug)]
+pub struct OverrideRequest {
+    pub entity: String,
+    pub field: String,
+    pub value: Option<String>,
+    pub reason: String,
+    pub by: String,
+}
+
+/// What an override recorded.
+#[derive(Clone, Debug)]
+pub struct Overridden {
+    pub entity_id: String,
+    pub field: Field,
+    pub seq: Option<u64>,
+    pub cleared: bool,
+}
+
+/// Checks and appends a `FieldOverridden` (an unknown entity is
+/// [`NotFound`](crate::exit::NotFound); clearing a field that has no override is a
+/// [`Conflict`](crate::exit::Conflict)). The caller catches the projections up.
+pub fn record_override(
+    db: &ProjectionDb,
+    store: &dyn EventStore,
+    req: &OverrideRequest,
+) -> Result<Overridden> {
+    let field: Field = req.field.parse().map_err(|e| bad_input(format!("{e}")))?;
+    let value = match &req.value {
+        Some(v) => Some(parse_value(field, v)?),
+        None => None,
+    };
+    let reason = reason(&req.reason)?;
+    let by = actor(Some(&req.by))?;
+    let Some((entity, state)) = db.entity(&req.entity)? else {
+        return Err(crate::exit::not_found(format!(
+            "no entity {:?} (see `trustfold entities`)",
+            req.entity.chars().take(80).collect::<String>()
+        )));
+    };
+    if value.is_none() && !state.overrides.contains_key(&field) {
+        return Err(crate::exit::conflict(format!(
+            "{} has no override of {field} to clear",
+            entity.slug
+        )));
+    }
+    let stream = format!("entity/{}", entity.entity_id);
+    let cleared = value.is_none();
+    let event = NewEvent::new(
+        &stream,
+        FieldOverridden {
+            entity_id: entity.entity_id.clone(),
+            field: field.as_str().to_string(),
+            value,
+            reason,
+            by,
+        },
+    );
+    let appended = store.append(AppendBatch::for_stream(
+        &stream,
+        ExpectedVersion::Any,
+        vec![event],
+    ))?;
+    Ok(Overridden {
+        entity_id: entity.entity_id,
+        field,
+        seq: appended.seqs.first().copied(),
+        cleared,
+    })
+}
+
+/// The `override --json` document, read from projections that include the override.
+pub fn override_document(db: &ProjectionDb, o: &Overridden) -> Result<Value> {
+    let (now, _) = db
+        .entity(&o.entity_id)?
+        .ok_or_else(|| anyhow::anyhow!("entity {} vanished", o.entity_id))?;
+    let shown = now.values.get(&o.field);
+    Ok(json!({
+        "entity_id": now.entity_id,
+        "slug": now.slug,
+        "field": o.field,
+        "seq": o.seq,
+        "cleared": o.cleared,
+        "value": shown.map(|v| v.value.clone()),
+        "source": shown.map(|v| v.source.clone()),
+    }))
+}
+
+pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
     let field: Field = args.field.parse().map_err(|e| bad_input(format!("{e}")))?;
     let value = match (&args.value, args.clear) {
         (Some(_), true) => return Err(bad_input("give either a value or --clear, not both")),
@@ -156,77 +245,50 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
                 "give the value to set, or --clear to remove the override",
             ))
         }
-        (Some(v), false) => Some(parse_value(field, v)?),
+        (Some(v), false) => {
+            parse_value(field, v)?;
+            Some(v.clone())
+        }
         (None, true) => None,
     };
-    let reason = reason(&args.reason)?;
+    reason(&args.reason)?;
     let by = actor(args.by.as_deref())?;
     let policy = project::load_policy(trust, data_dir)?;
     let db = project::open_for_reading(data_dir, &policy)?;
-    let Some((entity, state)) = db.entity(&args.entity)? else {
-        return Err(bad_input(format!(
-            "no entity {:?} (see `trustfold entities`)",
-            args.entity.chars().take(80).collect::<String>()
-        )));
-    };
-    if value.is_none() && !state.overrides.contains_key(&field) {
-        return Err(bad_input(format!(
-            "{} has no override of {field} to clear",
-            entity.slug
-        )));
-    }
-    drop(db);
     let dir = DataDir::writable(data_dir)?;
     let store = dir.write_log()?;
-    let event = NewEvent::new(
-        format!("entity/{}", entity.entity_id),
-        FieldOverridden {
-            entity_id: entity.entity_id.clone(),
-            field: field.as_str().to_string(),
-            value: value.clone(),
-            reason,
+    let done = record_override(
+        &db,
+        &*store,
+        &OverrideRequest {
+            entity: args.entity,
+            field: args.field,
+            value,
+            reason: args.reason,
             by,
         },
-    );
-    let appended = store.append(AppendBatch::for_stream(
-        &format!("entity/{}", entity.entity_id),
-        ExpectedVersion::Any,
-        vec![event],
-    ))?;
+    )?;
+    drop(db);
     // Reading catches the projections up, this override included.
     let db = project::open_for_reading(data_dir, &policy)?;
-    let (now, _) = db
-        .entity(&entity.entity_id)?
-        .ok_or_else(|| anyhow::anyhow!("entity {} vanished", entity.entity_id))?;
-    let shown = now.values.get(&field);
+    let doc = override_document(&db, &done)?;
     if args.json {
-        let doc = json!({
-            "entity_id": now.entity_id,
-            "slug": now.slug,
-            "field": field,
-            "seq": appended.seqs.first(),
-            "value": shown.map(|v| v.value.clone()),
-            "source": shown.map(|v| v.source.clone()),
-        });
         println!("{}", serde_json::to_string_pretty(&doc)?);
-    } else {
-        match (value, shown) {
-            (Some(_), Some(v)) => println!(
-                "{} {field} = {} (admin override, seq {})",
-                now.slug,
-                v.value,
-                appended.seqs.first().copied().unwrap_or(0)
-            ),
-            (None, Some(v)) => println!(
-                "{} {field}: override cleared; now {} from {}",
-                now.slug, v.value, v.source
-            ),
-            (None, None) => println!(
-                "{} {field}: override cleared; no source has a value",
-                now.slug
-            ),
-            (Some(_), None) => println!("{} {field}: override recorded", now.slug),
-        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let slug = doc["slug"].as_str().unwrap_or("");
+    let seq = done.seq.unwrap_or(0);
+    match (done.cleared, doc.get("source").and_then(Value::as_str)) {
+        (false, Some(_)) => println!(
+            "{slug} {field} = {} (admin override, seq {seq})",
+            doc["value"]
+        ),
+        (true, Some(source)) => println!(
+            "{slug} {field}: override cleared; now {} from {source}",
+            doc["value"]
+        ),
+        (true, None) => println!("{slug} {field}: override cleared; no source has a value"),
+        (false, None) => println!("{slug} {field}: override recorded"),
     }
     Ok(ExitCode::SUCCESS)
 }

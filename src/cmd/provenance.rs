@@ -6,10 +6,14 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use serde_json::{json, Value};
+use trustfold_events::{EventPayload, EventStore, MergeDecided, MergeOutcome, RecordedEvent};
 use trustfold_projections::asof::{entity_as_of, AsOf};
-use trustfold_projections::{Field, LossReason, MergedEntity, ProvenanceRow};
+use trustfold_projections::{
+    Field, LossReason, MergedEntity, ProjectionDb, ProvenanceRow, TrustPolicy,
+};
 
 use crate::cmd::entities::{clip, entity_json};
+use crate::datadir::Place;
 use crate::exit::bad_input;
 use crate::project::{self, short};
 
@@ -27,7 +31,13 @@ pub struct Args {
     pub json: bool,
 }
 
-fn parse_as_of(text: &str) -> Result<AsOf> {
+/// Longest `--as-of` text echoed in an error.
+const AS_OF_ECHO_CHARS_MAX: usize = 60;
+/// Most points on an entity's map (distinct source and position); the rest are counted.
+pub const MAP_POINTS_MAX: usize = 24;
+
+/// Parses `--as-of` (or `?as_of=`): a seq, an RFC 3339 time, or a date (its end, UTC).
+pub fn parse_as_of(text: &str) -> Result<AsOf> {
     if let Ok(seq) = text.parse::<u64>() {
         return Ok(AsOf::Seq(seq));
     }
@@ -45,68 +55,160 @@ fn parse_as_of(text: &str) -> Result<AsOf> {
     Err(bad_input(format!(
         "--as-of {:?}: expected an event seq (e.g. 120) or a time (RFC 3339, e.g. \
          2026-11-22T10:00:00Z, or a date 2026-11-22)",
-        text.chars().take(60).collect::<String>()
+        text.chars().take(AS_OF_ECHO_CHARS_MAX).collect::<String>()
     )))
 }
 
-pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
-    let field: Option<Field> = match &args.field {
-        Some(f) => Some(f.parse().map_err(|e| bad_input(format!("--field: {e}")))?),
-        None => None,
-    };
-    let as_of = args.as_of.as_deref().map(parse_as_of).transpose()?;
-    let policy = project::load_policy(trust, data_dir)?;
-    let db = project::open_for_reading(data_dir, &policy)?;
+/// What `provenance` is asked: by the command line or by `GET /api/entities/{key}`.
+#[derive(Clone, Debug)]
+pub struct Query {
+    /// An entity id, a unique id prefix (6+ characters) or a slug.
+    pub entity: String,
+    /// Only this field.
+    pub field: Option<Field>,
+    /// The point to fold up to, and the text it was given as.
+    pub as_of: Option<(AsOf, String)>,
+}
+
+impl Query {
+    /// Parses the textual parts (`--field`, `--as-of`); bad ones are bad input.
+    pub fn parse(entity: &str, field: Option<&str>, as_of: Option<&str>) -> Result<Query> {
+        let field = match field {
+            Some(f) => Some(f.parse().map_err(|e| bad_input(format!("--field: {e}")))?),
+            None => None,
+        };
+        let as_of = match as_of {
+            Some(t) => Some((parse_as_of(t)?, t.to_string())),
+            None => None,
+        };
+        Ok(Query {
+            entity: entity.to_string(),
+            field,
+            as_of,
+        })
+    }
+}
+
+/// One entity's provenance: what `provenance` prints and the entity page shows.
+pub struct Provenance {
+    /// The entity as merged now, or as of the asked point.
+    pub entity: MergedEntity,
+    /// The last seq folded into `entity`.
+    pub folded_to: u64,
+    /// The policy of the projections (values and as-of both use it, so they agree).
+    pub policy: TrustPolicy,
+    pub fields: Vec<Field>,
+    /// The identity and override events of the entity's stream up to `folded_to`.
+    pub identity: Vec<RecordedEvent>,
+    /// With an as-of point: the entity now, to compare with.
+    pub now: Option<MergedEntity>,
+    /// With an as-of point: every event of the entity's stream (for what changed since).
+    pub identity_now: Vec<RecordedEvent>,
+}
+
+/// Folds and merges what `query` asks for. A missing entity is [`NotFound`](crate::exit::NotFound).
+pub fn provenance(db: &ProjectionDb, store: &dyn EventStore, query: &Query) -> Result<Provenance> {
     let not_found = || {
-        bad_input(format!(
+        crate::exit::not_found(format!(
             "no entity {:?}: pass an entity id, a unique id prefix or a slug (see `trustfold entities`)",
-            args.entity.chars().take(80).collect::<String>()
+            query.entity.chars().take(80).collect::<String>()
         ))
     };
-    let (current, _) = db.entity(&args.entity)?.ok_or_else(not_found)?;
+    let (current, _) = db.entity(&query.entity)?.ok_or_else(not_found)?;
     // The values are those of the policy the projection was folded with (which may be
-    // stale: the warning above says so); --as-of folds with that same policy, so the two
-    // agree at the checkpoint.
-    let policy = db.stored_policy(&project::known_sources())?;
-    let store = project::log_for_reading(data_dir)?;
-    let (entity, folded_to) = match as_of {
-        None => (
-            db.entity_with_provenance(&current.entity_id, &store, &policy)?
-                .ok_or_else(not_found)?,
-            db.meta()?.checkpoint_seq,
-        ),
-        Some(point) => {
-            let (e, last) = entity_as_of(&store, &current.entity_id, point, &policy)?;
-            let e = e.ok_or_else(|| {
-                bad_input(format!(
-                    "entity {} did not exist yet at {} (the log up to seq {last}); it was \
-                     founded at seq {}",
-                    current.entity_id,
-                    args.as_of.as_deref().unwrap_or(""),
-                    current.founded_seq
-                ))
-            })?;
-            (e, last)
-        }
-    };
-    let fields: Vec<Field> = match field {
+    // stale: the reader warns); --as-of folds with that same policy, so the two agree at
+    // the checkpoint.
+    let policy = project::stored_policy(db)?;
+    let now = db
+        .entity_with_provenance(&current.entity_id, store, &policy)?
+        .ok_or_else(not_found)?;
+    let stream = store.read_stream(&format!("entity/{}", current.entity_id))?;
+    let fields: Vec<Field> = match query.field {
         Some(f) => vec![f],
         None => Field::ALL.to_vec(),
     };
+    match &query.as_of {
+        None => Ok(Provenance {
+            entity: now,
+            folded_to: db.meta()?.checkpoint_seq,
+            policy,
+            fields,
+            identity: stream,
+            now: None,
+            identity_now: Vec::new(),
+        }),
+        Some((point, text)) => {
+            let (e, last) = entity_as_of(store, &current.entity_id, *point, &policy)?;
+            let e = e.ok_or_else(|| {
+                crate::exit::not_found(format!(
+                    "entity {} did not exist yet at {} (the log up to seq {last}); it was \
+                     founded at seq {}",
+                    current.entity_id,
+                    text.chars().take(AS_OF_ECHO_CHARS_MAX).collect::<String>(),
+                    current.founded_seq
+                ))
+            })?;
+            let identity = stream.iter().filter(|ev| ev.seq <= last).cloned().collect();
+            Ok(Provenance {
+                entity: e,
+                folded_to: last,
+                policy,
+                fields,
+                identity,
+                now: Some(now),
+                identity_now: stream,
+            })
+        }
+    }
+}
+
+/// The `provenance --json` document (also `GET /api/entities/{key}`): the entity as
+/// `entities --format json` shows it, then per field the winner and every candidate value
+/// with why it lost, the member records with the decisions that joined them, the admin
+/// overrides, the points on the map with the distances between them, and with an as-of
+/// point, the fields that differ from now.
+pub fn provenance_document(p: &Provenance) -> Value {
+    let entity = &p.entity;
+    let mut doc = entity_json(entity);
+    let per_field: Vec<Value> = p
+        .fields
+        .iter()
+        .filter_map(|f| field_json(entity, *f))
+        .collect();
+    doc["provenance"] = Value::Array(per_field);
+    doc["as_of_seq"] = json!(p.folded_to);
+    doc["as_of"] = json!(p.now.is_some());
+    doc["policy"] = json!({"origin": p.policy.origin(), "hash": p.policy.hash()});
+    doc["members"] = members_json(entity, &p.identity);
+    doc["overrides"] = overrides_json(entity, &p.identity);
+    doc["map"] = map_json(entity);
+    if let Some(now) = &p.now {
+        doc["changes_since"] = changes_json(entity, now, p.folded_to, &p.identity_now);
+    }
+    doc
+}
+
+pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
+    let query = Query::parse(&args.entity, args.field.as_deref(), args.as_of.as_deref())?;
+    let policy = project::load_policy(trust, data_dir)?;
+    let db = project::open_for_reading(data_dir, &policy)?;
+    let store = project::log_for_reading(data_dir)?;
+    let p = provenance(&db, &*store, &query)?;
     if args.json {
-        let mut doc = entity_json(&entity);
-        let per_field: Vec<Value> = fields
-            .iter()
-            .filter_map(|f| field_json(&entity, *f))
-            .collect();
-        doc["provenance"] = Value::Array(per_field);
-        doc["as_of_seq"] = json!(folded_to);
-        doc["policy"] = json!({"origin": policy.origin(), "hash": policy.hash()});
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&provenance_document(&p))?
+        );
     } else {
         print!(
             "{}",
-            render(&entity, &fields, folded_to, as_of.is_some(), &policy)
+            render(
+                &p.entity,
+                &p.fields,
+                p.folded_to,
+                p.now.is_some(),
+                &p.policy
+            )
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -137,6 +239,214 @@ fn field_json(entity: &MergedEntity, field: Field) -> Option<Value> {
         "elements": win.map(|w| w.elements.clone()).unwrap_or_default(),
         "candidates": rows,
     }))
+}
+
+/// The `MergeDecided` of `candidate` among the entity's stream events, the latest first.
+fn decision_of<'a>(
+    identity: &'a [RecordedEvent],
+    candidate: &str,
+) -> Option<(&'a RecordedEvent, &'a MergeDecided)> {
+    identity.iter().rev().find_map(|ev| match &ev.payload {
+        EventPayload::MergeDecided(m) if m.candidate_id == candidate => Some((ev, m)),
+        _ => None,
+    })
+}
+
+/// The evidence of a recorded match decision: its score, features and what each
+/// feature added to the logit.
+pub fn decision_json(seq: u64, m: &MergeDecided) -> Value {
+    let contributions = crate::resolve::score::contributions(&m.features).map(|terms| {
+        terms
+            .into_iter()
+            .map(|(feature, logit)| json!({"feature": feature, "logit": logit}))
+            .collect::<Vec<_>>()
+    });
+    let outcome = match &m.decision {
+        MergeOutcome::NewEntity { .. } => "new_entity",
+        MergeOutcome::ExistingEntity { .. } => "existing_entity",
+        MergeOutcome::NeedsReview { .. } => "needs_review",
+    };
+    json!({
+        "seq": seq,
+        "outcome": outcome,
+        "score": m.score,
+        "features": m.features,
+        "bias": crate::resolve::score::BIAS,
+        "contributions": contributions,
+        "matcher_version": m.matcher_version,
+        "decided_by": m.decided_by,
+    })
+}
+
+/// The entity's member records: source, name, the observation its values come from, who
+/// put it here and the decision's evidence.
+fn members_json(entity: &MergedEntity, identity: &[RecordedEvent]) -> Value {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for r in &entity.provenance {
+        if r.candidate_id == "override" || !seen.insert(r.candidate_id.as_str()) {
+            continue;
+        }
+        let name = entity
+            .provenance
+            .iter()
+            .find(|n| n.field == Field::Name && n.candidate_id == r.candidate_id)
+            .and_then(|n| n.value.as_str());
+        let decision =
+            decision_of(identity, &r.candidate_id).map(|(ev, m)| decision_json(ev.seq, m));
+        out.push(json!({
+            "candidate_id": r.candidate_id,
+            "source": r.source,
+            "name": name,
+            "observed_seq": r.seq,
+            "recorded_at": trustfold_events::format_time(&r.recorded_at),
+            "run_id": r.run_id,
+            "payload_hash": r.payload_hash,
+            "decided_by": r.decided_by,
+            "decision": decision,
+        }));
+    }
+    Value::Array(out)
+}
+
+/// The admin overrides that hold a field: value, who, why and the event.
+fn overrides_json(entity: &MergedEntity, identity: &[RecordedEvent]) -> Value {
+    let out: Vec<Value> = entity
+        .provenance
+        .iter()
+        .filter(|r| r.candidate_id == "override")
+        .map(|r| {
+            let recorded = identity.iter().find_map(|ev| match &ev.payload {
+                EventPayload::FieldOverridden(o) if ev.seq == r.seq => Some(o),
+                _ => None,
+            });
+            json!({
+                "field": r.field,
+                "value": r.value,
+                "by": recorded.map(|o| o.by.clone()),
+                "reason": recorded.map(|o| o.reason.clone()),
+                "note": r.note,
+                "seq": r.seq,
+                "recorded_at": trustfold_events::format_time(&r.recorded_at),
+            })
+        })
+        .collect();
+    Value::Array(out)
+}
+
+/// Every source's coordinates for the place (one point per source and position, the
+/// winner first) and the great-circle distances between them, in metres.
+fn map_json(entity: &MergedEntity) -> Value {
+    let mut points: Vec<(&ProvenanceRow, f64, f64)> = Vec::new();
+    let mut distinct = 0usize;
+    let mut rows: Vec<&ProvenanceRow> = rows_of(entity, Field::Coordinates);
+    rows.sort_by_key(|r| !r.winner);
+    for r in rows {
+        let (Some(lat), Some(lon)) = (
+            r.value.get("lat").and_then(Value::as_f64),
+            r.value.get("lon").and_then(Value::as_f64),
+        ) else {
+            continue;
+        };
+        if points
+            .iter()
+            .any(|(p, a, b)| p.source == r.source && *a == lat && *b == lon)
+        {
+            continue;
+        }
+        distinct += 1;
+        if points.len() < MAP_POINTS_MAX {
+            points.push((r, lat, lon));
+        }
+    }
+    let metres = |a: (f64, f64), b: (f64, f64)| {
+        (trustfold_normalize::geo::haversine_km(a, b) * 1000.0 * 10.0).round() / 10.0
+    };
+    let mut distances = Vec::new();
+    for i in 0..points.len() {
+        for j in i + 1..points.len() {
+            distances.push(json!({
+                "from": i,
+                "to": j,
+                "metres": metres((points[i].1, points[i].2), (points[j].1, points[j].2)),
+            }));
+        }
+    }
+    let winner = entity.coordinates();
+    json!({
+        "winner": winner.map(|(lat, lon)| json!({"lat": lat, "lon": lon})),
+        "points": points.iter().map(|(r, lat, lon)| json!({
+            "source": r.source,
+            "candidate_id": r.candidate_id,
+            "lat": lat,
+            "lon": lon,
+            "winner": r.winner,
+            "seq": r.seq,
+            "from_winner_metres": winner.map(|w| metres(w, (*lat, *lon))),
+        })).collect::<Vec<_>>(),
+        "points_left_out": distinct - points.len(),
+        "distances": distances,
+    })
+}
+
+/// The fields whose value or source differs between `then` (as of `folded_to`) and now,
+/// each with the event that brought today's winner (its observation or override, or the
+/// decision that joined its record), or the entity's first event after the point.
+fn changes_json(
+    then: &MergedEntity,
+    now: &MergedEntity,
+    folded_to: u64,
+    identity_now: &[RecordedEvent],
+) -> Value {
+    let mut out = Vec::new();
+    for &field in Field::ALL {
+        let (a, b) = (then.values.get(&field), now.values.get(&field));
+        let what = match (a, b) {
+            (None, None) => continue,
+            (Some(a), Some(b)) if a.value == b.value && a.source == b.source => continue,
+            (Some(a), Some(b)) if a.value == b.value && a.source != b.source => "source",
+            _ => "value",
+        };
+        let winner_row = now.provenance.iter().find(|r| r.field == field && r.winner);
+        let by_observation = winner_row.filter(|r| r.seq > folded_to).map(|r| {
+            (
+                r.seq,
+                if r.candidate_id == "override" {
+                    "FieldOverridden"
+                } else {
+                    "CandidateExtracted"
+                },
+            )
+        });
+        let by_decision = winner_row
+            .and_then(|r| decision_of(identity_now, &r.candidate_id))
+            .filter(|(ev, _)| ev.seq > folded_to)
+            .map(|(ev, _)| (ev.seq, "MergeDecided"));
+        let by_override = identity_now.iter().find_map(|ev| match &ev.payload {
+            EventPayload::FieldOverridden(o) if ev.seq > folded_to && o.field == field.as_str() => {
+                Some((ev.seq, "FieldOverridden"))
+            }
+            _ => None,
+        });
+        let first_after = identity_now
+            .iter()
+            .find(|ev| ev.seq > folded_to)
+            .map(|ev| (ev.seq, ev.payload.kind().as_str()));
+        let changed_by = by_observation
+            .into_iter()
+            .chain(by_decision)
+            .max_by_key(|(seq, _)| *seq)
+            .or(by_override)
+            .or(first_after);
+        out.push(json!({
+            "field": field,
+            "what": what,
+            "then": a.map(|v| json!({"value": v.value, "source": v.source})),
+            "now": b.map(|v| json!({"value": v.value, "source": v.source})),
+            "changed_by": changed_by.map(|(seq, kind)| json!({"seq": seq, "kind": kind})),
+        }));
+    }
+    Value::Array(out)
 }
 
 fn value_text(v: &Value) -> String {

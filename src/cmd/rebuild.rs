@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use trustfold_projections::{ChangeSink, DryRunSummary, Field, FieldChange, Projections};
 
-use crate::datadir::DataDir;
+use crate::datadir::{DataDir, Place};
 use crate::exit::bad_input;
 use crate::project::{self, short};
 
@@ -39,26 +39,26 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
+pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
     let policy = project::load_policy(trust, data_dir)?;
     DataDir::existing(data_dir)?;
     let dir = DataDir::writable(data_dir)?;
     if dir.read_log()?.is_none() {
         return Err(bad_input(format!(
             "no event log in {}: nothing to rebuild; run `trustfold ingest \"<query>\"` first",
-            data_dir.display()
+            data_dir.describe()
         )));
     }
     let store = dir.write_log()?;
     if args.dry_run {
-        return dry_run(&dir, &store, &policy, args.json);
+        return dry_run(&dir, &*store, &policy, args.json);
     }
     if args.full {
         // The identity index is a fold of its own: it is rebuilt beside the projections,
         // on the other core, rather than after them.
         let (report, identity) = std::thread::scope(|scope| {
-            let identity = scope.spawn(|| project::rebuild_identity(&dir, &store, false));
-            let report = project::rebuild(&dir, &store, &policy, !args.json);
+            let identity = scope.spawn(|| project::rebuild_identity(&dir, &*store, false));
+            let report = project::rebuild(&dir, &*store, &policy, !args.json);
             let identity = identity
                 .join()
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("rebuilding the identity index panicked")));
@@ -94,7 +94,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let report = project::remerge(&dir, &store, &policy, !args.json)?;
+    let report = project::remerge(&dir, &*store, &policy, !args.json)?;
     if args.json {
         let doc = serde_json::json!({
             "mode": report.mode,
@@ -167,7 +167,7 @@ impl ChangeSink for FirstChanges {
 
 fn dry_run(
     dir: &DataDir,
-    store: &trustfold_events::SqliteEventStore,
+    store: &dyn trustfold_events::EventStore,
     policy: &trustfold_projections::TrustPolicy,
     json: bool,
 ) -> Result<ExitCode> {

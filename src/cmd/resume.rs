@@ -28,9 +28,9 @@ use crate::cmd::plan::PlanArgs;
 use crate::connectors::fetch::FetchPolicy;
 use crate::connectors::secrets::Secrets;
 use crate::connectors::{connector, ConnectorRequest};
-use crate::datadir::DataDir;
+use crate::datadir::{DataDir, Place};
 use crate::exit::bad_input;
-use crate::ingest::lifecycle::{RunLock, Shutdown};
+use crate::ingest::lifecycle::Shutdown;
 use crate::ingest::{self, FetchedPayload, RunContext, RunRecorder};
 use crate::project;
 use crate::source::ConnectorId;
@@ -57,7 +57,7 @@ fn key(r: &RedactedRequest) -> (String, String, Option<String>) {
     (r.method.clone(), r.url.clone(), r.body.clone())
 }
 
-pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
+pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
     let policy = project::load_policy(trust, data_dir)?;
     let db = project::open_for_reading(data_dir, &policy)?;
     let Some(row) = db.run(&args.run_id)? else {
@@ -78,7 +78,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         .parse()
         .map_err(|e| bad_input(format!("run id {}: {e}", row.run_id)))?;
     let dir = DataDir::writable(data_dir)?;
-    let _lock = RunLock::acquire(dir.root(), &row.run_id)?;
+    let _lock = dir.run_lock(&row.run_id)?;
     let store = dir.write_log()?;
     let blobs = dir.blobs()?;
     let events: Vec<RecordedEvent> = store
@@ -115,8 +115,8 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         let reason = crate::cmd::overrides::reason(args.reason.as_deref().unwrap_or_default())?;
         let trace_id = trace_id.unwrap_or_else(|| run_id.simple().to_string()[..16].to_string());
         let mut rec = RunRecorder::resume(
-            &store,
-            &blobs,
+            &*store,
+            &*blobs,
             run_id,
             trace_id,
             &started.query,
@@ -136,7 +136,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
                 ..RunFigures::default()
             },
         })?;
-        if let Err(e) = project::catch_up(&dir, &store, &policy, false) {
+        if let Err(e) = project::catch_up(&dir, &*store, &policy, false) {
             eprintln!("warning: the run is closed, but the projections were not updated: {e:#}");
         }
         println!("run {run_id} abandoned: RunCancelled recorded ({reason})");
@@ -146,8 +146,8 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         let trace_id = trace_id.unwrap_or_else(|| run_id.simple().to_string()[..16].to_string());
         return crate::cmd::import::resume(
             &dir,
-            &store,
-            &blobs,
+            &*store,
+            &*blobs,
             &policy,
             crate::cmd::import::Interrupted {
                 run_id,
@@ -172,22 +172,23 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals()?;
     let ctx = RunContext {
-        store: &store,
-        blobs: &blobs,
+        store: &*store,
+        blobs: &*blobs,
         secrets: &secrets,
         policy: FetchPolicy::from_env().map_err(bad_input)?,
         transports,
         progress: false,
         match_config: dir.match_config()?,
         shutdown,
-        data_dir: dir.root(),
+        dir: &dir,
         compact_reobservations: false,
         relevance: if started.keep_off_topic {
             crate::relevance::Screening::Keep
         } else {
             crate::relevance::Screening::Reject
         },
-        trust: Some(&policy),
+        runtime: None,
+        regions: crate::source::connector_regions(Some(&policy)),
     };
 
     // What the first attempt recorded: answered requests, their payloads, the figures.
@@ -257,8 +258,8 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         .collect();
     let trace_id = trace_id.unwrap_or_else(|| run_id.simple().to_string()[..16].to_string());
     let mut rec = RunRecorder::resume(
-        &store,
-        &blobs,
+        &*store,
+        &*blobs,
         run_id,
         trace_id.clone(),
         &started.query,
@@ -289,7 +290,7 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, args: Args) -> Result<ExitCode
         Instant::now(),
         &span,
     )?;
-    project::print_run_report(&dir, &store, &policy, report, args.json)?;
+    project::print_run_report(&dir, &*store, &policy, report, args.json)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -7,16 +7,17 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use serde_json::json;
+use serde_json::{json, Value};
 use trustfold_events::{
-    derived_event_id, format_time, AppendBatch, EventStore, ExpectedVersion, MergeDecided,
-    MergeOutcome, NewEvent, ReviewDecision, ReviewReason, ReviewResolved, StoreError,
+    derived_event_id, format_time, AppendBatch, EventPayload, EventStore, ExpectedVersion,
+    MergeDecided, MergeOutcome, NewEvent, ReviewDecision, ReviewReason, ReviewResolved, StoreError,
 };
-use trustfold_projections::state::ReviewRow;
+use trustfold_projections::state::{Candidate, ReviewRow};
+use trustfold_projections::{MergedEntity, ProjectionDb};
 
 use crate::cmd::entities::clip;
 use crate::cmd::overrides::{actor, reason};
-use crate::datadir::DataDir;
+use crate::datadir::{DataDir, Place};
 use crate::exit::bad_input;
 use crate::project;
 use crate::resolve::{entity_id_for, MATCHER_VERSION};
@@ -68,7 +69,7 @@ fn status(r: &ReviewRow) -> &'static str {
     trustfold_projections::db::review_status(r)
 }
 
-pub fn run(data_dir: &Path, trust: Option<&Path>, cmd: ReviewCommand) -> Result<ExitCode> {
+pub fn run(data_dir: &Place, trust: Option<&Path>, cmd: ReviewCommand) -> Result<ExitCode> {
     let policy = project::load_policy(trust, data_dir)?;
     match cmd {
         ReviewCommand::List { all, json } => {
@@ -101,28 +102,21 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, cmd: ReviewCommand) -> Result<
         }
         ReviewCommand::Show { review_id, json } => {
             let db = project::open_for_reading(data_dir, &policy)?;
-            let r = db
-                .review(&review_id)?
-                .ok_or_else(|| no_review(&review_id))?;
-            let candidate = match &r.candidate_id {
-                Some(c) => db.candidate_observed(c, &project::log_for_reading(data_dir)?)?,
-                None => None,
-            };
-            let mut entities = Vec::new();
-            for e in &r.entity_ids {
-                if let Some((m, _)) = db.entity(e)? {
-                    entities.push(m);
-                }
-            }
+            let store = project::log_for_reading(data_dir)?;
+            let shown = review_view(&db, &*store, &review_id)?;
             if json {
-                let doc = json!({
-                    "review": r,
-                    "candidate": candidate,
-                    "entities": entities.iter().map(crate::cmd::entities::entity_json).collect::<Vec<_>>(),
-                });
-                println!("{}", serde_json::to_string_pretty(&doc)?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&review_document(&shown))?
+                );
                 return Ok(ExitCode::SUCCESS);
             }
+            let ReviewView {
+                review: r,
+                candidate,
+                entities,
+                ..
+            } = shown;
             println!(
                 "review {} ({}, {})",
                 r.review_id,
@@ -170,39 +164,112 @@ pub fn run(data_dir: &Path, trust: Option<&Path>, cmd: ReviewCommand) -> Result<
     }
 }
 
-fn no_review(id: &str) -> anyhow::Error {
-    bad_input(format!(
-        "no review {:?} (see `trustfold review list --all`)",
-        id.chars().take(60).collect::<String>()
-    ))
+/// One review with what a person needs to answer it.
+pub struct ReviewView {
+    pub review: ReviewRow,
+    /// The record in question, with its latest observation.
+    pub candidate: Option<Candidate>,
+    /// The entities it might belong to.
+    pub entities: Vec<MergedEntity>,
+    /// The matcher's decision to ask (score and features), from the review's stream.
+    pub evidence: Option<Value>,
 }
 
-fn decide(
-    data_dir: &Path,
-    policy: &trustfold_projections::TrustPolicy,
-    d: Decide,
-    decision: ReviewDecision,
-) -> Result<ExitCode> {
-    let why = reason(&d.reason)?;
-    let by = actor(d.by.as_deref())?;
-    let db = project::open_for_reading(data_dir, policy)?;
+/// Reads one review (`review show`, `GET /api/reviews/{id}`); a missing one is
+/// [`NotFound`](crate::exit::NotFound).
+pub fn review_view(
+    db: &ProjectionDb,
+    store: &dyn EventStore,
+    review_id: &str,
+) -> Result<ReviewView> {
+    let r = db.review(review_id)?.ok_or_else(|| no_review(review_id))?;
+    let candidate = match &r.candidate_id {
+        Some(c) => db.candidate_observed(c, store)?,
+        None => None,
+    };
+    let mut entities = Vec::new();
+    for e in &r.entity_ids {
+        if let Some((m, _)) = db.entity(e)? {
+            entities.push(m);
+        }
+    }
+    let evidence = store
+        .read_stream(&format!("review/{}", r.review_id))?
+        .iter()
+        .find_map(|ev| match &ev.payload {
+            EventPayload::MergeDecided(m) => Some(crate::cmd::provenance::decision_json(ev.seq, m)),
+            _ => None,
+        });
+    Ok(ReviewView {
+        review: r,
+        candidate,
+        entities,
+        evidence,
+    })
+}
+
+/// The `review show --json` document: the review, the record, the candidate entities and
+/// the matcher's evidence (each feature's similarity and what it added to the logit).
+pub fn review_document(v: &ReviewView) -> Value {
+    json!({
+        "review": v.review,
+        "status": status(&v.review),
+        "candidate": v.candidate,
+        "entities": v.entities.iter().map(crate::cmd::entities::entity_json).collect::<Vec<_>>(),
+        "evidence": v.evidence,
+    })
+}
+
+/// A person's answer to a review.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub review_id: String,
+    pub decision: ReviewDecision,
+    /// Why (kept in the log), checked by [`reason`].
+    pub reason: String,
+    /// Who, checked by [`actor`].
+    pub by: String,
+    /// For an approval: which of the candidate entities the record joins (default: the
+    /// first).
+    pub entity: Option<String>,
+}
+
+/// What an answer recorded.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Answered {
+    pub review_id: String,
+    pub decision: ReviewDecision,
+    /// The entity the record is now part of (for a match).
+    pub entity_id: Option<String>,
+    /// The seqs of the appended events.
+    pub seqs: Vec<u64>,
+}
+
+/// Records `answer` in the log (`review approve|reject`, `POST /api/reviews/{id}/...`).
+/// Answers are final: a review answered before, or by someone else between reading and
+/// appending, is a [`Conflict`](crate::exit::Conflict) and nothing is appended. The caller
+/// catches the projections up afterwards.
+pub fn answer(db: &ProjectionDb, store: &dyn EventStore, answer: &Answer) -> Result<Answered> {
+    let why = reason(&answer.reason)?;
+    let by = actor(Some(&answer.by))?;
     let r = db
-        .review(&d.review_id)?
-        .ok_or_else(|| no_review(&d.review_id))?;
+        .review(&answer.review_id)?
+        .ok_or_else(|| no_review(&answer.review_id))?;
     if r.decision.is_some() {
-        return Err(bad_input(format!(
+        return Err(crate::exit::conflict(format!(
             "review {} was already answered ({}); answers are final",
             r.review_id,
             status(&r)
         )));
     }
+    let decision = answer.decision;
     let stream = format!("review/{}", r.review_id);
     let mut batch = AppendBatch::new();
     let mut entity_id = None;
     if let (ReviewReason::AmbiguousMatch, Some(cid)) = (r.reason, &r.candidate_id) {
         let (eid, outcome, expect) = match decision {
             ReviewDecision::Approved => {
-                let eid = match &d.entity {
+                let eid = match &answer.entity {
                     Some(e) => {
                         let (m, _) = db
                             .entity(e)?
@@ -264,9 +331,6 @@ fn decide(
         },
     )
     .with_id(derived_event_id(&["ReviewResolved", &r.review_id]));
-    drop(db);
-    let dir = DataDir::writable(data_dir)?;
-    let store = dir.write_log()?;
     // The review stream holds the question (and, for a match, the matcher's decision to
     // ask). Expecting the version read now makes two people answering at once a conflict
     // for the second, not two answers.
@@ -274,27 +338,78 @@ fn decide(
     batch = batch
         .push(resolved)
         .expect(&stream, ExpectedVersion::Exact(version));
-    match store.append(batch) {
-        Ok(_) => {}
+    let appended = match store.append(batch) {
+        Ok(a) if a.already_present => {
+            return Err(crate::exit::conflict(format!(
+                "review {} was already answered; answers are final",
+                r.review_id
+            )))
+        }
+        Ok(a) => a,
+        // Two answers at once: the other one's `ReviewResolved` (same derived id) or its
+        // new stream version got there first.
         Err(StoreError::Conflict { stream: s, .. }) if s == stream => {
-            return Err(bad_input(format!(
+            return Err(crate::exit::conflict(format!(
+                "review {} was answered by someone else just now; see `trustfold review show {}`",
+                r.review_id, r.review_id
+            )))
+        }
+        Err(StoreError::IdReused { .. } | StoreError::PartiallyPresent { .. }) => {
+            return Err(crate::exit::conflict(format!(
                 "review {} was answered by someone else just now; see `trustfold review show {}`",
                 r.review_id, r.review_id
             )))
         }
         Err(e) => return Err(e.into()),
-    }
-    project::catch_up(&dir, &store, policy, false)?;
+    };
+    Ok(Answered {
+        review_id: r.review_id,
+        decision,
+        entity_id,
+        seqs: appended.seqs,
+    })
+}
+
+fn no_review(id: &str) -> anyhow::Error {
+    crate::exit::not_found(format!(
+        "no review {:?} (see `trustfold review list --all`)",
+        id.chars().take(60).collect::<String>()
+    ))
+}
+
+fn decide(
+    data_dir: &Place,
+    policy: &trustfold_projections::TrustPolicy,
+    d: Decide,
+    decision: ReviewDecision,
+) -> Result<ExitCode> {
+    let by = actor(d.by.as_deref())?;
+    let db = project::open_for_reading(data_dir, policy)?;
+    let dir = DataDir::writable(data_dir)?;
+    let store = dir.write_log()?;
+    let answered = answer(
+        &db,
+        &*store,
+        &Answer {
+            review_id: d.review_id,
+            decision,
+            reason: d.reason,
+            by,
+            entity: d.entity,
+        },
+    )?;
+    drop(db);
+    project::catch_up(&dir, &*store, policy, false)?;
     let verb = match decision {
         ReviewDecision::Approved => "approved",
         ReviewDecision::Rejected => "rejected",
     };
-    match entity_id {
+    match answered.entity_id {
         Some(e) => println!(
             "review {} {verb}: the record is now part of {e}",
-            r.review_id
+            answered.review_id
         ),
-        None => println!("review {} {verb}", r.review_id),
+        None => println!("review {} {verb}", answered.review_id),
     }
     Ok(ExitCode::SUCCESS)
 }

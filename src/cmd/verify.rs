@@ -1,14 +1,13 @@
 //! `trustfold verify [--expect SEQ:HASH]...`: hash chain, sequence contiguity, the recorded
 //! head, every blob, and the anchors a user kept elsewhere (`trustfold head`).
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use serde_json::json;
 use trustfold_events::{verify_with, Hash32, Head, Problem, VerifyOptions};
 
-use crate::datadir::DataDir;
+use crate::datadir::{DataDir, Place};
 use crate::exit::INTEGRITY_FAILURE;
 
 #[derive(Debug, clap::Args)]
@@ -58,7 +57,7 @@ fn problem_json(p: &Problem) -> serde_json::Value {
     doc
 }
 
-pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
+pub fn run(data_dir: &Place, args: Args) -> Result<ExitCode> {
     let dir = DataDir::existing(data_dir)?;
     let Some(store) = dir.read_log()? else {
         if args.expect.is_empty() {
@@ -68,7 +67,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
                     json!({"intact": true, "events": 0, "blobs_checked": 0, "problems": []})
                 );
             } else {
-                println!("intact: the log at {} is empty", dir.root().display());
+                println!("intact: the log at {} is empty", dir.describe());
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -93,7 +92,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         expect: args.expect.clone(),
         blob_store_error: blob_store_error.clone(),
     };
-    let report = verify_with(&store, blobs.as_ref(), &options)?;
+    let report = verify_with(&*store, blobs.as_deref(), &options)?;
     if let (Some(e), false) = (&blob_store_error, report.is_intact()) {
         eprintln!("the blob store cannot be opened: {e}");
     }

@@ -11,7 +11,8 @@ use tokio::sync::Notify;
 /// The exit code of a run stopped by SIGINT or SIGTERM (128 + SIGINT, the shell's habit).
 pub const CANCELLED_EXIT_CODE: u8 = 130;
 
-/// A request to stop, passed into a run (never a global): from a signal, or a test.
+/// A request to stop, passed into a run (never a global): from a signal (the command
+/// line), a person's cancel (the server's `DELETE /api/runs/{id}`), or a test.
 #[derive(Clone, Debug, Default)]
 pub struct Shutdown {
     inner: Arc<Inner>,
@@ -19,13 +20,17 @@ pub struct Shutdown {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// 0: running; otherwise the signal that asked to stop.
+    /// 0: running; otherwise the signal that asked to stop ([`CANCELLED`] for a cancel).
     signal: AtomicU8,
+    /// Why a cancel asked to stop (set once, before `signal`).
+    cancel_reason: std::sync::OnceLock<String>,
     notify: Notify,
 }
 
 const SIGINT: u8 = 2;
 const SIGTERM: u8 = 15;
+/// Not a signal: a person asked to stop the run (see [`Shutdown::cancel`]).
+const CANCELLED: u8 = 255;
 
 impl Shutdown {
     pub fn new() -> Shutdown {
@@ -38,20 +43,43 @@ impl Shutdown {
         self.inner.notify.notify_waiters();
     }
 
+    /// Asks the run to stop on a person's request; `reason` (who and why) goes into the
+    /// run's `RunCancelled`. The first request wins: later ones change nothing.
+    pub fn cancel(&self, reason: impl Into<String>) {
+        let _ = self.inner.cancel_reason.set(reason.into());
+        let _ =
+            self.inner
+                .signal
+                .compare_exchange(0, CANCELLED, Ordering::SeqCst, Ordering::SeqCst);
+        self.inner.notify.notify_waiters();
+    }
+
     /// Why the run was asked to stop, if it was.
-    pub fn reason(&self) -> Option<&'static str> {
+    pub fn reason(&self) -> Option<String> {
         match self.inner.signal.load(Ordering::SeqCst) {
             0 => None,
-            SIGINT => Some("SIGINT"),
-            SIGTERM => Some("SIGTERM"),
-            _ => Some("shutdown requested"),
+            SIGINT => Some("SIGINT".into()),
+            SIGTERM => Some("SIGTERM".into()),
+            CANCELLED => Some(
+                self.inner
+                    .cancel_reason
+                    .get()
+                    .cloned()
+                    .unwrap_or_else(|| "cancelled".into()),
+            ),
+            _ => Some("shutdown requested".into()),
         }
+    }
+
+    /// Whether a stop was requested.
+    pub fn is_requested(&self) -> bool {
+        self.inner.signal.load(Ordering::SeqCst) != 0
     }
 
     /// Returns `Err(Cancelled)` once a stop was requested: checked between stages.
     pub fn check(&self) -> Result<()> {
         match self.reason() {
-            Some(r) => Err(Cancelled(r.to_string()).into()),
+            Some(r) => Err(Cancelled(r).into()),
             None => Ok(()),
         }
     }
@@ -60,7 +88,7 @@ impl Shutdown {
     pub async fn requested(&self) {
         loop {
             let notified = self.inner.notify.notified();
-            if self.reason().is_some() {
+            if self.is_requested() {
                 return;
             }
             notified.await;
@@ -174,22 +202,28 @@ pub fn failpoint(stage: &str, shutdown: &Shutdown) -> Result<()> {
     }
 }
 
-/// Held (flock) by the process running a run, at `<data-dir>/runs/<run-id>.lock`. A run
-/// without a terminal event whose lock nobody holds was interrupted (its process died):
-/// `runs` says so, and `resume` may continue it. The OS releases the lock when the process
-/// dies, even by SIGKILL.
-pub struct RunLock {
-    file: std::fs::File,
-    path: std::path::PathBuf,
+/// Held by the process running a run: a flock on `<data-dir>/runs/<run-id>.lock`, or on
+/// PostgreSQL a session advisory lock keyed by the run id. A run without a terminal event
+/// whose lock nobody holds was interrupted (its process died): `runs` says so, on any host,
+/// and `resume` may continue it. The lock goes with the process, even on SIGKILL: the OS
+/// releases the flock, the server the session's locks when its connection drops.
+pub enum RunLock {
+    File {
+        file: std::fs::File,
+        path: std::path::PathBuf,
+    },
+    Postgres(#[allow(dead_code)] Box<trustfold_events::PgSessionLock>),
 }
 
 /// Another process holds a run's lock: the run is live there, so this process may neither
 /// continue nor close it. The command line reports it as bad input (exit 2): the user
 /// asked for something that cannot be done now, not something that failed.
 #[derive(Debug, thiserror::Error)]
-#[error("run {run_id} is running in another process")]
+#[error("run {run_id} is running in another process{holder}")]
 pub struct RunBusy {
     pub run_id: String,
+    /// Where the lock is held, when that says more (" (which holds its lock on URL)").
+    pub holder: String,
 }
 
 impl RunLock {
@@ -197,9 +231,25 @@ impl RunLock {
         data_dir.join("runs").join(format!("{run_id}.lock"))
     }
 
+    /// The advisory key of a run's lock on PostgreSQL.
+    fn key(run_id: &str) -> i64 {
+        let h = blake3::hash(format!("trustfold/run/{run_id}").as_bytes());
+        i64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes"))
+    }
+
     /// Takes the run's lock; fails when another process holds it (the run is live).
-    pub fn acquire(data_dir: &std::path::Path, run_id: &str) -> Result<RunLock> {
-        let path = Self::path(data_dir, run_id);
+    pub fn acquire(dir: &crate::datadir::DataDir, run_id: &str) -> Result<RunLock> {
+        if let Some(url) = dir.postgres() {
+            return match trustfold_events::PgSessionLock::try_lock(url, Self::key(run_id))? {
+                Some(lock) => Ok(RunLock::Postgres(Box::new(lock))),
+                None => Err(RunBusy {
+                    run_id: run_id.to_string(),
+                    holder: format!(" (which holds its lock on {url})"),
+                }
+                .into()),
+            };
+        }
+        let path = Self::path(dir.root(), run_id);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
         }
@@ -210,36 +260,46 @@ impl RunLock {
             .open(&path)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         match file.try_lock() {
-            Ok(()) => Ok(RunLock { file, path }),
+            Ok(()) => Ok(RunLock::File { file, path }),
             Err(std::fs::TryLockError::WouldBlock) => Err(RunBusy {
                 run_id: run_id.to_string(),
+                holder: String::new(),
             }
             .into()),
             Err(std::fs::TryLockError::Error(e)) => Err(anyhow::anyhow!("{}: {e}", path.display())),
         }
     }
 
-    /// Whether a live process holds the run's lock.
-    pub fn is_held(data_dir: &std::path::Path, run_id: &str) -> bool {
-        let path = Self::path(data_dir, run_id);
+    /// Whether a live process holds the run's lock. On PostgreSQL a server that cannot
+    /// be asked is an error: a run is not called interrupted on a guess.
+    pub fn is_held(dir: &crate::datadir::DataDir, run_id: &str) -> Result<bool> {
+        if let Some(url) = dir.postgres() {
+            return Ok(trustfold_events::PgSessionLock::is_held(
+                url,
+                Self::key(run_id),
+            )?);
+        }
+        let path = Self::path(dir.root(), run_id);
         let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) else {
-            return false;
+            return Ok(false);
         };
         match file.try_lock() {
             Ok(()) => {
                 let _ = file.unlock();
-                false
+                Ok(false)
             }
-            Err(_) => true,
+            Err(_) => Ok(true),
         }
     }
 }
 
 impl Drop for RunLock {
     fn drop(&mut self) {
-        // Remove first, then unlock: a checker never finds the file unlocked while it is
-        // still the live run's.
-        let _ = std::fs::remove_file(&self.path);
-        let _ = self.file.unlock();
+        if let RunLock::File { file, path } = self {
+            // Remove first, then unlock: a checker never finds the file unlocked while it
+            // is still the live run's.
+            let _ = std::fs::remove_file(&*path);
+            let _ = file.unlock();
+        }
     }
 }

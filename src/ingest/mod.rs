@@ -6,6 +6,7 @@
 //! stream and `RunCompleted`/`RunFailed` the last.
 
 pub mod lifecycle;
+pub mod query;
 pub mod report;
 pub mod stages;
 pub mod transports;
@@ -17,10 +18,10 @@ use anyhow::{Context, Result};
 use tokio::sync::mpsc;
 use tracing::{info, info_span, warn, Instrument};
 use trustfold_events::{
-    derived_event_id, AppendBatch, BlobStore, ConnectorFailed, ConnectorFigures,
-    ConnectorResponded, DeadLettered, EventPayload, EventStore, ExpectedVersion, NewEvent,
-    PlannedConnector, ReviewReason, ReviewRequested, RunCancelled, RunCompleted, RunFailed,
-    RunFigures, RunStarted, SkippedConnector, SqliteEventStore,
+    derived_event_id, AppendBatch, Blobs, ConnectorFailed, ConnectorFigures, ConnectorResponded,
+    DeadLettered, EventPayload, EventStore, ExpectedVersion, NewEvent, PlannedConnector,
+    ReviewReason, ReviewRequested, RunCancelled, RunCompleted, RunFailed, RunFigures, RunStarted,
+    SkippedConnector,
 };
 use uuid::Uuid;
 
@@ -39,8 +40,8 @@ pub use report::{RunHeader, RunReport};
 /// Events of one run, appended to `run/<id>` with a strict expected version: the run is
 /// that stream's only writer, and the compare-and-swap proves it.
 pub struct RunRecorder<'a> {
-    store: &'a SqliteEventStore,
-    blobs: &'a BlobStore,
+    store: &'a dyn EventStore,
+    blobs: &'a dyn Blobs,
     pub run_id: Uuid,
     pub trace_id: String,
     /// The run's question, carried into dead letters so they can be replayed.
@@ -55,8 +56,18 @@ pub struct RunRecorder<'a> {
 }
 
 impl<'a> RunRecorder<'a> {
-    pub fn new(store: &'a SqliteEventStore, blobs: &'a BlobStore, query: &str) -> Self {
-        let run_id = Uuid::now_v7();
+    pub fn new(store: &'a dyn EventStore, blobs: &'a dyn Blobs, query: &str) -> Self {
+        Self::with_run_id(store, blobs, query, Uuid::now_v7())
+    }
+
+    /// A recorder for a new run whose id was chosen before it started (a server answers
+    /// with the id at once and runs the run after).
+    pub fn with_run_id(
+        store: &'a dyn EventStore,
+        blobs: &'a dyn Blobs,
+        query: &str,
+        run_id: Uuid,
+    ) -> Self {
         let trace_id = Uuid::new_v4().simple().to_string()[..16].to_string();
         RunRecorder {
             store,
@@ -74,8 +85,8 @@ impl<'a> RunRecorder<'a> {
 
     /// A recorder that continues an interrupted run's stream (see `trustfold resume`).
     pub fn resume(
-        store: &'a SqliteEventStore,
-        blobs: &'a BlobStore,
+        store: &'a dyn EventStore,
+        blobs: &'a dyn Blobs,
         run_id: Uuid,
         trace_id: String,
         query: &str,
@@ -212,8 +223,8 @@ fn figures_for(id: ConnectorId, transport: &str, o: &ConnectorOutcome) -> Connec
 
 /// Everything a run needs besides the plan.
 pub struct RunContext<'a> {
-    pub store: &'a SqliteEventStore,
-    pub blobs: &'a BlobStore,
+    pub store: &'a dyn EventStore,
+    pub blobs: &'a dyn Blobs,
     pub secrets: &'a Secrets,
     pub policy: FetchPolicy,
     pub transports: BTreeMap<ConnectorId, Transport>,
@@ -221,16 +232,20 @@ pub struct RunContext<'a> {
     pub match_config: crate::resolve::MatchConfig,
     /// A stop request (signals), checked while fetching and between stages.
     pub shutdown: Shutdown,
-    /// The data dir, where a running run holds its lock (`runs/<id>.lock`).
-    pub data_dir: &'a std::path::Path,
+    /// Where the run's data lives, and where a running run holds its lock.
+    pub dir: &'a crate::datadir::DataDir,
     /// Record records seen again unchanged as `CandidatesSeenAgain` (not for a resumed
     /// run, which re-derives its first attempt's facts one by one).
     pub compact_reobservations: bool,
     /// What to do with candidates that do not answer the query (`--keep-off-topic`).
     pub relevance: crate::relevance::Screening,
-    /// The trust policy, for the region each connector's records are read in
-    /// (`crate::source::region_for`); `None`: each connector's own.
-    pub trust: Option<&'a trustfold_projections::TrustPolicy>,
+    /// The tokio runtime the connector calls run on: the caller's (a server runs a run on
+    /// one of its blocking threads and the calls on its own workers), or `None` for a
+    /// runtime of the run's own (the command line, which has none).
+    pub runtime: Option<tokio::runtime::Handle>,
+    /// The region each connector's records are read in (`crate::source::connector_regions`:
+    /// the trust policy's, else the connector's own).
+    pub regions: BTreeMap<ConnectorId, trustfold_normalize::phone::Region>,
 }
 
 /// What to call in a run: each connector with its requests.
@@ -303,11 +318,22 @@ pub fn run_plan(
     calls: CallList,
     started: RunStarted,
 ) -> Result<RunReport> {
+    run_plan_as(ctx, plan, calls, started, Uuid::now_v7())
+}
+
+/// [`run_plan`] for a run whose id the caller chose (and may already have shown).
+pub fn run_plan_as(
+    ctx: &RunContext<'_>,
+    plan: &Plan,
+    calls: CallList,
+    started: RunStarted,
+    run_id: Uuid,
+) -> Result<RunReport> {
     let clock = Instant::now();
-    let mut rec = RunRecorder::new(ctx.store, ctx.blobs, &plan.query);
+    let mut rec = RunRecorder::with_run_id(ctx.store, ctx.blobs, &plan.query, run_id);
     let span = info_span!("run", run_id = %rec.run_id, trace_id = %rec.trace_id);
     let _entered = span.enter();
-    let _lock = lifecycle::RunLock::acquire(ctx.data_dir, &rec.run_id.to_string())?;
+    let _lock = ctx.dir.run_lock(&rec.run_id.to_string())?;
     rec.record(started)?;
     info!(query = %plan.query, connectors = calls.len(), "run started");
     drive(ctx, plan, calls, &mut rec, Vec::new(), clock, &span)
@@ -342,7 +368,7 @@ pub fn drive(
         stage = "extract";
         let extracted = catch_panic(stage, || {
             failpoint("extract", &ctx.shutdown)?;
-            extract_payloads(rec, ctx.secrets, payloads, &ctx.shutdown, ctx.trust)
+            extract_payloads(rec, ctx.secrets, payloads, &ctx.shutdown, &ctx.regions)
         })?;
         ctx.shutdown.check()?;
         stage = "resolve";
@@ -350,7 +376,7 @@ pub fn drive(
             failpoint("resolve", &ctx.shutdown)?;
             let known = ctx
                 .compact_reobservations
-                .then(|| crate::project::known_records(ctx.data_dir, ctx.store))
+                .then(|| crate::project::known_records(ctx.dir, ctx.store))
                 .flatten();
             process_payloads(
                 ctx.store,
@@ -450,7 +476,7 @@ pub fn extract_payloads(
     secrets: &Secrets,
     payloads: Vec<FetchedPayload>,
     shutdown: &Shutdown,
-    trust: Option<&trustfold_projections::TrustPolicy>,
+    regions: &BTreeMap<ConnectorId, trustfold_normalize::phone::Region>,
 ) -> Result<Vec<stages::ExtractedPayload>> {
     let mut out = Vec::new();
     for p in payloads {
@@ -459,7 +485,12 @@ pub fn extract_payloads(
         let Some(extractor) = crate::extract::extractor_for(source) else {
             continue;
         };
-        let region = crate::source::region_for(source, None, trust);
+        let region = Some(
+            regions
+                .get(&p.connector)
+                .copied()
+                .unwrap_or(p.connector.region()),
+        );
         match extractor.extract(&p.body, region) {
             Ok(mut extraction) => {
                 if p.connector == ConnectorId::EdinburghCouncil {
@@ -533,7 +564,7 @@ pub fn extract_payloads(
 /// stage). The run then ends with `RunCancelled`; a stop that arrives after the last
 /// stage still cancels it, since the run has not ended yet.
 pub fn process_payloads(
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     rec: &RunRecorder<'_>,
     payloads: Vec<stages::ExtractedPayload>,
     config: &crate::resolve::MatchConfig,
@@ -606,11 +637,20 @@ fn fetch_all(
     budget: &std::sync::Arc<Budget>,
     span: &tracing::Span,
 ) -> Result<Vec<FetchedPayload>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    // The caller's runtime when it has one (block_on from one of its blocking threads);
+    // otherwise one of the run's own, dropped when fetching ends.
+    let own_runtime;
+    let runtime = match &ctx.runtime {
+        Some(handle) => handle.clone(),
+        None => {
+            own_runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            own_runtime.handle().clone()
+        }
+    };
     runtime.block_on(async {
         let (sink, mut events) = mpsc::channel::<FetchEvent>(64);
         let mut tasks = tokio::task::JoinSet::new();
@@ -645,7 +685,12 @@ fn fetch_all(
                 ev = events.recv() => match ev {
                     Some(ev) => {
                         progress.on_event(&ev);
-                        if let Some(p) = record_fetch_event(rec, ctx.secrets, ev, ctx)? {
+                        // Recording is blocking I/O (and a PostgreSQL client runs a
+                        // runtime of its own, which must not start on a runtime thread).
+                        let recorded = tokio::task::block_in_place(|| {
+                            record_fetch_event(rec, ctx.secrets, ev, ctx)
+                        })?;
+                        if let Some(p) = recorded {
                             payloads.push(p);
                         }
                     }

@@ -10,7 +10,7 @@ use trustfold_events::{
     derived_event_id, AppendBatch, BlobHash, CandidateAccepted, CandidateExtracted,
     CandidateFields, CandidateRejected, EventFilter, EventKind, EventPayload, EventStore,
     ExpectedVersion, MergeDecided, MergeOutcome, NewEvent, RejectReason, ReviewReason,
-    ReviewRequested, SqliteEventStore, StoreError,
+    ReviewRequested, StoreError,
 };
 use trustfold_events::{record_hash, CandidatesSeenAgain};
 use trustfold_projections::state::Candidate;
@@ -99,7 +99,7 @@ fn event(
 /// expectations: a resumed run re-derives the facts its first attempt recorded, and
 /// appends only the ones that are missing.
 pub(crate) fn append_with_expectations(
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     events: Vec<NewEvent>,
     mut expected: BTreeMap<String, ExpectedVersion>,
 ) -> Result<(), StoreError> {
@@ -239,7 +239,7 @@ fn split_unchanged<'r>(
 /// recorded in full: only they go on to acceptance and identity (the others' are decided
 /// already).
 pub fn record_extractions(
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     ids: &RunIds<'_>,
     payloads: Vec<ExtractedPayload>,
     known: Option<&ProjectionDb>,
@@ -330,7 +330,7 @@ pub fn record_extractions(
 /// on-topic ones carry the evidence into their acceptance checks. Returns the candidates
 /// that go on to acceptance and identity.
 pub fn screen_relevance(
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     ids: &RunIds<'_>,
     candidates: Vec<RunCandidate>,
     features: &crate::planner::QueryFeatures,
@@ -385,7 +385,7 @@ pub fn screen_relevance(
 /// ([`IdentityStore`]); this scan is the oracle it is checked against (the tests, and
 /// [`IDENTITY_CHECK_ENV`]).
 pub fn identity_index(
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     config: MatchConfig,
 ) -> Result<(IdentityIndex, HashMap<String, String>)> {
     identity_index_until(store, config, u64::MAX)
@@ -393,7 +393,7 @@ pub fn identity_index(
 
 /// [`identity_index`] as of seq `until` (events after it are not read).
 pub fn identity_index_until(
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     config: MatchConfig,
     until: u64,
 ) -> Result<(IdentityIndex, HashMap<String, String>)> {
@@ -515,7 +515,7 @@ fn distance_m(a: &CandidateFields, b: &CandidateFields) -> Option<f64> {
 /// candidate is accepted once its identity is known, so a record that can neither join a
 /// place nor found one is rejected rather than accepted and left dangling.
 pub fn accept_and_resolve(
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     ids: &RunIds<'_>,
     candidates: &[RunCandidate],
     config: &MatchConfig,

@@ -117,7 +117,7 @@ mod form;
 mod hash;
 mod index;
 mod keys;
-mod score;
+pub mod score;
 pub mod store;
 mod table;
 mod vocab;

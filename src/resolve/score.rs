@@ -585,3 +585,41 @@ pub(crate) fn logistic(x: f64) -> f64 {
         s.clamp(0.0, 1.0)
     }
 }
+
+/// The logit term of each feature a `MergeDecided` recorded, as [`score_pair`] added them:
+/// what a person reviewing a match is shown. `BIAS` plus the terms is the recorded
+/// `logit` (the name term is the non-linear one; `postcode` and `address` count half when
+/// a `distance` is present). `None` when the features carry no logit (a pair without a
+/// name, or a decision that was not scored).
+pub fn contributions(features: &BTreeMap<String, f64>) -> Option<Vec<(String, f64)>> {
+    features.get("logit")?;
+    let get = |k: &str| features.get(k).copied();
+    let repeat = if get("distance").is_some() {
+        LOCATION_REPEAT
+    } else {
+        1.0
+    };
+    let mut out = vec![(
+        "name".to_owned(),
+        name_contribution(get("name").unwrap_or(0.0), get("name_words").unwrap_or(0.0)),
+    )];
+    let linear = [
+        ("distance", DISTANCE, 1.0),
+        ("phone", PHONE, 1.0),
+        ("website", WEBSITE, 1.0),
+        ("postcode", POSTCODE, repeat),
+        ("address", ADDRESS, repeat),
+        ("brand", BRAND, 1.0),
+        ("category", CATEGORY, 1.0),
+        ("entity_class", ENTITY_CLASS, 1.0),
+    ];
+    for (name, range, weight) in linear {
+        if let Some(f) = get(name) {
+            out.push((name.to_owned(), weight * lerp(range, f)));
+        }
+    }
+    if get("external_id").is_some() {
+        out.push(("external_id".to_owned(), EXTERNAL_ID));
+    }
+    Some(out)
+}

@@ -19,21 +19,93 @@ mod identity;
 mod identity_index;
 mod lifecycle;
 mod log;
+mod postgres;
 mod projections;
 mod relevance;
+mod serve;
 mod storage_faults;
 mod support;
+
+/// With `TRUSTFOLD_TEST_CLI_BACKEND=postgres`, every scratch keeps its log, blobs,
+/// projections and run locks in a throw-away PostgreSQL database (its data dir then holds
+/// only settings), so the same tests run against both engines: `.ci/run` runs this suite a
+/// second time so. Tests about files (storage faults, the SQLite files themselves) say
+/// they are embedded-only and return early there.
+const BACKEND_ENV: &str = "TRUSTFOLD_TEST_CLI_BACKEND";
 
 /// A scratch data dir and a way to run the binary against it.
 struct Scratch {
     _tmp: tempfile::TempDir,
     data: PathBuf,
+    /// The scratch's PostgreSQL database, when the suite runs on PostgreSQL (shared by
+    /// the scratch's workers, dropped with the last).
+    pg: Option<std::sync::Arc<trustfold_events::pg::testing::TestDb>>,
+}
+
+fn on_postgres() -> bool {
+    match std::env::var(BACKEND_ENV).as_deref() {
+        Ok("postgres") => true,
+        Ok("embedded") | Err(_) => false,
+        Ok(other) => panic!("{BACKEND_ENV}={other}: expected postgres or embedded"),
+    }
 }
 
 fn setup() -> Scratch {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    Scratch { _tmp: tmp, data }
+    let pg = on_postgres().then(|| {
+        std::sync::Arc::new(
+            trustfold_events::pg::testing::TestDb::create()
+                .unwrap_or_else(|| panic!("{BACKEND_ENV}=postgres needs TRUSTFOLD_TEST_PG_URL")),
+        )
+    });
+    Scratch {
+        _tmp: tmp,
+        data,
+        pg,
+    }
+}
+
+/// A scratch on a PostgreSQL database of its own, whatever the suite's backend; `None`
+/// (the test is skipped) when no test server is configured outside CI.
+fn setup_postgres() -> Option<Scratch> {
+    let db = trustfold_events::pg::testing::TestDb::create()?;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    Some(Scratch {
+        _tmp: tmp,
+        data,
+        pg: Some(std::sync::Arc::new(db)),
+    })
+}
+
+impl Scratch {
+    /// Another worker on the same store: a data dir of its own (on another host, as far
+    /// as trustfold can tell), the same PostgreSQL database.
+    fn worker(&self) -> Scratch {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        Scratch {
+            _tmp: tmp,
+            data,
+            pg: self.pg.clone(),
+        }
+    }
+
+    /// The PostgreSQL store's URL, when the scratch has one.
+    fn store_url(&self) -> Option<&str> {
+        self.pg.as_deref().map(|db| db.url())
+    }
+}
+
+/// Whether this test is about the embedded data dir's files (and so skipped when the suite
+/// runs on PostgreSQL, where its PostgreSQL counterpart lives in `postgres.rs`).
+fn embedded_only(what: &str) -> bool {
+    if on_postgres() {
+        eprintln!("skipped on PostgreSQL: {what}");
+        return true;
+    }
+    false
 }
 
 impl Scratch {
@@ -41,6 +113,10 @@ impl Scratch {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_trustfold"));
         cmd.arg("--data-dir").arg(&self.data);
         cmd.env_remove("TRUSTFOLD_DATA_DIR").env_remove("RUST_LOG");
+        match &self.pg {
+            Some(db) => cmd.env("TRUSTFOLD_STORE", db.url()),
+            None => cmd.env_remove("TRUSTFOLD_STORE"),
+        };
         cmd
     }
 
@@ -50,6 +126,12 @@ impl Scratch {
 
     fn log(&self) -> PathBuf {
         self.data.join("log.sqlite3")
+    }
+
+    /// Whether a log may be read: its file exists, or it lives in PostgreSQL (where a
+    /// database without one reads as an empty log).
+    fn has_log(&self) -> bool {
+        self.pg.is_some() || self.log().exists()
     }
 
     fn append(&self, events: u64, batch: u64) {
@@ -328,7 +410,7 @@ impl Scratch {
     }
 
     fn event_count(&self) -> usize {
-        if !self.log().exists() {
+        if !self.has_log() {
             return 0;
         }
         ndjson(&self.tf(&["events", "--json"])).len()
@@ -521,7 +603,7 @@ impl Spawned {
 /// How many events of `kind` the log holds, or `None` while there is no readable log yet
 /// (for polling a run in another process).
 fn count_of_kind(dir: &Scratch, kind: &str) -> Option<usize> {
-    if !dir.log().exists() {
+    if !dir.has_log() {
         return None;
     }
     let out = dir.tf(&["events", "--json", "--kind", kind]);
@@ -563,7 +645,7 @@ fn assert_every_run_ends_once(dir: &Scratch) {
 
 /// The ids of the runs in the log (none before the first).
 fn run_ids(dir: &Scratch) -> BTreeSet<String> {
-    if !dir.log().exists() {
+    if !dir.has_log() {
         return BTreeSet::new();
     }
     dir.events_of_kind("RunStarted")

@@ -106,7 +106,14 @@ fn on_tmpfs(size: &str) -> Option<(Tmpfs, Scratch)> {
     let mnt = tmp.path().join("mnt");
     let fs = Tmpfs::mount(&mnt, size)?;
     let data = mnt.join("data");
-    Some((fs, Scratch { _tmp: tmp, data }))
+    Some((
+        fs,
+        Scratch {
+            _tmp: tmp,
+            data,
+            pg: None,
+        },
+    ))
 }
 
 /// A CSV of `n` venues with ids `<prefix>-<i>`; each row carries `pad` bytes in an

@@ -6,12 +6,10 @@
 //! merged through `merging.rs`.
 
 use std::collections::{BTreeSet, HashSet};
-use std::path::Path;
 use std::time::Instant;
 
 use trustfold_events::{
-    BlobHash, EventPayload, EventStore, MergeOutcome, RejectReason, SqliteEventStore, StoreError,
-    StoredEvent,
+    BlobHash, EventPayload, EventStore, MergeOutcome, RejectReason, StoreError, StoredEvent,
 };
 
 use super::merging::{merge_pass, Job};
@@ -50,7 +48,7 @@ fn decoder_gone() -> ProjectionError {
 /// store's reader thread steps SQLite, a decoding thread decodes chunks of events, and
 /// the calling thread runs `each` (three stages at once on a multi-core machine).
 fn for_each_decoded(
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     from: u64,
     to: u64,
     each: &mut dyn FnMut(ProjectionEvent, &StoredEvent) -> Result<()>,
@@ -121,19 +119,18 @@ fn for_each_decoded(
     })
 }
 
-/// Folds the whole log into a new database at `path`: the catch-up, slice after slice,
+/// Folds the whole log into a new, empty database: the catch-up, slice after slice,
 /// with the entities' values left for one merge pass at the end (an entity touched in many
 /// slices is merged once).
 pub(super) fn build_fresh(
-    path: &Path,
-    store: &SqliteEventStore,
+    mut db: ProjectionDb,
+    store: &dyn EventStore,
     policy: &TrustPolicy,
     slice_events: u64,
     progress: Progress<'_>,
 ) -> Result<(ProjectionDb, FoldReport)> {
     let started = Instant::now();
     let total = store.head()?.map(|h| h.seq).unwrap_or(0);
-    let mut db = ProjectionDb::create(path)?;
     ProjectionDb::put_policy(&*db.conn, policy)?;
     let mut report = FoldReport {
         from_seq: 1,
@@ -165,7 +162,7 @@ pub(super) fn build_fresh(
 /// how many were written.
 fn write_entities(
     conn: &dyn Conn,
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     policy: &TrustPolicy,
     state: &State,
     ids: &[&String],
@@ -341,7 +338,7 @@ impl ProjectionDb {
     /// the rows they touch, and merges the entities they changed unless `merge` is false.
     pub(super) fn fold(
         &mut self,
-        store: &SqliteEventStore,
+        store: &dyn EventStore,
         policy: &TrustPolicy,
         until: Option<u64>,
         merge: bool,
@@ -419,7 +416,7 @@ impl ProjectionDb {
     /// Folds the events after the checkpoint and merges the entities they changed.
     pub(super) fn catch_up(
         &mut self,
-        store: &SqliteEventStore,
+        store: &dyn EventStore,
         policy: &TrustPolicy,
         progress: Progress<'_>,
     ) -> Result<FoldReport> {
@@ -428,7 +425,7 @@ impl ProjectionDb {
 
     /// Merges every entity of the database under `policy` and writes its row (the end of
     /// a rebuild). Returns how many.
-    fn merge_all(&mut self, store: &SqliteEventStore, policy: &TrustPolicy) -> Result<u64> {
+    fn merge_all(&mut self, store: &dyn EventStore, policy: &TrustPolicy) -> Result<u64> {
         let conn = &*self.conn;
         let tx = Tx::begin(conn, true)?;
         let ids = all(

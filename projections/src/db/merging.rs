@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::Value;
-use trustfold_events::SqliteEventStore;
+use trustfold_events::EventStore;
 
 use super::fold::{jobs_from_db, put_entity, StoredRow, MERGE_CHUNK_ENTITIES};
 use super::read::{observation_of, ProjectionDb};
@@ -94,7 +94,7 @@ impl Done {
 
 /// Merges every job of a chunk, reading the members' observations with `reader`.
 fn merge_chunk(
-    reader: &SqliteEventStore,
+    reader: &dyn EventStore,
     policy: &TrustPolicy,
     jobs: Vec<Job>,
     keep_merged: bool,
@@ -128,7 +128,7 @@ fn merge_chunk(
 /// Merges the chunks of `jobs` (in order) and hands each chunk's results to `sink` in the
 /// same order. See the module docs.
 pub(crate) fn merge_pass<I>(
-    store: &SqliteEventStore,
+    store: &dyn EventStore,
     policy: &TrustPolicy,
     jobs: I,
     keep_merged: bool,
@@ -173,7 +173,7 @@ where
                     let result = match &reader {
                         Ok(reader) => {
                             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                merge_chunk(reader, policy, chunk, keep_merged)
+                                merge_chunk(&**reader, policy, chunk, keep_merged)
                             }))
                             .unwrap_or_else(|_| {
                                 Err(ProjectionError::Worker("merging a chunk panicked".into()))
@@ -366,7 +366,7 @@ impl ProjectionDb {
     /// differ from `old` (the stored policy), and stores `new` — in one transaction.
     pub(super) fn remerge(
         &mut self,
-        store: &SqliteEventStore,
+        store: &dyn EventStore,
         old: &TrustPolicy,
         new: &TrustPolicy,
         progress: Progress<'_>,
@@ -416,7 +416,7 @@ impl ProjectionDb {
     /// stored (merged under `old`). Writes nothing.
     pub(super) fn dry_run(
         &mut self,
-        store: &SqliteEventStore,
+        store: &dyn EventStore,
         old: &TrustPolicy,
         new: &TrustPolicy,
         sink: &mut dyn ChangeSink,

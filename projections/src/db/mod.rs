@@ -21,11 +21,12 @@
 
 mod fold;
 mod merging;
+mod page;
 pub mod pg;
 mod read;
 mod rows;
 mod schema;
-pub(crate) mod sql;
+pub mod sql;
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -34,12 +35,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use trustfold_events::{EventStore, SqliteEventStore, StoreError};
+use trustfold_events::{EventStore, StoreError};
 
 use crate::files;
 use crate::policy::{PolicyError, TrustPolicy};
 
 pub use merging::{ChangeSink, DryRunSummary, FieldChange, RemergeReport};
+pub use page::{EntityCounts, EntityCursor, EntityFilter, EntityPage, SourceCount};
 pub use read::{review_status, ConflictRow, ProjectionDb};
 
 /// The directory of the projections inside a data dir.
@@ -191,6 +193,90 @@ pub struct Projections {
     /// Events a rebuild folds before writing their rows (see
     /// [`fold::REBUILD_SLICE_EVENTS`]); smaller in tests, to cross slice boundaries.
     rebuild_slice_events: u64,
+}
+
+/// The projections of a store: the data dir's SQLite files, or schemas on PostgreSQL.
+/// Both fold, merge and read with the same code (`fold.rs`, `merging.rs`, `read.rs`);
+/// they differ in where a database lives and how writers take turns.
+#[derive(Clone, Debug)]
+pub enum ProjectionStore {
+    Embedded(Projections),
+    Postgres(Box<pg::PgProjections>),
+}
+
+impl ProjectionStore {
+    /// The same projections, rebuilt `n` events at a time.
+    pub fn with_rebuild_slice(self, n: u64) -> ProjectionStore {
+        match self {
+            ProjectionStore::Embedded(p) => ProjectionStore::Embedded(p.with_rebuild_slice(n)),
+            ProjectionStore::Postgres(p) => {
+                ProjectionStore::Postgres(Box::new(p.with_rebuild_slice(n)))
+            }
+        }
+    }
+
+    /// The live database for reading, if one was built.
+    pub fn open_read(&self) -> Result<Option<ProjectionDb>> {
+        match self {
+            ProjectionStore::Embedded(p) => p.open_read(),
+            ProjectionStore::Postgres(p) => p.open_read(),
+        }
+    }
+
+    /// See [`Projections::catch_up`].
+    pub fn catch_up(
+        &self,
+        store: &dyn EventStore,
+        policy: &TrustPolicy,
+        known_sources: &[&str],
+        progress: Progress<'_>,
+    ) -> Result<FoldReport> {
+        match self {
+            ProjectionStore::Embedded(p) => p.catch_up(store, policy, known_sources, progress),
+            ProjectionStore::Postgres(p) => p.catch_up(store, policy, known_sources, progress),
+        }
+    }
+
+    /// See [`Projections::rebuild`].
+    pub fn rebuild(
+        &self,
+        store: &dyn EventStore,
+        policy: &TrustPolicy,
+        progress: Progress<'_>,
+    ) -> Result<FoldReport> {
+        match self {
+            ProjectionStore::Embedded(p) => p.rebuild(store, policy, progress),
+            ProjectionStore::Postgres(p) => p.rebuild(store, policy, progress),
+        }
+    }
+
+    /// See [`Projections::remerge`].
+    pub fn remerge(
+        &self,
+        store: &dyn EventStore,
+        policy: &TrustPolicy,
+        known_sources: &[&str],
+        progress: Progress<'_>,
+    ) -> Result<RemergeReport> {
+        match self {
+            ProjectionStore::Embedded(p) => p.remerge(store, policy, known_sources, progress),
+            ProjectionStore::Postgres(p) => p.remerge(store, policy, known_sources, progress),
+        }
+    }
+
+    /// See [`Projections::dry_run`].
+    pub fn dry_run(
+        &self,
+        store: &dyn EventStore,
+        policy: &TrustPolicy,
+        known_sources: &[&str],
+        sink: &mut dyn ChangeSink,
+    ) -> Result<DryRunSummary> {
+        match self {
+            ProjectionStore::Embedded(p) => p.dry_run(store, policy, known_sources, sink),
+            ProjectionStore::Postgres(p) => p.dry_run(store, policy, known_sources, sink),
+        }
+    }
 }
 
 /// What a catch-up or rebuild did.
@@ -352,7 +438,7 @@ impl Projections {
     /// so the table stays the fold of one policy; a changed policy shows as stale.
     pub fn catch_up(
         &self,
-        store: &SqliteEventStore,
+        store: &dyn EventStore,
         policy: &TrustPolicy,
         known_sources: &[&str],
         progress: Progress<'_>,
@@ -370,7 +456,7 @@ impl Projections {
     /// chunks of entities being merged.
     pub fn rebuild(
         &self,
-        store: &SqliteEventStore,
+        store: &dyn EventStore,
         policy: &TrustPolicy,
         progress: Progress<'_>,
     ) -> Result<FoldReport> {
@@ -386,8 +472,13 @@ impl Projections {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let (mut db, mut report) =
-            fold::build_fresh(&path, store, policy, self.rebuild_slice_events, progress)?;
+        let (mut db, mut report) = fold::build_fresh(
+            ProjectionDb::create(&path)?,
+            store,
+            policy,
+            self.rebuild_slice_events,
+            progress,
+        )?;
         // Events appended while we built are folded under the lock, then the swap.
         let lock = self.lock()?;
         let tail = db.catch_up(store, policy, &mut |_, _| {})?;
@@ -433,7 +524,7 @@ impl Projections {
     /// Without a database of this format, this is a full rebuild.
     pub fn remerge(
         &self,
-        store: &SqliteEventStore,
+        store: &dyn EventStore,
         policy: &TrustPolicy,
         known_sources: &[&str],
         progress: Progress<'_>,
@@ -467,7 +558,7 @@ impl Projections {
     /// change goes to `sink` as it is found; the summary counts them.
     pub fn dry_run(
         &self,
-        store: &SqliteEventStore,
+        store: &dyn EventStore,
         policy: &TrustPolicy,
         known_sources: &[&str],
         sink: &mut dyn ChangeSink,
@@ -494,7 +585,7 @@ fn rate(events: u64, elapsed: Duration) -> f64 {
 }
 
 /// Checks that `store` holds the event the checkpoint names; `Corrupt` otherwise.
-fn check_checkpoint(path: &Path, meta: &Meta, store: &SqliteEventStore) -> Result<()> {
+fn check_checkpoint(path: &Path, meta: &Meta, store: &dyn EventStore) -> Result<()> {
     if meta.checkpoint_seq == 0 {
         return Ok(());
     }

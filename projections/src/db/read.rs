@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::DateTime;
 use serde::Serialize;
 use serde_json::Value;
-use trustfold_events::{BlobHash, EventPayload, Hash32, SqliteEventStore, StoreError};
+use trustfold_events::{BlobHash, EventPayload, EventStore, Hash32, StoreError};
 
 use super::rows::{decode_merged, search_words, EntityColumns};
 use super::sql::{all, one, params, sqlite::SqliteConn, Conn, Row};
@@ -78,11 +78,11 @@ pub(super) fn candidate_from_row(row: &dyn Row) -> Result<Candidate> {
 }
 
 /// The columns of `entities` that [`entity_from_row`] reads.
-const ENTITY_COLUMNS: &str = "entity_id, slug, founded_seq, updated_seq, sources, \
+pub(super) const ENTITY_COLUMNS: &str = "entity_id, slug, founded_seq, updated_seq, sources, \
      completeness, overrides, merged";
 
 /// An entity's merged values and its fold state (members not yet filled in).
-fn entity_from_row(path: &Path, row: &dyn Row) -> Result<(MergedEntity, EntityState)> {
+pub(super) fn entity_from_row(path: &Path, row: &dyn Row) -> Result<(MergedEntity, EntityState)> {
     let entity_id = row.req_text(0)?;
     let slug = row.req_text(1)?;
     let founded_seq = row.req_int(2)? as u64;
@@ -123,6 +123,23 @@ fn entity_from_row(path: &Path, row: &dyn Row) -> Result<(MergedEntity, EntitySt
 }
 
 impl ProjectionDb {
+    /// A projection database on an open connection (its schema selected), checked to be
+    /// one by reading its meta table.
+    pub(super) fn from_conn(conn: Box<dyn Conn>, location: PathBuf) -> Result<ProjectionDb> {
+        let db = ProjectionDb {
+            conn,
+            path: location,
+        };
+        db.meta().map_err(|e| match e {
+            ProjectionError::Postgres { detail, path, .. } => ProjectionError::Corrupt {
+                path,
+                detail: format!("not a projection schema ({detail})"),
+            },
+            other => other,
+        })?;
+        Ok(db)
+    }
+
     /// Opens the SQLite database file at `path`.
     pub(super) fn open(path: &Path, write: bool) -> Result<ProjectionDb> {
         let sqlite_err = |source| ProjectionError::Sqlite {
@@ -184,10 +201,15 @@ impl ProjectionDb {
         Ok(db)
     }
 
-    /// WAL mode and a durable file: the state in which a SQLite database is swapped in.
+    /// WAL mode and a durable file: the state in which a SQLite database is swapped in
+    /// (a PostgreSQL schema is durable as it is).
     pub(super) fn finish_bulk(&mut self) -> Result<()> {
-        self.conn
-            .batch("PRAGMA synchronous=FULL; PRAGMA journal_mode=WAL;")
+        match self.conn.engine() {
+            super::sql::Engine::Sqlite => self
+                .conn
+                .batch("PRAGMA synchronous=FULL; PRAGMA journal_mode=WAL;"),
+            super::sql::Engine::Postgres => Ok(()),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -336,7 +358,7 @@ impl ProjectionDb {
     pub fn entity_with_provenance(
         &self,
         key: &str,
-        store: &SqliteEventStore,
+        store: &dyn EventStore,
         policy: &TrustPolicy,
     ) -> Result<Option<MergedEntity>> {
         let Some((_, state)) = self.entity(key)? else {
@@ -357,7 +379,7 @@ impl ProjectionDb {
     pub fn candidate_observed(
         &self,
         candidate_id: &str,
-        store: &SqliteEventStore,
+        store: &dyn EventStore,
     ) -> Result<Option<Candidate>> {
         let Some(c) = self.candidate(candidate_id)? else {
             return Ok(None);
@@ -493,7 +515,7 @@ impl ProjectionDb {
     /// merged again with provenance to name the values that disagree.
     pub fn conflicts(
         &self,
-        store: &SqliteEventStore,
+        store: &dyn EventStore,
         policy: &TrustPolicy,
     ) -> Result<Vec<ConflictRow>> {
         let ids = all(
@@ -599,7 +621,7 @@ pub(super) fn candidate_by_id(conn: &dyn Conn, candidate_id: &str) -> Result<Opt
 
 /// Reads the latest observation of each candidate back from the log (by its
 /// `observed_seq`, in ascending order); candidates without one are left as they are.
-pub(super) fn observe_all(store: &SqliteEventStore, members: &mut [Candidate]) -> Result<()> {
+pub(super) fn observe_all(store: &dyn EventStore, members: &mut [Candidate]) -> Result<()> {
     let mut seqs: Vec<u64> = members.iter().filter_map(|c| c.observed_seq).collect();
     seqs.sort_unstable();
     seqs.dedup();

@@ -62,7 +62,6 @@ CREATE TABLE IF NOT EXISTS run_entities (
 ";
 
 /// PostgreSQL's tables (created in the projection's own schema).
-#[allow(dead_code)] // read by the PostgreSQL engine, which comes next
 pub const POSTGRES_TABLES: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS candidates (

@@ -11,7 +11,6 @@ use std::path::Path;
 use super::{ProjectionError, Result};
 
 /// Which engine a connection talks to.
-#[allow(dead_code)] // PostgreSQL's connection comes next
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
     Sqlite,
@@ -131,12 +130,13 @@ impl From<Option<f64>> for Param<'_> {
 }
 
 /// `&[Param]` from a list of values, as `rusqlite::params!` does.
-macro_rules! params {
+#[macro_export]
+macro_rules! sql_params {
     ($($p:expr),* $(,)?) => {
         &[$($crate::db::sql::Param::from($p)),*][..]
     };
 }
-pub(crate) use params;
+pub use sql_params as params;
 
 /// One row of a result, read by column index (0-based). A column of another type than
 /// asked for is an error, never a silent conversion.
@@ -165,7 +165,6 @@ pub trait Row {
 
 /// One connection to a projection database.
 pub trait Conn: Send {
-    #[allow(dead_code)] // read once both engines are in
     fn engine(&self) -> Engine;
     /// Where the database is, for messages (a file, or a PostgreSQL schema).
     fn location(&self) -> &Path;
@@ -299,12 +298,11 @@ pub mod postgres {
     pub struct PgConn {
         pub client: RefCell<Client>,
         prepared: RefCell<HashMap<String, Statement>>,
-        /// `postgres:<schema>`, for messages (never the URL: it may hold a password).
+        /// `<redacted URL> schema <schema>`, for messages (never the URL's password).
         pub location: PathBuf,
     }
 
     impl PgConn {
-        #[allow(dead_code)] // the PostgreSQL projections come next
         pub fn new(client: Client, location: impl Into<PathBuf>) -> PgConn {
             PgConn {
                 client: RefCell::new(client),
@@ -447,18 +445,10 @@ pub mod postgres {
                 .map_err(|e| self.err(e))
         }
 
-        fn begin(&self, write: bool) -> Result<()> {
-            self.batch("BEGIN")?;
-            if write {
-                // Writers of one log's projections take turns: the same lock a catch-up
-                // holds for its session (see `pg::WRITER_LOCK`), taken for the
-                // transaction here when the session does not hold it already.
-                self.batch(&format!(
-                    "SELECT pg_advisory_xact_lock({})",
-                    crate::db::pg::WRITER_LOCK
-                ))?;
-            }
-            Ok(())
+        fn begin(&self, _write: bool) -> Result<()> {
+            // Writers take turns on the session's writer lock, taken when the schema is
+            // opened for writing (`pg::WRITER_LOCK`), not per transaction.
+            self.batch("BEGIN")
         }
     }
 }

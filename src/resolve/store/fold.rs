@@ -19,8 +19,7 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use trustfold_events::{
-    CandidateExtracted, EventKind, EventPayload, EventStore, MergeOutcome, SqliteEventStore,
-    StoreError,
+    CandidateExtracted, EventKind, EventPayload, EventStore, MergeOutcome, StoreError,
 };
 
 use super::{read_checkpoint, set_meta, sql, PROGRESS_EVENTS};
@@ -137,7 +136,7 @@ struct AttachedRow {
 struct Folder<'t> {
     tx: &'t Transaction<'t>,
     path: &'t Path,
-    log: &'t SqliteEventStore,
+    log: &'t dyn EventStore,
     cell_m: f64,
     counters: Counters,
     /// Candidate id -> (seq of an extraction, what it is filed as).
@@ -160,7 +159,7 @@ struct Folder<'t> {
 pub(super) fn fold(
     tx: &Transaction<'_>,
     path: &Path,
-    log: &SqliteEventStore,
+    log: &dyn EventStore,
     config: &MatchConfig,
     to_seq: Option<u64>,
     eager: bool,
@@ -472,7 +471,7 @@ impl Folder<'_> {
 
 /// The `CandidateExtracted` at `seq`, which a store row names.
 pub(super) fn extraction_at(
-    log: &SqliteEventStore,
+    log: &dyn EventStore,
     path: &Path,
     seq: u64,
 ) -> Result<CandidateExtracted> {

@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
-use trustfold_events::{EventStore, SqliteEventStore, StoreError};
+use trustfold_events::{Backend, EventStore, StoreError};
 
 use super::{MatchConfig, MATCHER_VERSION};
 
@@ -167,9 +167,13 @@ impl IdentityStore {
     /// The identity store of a log: in the data dir the log file lies in. Every code path
     /// that resolves against a log finds its index this way, without a handle threaded
     /// through the run.
-    pub fn of_log(log: &SqliteEventStore) -> IdentityStore {
-        let root = log.path().parent().unwrap_or_else(|| Path::new("."));
-        IdentityStore::in_data_dir(root)
+    pub fn of_log(log: &dyn EventStore) -> IdentityStore {
+        match log.backend() {
+            Backend::Sqlite(path) => {
+                IdentityStore::in_data_dir(path.parent().unwrap_or_else(|| Path::new(".")))
+            }
+            Backend::Postgres(_) => todo!("the identity index on PostgreSQL"),
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -241,14 +245,14 @@ impl IdentityStore {
     /// store, or one that cannot be caught up (another format, matcher version or cell
     /// size; another log; an unreadable file), is rebuilt from the log instead, and the
     /// report says why.
-    pub fn catch_up(&self, log: &SqliteEventStore, config: &MatchConfig) -> Result<IdentityReport> {
+    pub fn catch_up(&self, log: &dyn EventStore, config: &MatchConfig) -> Result<IdentityReport> {
         self.catch_up_to(log, config, None)
     }
 
     /// [`Self::catch_up`] up to `to_seq` at most (tests fold one event at a time).
     pub(crate) fn catch_up_to(
         &self,
-        log: &SqliteEventStore,
+        log: &dyn EventStore,
         config: &MatchConfig,
         to_seq: Option<u64>,
     ) -> Result<IdentityReport> {
@@ -275,7 +279,7 @@ impl IdentityStore {
     /// --full`). Readers of the old store keep reading it until they close it.
     pub fn rebuild(
         &self,
-        log: &SqliteEventStore,
+        log: &dyn EventStore,
         config: &MatchConfig,
         progress: Progress<'_>,
     ) -> Result<IdentityReport> {
@@ -286,7 +290,7 @@ impl IdentityStore {
 
     fn rebuild_to(
         &self,
-        log: &SqliteEventStore,
+        log: &dyn EventStore,
         config: &MatchConfig,
         progress: Progress<'_>,
         to_seq: Option<u64>,
@@ -537,7 +541,7 @@ impl StoreDb {
 
     /// `None` when this store can be caught up from `log` with `config`, else why it must
     /// be rebuilt. An error is only for failing to read the log.
-    fn usable(&mut self, log: &SqliteEventStore, config: &MatchConfig) -> Result<Option<String>> {
+    fn usable(&mut self, log: &dyn EventStore, config: &MatchConfig) -> Result<Option<String>> {
         let rebuild = |why: String| Ok(Some(why));
         let format = self.format_version()?;
         if format != FORMAT_VERSION {
@@ -585,7 +589,7 @@ impl StoreDb {
     /// Folds the events after the checkpoint (up to `to_seq`) in one transaction.
     fn catch_up(
         &mut self,
-        log: &SqliteEventStore,
+        log: &dyn EventStore,
         config: &MatchConfig,
         to_seq: Option<u64>,
     ) -> Result<IdentityReport> {
@@ -594,7 +598,7 @@ impl StoreDb {
 
     fn fold(
         &mut self,
-        log: &SqliteEventStore,
+        log: &dyn EventStore,
         config: &MatchConfig,
         to_seq: Option<u64>,
         eager: bool,
