@@ -133,10 +133,10 @@ pub(crate) struct Parts {
 impl Parts {
     /// Reads a candidate's fields.
     pub(crate) fn of(fields: &CandidateFields, source: &str, external_id: &str) -> Parts {
-        let (tokens, name_kinds) = fields
+        let (tokens, name_kinds, compact) = fields
             .name
             .as_deref()
-            .map(vocab::name_tokens)
+            .map(vocab::name_form)
             .unwrap_or_default();
         let kinds = name_kinds
             | vocab::category_kinds(fields.categories.iter().chain(fields.sports.iter()));
@@ -186,7 +186,7 @@ impl Parts {
             website: fields.website.as_deref().and_then(vocab::website_key),
             postcode: fields.postcode.as_deref().and_then(vocab::postcode_key),
             address,
-            compact: fields.name.as_deref().map_or(0, vocab::compact_name),
+            compact,
             street,
             locality,
             ids,

@@ -588,8 +588,8 @@ pub(crate) fn logistic(x: f64) -> f64 {
 
 /// The logit term of each feature a `MergeDecided` recorded, as [`score_pair`] added them:
 /// what a person reviewing a match is shown. `BIAS` plus the terms is the recorded
-/// `logit` (the name term is the non-linear one; `postcode` and `address` count half when
-/// a `distance` is present). `None` when the features carry no logit (a pair without a
+/// `logit` (the name term is the non-linear one; `postcode`, `address`, `street` and
+/// `locality` count half when a `distance` is present). `None` when the features carry no logit (a pair without a
 /// name, or a decision that was not scored).
 pub fn contributions(features: &BTreeMap<String, f64>) -> Option<Vec<(String, f64)>> {
     features.get("logit")?;
@@ -609,6 +609,8 @@ pub fn contributions(features: &BTreeMap<String, f64>) -> Option<Vec<(String, f6
         ("website", WEBSITE, 1.0),
         ("postcode", POSTCODE, repeat),
         ("address", ADDRESS, repeat),
+        ("street", STREET, repeat),
+        ("locality", LOCALITY, repeat),
         ("brand", BRAND, 1.0),
         ("category", CATEGORY, 1.0),
         ("entity_class", ENTITY_CLASS, 1.0),

@@ -275,6 +275,11 @@ fn without_coordinates_the_same_house_number_and_street_make_one_place() {
         !d.features.contains_key("address"),
         "the street replaces the address words"
     );
+    // A reviewer is shown each term; they add up to the recorded logit.
+    let terms = score::contributions(&d.features).unwrap();
+    let sum: f64 = score::BIAS + terms.iter().map(|(_, v)| v).sum::<f64>();
+    assert!((sum - d.features["logit"]).abs() < 1e-9, "{terms:?} {d:?}");
+    assert!(terms.iter().any(|(k, _)| k == "street"));
 }
 
 #[test]

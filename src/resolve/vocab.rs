@@ -512,8 +512,16 @@ pub(crate) struct NameToken {
 /// Folded ([`fold`]), stop words dropped, abbreviations expanded ("FC"), brand word pairs
 /// joined ("power league"), synonyms mapped ("center" -> "centre"), duplicates dropped
 /// (first kept), at most [`NAME_TOKENS_MAX`].
+#[cfg(test)]
 pub(crate) fn name_tokens(name: &str) -> (Vec<NameToken>, u32) {
+    let (tokens, kinds, _) = name_form(name);
+    (tokens, kinds)
+}
+
+/// [`name_tokens`] and [`compact_name`] from one fold of the name.
+pub(crate) fn name_form(name: &str) -> (Vec<NameToken>, u32, u32) {
     let folded = fold(business_part(name));
+    let compact = compact_of(&folded);
     let mut words: Vec<&str> = Vec::new();
     for raw in raw_tokens(&folded) {
         if words.len() >= NAME_TOKENS_MAX * 2 {
@@ -560,25 +568,42 @@ pub(crate) fn name_tokens(name: &str) -> (Vec<NameToken>, u32) {
             });
         }
     }
-    (tokens, kinds)
+    (tokens, kinds, compact)
 }
 
-/// The part of a name that names the business: before an "@" ("Costa Coffee @ Tesco" is
-/// Costa Coffee, trading inside Tesco), when there is a name before it; else the name.
+/// The part of a name that names the business: after "T/A" ("trading as": "Smith
+/// Retail Ltd T/A Corner Shop" is the Corner Shop), and before an "@" ("Costa Coffee @
+/// Tesco" is Costa Coffee, trading inside Tesco), when a name is left; else the name.
 pub(crate) fn business_part(name: &str) -> &str {
-    let name = clip(name, TEXT_BYTES_MAX);
+    let mut name = clip(name, TEXT_BYTES_MAX);
+    // ASCII lowercasing keeps every byte where it was, so positions carry over.
+    let lower = name.to_ascii_lowercase();
+    if let Some(i) = lower.find(" t/a ") {
+        let after = &name[i + 5..];
+        if after.chars().any(char::is_alphanumeric) {
+            name = after;
+        }
+    }
     match name.split_once('@') {
         Some((before, _)) if before.chars().any(char::is_alphanumeric) => before,
         _ => name,
     }
 }
 
-/// A name's letters and digits run together, stop words left out, as a 32-bit hash (never
-/// 0): "Day To Day" and "Day-Today", "Mini Market" and "Minimarket" are one name written
-/// with other word breaks.
+/// A name's letters and digits run together, stop words left out, as a 32-bit hash (0 for
+/// a name without a letter or digit): "Day To Day" and "Day-Today", "Mini Market" and
+/// "Minimarket" are one name written with other word breaks.
+#[cfg(test)]
 pub(crate) fn compact_name(name: &str) -> u32 {
-    let folded = fold(business_part(name));
-    let joined: String = raw_tokens(&folded).filter(|w| !word_info(w).stop).collect();
+    compact_of(&fold(business_part(name)))
+}
+
+/// [`compact_name`] of a folded name.
+fn compact_of(folded: &str) -> u32 {
+    let joined: String = raw_tokens(folded).filter(|w| !word_info(w).stop).collect();
+    if joined.is_empty() {
+        return 0;
+    }
     ((hash_str(&joined) >> 32) as u32).max(1)
 }
 
@@ -991,6 +1016,20 @@ mod tests {
         );
         assert_eq!(texts("Spartans FC"), ["spartans", "football", "club"]);
         assert_eq!(texts("Leisure Center"), ["leisure", "centre"]);
+    }
+
+    #[test]
+    fn the_business_is_named_after_trading_as_and_before_an_at() {
+        assert_eq!(business_part("Costa Coffee @ Tesco"), "Costa Coffee ");
+        assert_eq!(
+            business_part("Smith Retail Ltd T/A Corner Shop"),
+            "Corner Shop"
+        );
+        assert_eq!(business_part("@ home"), "@ home");
+        assert_eq!(business_part("Plain Name"), "Plain Name");
+        assert_eq!(compact_name("Day To Day"), compact_name("Day-Today"));
+        assert_ne!(compact_name("Day To Day"), compact_name("Day To Night"));
+        assert_eq!(compact_name("🎾"), 0);
     }
 
     #[test]
