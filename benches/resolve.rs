@@ -8,7 +8,8 @@
 //! its sites twice (once per facility, as the register does), each with its own noise:
 //! dropped "The", "&" for "and", brand first / last / with "Edinburgh", ", Edinburgh" and
 //! page-title suffixes, UPPER CASE, a dropped last word, a one-letter typo in 5% of
-//! records; pins jittered 5–80 m; phones (about 40% of records) in five formats, websites
+//! records; pins jittered 5–80 m; phones (about 40% of records, in E.164 as extraction writes
+//! them), websites
 //! (25%) with and without scheme, `www.` and trailing slash, postcodes (65%) with or
 //! without the space, street types abbreviated or not; serper records without coordinates,
 //! spreadsheet rows without them half the time.
@@ -341,14 +342,11 @@ pub(crate) fn candidate(
         f.lon = Some(pl.lon + d_m * bearing.sin() / (M_PER_DEG * pl.lat.to_radians().cos()));
     }
     if let Some(n) = pl.phone.filter(|_| rng.chance(p_phone)) {
-        let (a, b) = (n / 10_000, n % 10_000);
-        f.phone = Some(match rng.below(5) {
-            0 => format!("0{} {:03} {:04}", a / 1000, a % 1000, b),
-            1 => format!("+44 {} {:03} {:04}", a / 1000, a % 1000, b),
-            2 => format!("0{n}"),
-            3 => format!("(0{}) {:03}-{:04}", a / 1000, a % 1000, b),
-            _ => format!("+44{n}"),
-        });
+        // As extraction writes every valid number, whatever the source's spelling
+        // ("0131 496 0173", "(0131) 496-0173", "+44 131 ..."): E.164. Drawn all the same,
+        // so the records of every other field are the ones earlier runs made.
+        let _spelling = rng.below(5);
+        f.phone = Some(format!("+44{n}"));
     }
     if let Some((host, path)) = pl.website.as_ref().filter(|_| rng.chance(p_web)) {
         f.website = Some(match rng.below(4) {

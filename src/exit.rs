@@ -103,7 +103,14 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         if cause.is::<IntegrityFailure>() {
             return INTEGRITY_FAILURE;
         }
-        if cause.is::<BadInput>() || cause.is::<NotFound>() || cause.is::<Conflict>() {
+        // The run's own typed errors that the user caused: the run knows nothing of
+        // exit codes, so the mapping is here.
+        if cause.is::<BadInput>()
+            || cause.is::<NotFound>()
+            || cause.is::<Conflict>()
+            || cause.is::<crate::ingest::lifecycle::RunBusy>()
+            || cause.is::<crate::ingest::transports::BadTransportSetting>()
+        {
             return BAD_INPUT;
         }
         if let Some(e) = cause.downcast_ref::<StoreError>() {

@@ -17,4 +17,5 @@ pub mod planner;
 pub mod project;
 pub mod relevance;
 pub mod resolve;
+pub mod source;
 pub mod web;

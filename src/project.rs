@@ -14,8 +14,8 @@ use trustfold_projections::{
 
 use crate::datadir::{DataDir, Place};
 use crate::exit::bad_input;
-use crate::planner::ConnectorId;
 use crate::resolve::{IdentityReport, IdentityStore};
+use crate::source::ConnectorId;
 
 /// The name of the policy file looked for in the data dir.
 pub const DATA_DIR_POLICY: &str = "trust.toml";

@@ -174,7 +174,7 @@ fn ingests() -> Vec<Ingest> {
 }
 
 fn haversine_km(a: (f64, f64), b: (f64, f64)) -> f64 {
-    trustfold::connectors::gazetteer::haversine_km(a, b)
+    trustfold_normalize::geo::haversine_km(a, b)
 }
 
 /// The human-written rule: is this entity an answer to the query?

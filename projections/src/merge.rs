@@ -43,6 +43,9 @@ pub enum LossReason {
     Excluded,
     /// The value is a placeholder ("N/A", "-", ...) and counts as missing.
     Placeholder,
+    /// The value is not valid for its field (a phone number that is not one), kept as the
+    /// source wrote it and counted as missing; `note` says why.
+    Invalid,
     LowerTier,
     /// Same tier, but the winner's source prefers this field and this one does not.
     NotPreferred,
@@ -61,6 +64,7 @@ impl LossReason {
             LossReason::Overridden => "overridden",
             LossReason::Excluded => "field excluded for this source",
             LossReason::Placeholder => "placeholder (counts as missing)",
+            LossReason::Invalid => "not a valid value (kept as written, counts as missing)",
             LossReason::LowerTier => "lower tier",
             LossReason::NotPreferred => "source not preferred for this field",
             LossReason::LowerTrust => "lower trust",
@@ -393,6 +397,14 @@ fn merge_field(
                 if keep {
                     let mut r = row(field, who, obs, v, policy.rank(&obs.source, field));
                     r.loss = Some(LossReason::Placeholder);
+                    set_aside.push(r);
+                }
+            }
+            Observed::Invalid { value, reason } => {
+                if keep {
+                    let mut r = row(field, who, obs, value, policy.rank(&obs.source, field));
+                    r.loss = Some(LossReason::Invalid);
+                    r.note = Some(reason);
                     set_aside.push(r);
                 }
             }

@@ -29,6 +29,8 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+use trustfold_normalize::phone::Region;
+
 use crate::fields::Field;
 
 /// The largest policy text parsed. A real policy is a few kilobytes; a larger one is a wrong
@@ -91,6 +93,11 @@ pub struct SourcePolicy {
     pub prefer: BTreeSet<Field>,
     /// Fields this source never supplies. Disjoint from `prefer`.
     pub exclude: BTreeSet<Field>,
+    /// The country whose national format the source writes phone numbers in (`region =
+    /// "US"`), read when its records are extracted; `None`: the connector registry's, or
+    /// for other sources `[default]`'s. Not a merge rule: it changes no ranking, and is not
+    /// part of the policy's hash.
+    pub region: Option<Region>,
 }
 
 impl SourcePolicy {
@@ -100,6 +107,7 @@ impl SourcePolicy {
             tier: Tier::Crowdsourced,
             prefer: BTreeSet::new(),
             exclude: BTreeSet::new(),
+            region: None,
         }
     }
 }
@@ -208,6 +216,9 @@ impl TrustPolicy {
             if let Some(tier) = &raw_default.tier {
                 default.tier = file.tier("[default]", tier)?;
             }
+            if let Some(region) = &raw_default.region {
+                default.region = Some(file.region("[default]", region)?);
+            }
         }
 
         let mut sources = BTreeMap::new();
@@ -259,6 +270,16 @@ impl TrustPolicy {
             preferred: policy.prefer.contains(&field),
             trust: policy.trust,
         })
+    }
+
+    /// The region `[sources.<name>]` sets for a listed source, if it sets one.
+    pub fn source_region(&self, name: &str) -> Option<Region> {
+        self.sources.get(name).and_then(|s| s.region)
+    }
+
+    /// The region `[default]` sets for every source the file does not list, if any.
+    pub fn default_region(&self) -> Option<Region> {
+        self.default.region
     }
 
     /// Whether `source` is barred from supplying `field`.
@@ -319,6 +340,9 @@ fn canonical_form(
                 .collect::<Vec<_>>()
                 .join(",")
         };
+        // The region is not written: it is read when records are extracted and changes
+        // nothing a projection holds (a phone kept as written says why from its text), so
+        // setting it must not make the read models look stale.
         format!(
             "{table} trust={:?} tier={} prefer=[{}] exclude=[{}]\n",
             policy.trust,
@@ -365,6 +389,7 @@ struct RawPolicy {
 struct RawDefault {
     trust: Option<Spanned<toml::Value>>,
     tier: Option<Spanned<toml::Value>>,
+    region: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -374,6 +399,7 @@ struct RawSource {
     tier: Option<Spanned<toml::Value>>,
     prefer: Option<Vec<Spanned<toml::Value>>>,
     exclude: Option<Vec<Spanned<toml::Value>>>,
+    region: Option<Spanned<toml::Value>>,
 }
 
 /// The file being parsed, for turning byte offsets into positioned errors.
@@ -464,6 +490,21 @@ impl File<'_> {
         Ok(number + 0.0)
     }
 
+    /// A region code ("GB", "US"): a country whose numbering plan libphonenumber knows.
+    fn region(&self, table: &str, value: &Spanned<toml::Value>) -> Result<Region, PolicyError> {
+        let code = value.get_ref().as_str().ok_or_else(|| {
+            self.error(
+                value.span().start,
+                format!(
+                    "{table} region must be a two-letter country code in quotes (\"GB\", \"US\"), not {}",
+                    self.written(value.span())
+                ),
+            )
+        })?;
+        code.parse::<Region>()
+            .map_err(|e| self.error(value.span().start, format!("{table} {e}")))
+    }
+
     fn tier(&self, table: &str, value: &Spanned<toml::Value>) -> Result<Tier, PolicyError> {
         let allowed = "use \"official\" or \"crowdsourced\"";
         match value.get_ref().as_str() {
@@ -517,11 +558,16 @@ impl File<'_> {
                 ));
             }
         }
+        let region = match &raw.region {
+            Some(region) => Some(self.region(table, region)?),
+            None => None,
+        };
         Ok(SourcePolicy {
             trust,
             tier,
             prefer: prefer.into_keys().collect(),
             exclude: exclude.into_keys().collect(),
+            region,
         })
     }
 
@@ -631,6 +677,56 @@ mod tests {
     }
 
     #[test]
+    fn regions_are_read_per_source_and_for_the_default() {
+        let policy = parse(&base_plus("region = \"US\"")).unwrap();
+        assert_eq!(
+            policy.source_region("google_places").map(|r| r.to_string()),
+            Some("US".into())
+        );
+        assert_eq!(policy.default_region(), None);
+        let policy = parse(&base_with(5, "tier = \"crowdsourced\"\nregion = \"fr\"")).unwrap();
+        assert_eq!(
+            policy.default_region().map(|r| r.to_string()),
+            Some("FR".into())
+        );
+        assert_eq!(
+            policy.source_region("google_places"),
+            None,
+            "a listed source does not inherit it"
+        );
+
+        // Regions are not merge rules: the hash is the one the policy had before regions
+        // existed, with or without them.
+        let plain = parse(&BASE.join("\n")).unwrap();
+        assert_eq!(
+            plain.hash(),
+            blake3::hash(
+                "trustfold-policy-canonical/1\nversion=1\nconflict_trust_gap_max=0.15\n\
+                 default trust=0.5 tier=crowdsourced prefer=[] exclude=[]\n\
+                 source \"google_places\" trust=0.95 tier=official prefer=[name] exclude=[categories]\n"
+                    .as_bytes()
+            )
+            .to_hex()
+            .as_str()
+        );
+        assert_eq!(
+            parse(&base_plus("region = \"US\"")).unwrap().hash(),
+            plain.hash()
+        );
+
+        let e = parse(&base_plus("region = \"XX\"")).unwrap_err();
+        assert_eq!(e.line, 11);
+        assert!(
+            e.message
+                .contains("[sources.google_places] unknown region 'XX'"),
+            "{e}"
+        );
+        let e = parse(&base_plus("region = 44")).unwrap_err();
+        assert_eq!(e.line, 11);
+        assert!(e.message.contains("two-letter country code"), "{e}");
+    }
+
+    #[test]
     fn shipped_policy_configures_the_six_sources() {
         let policy = shipped();
         let mut names: Vec<&str> = policy.sources().map(|(name, _)| name).collect();
@@ -673,7 +769,14 @@ mod tests {
     fn unlisted_source_gets_the_default() {
         let policy = shipped();
         let default = policy.source("some_new_source");
-        assert_eq!(default, &SourcePolicy::unconfigured());
+        // The shipped [default] reads imported sources' numbers as British.
+        assert_eq!(
+            default,
+            &SourcePolicy {
+                region: Some(Region::GB),
+                ..SourcePolicy::unconfigured()
+            }
+        );
         assert_eq!(
             policy.rank("some_new_source", Field::Name),
             Some(Rank {

@@ -3,11 +3,9 @@
 
 use serde_json::{json, Map, Value};
 use trustfold_events::CandidateFields;
+use trustfold_normalize::{address, geo, phone, text as norm, web};
 
 use crate::fields::Field;
-
-/// Values that mean "we don't know" and count as missing (compared trimmed, ignoring case).
-pub const PLACEHOLDERS: &[&str] = &["", "n/a", "-", "—", "–", "none", "null", "unknown"];
 
 /// Two coordinates closer than this are the same position for agreement and confidence.
 pub const COORDINATES_AGREE_M: f64 = 100.0;
@@ -15,10 +13,10 @@ pub const COORDINATES_AGREE_M: f64 = 100.0;
 /// Two ratings closer than this agree.
 pub const RATING_AGREE: f64 = 0.05;
 
-/// Whether a text is a placeholder for "missing".
+/// Whether a text is a placeholder for "missing" ("", "N/A", "-", "unknown", ...: the
+/// list extraction uses, `trustfold_normalize::text::PLACEHOLDERS`).
 pub fn is_placeholder(text: &str) -> bool {
-    let t = text.trim();
-    PLACEHOLDERS.iter().any(|p| t.eq_ignore_ascii_case(p))
+    norm::is_placeholder(&norm::clean_text(text))
 }
 
 /// What a candidate says about one field.
@@ -29,6 +27,12 @@ pub enum Observed {
     /// The candidate's value is a placeholder ("N/A", "-", ...): kept for provenance,
     /// counted as missing.
     Placeholder(Value),
+    /// The value is not valid for its field and is kept as the source wrote it (a phone
+    /// number that is not one): shown in provenance with the reason, counted as missing.
+    Invalid {
+        value: Value,
+        reason: String,
+    },
     Present(Value),
 }
 
@@ -86,7 +90,14 @@ pub fn observe(field: Field, f: &CandidateFields, source: &str, external_id: &st
             }
             _ => Observed::Absent,
         },
-        Field::Phone => text(&f.phone),
+        Field::Phone => match text(&f.phone) {
+            // Extraction writes a valid number in E.164 and keeps anything else as written.
+            Observed::Present(Value::String(s)) if !phone::is_e164(&s) => Observed::Invalid {
+                reason: phone::why_kept(&s),
+                value: Value::String(s),
+            },
+            other => other,
+        },
         Field::Email => text(&f.email),
         Field::Website => text(&f.website),
         Field::Socials => {
@@ -171,40 +182,15 @@ pub fn elements(field: Field, value: &Value) -> Vec<(String, Value)> {
     }
 }
 
-/// Lowercase words of a text with accents folded, for comparisons.
+/// Lowercase ASCII words of a text, every script transliterated, for comparisons, sort
+/// names, slugs and search (`trustfold_normalize::text::fold_words`).
 pub fn fold_words(s: &str) -> Vec<String> {
-    s.chars()
-        .flat_map(char::to_lowercase)
-        .map(fold_accent)
-        .collect::<String>()
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// Folds the common Latin accents so "Café" and "Cafe" agree.
-fn fold_accent(c: char) -> char {
-    match c {
-        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
-        'ç' => 'c',
-        'è' | 'é' | 'ê' | 'ë' => 'e',
-        'ì' | 'í' | 'î' | 'ï' => 'i',
-        'ñ' => 'n',
-        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' => 'o',
-        'ù' | 'ú' | 'û' | 'ü' => 'u',
-        'ý' | 'ÿ' => 'y',
-        other => other,
-    }
+    norm::fold_words(s)
 }
 
 /// Great-circle distance in metres.
 pub fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let (lat1, lon1) = (a.0.to_radians(), a.1.to_radians());
-    let (lat2, lon2) = (b.0.to_radians(), b.1.to_radians());
-    let h = ((lat2 - lat1) / 2.0).sin().powi(2)
-        + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
-    2.0 * 6_371_000.0 * h.sqrt().asin()
+    geo::haversine_km(a, b) * 1000.0
 }
 
 fn lat_lon(v: &Value) -> Option<(f64, f64)> {
@@ -251,41 +237,18 @@ fn text_key(field: Field, s: &str) -> String {
             .filter(|c| !c.is_whitespace())
             .flat_map(char::to_uppercase)
             .collect(),
-        Field::Website => {
-            let t = s.trim().to_lowercase();
-            let t = t
-                .strip_prefix("https://")
-                .or_else(|| t.strip_prefix("http://"))
-                .unwrap_or(&t);
-            let t = t.strip_prefix("www.").unwrap_or(t);
-            t.trim_end_matches('/').to_string()
-        }
-        Field::Address => fold_words(s)
-            .into_iter()
-            .map(|w| street_abbreviation(&w).unwrap_or(&w).to_string())
-            .collect::<Vec<_>>()
-            .join(" "),
+        Field::Website => match web::host_and_path(s) {
+            Some((host, path)) => format!("{host}{path}"),
+            None => s.trim().to_lowercase(),
+        },
+        // The street and its numbers, read the same way whatever the spelling ("St",
+        // "Street"; "N." and "North"; a suite number); else the words.
+        Field::Address => match address::street_address(s.split(", ")) {
+            Some(a) => format!("{:?} {}", a.house_numbers(), a.street),
+            None => fold_words(s).join(" "),
+        },
         _ => fold_words(s).join(" "),
     }
-}
-
-/// The usual abbreviation of a street word ("street" -> "st"), so addresses written either
-/// way agree.
-fn street_abbreviation(word: &str) -> Option<&'static str> {
-    Some(match word {
-        "street" => "st",
-        "road" => "rd",
-        "avenue" => "ave",
-        "drive" => "dr",
-        "place" => "pl",
-        "lane" => "ln",
-        "crescent" => "cres",
-        "terrace" => "ter",
-        "gardens" => "gdns",
-        "court" => "ct",
-        "square" => "sq",
-        _ => return None,
-    })
 }
 
 /// Names agree when their sets of words are equal, or when one name's words (at least

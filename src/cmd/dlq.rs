@@ -21,7 +21,8 @@ use crate::connectors::ConnectorRequest;
 use crate::datadir::{DataDir, Place};
 use crate::exit::bad_input;
 use crate::ingest::{self, RunContext};
-use crate::planner::{self, spec, ConnectorId, Mode, Plan, Selected};
+use crate::planner::{self, spec, Mode, Plan, Selected};
+use crate::source::ConnectorId;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum DlqCommand {
@@ -243,6 +244,7 @@ fn replay(
         compact_reobservations: true,
         relevance: crate::relevance::Screening::Reject,
         runtime: None,
+        regions: crate::source::connector_regions(Some(trust_policy)),
     };
     let report = ingest::run_plan(&ctx, &plan, calls.into_iter().collect(), started)?;
     crate::project::print_run_report(&dir, &*store, trust_policy, report, json)?;

@@ -29,6 +29,7 @@ use crate::exit::bad_input;
 use crate::extract::{extractor_for, tabular, Extraction};
 use crate::ingest::lifecycle::{catch_panic, failpoint, Shutdown};
 use crate::ingest::{self, stages, RunHeader, RunRecorder};
+use trustfold_normalize::phone::Region;
 
 /// Longest source name accepted.
 pub const SOURCE_NAME_CHARS_MAX: usize = 64;
@@ -75,6 +76,12 @@ pub struct Args {
     /// or say which record wins.
     #[arg(long, value_enum, default_value_t = OnDuplicate::Refuse)]
     pub on_duplicate: OnDuplicate,
+    /// The country whose national format the file writes phone numbers (and postcodes) in,
+    /// e.g. `US`: a two-letter code. Default: the trust policy's `region` for the source,
+    /// else the connector's (GB for the six connectors), else the policy's `[default]`
+    /// region; with none, a number without its country code is kept as written.
+    #[arg(long)]
+    pub region: Option<String>,
     /// The file to import.
     pub file: PathBuf,
     /// Print the run report as one JSON document.
@@ -94,6 +101,21 @@ pub struct ImportSpec {
     pub map: Option<String>,
     #[serde(default)]
     pub on_duplicate: OnDuplicate,
+    /// The region its records were read in (a two-letter code; empty: none). Imports
+    /// recorded before regions existed read British numbers only: absent is GB.
+    #[serde(default = "legacy_region")]
+    pub region: String,
+}
+
+fn legacy_region() -> String {
+    Region::GB.to_string()
+}
+
+impl ImportSpec {
+    /// The region recorded, `None` for none (or, from a damaged record, one unknown).
+    fn region(&self) -> Option<Region> {
+        self.region.parse().ok()
+    }
 }
 
 fn valid_source(name: &str) -> bool {
@@ -136,7 +158,7 @@ fn extract(spec: &ImportSpec, bytes: &[u8], file: &str) -> Result<(Extraction, S
                 ))
             })?;
             let extraction = ex
-                .extract(bytes)
+                .extract(bytes, spec.region())
                 .map_err(|e| bad_input(format!("{file}: {e}")))?;
             (extraction, ex.source().to_string(), ex.version())
         }
@@ -147,9 +169,9 @@ fn extract(spec: &ImportSpec, bytes: &[u8], file: &str) -> Result<(Extraction, S
                 .ok_or_else(|| bad_input("--format csv and ndjson need --map COLUMN=FIELD,..."))?;
             let map = tabular::parse_map(map).map_err(|e| bad_input(format!("--map: {e}")))?;
             let extraction = if spec.format == Format::Csv {
-                tabular::extract_csv(bytes, &map)
+                tabular::extract_csv(bytes, &map, spec.region())
             } else {
-                tabular::extract_ndjson(bytes, &map)
+                tabular::extract_ndjson(bytes, &map, spec.region())
             }
             .map_err(|e| bad_input(format!("{file}: {e}")))?;
             let name = if spec.format == Format::Csv {
@@ -316,12 +338,21 @@ pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCod
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let given = match &args.region {
+        Some(code) => Some(
+            code.parse::<Region>()
+                .map_err(|e| bad_input(format!("--region: {e}")))?,
+        ),
+        None => None,
+    };
+    let region = crate::source::region_for(&args.source, given, Some(&trust_policy));
     let spec = ImportSpec {
         source: args.source.clone(),
         format: args.format,
         file: file_name.clone(),
         map: args.map.clone(),
         on_duplicate: args.on_duplicate,
+        region: region.map(|r| r.to_string()).unwrap_or_default(),
     };
     let bytes = read_file(&args.file)?;
     let (extraction, extractor, version) =

@@ -31,7 +31,7 @@ pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCod
     let plan = args.plan.plan()?;
     // A bad policy is refused before anything is recorded.
     let trust_policy = crate::project::load_policy(trust, data_dir)?;
-    let prepared = query::prepare(&plan, args.offline)?;
+    let prepared = query::prepare(&plan, args.offline, Some(&trust_policy))?;
     let dir = DataDir::writable(data_dir)?;
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals()?;

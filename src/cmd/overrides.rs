@@ -13,8 +13,8 @@ use trustfold_projections::{Field, ProjectionDb};
 
 use crate::datadir::{DataDir, Place};
 use crate::exit::bad_input;
-use crate::extract::normalize;
 use crate::project;
+use trustfold_normalize::{phone, postcode, web};
 
 /// Longest override value, in bytes.
 pub const OVERRIDE_VALUE_BYTES_MAX: usize = 4096;
@@ -105,12 +105,15 @@ pub fn parse_value(field: Field, raw: &str) -> Result<Value> {
             }
             json!({"lat": lat, "lon": lon})
         }
-        Field::Phone => json!(normalize::phone_e164(text)
-            .ok_or_else(|| bad("not a phone number (e.g. +44 131 496 0000)"))?),
-        Field::Website => json!(normalize::website(text)
+        // An admin's number is read as British unless it carries its country code
+        // ("+1 212 555 0100"), and must be valid: an override is never kept as written.
+        Field::Phone => json!(phone::parse(text, Some(phone::Region::GB)).map_err(|why| bad(
+            &format!("not a valid phone number (e.g. +44 131 496 0000, or +1 212 555 0100 with its country code): {why}")
+        ))?),
+        Field::Website => json!(web::website(text)
             .ok_or_else(|| bad("not a website (e.g. https://example.org)"))?),
         Field::Postcode => {
-            json!(normalize::postcode(text)
+            json!(postcode::postcode(text)
                 .ok_or_else(|| bad("not a UK postcode (e.g. EH15 1DR)"))?)
         }
         Field::Rating => {

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::exit::bad_input;
-use crate::planner::{self, ConnectorId, Mode, Plan, PlanRequest};
+use crate::planner::{self, Mode, Plan, PlanRequest};
+use crate::source::ConnectorId;
 
 /// Arguments shared by `plan` and `ingest`: what to ask and how much to spend.
 #[derive(Debug, Clone, clap::Args)]

@@ -8,7 +8,9 @@ use anyhow::Result;
 use serde_json::{json, Value};
 use trustfold_events::{EventPayload, EventStore, MergeDecided, MergeOutcome, RecordedEvent};
 use trustfold_projections::asof::{entity_as_of, AsOf};
-use trustfold_projections::{Field, MergedEntity, ProjectionDb, ProvenanceRow, TrustPolicy};
+use trustfold_projections::{
+    Field, LossReason, MergedEntity, ProjectionDb, ProvenanceRow, TrustPolicy,
+};
 
 use crate::cmd::entities::{clip, entity_json};
 use crate::datadir::Place;
@@ -358,7 +360,7 @@ fn map_json(entity: &MergedEntity) -> Value {
         }
     }
     let metres = |a: (f64, f64), b: (f64, f64)| {
-        (crate::connectors::gazetteer::haversine_km(a, b) * 1000.0 * 10.0).round() / 10.0
+        (trustfold_normalize::geo::haversine_km(a, b) * 1000.0 * 10.0).round() / 10.0
     };
     let mut distances = Vec::new();
     for i in 0..points.len() {
@@ -541,6 +543,11 @@ fn render(
                 _ => r.note.clone().unwrap_or_default(),
             };
             let why = match r.loss {
+                Some(LossReason::Invalid) => format!(
+                    " — {}: {}",
+                    LossReason::Invalid.as_str(),
+                    r.note.as_deref().unwrap_or("")
+                ),
                 Some(l) => format!(
                     " — {}{}",
                     l.as_str(),

@@ -32,8 +32,8 @@ use crate::datadir::{DataDir, Place};
 use crate::exit::bad_input;
 use crate::ingest::lifecycle::Shutdown;
 use crate::ingest::{self, FetchedPayload, RunContext, RunRecorder};
-use crate::planner::ConnectorId;
 use crate::project;
+use crate::source::ConnectorId;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -188,6 +188,7 @@ pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCod
             crate::relevance::Screening::Reject
         },
         runtime: None,
+        regions: crate::source::connector_regions(Some(&policy)),
     };
 
     // What the first attempt recorded: answered requests, their payloads, the figures.

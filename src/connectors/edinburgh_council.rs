@@ -2,13 +2,14 @@
 //! `f=geojson`, WGS84). Pages through `exceededTransferLimit`; reports the HTTP-200 error
 //! bodies ArcGIS sends as API errors.
 
-use super::gazetteer::bbox_around;
 use super::{
     parse_json, sql_quote, Auth, BodyError, Connector, ConnectorRequest, Inspection, Method, Query,
     SearchTerms,
 };
 use crate::planner::asks::CouncilAsk;
-use crate::planner::{ConnectorId, QueryFeatures};
+use crate::planner::QueryFeatures;
+use crate::source::ConnectorId;
+use trustfold_normalize::geo::bbox_around;
 
 pub struct EdinburghCouncil;
 

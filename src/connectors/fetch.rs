@@ -10,7 +10,8 @@ use trustfold_events::ErrorClass;
 use super::secrets::Secrets;
 use super::transport::{RawResponse, Transport, TransportFailure, RESPONSE_BYTES_MAX};
 use super::{connector, BodyError, ConnectorRequest};
-use crate::planner::{spec, ConnectorId};
+use crate::planner::spec;
+use crate::source::ConnectorId;
 
 /// Attempts per request before it is dead-lettered.
 pub const ATTEMPTS_MAX: u32 = 3;

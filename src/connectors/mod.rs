@@ -14,7 +14,6 @@
 pub mod edinburgh_council;
 pub mod fetch;
 pub mod fixture;
-pub mod gazetteer;
 pub mod google_places;
 pub mod open_charge_map;
 pub mod openstreetmap;
@@ -26,7 +25,8 @@ pub mod transport;
 use serde::{Deserialize, Serialize};
 use trustfold_events::RedactedRequest;
 
-use crate::planner::{ConnectorId, Mode, QueryFeatures};
+use crate::planner::{Mode, QueryFeatures};
+use crate::source::ConnectorId;
 
 /// HTTP method of a connector request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -280,7 +280,12 @@ mod tests {
         assert_eq!(t.centre, crate::planner::areas::EDINBURGH_CENTRE);
         let t = terms("tennis courts glasgow");
         assert_eq!(t.area.name, "glasgow");
-        assert!(gazetteer::haversine_km(t.centre, crate::planner::areas::EDINBURGH_CENTRE) > 60.0);
+        assert!(
+            trustfold_normalize::geo::haversine_km(
+                t.centre,
+                crate::planner::areas::EDINBURGH_CENTRE
+            ) > 60.0
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ use super::{
     parse_json, Auth, BodyError, Connector, ConnectorRequest, Inspection, Method, Query,
     SearchTerms,
 };
-use crate::planner::ConnectorId;
+use crate::source::ConnectorId;
 
 pub struct OpenChargeMap;
 

@@ -2,10 +2,10 @@
 //! query's words, sports and venue kinds within the area, with way geometry resolved from
 //! the nodes in the same response (`out body; >; out skel qt;`).
 
-use super::gazetteer::bbox_around;
 use super::{parse_json, Auth, BodyError, Connector, ConnectorRequest, Inspection, Method, Query};
 use crate::planner::asks::OsmAsk;
-use crate::planner::ConnectorId;
+use crate::source::ConnectorId;
+use trustfold_normalize::geo::bbox_around;
 
 pub struct OpenStreetMap;
 

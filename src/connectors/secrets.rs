@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::planner::ConnectorId;
+use crate::source::ConnectorId;
 
 /// Environment variable of each connector's key (`None`: the API needs no key).
 pub fn key_env(id: ConnectorId) -> Option<&'static str> {

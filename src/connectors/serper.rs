@@ -4,7 +4,8 @@
 use serde_json::json;
 
 use super::{parse_json, Auth, BodyError, Connector, ConnectorRequest, Inspection, Method, Query};
-use crate::planner::{ConnectorId, QueryIntent};
+use crate::planner::QueryIntent;
+use crate::source::ConnectorId;
 
 pub struct Serper;
 

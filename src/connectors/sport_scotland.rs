@@ -6,7 +6,8 @@ use super::{
     parse_json, sql_quote, Auth, BodyError, Connector, ConnectorRequest, Inspection, Method, Query,
     SearchTerms,
 };
-use crate::planner::{ConnectorId, QueryFeatures};
+use crate::planner::QueryFeatures;
+use crate::source::ConnectorId;
 
 pub struct SportScotland;
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::fixture::{self, World};
 use super::secrets::Secrets;
 use super::{connector, Auth, ConnectorRequest, Method};
-use crate::planner::ConnectorId;
+use crate::source::ConnectorId;
 
 /// Largest response body read from any API; past it the call fails as `too_large`
 /// (a whole council layer is a few MB). Overridable for tests.

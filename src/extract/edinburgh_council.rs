@@ -17,13 +17,20 @@
 use serde_json::Value;
 use trustfold_events::CandidateFields;
 
-use super::normalize::{
-    address_line, at, categories_from, coordinates, count, display_name, entity_class_for,
-    free_text, member, number, parse_payload, phone_e164, postcode, quote, required_name, text,
-    website, Records,
+use super::common::{
+    at, categories_from, count, entity_class_for, member, number, parse_payload, phone, quote,
+    text, Records,
 };
 use super::{ExtractError, Extraction, Extractor};
-use crate::connectors::gazetteer::bng_to_wgs84;
+use trustfold_normalize::geo::bng_to_wgs84;
+use trustfold_normalize::phone::Region;
+use trustfold_normalize::{
+    address::address_line,
+    geo::coordinates,
+    postcode::postcode,
+    text::{display_name, free_text, required_name},
+    web::website,
+};
 
 /// The prefix of the external ids this extractor emits, before the OBJECTID.
 pub const OBJECTID_PREFIX: &str = "objectid/";
@@ -47,7 +54,7 @@ impl Extractor for ArcgisExtractor {
         1
     }
 
-    fn extract(&self, body: &[u8]) -> Result<Extraction, ExtractError> {
+    fn extract(&self, body: &[u8], region: Option<Region>) -> Result<Extraction, ExtractError> {
         let doc = parse_payload(body, self.source())?;
         if let Some(err) = member(&doc, "error") {
             let message = text(member(err, "message")).unwrap_or_else(|| err.to_string());
@@ -76,7 +83,7 @@ impl Extractor for ArcgisExtractor {
                 continue;
             };
             let id = format!("{OBJECTID_PREFIX}{objectid}");
-            match feature_fields(feature) {
+            match feature_fields(feature, region) {
                 Ok(fields) => out.push(id, fields),
                 Err(why) => out.skip(format!("{}: {why}", at("feature", i, Some(&id)))),
             }
@@ -110,7 +117,7 @@ fn position(feature: &Value) -> Result<(f64, f64), String> {
 }
 
 /// One feature's canonical fields; `Err` is why it is skipped.
-fn feature_fields(feature: &Value) -> Result<CandidateFields, String> {
+fn feature_fields(feature: &Value, region: Option<Region>) -> Result<CandidateFields, String> {
     let props = member(feature, "properties")
         .filter(|p| p.is_object())
         .ok_or("no properties")?;
@@ -142,7 +149,7 @@ fn feature_fields(feature: &Value) -> Result<CandidateFields, String> {
         .into_iter()
         .collect();
     f.postcode = prop("POSTCODE").and_then(|p| postcode(&p));
-    f.phone = prop("PHONE").and_then(|p| phone_e164(&p));
+    f.phone = prop("PHONE").and_then(|p| phone(&p, region));
     f.website = prop("WEBSITE").and_then(|w| website(&w));
 
     // Pitch layers name the pitch type only; being in one makes the place a pitch.
@@ -176,7 +183,7 @@ fn feature_fields(feature: &Value) -> Result<CandidateFields, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::extract::normalize::test_support::{arbitrary_json, assert_never_panics};
+    use crate::extract::common::test_support::{arbitrary_json, assert_never_panics};
     use proptest::prelude::*;
     use serde_json::json;
     use std::sync::OnceLock;
@@ -195,7 +202,7 @@ mod tests {
             (PARKS_PITCHES, 66),
             (COMMUNITY_CENTRES, 13),
         ] {
-            let e = ArcgisExtractor.extract(bytes).unwrap();
+            let e = ArcgisExtractor.extract(bytes, Some(Region::GB)).unwrap();
             assert_eq!(e.records.len(), n);
             assert!(e.skipped.is_empty(), "{:?}", e.skipped);
             assert!(e
@@ -203,7 +210,9 @@ mod tests {
                 .iter()
                 .all(|r| r.external_id.starts_with(OBJECTID_PREFIX)));
         }
-        let e = ArcgisExtractor.extract(SPORTS_FACILITIES).unwrap();
+        let e = ArcgisExtractor
+            .extract(SPORTS_FACILITIES, Some(Region::GB))
+            .unwrap();
         let ainslie = &e.records[0];
         assert_eq!(ainslie.external_id, "objectid/1");
         let f = &ainslie.fields;
@@ -221,7 +230,9 @@ mod tests {
             Some("managed by Edinburgh Leisure")
         );
 
-        let pitches = ArcgisExtractor.extract(PARKS_PITCHES).unwrap();
+        let pitches = ArcgisExtractor
+            .extract(PARKS_PITCHES, Some(Region::GB))
+            .unwrap();
         let allison = &pitches.records[0].fields;
         assert_eq!(allison.name.as_deref(), Some("ALLISON PARK"));
         assert_eq!(allison.categories, vec!["pitch"]);
@@ -230,7 +241,9 @@ mod tests {
             allison.description.as_deref(),
             Some("ALLISON PARK - FOOTBALL (7-A-SIDE); managed by City of Edinburgh Council")
         );
-        let centres = ArcgisExtractor.extract(COMMUNITY_CENTRES).unwrap();
+        let centres = ArcgisExtractor
+            .extract(COMMUNITY_CENTRES, Some(Region::GB))
+            .unwrap();
         assert!(centres
             .records
             .iter()
@@ -243,7 +256,9 @@ mod tests {
             arcgis_external_id("Sports_Facilities", "7"),
             "Sports_Facilities/7"
         );
-        let e = ArcgisExtractor.extract(SPORTS_FACILITIES).unwrap();
+        let e = ArcgisExtractor
+            .extract(SPORTS_FACILITIES, Some(Region::GB))
+            .unwrap();
         let objectid = e.records[0]
             .external_id
             .strip_prefix(OBJECTID_PREFIX)
@@ -256,7 +271,7 @@ mod tests {
 
     #[test]
     fn errors_and_broken_features() {
-        let x = |s: &str| ArcgisExtractor.extract(s.as_bytes());
+        let x = |s: &str| ArcgisExtractor.extract(s.as_bytes(), Some(Region::GB));
         let err =
             x(r#"{"error": {"code": 400, "message": "Invalid query parameters"}}"#).unwrap_err();
         assert!(err.0.contains("Invalid query parameters"), "{err}");

@@ -14,12 +14,18 @@
 use serde_json::Value;
 use trustfold_events::CandidateFields;
 
-use super::normalize::{
-    array, at, categories_from, coordinates, count, entity_class_for, free_text, member, number,
-    parse_payload, phone_e164, quote, rating, required_name, split_uk_address, text, website,
-    Records, TEXT_CHARS_MAX,
+use super::common::{
+    array, at, categories_from, count, entity_class_for, member, number, parse_payload, phone,
+    quote, rating, text, Records,
 };
 use super::{ExtractError, Extraction, Extractor};
+use trustfold_normalize::phone::Region;
+use trustfold_normalize::{
+    address::split_uk_address,
+    geo::coordinates,
+    text::{free_text, required_name, TEXT_CHARS_MAX},
+    web::website,
+};
 
 /// The Google Places (New) extractor.
 pub struct GooglePlacesExtractor;
@@ -33,7 +39,7 @@ impl Extractor for GooglePlacesExtractor {
         1
     }
 
-    fn extract(&self, body: &[u8]) -> Result<Extraction, ExtractError> {
+    fn extract(&self, body: &[u8], region: Option<Region>) -> Result<Extraction, ExtractError> {
         let doc = parse_payload(body, self.source())?;
         if !doc.is_object() {
             return Err(ExtractError(
@@ -59,7 +65,7 @@ impl Extractor for GooglePlacesExtractor {
         let mut out = Records::new();
         for (i, place) in places.iter().enumerate() {
             let id = text(member(place, "id")).filter(|id| !id.trim().is_empty());
-            match (&id, place_fields(place)) {
+            match (&id, place_fields(place, region)) {
                 (Some(id), Ok(fields)) => out.push(id.trim().to_string(), fields),
                 (None, _) => out.skip(format!("{}: no id", at("place", i, None))),
                 (Some(id), Err(why)) => out.skip(format!("{}: {why}", at("place", i, Some(id)))),
@@ -80,7 +86,7 @@ fn maps_cid(uri: &str) -> Option<String> {
 }
 
 /// One place's canonical fields; `Err` is why it is skipped.
-fn place_fields(p: &Value) -> Result<CandidateFields, String> {
+fn place_fields(p: &Value, region: Option<Region>) -> Result<CandidateFields, String> {
     if !p.is_object() {
         return Err("not an object".to_string());
     }
@@ -117,7 +123,7 @@ fn place_fields(p: &Value) -> Result<CandidateFields, String> {
     // The international form carries the country code; the national one is the fallback.
     f.phone = ["internationalPhoneNumber", "nationalPhoneNumber"]
         .into_iter()
-        .find_map(|k| text(member(p, k)).and_then(|t| phone_e164(&t)));
+        .find_map(|k| text(member(p, k)).and_then(|t| phone(&t, region)));
     f.website = text(member(p, "websiteUri")).and_then(|u| website(&u));
     f.rating = number(member(p, "rating")).and_then(rating);
     f.rating_count = count(member(p, "userRatingCount"));
@@ -156,10 +162,10 @@ fn place_fields(p: &Value) -> Result<CandidateFields, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connectors::gazetteer::haversine_km;
-    use crate::extract::normalize::test_support::{arbitrary_json, assert_never_panics};
+    use crate::extract::common::test_support::{arbitrary_json, assert_never_panics};
     use proptest::prelude::*;
     use serde_json::json;
+    use trustfold_normalize::geo::haversine_km;
 
     const WORLD: &[u8] = include_bytes!("../../fixtures/world/google_places.json");
 
@@ -181,10 +187,14 @@ mod tests {
 
     #[test]
     fn world_fixture() {
-        let e = GooglePlacesExtractor.extract(WORLD).unwrap();
+        let e = GooglePlacesExtractor
+            .extract(WORLD, Some(Region::GB))
+            .unwrap();
         assert_eq!(
             e,
-            GooglePlacesExtractor.extract(WORLD).unwrap(),
+            GooglePlacesExtractor
+                .extract(WORLD, Some(Region::GB))
+                .unwrap(),
             "deterministic"
         );
         assert_eq!(e.records.len(), 193);
@@ -237,7 +247,7 @@ mod tests {
     #[test]
     fn real_capture_shape() {
         let e = GooglePlacesExtractor
-            .extract(REAL_SHAPE.as_bytes())
+            .extract(REAL_SHAPE.as_bytes(), Some(Region::GB))
             .unwrap();
         assert_eq!(e.records.len(), 1);
         let f = &e.records[0].fields;
@@ -257,7 +267,7 @@ mod tests {
 
     #[test]
     fn empty_answers_errors_and_broken_places() {
-        let x = |s: &str| GooglePlacesExtractor.extract(s.as_bytes());
+        let x = |s: &str| GooglePlacesExtractor.extract(s.as_bytes(), Some(Region::GB));
         assert_eq!(x("{}").unwrap(), Extraction::default());
         assert_eq!(x(r#"{"places": []}"#).unwrap(), Extraction::default());
         let err = x(r#"{"error": {"code": 403, "message": "API key not valid"}}"#).unwrap_err();

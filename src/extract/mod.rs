@@ -3,7 +3,7 @@
 //! bytes: no I/O, no clock, no randomness, and they never panic — a malformed record is
 //! skipped with its reason, an unreadable payload is an [`ExtractError`].
 
-pub mod normalize;
+pub mod common;
 pub mod tabular;
 
 // One module per connector's native format.
@@ -15,6 +15,7 @@ pub mod serper;
 pub mod sport_scotland;
 
 use trustfold_events::CandidateFields;
+use trustfold_normalize::phone::Region;
 
 /// Most records taken from one payload; the rest are reported as skipped.
 pub const RECORDS_PER_PAYLOAD_MAX: usize = 50_000;
@@ -56,8 +57,10 @@ pub trait Extractor: Send + Sync {
     fn source(&self) -> &'static str;
     /// Bumped whenever the output for the same bytes changes.
     fn version(&self) -> u32;
-    /// Reads a payload of this source's native format.
-    fn extract(&self, body: &[u8]) -> Result<Extraction, ExtractError>;
+    /// Reads a payload of this source's native format. `region` is the country whose
+    /// national format its phone numbers (and postcodes, where a format reads them apart)
+    /// are written in (`None`: numbers without a country code cannot be read).
+    fn extract(&self, body: &[u8], region: Option<Region>) -> Result<Extraction, ExtractError>;
 }
 
 /// The extractor for a connector's native payloads.

@@ -14,12 +14,16 @@
 use serde_json::Value;
 use trustfold_events::{CandidateFields, EvDetails};
 
-use super::normalize::{
-    address_line, array, at, coordinates, count, display_name, free_text, is_region, locality,
-    looks_like_street, member, number, parse_payload, phone_e164, postcode, quote, required_name,
-    text, website, Records,
-};
+use super::common::{array, at, count, member, number, parse_payload, phone, quote, text, Records};
 use super::{ExtractError, Extraction, Extractor};
+use trustfold_normalize::phone::Region;
+use trustfold_normalize::{
+    address::{address_line, is_region, locality, looks_like_street},
+    geo::coordinates,
+    postcode::postcode,
+    text::{display_name, free_text, required_name},
+    web::website,
+};
 
 /// Open Charge Map's name for "no known operator".
 const UNKNOWN_OPERATOR: &str = "(Unknown Operator)";
@@ -36,7 +40,7 @@ impl Extractor for OcmExtractor {
         1
     }
 
-    fn extract(&self, body: &[u8]) -> Result<Extraction, ExtractError> {
+    fn extract(&self, body: &[u8], region: Option<Region>) -> Result<Extraction, ExtractError> {
         let doc = parse_payload(body, self.source())?;
         let pois = doc.as_array().ok_or_else(|| {
             ExtractError("open_charge_map: the payload is not a JSON array of POIs".to_string())
@@ -48,7 +52,7 @@ impl Extractor for OcmExtractor {
                 continue;
             };
             let id = format!("ocm/{id}");
-            match poi_fields(poi) {
+            match poi_fields(poi, region) {
                 Ok(fields) => out.push(id, fields),
                 Err(why) => out.skip(format!("{}: {why}", at("poi", i, Some(&id)))),
             }
@@ -79,7 +83,7 @@ pub fn ocm_locality(town: Option<&str>, state: Option<&str>) -> (Option<String>,
 }
 
 /// One POI's canonical fields; `Err` is why it is skipped.
-fn poi_fields(poi: &Value) -> Result<CandidateFields, String> {
+fn poi_fields(poi: &Value, region: Option<Region>) -> Result<CandidateFields, String> {
     let address = member(poi, "AddressInfo")
         .filter(|a| a.is_object())
         .ok_or("no AddressInfo")?;
@@ -116,7 +120,7 @@ fn poi_fields(poi: &Value) -> Result<CandidateFields, String> {
             .filter(|c| c.len() == 2 && c.chars().all(|c| c.is_ascii_uppercase()))
             .unwrap_or_else(|| "GB".to_string()),
     );
-    f.phone = a("ContactTelephone1").and_then(|p| phone_e164(&p));
+    f.phone = a("ContactTelephone1").and_then(|p| phone(&p, region));
     f.website = a("RelatedURL").and_then(|u| website(&u));
 
     let connections = array(poi, "Connections");
@@ -157,7 +161,7 @@ fn poi_fields(poi: &Value) -> Result<CandidateFields, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::extract::normalize::test_support::{arbitrary_json, assert_never_panics};
+    use crate::extract::common::test_support::{arbitrary_json, assert_never_panics};
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -165,8 +169,12 @@ mod tests {
 
     #[test]
     fn world_fixture() {
-        let e = OcmExtractor.extract(WORLD).unwrap();
-        assert_eq!(e, OcmExtractor.extract(WORLD).unwrap(), "deterministic");
+        let e = OcmExtractor.extract(WORLD, Some(Region::GB)).unwrap();
+        assert_eq!(
+            e,
+            OcmExtractor.extract(WORLD, Some(Region::GB)).unwrap(),
+            "deterministic"
+        );
         assert_eq!(e.records.len(), 103);
         assert!(e.skipped.is_empty(), "{:?}", e.skipped);
         assert!(e
@@ -287,7 +295,7 @@ mod tests {
 
     #[test]
     fn errors_and_broken_pois() {
-        let x = |s: &str| OcmExtractor.extract(s.as_bytes());
+        let x = |s: &str| OcmExtractor.extract(s.as_bytes(), Some(Region::GB));
         assert!(x("{}").is_err());
         assert!(x(r#"{"error": "bad key"}"#).is_err());
         assert_eq!(x("[]").unwrap(), Extraction::default());

@@ -22,12 +22,19 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 use trustfold_events::{CandidateFields, EvDetails};
 
-use super::normalize::{
-    address_line, at, categories_from, coordinates, count, display_name, email, entity_class_for,
-    free_text, locality, member, number, parse_payload, phone_e164, postcode, quote, required_name,
-    text, website, Records, TEXT_CHARS_MAX,
+use super::common::{
+    at, categories_from, count, entity_class_for, member, number, parse_payload, phone, quote,
+    text, Records,
 };
 use super::{ExtractError, Extraction, Extractor};
+use trustfold_normalize::phone::Region;
+use trustfold_normalize::{
+    address::{address_line, locality},
+    geo::coordinates,
+    postcode::postcode,
+    text::{display_name, free_text, required_name, TEXT_CHARS_MAX},
+    web::{email, website},
+};
 
 /// The Overpass (OpenStreetMap) extractor.
 pub struct OverpassExtractor;
@@ -41,7 +48,7 @@ impl Extractor for OverpassExtractor {
         1
     }
 
-    fn extract(&self, body: &[u8]) -> Result<Extraction, ExtractError> {
+    fn extract(&self, body: &[u8], region: Option<Region>) -> Result<Extraction, ExtractError> {
         let doc = parse_payload(body, self.source())?;
         let elements = doc
             .get("elements")
@@ -79,7 +86,7 @@ impl Extractor for OverpassExtractor {
                 out.skip(format!("{}: no type and id", at("element", i, None)));
                 continue;
             };
-            match element_fields(el, &kind, tags, &nodes) {
+            match element_fields(el, &kind, tags, &nodes, region) {
                 Ok(fields) => out.push(external_id, fields),
                 Err(why) => out.skip(format!("{}: {why}", at("element", i, Some(&external_id)))),
             }
@@ -239,6 +246,7 @@ fn element_fields(
     kind: &str,
     tags: &Map<String, Value>,
     nodes: &HashMap<u64, (f64, f64)>,
+    region: Option<Region>,
 ) -> Result<CandidateFields, String> {
     let name = required_name(tag(tags, "name"))?;
     let (lat, lon) = position(el, kind, nodes)?;
@@ -268,7 +276,7 @@ fn element_fields(
             .filter(|c| c.len() == 2 && c.chars().all(|c| c.is_ascii_uppercase()))
             .unwrap_or_else(|| "GB".to_string()),
     );
-    f.phone = first_valid(tags, &["phone", "contact:phone"], phone_e164);
+    f.phone = first_valid(tags, &["phone", "contact:phone"], |t| phone(t, region));
     f.email = first_valid(tags, &["email", "contact:email"], email);
     f.website = first_valid(tags, &["website", "contact:website", "url"], website);
     for network in ["facebook", "instagram", "twitter"] {
@@ -326,10 +334,10 @@ fn element_fields(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connectors::gazetteer::haversine_km;
-    use crate::extract::normalize::test_support::{arbitrary_json, assert_never_panics};
+    use crate::extract::common::test_support::{arbitrary_json, assert_never_panics};
     use proptest::prelude::*;
     use serde_json::json;
+    use trustfold_normalize::geo::haversine_km;
 
     const WORLD: &[u8] = include_bytes!("../../fixtures/world/openstreetmap.json");
 
@@ -343,10 +351,10 @@ mod tests {
 
     #[test]
     fn world_fixture() {
-        let e = OverpassExtractor.extract(WORLD).unwrap();
+        let e = OverpassExtractor.extract(WORLD, Some(Region::GB)).unwrap();
         assert_eq!(
             e,
-            OverpassExtractor.extract(WORLD).unwrap(),
+            OverpassExtractor.extract(WORLD, Some(Region::GB)).unwrap(),
             "deterministic"
         );
         // 133 named elements (13 nodes, 111 ways, 9 relations); the 2003 bare nodes are
@@ -424,7 +432,7 @@ mod tests {
              "operator": "ChargePlace Scotland", "ref:chargepoint": "123"}}
         ]});
         let e = OverpassExtractor
-            .extract(doc.to_string().as_bytes())
+            .extract(doc.to_string().as_bytes(), Some(Region::GB))
             .unwrap();
         let ids: Vec<&str> = e.records.iter().map(|r| r.external_id.as_str()).collect();
         assert_eq!(ids, vec!["way/10", "way/11", "relation/21", "node/8"]);
@@ -464,7 +472,7 @@ mod tests {
 
     #[test]
     fn payloads_that_are_not_overpass_are_errors() {
-        let x = |s: &str| OverpassExtractor.extract(s.as_bytes());
+        let x = |s: &str| OverpassExtractor.extract(s.as_bytes(), Some(Region::GB));
         assert!(x("{}").is_err());
         assert!(x("[]").is_err());
         assert!(x(r#"{"elements": {}}"#).is_err());

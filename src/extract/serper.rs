@@ -15,12 +15,18 @@
 use serde_json::Value;
 use trustfold_events::CandidateFields;
 
-use super::normalize::{
-    at, categories_from, coordinates, count, display_name, entity_class_for, free_text, member,
-    name_key, number, parse_payload, phone_e164, rating, required_name, split_uk_address, text,
-    website, website_host, Records, TEXT_CHARS_MAX,
+use super::common::{
+    at, categories_from, count, entity_class_for, member, number, parse_payload, phone, rating,
+    text, Records,
 };
 use super::{ExtractError, Extraction, Extractor};
+use trustfold_normalize::phone::Region;
+use trustfold_normalize::{
+    address::split_uk_address,
+    geo::coordinates,
+    text::{display_name, free_text, name_key, required_name, TEXT_CHARS_MAX},
+    web::{website, website_host},
+};
 
 /// The Serper extractor (both `/places` and `/search` payloads).
 pub struct SerperExtractor;
@@ -34,7 +40,7 @@ impl Extractor for SerperExtractor {
         1
     }
 
-    fn extract(&self, body: &[u8]) -> Result<Extraction, ExtractError> {
+    fn extract(&self, body: &[u8], region: Option<Region>) -> Result<Extraction, ExtractError> {
         let doc = parse_payload(body, self.source())?;
         if !doc.is_object() {
             return Err(ExtractError(
@@ -62,7 +68,7 @@ impl Extractor for SerperExtractor {
             .flatten()
             .enumerate()
         {
-            match place_record(place) {
+            match place_record(place, region) {
                 Ok((id, fields)) => out.push(id, fields),
                 Err(why) => out.skip(format!("{}: {why}", at("place", i, None))),
             }
@@ -83,7 +89,7 @@ impl Extractor for SerperExtractor {
 }
 
 /// One `/places` result.
-fn place_record(p: &Value) -> Result<(String, CandidateFields), String> {
+fn place_record(p: &Value, region: Option<Region>) -> Result<(String, CandidateFields), String> {
     if !p.is_object() {
         return Err("not an object".to_string());
     }
@@ -115,7 +121,7 @@ fn place_record(p: &Value) -> Result<(String, CandidateFields), String> {
         f.lat = Some(lat);
         f.lon = Some(lon);
     }
-    f.phone = text(member(p, "phoneNumber")).and_then(|t| phone_e164(&t));
+    f.phone = text(member(p, "phoneNumber")).and_then(|t| phone(&t, region));
     f.website = text(member(p, "website")).and_then(|t| website(&t));
     f.rating = number(member(p, "rating")).and_then(rating);
     f.rating_count = count(member(p, "ratingCount"));
@@ -226,19 +232,23 @@ fn organic_record(r: &Value) -> Result<(String, CandidateFields), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connectors::gazetteer::haversine_km;
-    use crate::extract::normalize::test_support::{arbitrary_json, assert_never_panics};
+    use crate::extract::common::test_support::{arbitrary_json, assert_never_panics};
     use proptest::prelude::*;
     use serde_json::json;
     use std::sync::OnceLock;
+    use trustfold_normalize::geo::haversine_km;
 
     const PLACES: &[u8] = include_bytes!("../../fixtures/world/serper_places.json");
     const ORGANIC: &[u8] = include_bytes!("../../fixtures/world/serper_organic.json");
 
     #[test]
     fn places_fixture() {
-        let e = SerperExtractor.extract(PLACES).unwrap();
-        assert_eq!(e, SerperExtractor.extract(PLACES).unwrap(), "deterministic");
+        let e = SerperExtractor.extract(PLACES, Some(Region::GB)).unwrap();
+        assert_eq!(
+            e,
+            SerperExtractor.extract(PLACES, Some(Region::GB)).unwrap(),
+            "deterministic"
+        );
         assert_eq!(e.records.len(), 122);
         assert!(e.skipped.is_empty(), "{:?}", e.skipped);
         let first = &e.records[0];
@@ -271,7 +281,7 @@ mod tests {
 
     #[test]
     fn organic_fixture() {
-        let e = SerperExtractor.extract(ORGANIC).unwrap();
+        let e = SerperExtractor.extract(ORGANIC, Some(Region::GB)).unwrap();
         assert_eq!(e.records.len(), 77);
         assert!(e.skipped.is_empty(), "{:?}", e.skipped);
         let names: Vec<&str> = e
@@ -362,7 +372,7 @@ mod tests {
 
     #[test]
     fn format_errors_and_broken_records() {
-        let x = |s: &str| SerperExtractor.extract(s.as_bytes());
+        let x = |s: &str| SerperExtractor.extract(s.as_bytes(), Some(Region::GB));
         assert!(x("[]").is_err());
         assert!(x("{}").is_err());
         assert!(x(r#"{"places": {}}"#).is_err());

@@ -19,12 +19,18 @@
 use serde_json::Value;
 use trustfold_events::CandidateFields;
 
-use super::normalize::{
-    address_line, at, categories_from, coordinates, display_name, entity_class_for, free_text,
-    locality, member, number, parse_payload, postcode, required_name, text, Records,
+use super::common::{
+    at, categories_from, entity_class_for, member, number, parse_payload, text, Records,
 };
 use super::{ExtractError, Extraction, Extractor};
-use crate::connectors::gazetteer::bng_to_wgs84;
+use trustfold_normalize::geo::bng_to_wgs84;
+use trustfold_normalize::phone::Region;
+use trustfold_normalize::{
+    address::{address_line, locality},
+    geo::coordinates,
+    postcode::postcode,
+    text::{display_name, free_text, required_name},
+};
 
 /// The register's layers (the part of the feature id after `pub_spf`) and what each holds,
 /// as a label for `categories_from`.
@@ -59,7 +65,8 @@ impl Extractor for WfsExtractor {
         1
     }
 
-    fn extract(&self, body: &[u8]) -> Result<Extraction, ExtractError> {
+    fn extract(&self, body: &[u8], _region: Option<Region>) -> Result<Extraction, ExtractError> {
+        // The register's features carry no phone number, so the region reads nothing.
         let doc = parse_payload(body, self.source())?;
         let features = doc
             .get("features")
@@ -193,10 +200,10 @@ fn feature_fields(feature: &Value) -> Result<CandidateFields, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connectors::gazetteer::haversine_km;
-    use crate::extract::normalize::test_support::{arbitrary_json, assert_never_panics};
+    use crate::extract::common::test_support::{arbitrary_json, assert_never_panics};
     use proptest::prelude::*;
     use serde_json::json;
+    use trustfold_normalize::geo::haversine_km;
 
     const PITCHES: &[u8] = include_bytes!("../../fixtures/world/sport_scotland/pub_spfp.json");
     const HALLS: &[u8] = include_bytes!("../../fixtures/world/sport_scotland/pub_spfsh.json");
@@ -244,7 +251,7 @@ mod tests {
     fn every_layer_of_the_world_reads_whole() {
         let mut total = 0;
         for (bytes, n) in LAYER_FILES {
-            let e = WfsExtractor.extract(bytes).unwrap();
+            let e = WfsExtractor.extract(bytes, Some(Region::GB)).unwrap();
             assert_eq!(e.records.len(), *n);
             assert!(e.skipped.is_empty(), "{:?}", e.skipped);
             for r in &e.records {
@@ -263,7 +270,7 @@ mod tests {
 
     #[test]
     fn powerleague_portobello_pitches() {
-        let e = WfsExtractor.extract(PITCHES).unwrap();
+        let e = WfsExtractor.extract(PITCHES, Some(Region::GB)).unwrap();
         let pl = e
             .records
             .iter()
@@ -297,7 +304,7 @@ mod tests {
     #[test]
     fn layers_and_their_property_variants() {
         // Sports halls use x, y and fac_sub_type; pools have no postcode.
-        let halls = WfsExtractor.extract(HALLS).unwrap();
+        let halls = WfsExtractor.extract(HALLS, Some(Region::GB)).unwrap();
         let k = halls
             .records
             .iter()
@@ -306,7 +313,7 @@ mod tests {
         assert_eq!(k.fields.name.as_deref(), Some("Kirkliston Sports Centre"));
         assert_eq!(k.fields.locality.as_deref(), Some("Kirkliston"));
         assert_eq!(k.fields.categories, vec!["sports_hall"]);
-        let pools = WfsExtractor.extract(POOLS).unwrap();
+        let pools = WfsExtractor.extract(POOLS, Some(Region::GB)).unwrap();
         let p = pools
             .records
             .iter()
@@ -315,7 +322,9 @@ mod tests {
         assert_eq!(p.fields.postcode, None);
         assert_eq!(p.fields.categories, vec!["swimming_pool"]);
         assert_eq!(p.fields.sports, vec!["swimming"]);
-        let tennis = WfsExtractor.extract(INDOOR_TENNIS).unwrap();
+        let tennis = WfsExtractor
+            .extract(INDOOR_TENNIS, Some(Region::GB))
+            .unwrap();
         let t = tennis
             .records
             .iter()
@@ -351,7 +360,9 @@ mod tests {
             {"id": "pub_spfp.8"},
             "not a feature"
         ]});
-        let e = WfsExtractor.extract(doc.to_string().as_bytes()).unwrap();
+        let e = WfsExtractor
+            .extract(doc.to_string().as_bytes(), Some(Region::GB))
+            .unwrap();
         let ids: Vec<&str> = e.records.iter().map(|r| r.external_id.as_str()).collect();
         assert_eq!(ids, vec!["pub_spfp.1", "pub_spfp.2", "pub_sptk.3"]);
         assert_eq!(e.records[0].fields.lat, Some(55.9566));
@@ -383,7 +394,7 @@ mod tests {
 
     #[test]
     fn payloads_that_are_not_feature_collections_are_errors() {
-        let x = |s: &str| WfsExtractor.extract(s.as_bytes());
+        let x = |s: &str| WfsExtractor.extract(s.as_bytes(), Some(Region::GB));
         assert!(x("{}").is_err());
         assert!(x("[]").is_err());
         assert!(x(r#"<?xml version="1.0"?><ows:ExceptionReport/>"#).is_err());

@@ -21,11 +21,14 @@ use std::fmt;
 use serde_json::Value;
 use trustfold_events::CandidateFields;
 
-use super::normalize::{
-    address_line, categories_from, coordinates, email, entity_class_for, free_text, locality,
-    phone_e164, postcode, quote, required_name, website, Records, TEXT_CHARS_MAX,
-};
+use super::common::{categories_from, entity_class_for, phone, quote, Records};
 use super::Extraction;
+use trustfold_normalize::address::{address_line, join_house_numbers, locality, looks_like_street};
+use trustfold_normalize::geo::coordinates;
+use trustfold_normalize::phone::Region;
+use trustfold_normalize::postcode::postcode_in;
+use trustfold_normalize::text::{free_text, required_name, TEXT_CHARS_MAX};
+use trustfold_normalize::web::{email, website};
 
 /// Longest physical line of a tabular file, in bytes. A real row of a venue dump is a few
 /// hundred bytes; a multi-megabyte "line" is a binary file or a broken export, and reading
@@ -38,7 +41,11 @@ pub const TABULAR_COLUMNS_MAX: usize = 512;
 /// The version recorded on candidates read by [`extract_csv`] and [`extract_ndjson`]
 /// (as `Extractor::version` is for the native extractors): bumped whenever the output for
 /// the same bytes and map changes.
-pub const TABULAR_EXTRACTOR_VERSION: u32 = 1;
+///
+/// Version 2: phone numbers read in the import's region (an invalid one kept as written);
+/// postcodes by region; a line of house numbers joined to the street after it; the last of
+/// several address lines taken as the locality when none is mapped and it reads as a town.
+pub const TABULAR_EXTRACTOR_VERSION: u32 = 2;
 
 /// A canonical field a column can be mapped to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -322,6 +329,7 @@ impl<'t> LineCounter<'t> {
 /// the row is skipped.
 fn row_fields<'a>(
     map: &ColumnMap,
+    region: Option<Region>,
     cell: impl Fn(&str) -> Option<&'a str>,
 ) -> Result<(String, CandidateFields), String> {
     let first = |field: Field| -> Option<&'a str> {
@@ -338,14 +346,32 @@ fn row_fields<'a>(
         name: Some(name),
         ..CandidateFields::default()
     };
-    f.address_lines = [Field::Address, Field::Address2]
-        .into_iter()
-        .filter_map(|field| first(field).and_then(address_line))
-        .collect();
+    // OpenStreetMap keeps the house number apart ("32", "Earl Grey Street"): one line.
+    f.address_lines = join_house_numbers(
+        [Field::Address, Field::Address2]
+            .into_iter()
+            .filter_map(|field| first(field).and_then(address_line))
+            .collect(),
+    );
     f.locality = first(Field::Locality).and_then(locality);
-    f.postcode = first(Field::Postcode).and_then(postcode);
-    // A tabular source says nothing of its country; a UK postcode does.
-    f.country = f.postcode.as_ref().map(|_| "GB".to_string());
+    if f.locality.is_none() && f.address_lines.len() >= 2 {
+        // A directory's last address line is often its town ("101 Newington Road",
+        // "Edinburgh"): one that reads as a town, not a street, is the locality.
+        let last = &f.address_lines[f.address_lines.len() - 1];
+        if !looks_like_street(last) {
+            if let Some(town) = locality(last) {
+                f.address_lines.pop();
+                f.locality = Some(town);
+            }
+        }
+    }
+    f.postcode = first(Field::Postcode).and_then(|v| postcode_in(v, region));
+    // A tabular source says nothing of its country; a postcode in its region's format
+    // does (a UK one when the region is not known: every shipped source is British).
+    f.country = f
+        .postcode
+        .as_ref()
+        .map(|_| region.map_or_else(|| "GB".to_string(), |r| r.code().to_string()));
 
     let lat = first(Field::Lat);
     let lon = first(Field::Lon);
@@ -363,7 +389,7 @@ fn row_fields<'a>(
         _ => return Err("only one of lat and lon".to_string()),
     }
 
-    f.phone = first(Field::Phone).and_then(phone_e164);
+    f.phone = first(Field::Phone).and_then(|v| phone(v, region));
     f.email = first(Field::Email).and_then(email);
     f.website = first(Field::Website).and_then(website);
     f.description = first(Field::Description).and_then(|v| free_text(v, TEXT_CHARS_MAX));
@@ -393,7 +419,11 @@ fn row_fields<'a>(
 /// id, or with bad coordinates, are skipped with `"line N: <reason>"` (N is the line the
 /// row starts on). Mapped column names match the header exactly, or else ignoring case and
 /// surrounding spaces when that is unambiguous.
-pub fn extract_csv(bytes: &[u8], map: &ColumnMap) -> Result<Extraction, TabularError> {
+pub fn extract_csv(
+    bytes: &[u8],
+    map: &ColumnMap,
+    region: Option<Region>,
+) -> Result<Extraction, TabularError> {
     let text = check_text(bytes)?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -460,7 +490,7 @@ pub fn extract_csv(bytes: &[u8], map: &ColumnMap) -> Result<Extraction, TabularE
             let i = index.iter().find(|(c, _)| c == column)?.1;
             row.get(i)
         };
-        match row_fields(map, cell) {
+        match row_fields(map, region, cell) {
             Ok((id, fields)) => out.push_at(Some(line), id, fields),
             Err(reason) => out.skip(format!("line {line}: {reason}")),
         }
@@ -504,7 +534,11 @@ fn lookup<'v>(obj: &'v Value, key: &str) -> Option<&'v Value> {
 /// [`TABULAR_LINE_BYTES_MAX`], a line that is not valid JSON or not an object, a mapped
 /// key present on no line at all (a typo in the map; the message lists the keys seen).
 /// Rows without a name or id, or with bad coordinates, are skipped with `"line N: <reason>"`.
-pub fn extract_ndjson(bytes: &[u8], map: &ColumnMap) -> Result<Extraction, TabularError> {
+pub fn extract_ndjson(
+    bytes: &[u8],
+    map: &ColumnMap,
+    region: Option<Region>,
+) -> Result<Extraction, TabularError> {
     let text = check_text(bytes)?;
     let mut rows: Vec<(usize, Value)> = Vec::new();
     for (i, line) in text.split('\n').enumerate() {
@@ -553,7 +587,7 @@ pub fn extract_ndjson(bytes: &[u8], map: &ColumnMap) -> Result<Extraction, Tabul
                 .find(|(c, _)| *c == column)
                 .and_then(|(_, v)| v.as_deref())
         };
-        match row_fields(map, cell) {
+        match row_fields(map, region, cell) {
             Ok((id, fields)) => out.push_at(Some(*line), id, fields),
             Err(reason) => out.skip(format!("line {line}: {reason}")),
         }
@@ -623,7 +657,7 @@ pub_spfbg.998,bowling-greens,Bowling Greens,Bowling Green,2024-07-24,Broken Lat 
 
     #[test]
     fn register_rows_import() {
-        let e = extract_csv(REGISTER_CSV.as_bytes(), &register_map()).unwrap();
+        let e = extract_csv(REGISTER_CSV.as_bytes(), &register_map(), Some(Region::GB)).unwrap();
         assert_eq!(e.records.len(), 6, "{:?}", e.skipped);
         assert_eq!(
             e.skipped,
@@ -659,7 +693,7 @@ pub_spfbg.998,bowling-greens,Bowling Greens,Bowling Green,2024-07-24,Broken Lat 
         let at = REGISTER_CSV.find("Allison").unwrap();
         bad[at] = 0xff;
         assert_eq!(
-            extract_csv(&bad, &map),
+            extract_csv(&bad, &map, Some(Region::GB)),
             Err(TabularError::NotUtf8 {
                 line: 4,
                 byte_offset: at
@@ -667,7 +701,7 @@ pub_spfbg.998,bowling-greens,Bowling Greens,Bowling Green,2024-07-24,Broken Lat 
         );
         let ragged = REGISTER_CSV.replacen("Todshill Road,NA", "Todshill Road", 1);
         assert_eq!(
-            extract_csv(ragged.as_bytes(), &map),
+            extract_csv(ragged.as_bytes(), &map, Some(Region::GB)),
             Err(TabularError::Ragged {
                 line: 4,
                 fields: 23,
@@ -675,7 +709,7 @@ pub_spfbg.998,bowling-greens,Bowling Greens,Bowling Green,2024-07-24,Broken Lat 
             })
         );
         let renamed = REGISTER_CSV.replacen(",lng,", ",longitude,", 1);
-        match extract_csv(renamed.as_bytes(), &map) {
+        match extract_csv(renamed.as_bytes(), &map, Some(Region::GB)) {
             Err(TabularError::MissingColumn { column, header }) => {
                 assert_eq!(column, "lng");
                 assert!(header.contains(&"longitude".to_string()));
@@ -685,14 +719,17 @@ pub_spfbg.998,bowling-greens,Bowling Greens,Bowling Green,2024-07-24,Broken Lat 
         let long = format!("id,name\n1,{}\n", "x".repeat(TABULAR_LINE_BYTES_MAX));
         let map2 = parse_map("id=external_id,name=name").unwrap();
         assert_eq!(
-            extract_csv(long.as_bytes(), &map2),
+            extract_csv(long.as_bytes(), &map2, Some(Region::GB)),
             Err(TabularError::LineTooLong {
                 line: 2,
                 bytes: TABULAR_LINE_BYTES_MAX + 2
             })
         );
-        assert_eq!(extract_csv(b"", &map2), Err(TabularError::NoHeader));
-        let msg = extract_csv(b"id,name\n1,\"unterminated\n", &map2);
+        assert_eq!(
+            extract_csv(b"", &map2, Some(Region::GB)),
+            Err(TabularError::NoHeader)
+        );
+        let msg = extract_csv(b"id,name\n1,\"unterminated\n", &map2, Some(Region::GB));
         assert!(msg.is_ok() || matches!(msg, Err(TabularError::Csv { .. })));
     }
 
@@ -706,7 +743,7 @@ pub_spfbg.998,bowling-greens,Bowling Greens,Bowling Green,2024-07-24,Broken Lat 
                    8,Charger,,charging station,\r\n\
                    9,  ,,,\r\n\
                    \r\n";
-        let e = extract_csv(csv.as_bytes(), &map).unwrap();
+        let e = extract_csv(csv.as_bytes(), &map, Some(Region::GB)).unwrap();
         assert_eq!(e.records.len(), 2);
         assert_eq!(e.skipped, vec!["line 4: 9: no name"]);
         let f = &e.records[0].fields;
@@ -732,7 +769,7 @@ pub_spfbg.998,bowling-greens,Bowling Greens,Bowling Green,2024-07-24,Broken Lat 
 {"ID": 2, "AddressInfo": {"Title": null, "Latitude": 1, "Longitude": 2}}
 {"ID": 3, "AddressInfo": {"Title": "Bad", "Latitude": 91, "Longitude": 2}}
 "#;
-        let e = extract_ndjson(nd.as_bytes(), &map).unwrap();
+        let e = extract_ndjson(nd.as_bytes(), &map, Some(Region::GB)).unwrap();
         assert_eq!(e.records.len(), 1);
         assert_eq!(e.records[0].external_id, "195263");
         let f = &e.records[0].fields;
@@ -748,21 +785,24 @@ pub_spfbg.998,bowling-greens,Bowling Greens,Bowling Green,2024-07-24,Broken Lat 
         );
         let bad = "{\"ID\": 1}\n{\"ID\": 2,\n";
         assert!(matches!(
-            extract_ndjson(bad.as_bytes(), &map),
+            extract_ndjson(bad.as_bytes(), &map, Some(Region::GB)),
             Err(TabularError::Json { line: 2, .. })
         ));
         assert_eq!(
-            extract_ndjson(b"{\"ID\": 1}\n[1]\n", &map),
+            extract_ndjson(b"{\"ID\": 1}\n[1]\n", &map, Some(Region::GB)),
             Err(TabularError::NotAnObject { line: 2 })
         );
-        match extract_ndjson(b"{\"id\": 1, \"name\": \"x\"}\n", &map) {
+        match extract_ndjson(b"{\"id\": 1, \"name\": \"x\"}\n", &map, Some(Region::GB)) {
             Err(TabularError::MissingColumn { column, header }) => {
                 assert_eq!(column, "ID");
                 assert_eq!(header, vec!["id", "name"]);
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(extract_ndjson(b"\n\n", &map), Ok(Extraction::default()));
+        assert_eq!(
+            extract_ndjson(b"\n\n", &map, Some(Region::GB)),
+            Ok(Extraction::default())
+        );
     }
 
     #[test]
@@ -786,8 +826,8 @@ pub_spfbg.998,bowling-greens,Bowling Greens,Bowling Green,2024-07-24,Broken Lat 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let map = parse_map("a=external_id,b=name,c=lat,d=lon,e=categories").unwrap();
-            let _ = extract_csv(&bytes, &map);
-            let _ = extract_ndjson(&bytes, &map);
+            let _ = extract_csv(&bytes, &map, Some(Region::GB));
+            let _ = extract_ndjson(&bytes, &map, Some(Region::GB));
         }
 
         #[test]
@@ -801,7 +841,7 @@ pub_spfbg.998,bowling-greens,Bowling Greens,Bowling Green,2024-07-24,Broken Lat 
                 text.push_str(&r.join(","));
                 text.push('\n');
             }
-            let _ = extract_csv(text.as_bytes(), &map);
+            let _ = extract_csv(text.as_bytes(), &map, Some(Region::GB));
         }
     }
 }

@@ -215,6 +215,17 @@ pub enum RunLock {
     Postgres(#[allow(dead_code)] Box<trustfold_events::PgSessionLock>),
 }
 
+/// Another process holds a run's lock: the run is live there, so this process may neither
+/// continue nor close it. The command line reports it as bad input (exit 2): the user
+/// asked for something that cannot be done now, not something that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("run {run_id} is running in another process{holder}")]
+pub struct RunBusy {
+    pub run_id: String,
+    /// Where the lock is held, when that says more (" (which holds its lock on URL)").
+    pub holder: String,
+}
+
 impl RunLock {
     fn path(data_dir: &std::path::Path, run_id: &str) -> std::path::PathBuf {
         data_dir.join("runs").join(format!("{run_id}.lock"))
@@ -231,9 +242,11 @@ impl RunLock {
         if let Some(url) = dir.postgres() {
             return match trustfold_events::PgSessionLock::try_lock(url, Self::key(run_id))? {
                 Some(lock) => Ok(RunLock::Postgres(Box::new(lock))),
-                None => Err(crate::exit::bad_input(format!(
-                    "run {run_id} is running in another process (which holds its lock on {url})"
-                ))),
+                None => Err(RunBusy {
+                    run_id: run_id.to_string(),
+                    holder: format!(" (which holds its lock on {url})"),
+                }
+                .into()),
             };
         }
         let path = Self::path(dir.root(), run_id);
@@ -248,9 +261,11 @@ impl RunLock {
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         match file.try_lock() {
             Ok(()) => Ok(RunLock::File { file, path }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(crate::exit::bad_input(format!(
-                "run {run_id} is running in another process"
-            ))),
+            Err(std::fs::TryLockError::WouldBlock) => Err(RunBusy {
+                run_id: run_id.to_string(),
+                holder: String::new(),
+            }
+            .into()),
             Err(std::fs::TryLockError::Error(e)) => Err(anyhow::anyhow!("{}: {e}", path.display())),
         }
     }

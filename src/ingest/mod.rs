@@ -31,7 +31,8 @@ use crate::connectors::fetch::{
 use crate::connectors::secrets::Secrets;
 use crate::connectors::transport::Transport;
 use crate::connectors::{connector, ConnectorRequest, Query};
-use crate::planner::{ConnectorId, Plan};
+use crate::planner::Plan;
+use crate::source::ConnectorId;
 use lifecycle::{catch_panic, failpoint, Cancelled, Shutdown};
 
 pub use report::{RunHeader, RunReport};
@@ -242,6 +243,9 @@ pub struct RunContext<'a> {
     /// one of its blocking threads and the calls on its own workers), or `None` for a
     /// runtime of the run's own (the command line, which has none).
     pub runtime: Option<tokio::runtime::Handle>,
+    /// The region each connector's records are read in (`crate::source::connector_regions`:
+    /// the trust policy's, else the connector's own).
+    pub regions: BTreeMap<ConnectorId, trustfold_normalize::phone::Region>,
 }
 
 /// What to call in a run: each connector with its requests.
@@ -371,7 +375,7 @@ pub fn drive(
         stage = "extract";
         let extracted = catch_panic(stage, || {
             failpoint("extract", &ctx.shutdown)?;
-            extract_payloads(rec, ctx.secrets, payloads, &ctx.shutdown)
+            extract_payloads(rec, ctx.secrets, payloads, &ctx.shutdown, &ctx.regions)
         })?;
         ctx.shutdown.check()?;
         stage = "resolve";
@@ -479,6 +483,7 @@ pub fn extract_payloads(
     secrets: &Secrets,
     payloads: Vec<FetchedPayload>,
     shutdown: &Shutdown,
+    regions: &BTreeMap<ConnectorId, trustfold_normalize::phone::Region>,
 ) -> Result<Vec<stages::ExtractedPayload>> {
     let mut out = Vec::new();
     for p in payloads {
@@ -487,7 +492,13 @@ pub fn extract_payloads(
         let Some(extractor) = crate::extract::extractor_for(source) else {
             continue;
         };
-        match extractor.extract(&p.body) {
+        let region = Some(
+            regions
+                .get(&p.connector)
+                .copied()
+                .unwrap_or(p.connector.region()),
+        );
+        match extractor.extract(&p.body, region) {
             Ok(mut extraction) => {
                 if p.connector == ConnectorId::EdinburghCouncil {
                     let service = arcgis_service(&p.url).unwrap_or_else(|| "layer".into());

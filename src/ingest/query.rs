@@ -14,8 +14,8 @@ use crate::connectors::fetch::FetchPolicy;
 use crate::connectors::secrets::Secrets;
 use crate::connectors::transport::Transport;
 use crate::datadir::DataDir;
-use crate::exit::bad_input;
-use crate::planner::{ConnectorId, Plan};
+use crate::planner::Plan;
+use crate::source::ConnectorId;
 
 /// What a run needs besides its plan, checked before anything is recorded: a bad
 /// environment (a malformed base URL, a bad retry setting) is refused up front.
@@ -23,11 +23,18 @@ pub struct Prepared {
     pub secrets: Secrets,
     pub policy: FetchPolicy,
     pub transports: BTreeMap<ConnectorId, Transport>,
+    /// The region each connector's records are read in.
+    pub regions: BTreeMap<ConnectorId, trustfold_normalize::phone::Region>,
 }
 
-/// Checks the environment for a run of `plan`.
-pub fn prepare(plan: &Plan, offline: bool) -> Result<Prepared> {
-    let policy = FetchPolicy::from_env().map_err(bad_input)?;
+/// Checks the environment for a run of `plan`; `trust` is the policy whose `region`s the
+/// connectors' records are read in (`None`: each connector's own).
+pub fn prepare(
+    plan: &Plan,
+    offline: bool,
+    trust: Option<&trustfold_projections::TrustPolicy>,
+) -> Result<Prepared> {
+    let policy = FetchPolicy::from_env().map_err(super::transports::BadTransportSetting)?;
     let secrets = Secrets::from_env();
     let ids: Vec<_> = plan.selected.iter().map(|s| s.connector).collect();
     let transports = super::transports::choose(&ids, &secrets, offline)?;
@@ -35,6 +42,7 @@ pub fn prepare(plan: &Plan, offline: bool) -> Result<Prepared> {
         secrets,
         policy,
         transports,
+        regions: crate::source::connector_regions(trust),
     })
 }
 
@@ -80,6 +88,7 @@ pub fn run_query(
             crate::relevance::Screening::Reject
         },
         runtime: driver.runtime,
+        regions: prepared.regions,
     };
     let calls = calls_for_plan(plan, &ctx.transports);
     let started = trustfold_events::RunStarted {

@@ -11,7 +11,8 @@ use trustfold_projections::{ProjectionDb, RunRow};
 
 use super::{CallList, RunRecorder};
 use crate::connectors::fetch::{ConnectorOutcome, FetchEvent};
-use crate::planner::{ConnectorId, Plan};
+use crate::planner::Plan;
+use crate::source::ConnectorId;
 
 /// What `ingest` and `report` print (and `--json` serialises): seed 000 Appendix C.
 #[derive(Clone, Debug, Serialize)]

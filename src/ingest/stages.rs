@@ -17,12 +17,12 @@ use trustfold_projections::state::Candidate;
 use trustfold_projections::ProjectionDb;
 use uuid::Uuid;
 
-use crate::extract::normalize::name_key;
 use crate::extract::{Extracted, Extraction};
 use crate::resolve::{
     candidate_id, entity_id_for, CandidateRef, IdentityIndex, IdentityStore, MatchConfig, Outcome,
     MATCHER_VERSION,
 };
+use trustfold_normalize::text::name_key;
 
 /// Distance under which two records of one source with the same name are one site
 /// (the sportscotland register repeats a site once per facility, at one point).
@@ -479,10 +479,33 @@ fn invalid_reason(f: &CandidateFields) -> Option<String> {
     None
 }
 
+/// Why a candidate that matches nothing founds no entity: it has nothing a later record of
+/// the same place could find it by (see `resolve`, "Founding").
+pub const CANNOT_FOUND: &str = "matches no known place, and cannot found one: it has no \
+     coordinates, postcode or valid phone number, nor a house number and street with a locality";
+
+/// Whether two records of one source without coordinates, with one postcode, do not give
+/// different addresses: a postcode holds a street or two, and "27 Simpson Loan" and "33
+/// Simpson Loan" are two shops of one bakery, not one site listed twice.
+fn same_street_number(a: &CandidateFields, b: &CandidateFields) -> bool {
+    use trustfold_normalize::address::{compare_numbers, street_address, NumbersMatch};
+    let street = |f: &CandidateFields| street_address(f.address_lines.iter().map(String::as_str));
+    match (street(a), street(b)) {
+        (Some(x), Some(y)) => {
+            x.street == y.street
+                && matches!(
+                    compare_numbers(&x.numbers, &y.numbers),
+                    NumbersMatch::Same | NumbersMatch::Overlap | NumbersMatch::Unknown
+                )
+        }
+        _ => true,
+    }
+}
+
 fn distance_m(a: &CandidateFields, b: &CandidateFields) -> Option<f64> {
     match (a.lat, a.lon, b.lat, b.lon) {
         (Some(a1), Some(a2), Some(b1), Some(b2)) => {
-            Some(crate::connectors::gazetteer::haversine_km((a1, a2), (b1, b2)) * 1000.0)
+            Some(trustfold_normalize::geo::haversine_km((a1, a2), (b1, b2)) * 1000.0)
         }
         _ => None,
     }
@@ -666,7 +689,11 @@ pub(crate) fn decide_all(
                 .iter()
                 .find(|k| match distance_m(&k.fields, &c.fields) {
                     Some(d) => d <= SAME_SITE_M,
-                    None => k.fields.postcode.is_some() && k.fields.postcode == c.fields.postcode,
+                    None => {
+                        k.fields.postcode.is_some()
+                            && k.fields.postcode == c.fields.postcode
+                            && same_street_number(&k.fields, &c.fields)
+                    }
                 })
         });
         if let Some(first) = same_site {
@@ -708,11 +735,7 @@ pub(crate) fn decide_all(
         let decision = index.decide(&cref);
         let (outcome, stream, stream_expect) = match &decision.outcome {
             Outcome::NoMatchCannotFound => {
-                events.push(reject(
-                    RejectReason::Invalid,
-                    "matches no known place, and without coordinates or a postcode it cannot found one".into(),
-                    None,
-                ));
+                events.push(reject(RejectReason::Invalid, CANNOT_FOUND.into(), None));
                 figures.rejected += 1;
                 continue;
             }

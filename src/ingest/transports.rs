@@ -15,8 +15,18 @@ use crate::connectors::fixture::World;
 use crate::connectors::secrets::Secrets;
 use crate::connectors::transport::Transport;
 use crate::connectors::{connector, Auth};
-use crate::exit::bad_input;
-use crate::planner::ConnectorId;
+use crate::source::ConnectorId;
+
+/// A transport setting in the environment that cannot be used (a base URL that is not an
+/// http(s) URL, a fixtures dir that cannot be read). The command line reports it as bad
+/// input (exit 2): the user set it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadTransportSetting(pub String);
+
+fn bad_setting(msg: String) -> anyhow::Error {
+    BadTransportSetting(msg).into()
+}
 
 /// The environment variable that overrides a connector's base URL.
 pub fn base_url_env(id: ConnectorId) -> String {
@@ -33,7 +43,7 @@ pub fn world() -> Result<&'static World> {
                 return Ok(w);
             }
             let w = World::from_dir(std::path::Path::new(&dir))
-                .map_err(|e| bad_input(format!("TRUSTFOLD_FIXTURES_DIR: {e}")))?;
+                .map_err(|e| bad_setting(format!("TRUSTFOLD_FIXTURES_DIR: {e}")))?;
             Ok(FROM_DIR.get_or_init(|| w))
         }
     }
@@ -61,9 +71,9 @@ pub fn choose(
         let override_url = std::env::var(&var).ok().filter(|v| !v.trim().is_empty());
         let live_base = if let Some(url) = override_url {
             let parsed = url::Url::parse(url.trim())
-                .map_err(|e| bad_input(format!("{var}={url:?} is not a URL: {e}")))?;
+                .map_err(|e| bad_setting(format!("{var}={url:?} is not a URL: {e}")))?;
             if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(bad_input(format!(
+                return Err(bad_setting(format!(
                     "{var}={url:?}: only http and https URLs are supported"
                 )));
             }

@@ -529,7 +529,7 @@ pub fn area_centre(area: &str) -> Option<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connectors::gazetteer::haversine_km;
+    use trustfold_normalize::geo::haversine_km;
 
     fn at(name: &str) -> Area {
         gazetteer()

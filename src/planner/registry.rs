@@ -10,9 +10,10 @@
 //! policy (`trust.toml`, per-field exceptions, overrides) lives elsewhere and may differ.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::source::ConnectorId;
 
 /// Added to a connector's cost before dividing trust by it (seed 000 Issue 5:
 /// `value = trust / (cost + 0.01)`).
@@ -21,107 +22,6 @@ use serde::{Deserialize, Serialize};
 /// paid source must be much more trusted to beat a free one: a free source at trust 0.70
 /// scores 70, Google Places at 0.95 and $0.017 scores about 35.
 pub const VALUE_COST_FLOOR_USD: f64 = 0.01;
-
-/// One of the six data sources trustfold knows how to call.
-///
-/// Serialised in snake_case as the rest of the system (events, fixtures, `--connectors`)
-/// spells them; note `openstreetmap` is one word.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConnectorId {
-    /// Serper: Google web search results (paid, discovery).
-    Serper,
-    /// Google Places API (new): authoritative place details (paid).
-    GooglePlaces,
-    /// OpenStreetMap through the Overpass API (free POI data).
-    #[serde(rename = "openstreetmap")]
-    OpenStreetMap,
-    /// sportscotland's facility data: official sports facility types (free).
-    SportScotland,
-    /// City of Edinburgh Council open data: public facilities (free).
-    EdinburghCouncil,
-    /// Open Charge Map: EV charge points (free).
-    OpenChargeMap,
-}
-
-impl ConnectorId {
-    /// Every connector, in the order of seed 000 Appendix B and of [`REGISTRY`].
-    pub const ALL: [ConnectorId; 6] = [
-        ConnectorId::Serper,
-        ConnectorId::GooglePlaces,
-        ConnectorId::OpenStreetMap,
-        ConnectorId::SportScotland,
-        ConnectorId::EdinburghCouncil,
-        ConnectorId::OpenChargeMap,
-    ];
-
-    /// The connector's wire name, identical to its serde form.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ConnectorId::Serper => "serper",
-            ConnectorId::GooglePlaces => "google_places",
-            ConnectorId::OpenStreetMap => "openstreetmap",
-            ConnectorId::SportScotland => "sport_scotland",
-            ConnectorId::EdinburghCouncil => "edinburgh_council",
-            ConnectorId::OpenChargeMap => "open_charge_map",
-        }
-    }
-
-    /// Position in [`ConnectorId::ALL`] and [`REGISTRY`].
-    pub const fn index(self) -> usize {
-        match self {
-            ConnectorId::Serper => 0,
-            ConnectorId::GooglePlaces => 1,
-            ConnectorId::OpenStreetMap => 2,
-            ConnectorId::SportScotland => 3,
-            ConnectorId::EdinburghCouncil => 4,
-            ConnectorId::OpenChargeMap => 5,
-        }
-    }
-}
-
-impl fmt::Display for ConnectorId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A connector name that is not one of [`ConnectorId::ALL`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UnknownConnector {
-    /// The name as given.
-    pub name: String,
-}
-
-impl fmt::Display for UnknownConnector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let valid: Vec<&str> = ConnectorId::ALL.iter().map(|id| id.as_str()).collect();
-        write!(
-            f,
-            "unknown connector '{}': valid names are {}",
-            self.name,
-            valid.join(", ")
-        )
-    }
-}
-
-impl std::error::Error for UnknownConnector {}
-
-impl FromStr for ConnectorId {
-    type Err = UnknownConnector;
-
-    /// Parses a wire name. Case and `-` versus `_` are forgiven because people type
-    /// `--connectors Google-Places`; anything else is an error that lists the valid names.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let wanted = s.trim().to_lowercase().replace('-', "_");
-        ConnectorId::ALL
-            .into_iter()
-            .find(|id| id.as_str() == wanted)
-            .ok_or_else(|| UnknownConnector {
-                name: s.to_string(),
-            })
-    }
-}
 
 /// The role a connector plays in a run.
 ///

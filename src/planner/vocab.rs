@@ -2542,7 +2542,7 @@ mod tests {
     fn canonical_sports_are_the_extractors_vocabulary() {
         // Extraction maps every source's labels onto these names; a query's sport must be
         // one of them to compare with a record's.
-        let extract = crate::extract::normalize::SPORTS;
+        let extract = crate::extract::common::SPORTS;
         for s in SPORTS {
             let shared_with_records = extract.contains(&s.canonical);
             let query_only = matches!(

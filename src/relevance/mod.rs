@@ -29,10 +29,10 @@ use std::collections::HashSet;
 
 use trustfold_events::CandidateFields;
 
-use crate::connectors::gazetteer::haversine_km;
 use crate::planner::features::tokenize;
 use crate::planner::vocab::{self, Wanted};
 use crate::planner::QueryFeatures;
+use trustfold_normalize::geo::haversine_km;
 
 /// How much beyond an area's radius a record may lie, as a fraction of the radius (areas
 /// are circles around approximate centres; towns are not round).

@@ -13,13 +13,15 @@
 //! class), kinds u32, [class u32], [lat f64, lon f64], [phone u64], [website host u32,
 //! full u32, flags u8], [postcode u64, outward_len u8, len u8], tokens: n u8 then
 //! (class u8, len u8, bytes) each, address: n u8 then u32 each, ids: n u8 then (u64, u64)
-//! each.
+//! each, compact name u32, street: n u8 then u32 each, locality: n u8 then u32 each.
+//!
+//! Version 2 added the compact name, the street and the locality.
 
 use super::index::Parts;
-use super::normalize::{Postcode, TokenClass, Website};
+use super::vocab::{Postcode, TokenClass, Website};
 
 /// The encoding's version, its first byte.
-pub(crate) const FORM_VERSION: u8 = 1;
+pub(crate) const FORM_VERSION: u8 = 2;
 /// Longest list of any kind a form holds (tokens, address words, ids): what `Parts` can
 /// hold is far below it (16 tokens, `LIST_ITEMS_MAX` items).
 const ITEMS_MAX: usize = u8::MAX as usize;
@@ -113,6 +115,14 @@ pub(crate) fn encode(parts: &Parts, own_id: bool) -> Vec<u8> {
         out.extend_from_slice(&a.to_le_bytes());
         out.extend_from_slice(&b.to_le_bytes());
     }
+    out.extend_from_slice(&parts.compact.to_le_bytes());
+    for list in [&parts.street, &parts.locality] {
+        let list = &list[..list.len().min(ITEMS_MAX)];
+        out.push(list.len() as u8);
+        for w in list {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+    }
     out
 }
 
@@ -176,6 +186,11 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(Parts, bool), String> {
     let ids = (0..n)
         .map(|_| Ok((r.u64()?, r.u64()?)))
         .collect::<Result<Vec<_>, String>>()?;
+    let compact = r.u32()?;
+    let n = r.u8()?;
+    let street = (0..n).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
+    let n = r.u8()?;
+    let locality = (0..n).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
     if r.at != bytes.len() {
         return Err(format!(
             "{} bytes past the end of a matching form",
@@ -195,6 +210,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(Parts, bool), String> {
             website,
             postcode,
             address,
+            compact,
+            street,
+            locality,
             ids,
         },
         flags & OWN_ID != 0,
@@ -254,15 +272,29 @@ mod tests {
         (
             prop::option::of(".{0,60}"),
             prop::option::of((-90.0f64..90.0, -180.0f64..180.0)),
-            prop::option::of("[0-9 +()]{0,16}"),
+            prop::option::of("[0-9 +()]{0,16}|\\+[1-9][0-9]{6,14}"),
             prop::option::of("(https?://)?[a-z.]{1,20}(/[a-z]{0,8})?"),
             prop::option::of("[A-Z]{1,2}[0-9]{1,2} ?[0-9][A-Z]{2}"),
             prop::option::of("[a-z_]{0,12}"),
-            prop::collection::vec(".{0,20}", 0..4),
+            prop::collection::vec(
+                ".{0,20}|[0-9]{1,3}(-[0-9]{1,3})?[a-c]? [A-Z][a-z]{2,8} (St|Road|Ave)",
+                0..4,
+            ),
             prop::collection::btree_map("[a-z]{1,8}", prop::collection::vec(".{0,12}", 0..3), 0..3),
+            prop::option::of("[A-Za-z ,]{0,24}"),
         )
             .prop_map(
-                |(name, at, phone, website, postcode, class, address_lines, external_ids)| {
+                |(
+                    name,
+                    at,
+                    phone,
+                    website,
+                    postcode,
+                    class,
+                    address_lines,
+                    external_ids,
+                    locality,
+                )| {
                     CandidateFields {
                         name,
                         lat: at.map(|a| a.0),
@@ -273,6 +305,7 @@ mod tests {
                         entity_class: class,
                         address_lines,
                         external_ids,
+                        locality,
                         categories: vec!["Tennis Courts (Outdoor)".into()],
                         ..CandidateFields::default()
                     }

@@ -6,12 +6,12 @@ use std::sync::Mutex;
 use trustfold_events::CandidateFields;
 
 use super::keys::{
-    self, cell_hash, cell_token_key, filed_keys, indexed_globally, indexed_in_cells, lookup_rank,
-    neighbour_cells, own_cell, record_key, BlockKey, BlockKind,
+    self, cell_hash, cell_token_key, filed_keys, indexed_globally, indexed_in_cells,
+    locality_token_key, lookup_rank, neighbour_cells, own_cell, record_key, BlockKey, BlockKind,
 };
-use super::normalize::{self, Postcode, TokenClass, Website};
 use super::score::{self, AttachedToken, PairFeatures, QueryToken, Side, Vocabulary, NO_ID};
 use super::table::{BlockMap, IdMap, Lists, TokenPostings};
+use super::vocab::{self, Postcode, TokenClass, Website};
 use super::{CandidateRef, Decision, MatchConfig, Outcome, REVIEW_ENTITIES_MAX};
 
 /// How strongly a block finds a candidate, in twentieths (integers, so that sums are exact
@@ -35,6 +35,11 @@ mod priority {
     pub const TOKEN_PER_WEIGHT: f32 = 20.0;
     /// Only a nearby cell: the weakest reason to compare (typos in every shared word).
     pub const CELL: u32 = 5;
+    /// The same house number on the same street.
+    pub const STREET: u32 = 50;
+    /// A name token within the same locality: one and a half times the token's weight
+    /// (distinctive: 30), between a word near by and a word city-wide.
+    pub const LOCALITY_TOKEN_PER_WEIGHT: f32 = 30.0;
 }
 
 /// A cell is read whole (every candidate in it, whatever its name) only while it holds at
@@ -81,6 +86,10 @@ pub(crate) struct Prepared {
     /// Hash of the name's most telling tokens, sorted: "Powerleague Edinburgh Portobello"
     /// and "Portobello Powerleague" share it.
     pub(crate) name_key: Option<u64>,
+    /// The (street, house number) blocks of its address (`vocab::street_keys`).
+    pub(crate) street_keys: Vec<u64>,
+    /// The key of its locality as a whole (`vocab::locality_key`).
+    pub(crate) locality_key: Option<u64>,
     pub(crate) kinds: u32,
     /// 32-bit hash of the entity class (never 0).
     pub(crate) class: Option<u32>,
@@ -89,6 +98,12 @@ pub(crate) struct Prepared {
     pub(crate) website: Option<Website>,
     pub(crate) postcode: Option<Postcode>,
     pub(crate) address: Vec<u32>,
+    /// The name run together (`vocab::compact_name`), 0 without a name.
+    pub(crate) compact: u32,
+    /// The street and its house numbers (`vocab::street_form`), empty without one.
+    pub(crate) street: Vec<u32>,
+    /// The locality's word hashes (`vocab::locality_form`), empty without one.
+    pub(crate) locality: Vec<u32>,
     /// The record's own key, then those of the records it names.
     pub(crate) ids: Vec<(u64, u64)>,
     /// `ids` as pairs of u32 (low, high), the form the arena and the scorer use.
@@ -109,25 +124,28 @@ pub(crate) struct Parts {
     pub(crate) website: Option<Website>,
     pub(crate) postcode: Option<Postcode>,
     pub(crate) address: Vec<u32>,
+    pub(crate) compact: u32,
+    pub(crate) street: Vec<u32>,
+    pub(crate) locality: Vec<u32>,
     pub(crate) ids: Vec<(u64, u64)>,
 }
 
 impl Parts {
     /// Reads a candidate's fields.
     pub(crate) fn of(fields: &CandidateFields, source: &str, external_id: &str) -> Parts {
-        let (tokens, name_kinds) = fields
+        let (tokens, name_kinds, compact) = fields
             .name
             .as_deref()
-            .map(normalize::name_tokens)
+            .map(vocab::name_form)
             .unwrap_or_default();
         let kinds = name_kinds
-            | normalize::category_kinds(fields.categories.iter().chain(fields.sports.iter()));
+            | vocab::category_kinds(fields.categories.iter().chain(fields.sports.iter()));
         let class = fields
             .entity_class
             .as_deref()
-            .map(normalize::snake)
+            .map(vocab::snake)
             .filter(|c| !c.is_empty())
-            .map(|c| ((normalize::hash_str(&c) >> 32) as u32).max(1));
+            .map(|c| ((vocab::hash_str(&c) >> 32) as u32).max(1));
         let coord = match (fields.lat, fields.lon) {
             (Some(lat), Some(lon))
                 if lat.is_finite()
@@ -141,21 +159,21 @@ impl Parts {
             }
             _ => None,
         };
-        let address = normalize::address_token_hashes(fields.address_lines.iter());
+        let address = vocab::address_token_hashes(fields.address_lines.iter());
+        let street = vocab::street_form(fields.address_lines.iter());
+        let locality = vocab::locality_form(fields.locality.as_deref());
         // The candidate's own record first (always, even with an empty id: `ids[0]` is its
         // own), then the records it names; each as its `record_key`.
         let mut ids = vec![record_key(source, external_id)];
         let mut add_id = |source: &str, id: &str| {
             let key = record_key(source, id);
-            if !id.trim().is_empty()
-                && ids.len() < normalize::LIST_ITEMS_MAX * 2
-                && !ids.contains(&key)
+            if !id.trim().is_empty() && ids.len() < vocab::LIST_ITEMS_MAX * 2 && !ids.contains(&key)
             {
                 ids.push(key);
             }
         };
-        for (other, values) in fields.external_ids.iter().take(normalize::LIST_ITEMS_MAX) {
-            for v in values.iter().take(normalize::LIST_ITEMS_MAX) {
+        for (other, values) in fields.external_ids.iter().take(vocab::LIST_ITEMS_MAX) {
+            for v in values.iter().take(vocab::LIST_ITEMS_MAX) {
                 add_id(other, v);
             }
         }
@@ -164,10 +182,13 @@ impl Parts {
             kinds,
             class,
             coord,
-            phone: fields.phone.as_deref().and_then(normalize::phone_key),
-            website: fields.website.as_deref().and_then(normalize::website_key),
-            postcode: fields.postcode.as_deref().and_then(normalize::postcode_key),
+            phone: fields.phone.as_deref().and_then(vocab::phone_key),
+            website: fields.website.as_deref().and_then(vocab::website_key),
+            postcode: fields.postcode.as_deref().and_then(vocab::postcode_key),
             address,
+            compact,
+            street,
+            locality,
             ids,
         }
     }
@@ -213,9 +234,11 @@ impl Prepared {
                 .map(|t| t.text.as_str())
                 .collect();
             words.sort_unstable();
-            normalize::hash_parts(0, words)
+            vocab::hash_parts(0, words)
         });
         Prepared {
+            street_keys: vocab::street_keys(&parts.street),
+            locality_key: vocab::locality_key(&parts.locality),
             name,
             name_weight,
             lookup_class,
@@ -227,6 +250,9 @@ impl Prepared {
             website: parts.website,
             postcode: parts.postcode,
             address: parts.address,
+            compact: parts.compact,
+            street: parts.street,
+            locality: parts.locality,
             id_words: parts
                 .ids
                 .iter()
@@ -251,8 +277,21 @@ impl Prepared {
             website: self.website,
             postcode: self.postcode,
             address: self.address.clone(),
+            compact: self.compact,
+            street: self.street.clone(),
+            locality: self.locality.clone(),
             ids: self.ids.clone(),
         }
+    }
+
+    /// Whether a place could be found again by this record alone, so that it may found
+    /// an entity (see the module docs of `resolve`): coordinates, a postcode, a valid phone
+    /// number, or a house number on a named street in a named locality.
+    pub(crate) fn can_found(&self) -> bool {
+        self.coord.is_some()
+            || self.postcode.is_some()
+            || self.phone.is_some()
+            || (self.street.len() > 1 && !self.locality.is_empty())
     }
 
     fn side(&self) -> Side<'_> {
@@ -265,6 +304,9 @@ impl Prepared {
             website: self.website,
             postcode: self.postcode,
             address: &self.address,
+            compact: self.compact,
+            street: &self.street,
+            locality: &self.locality,
             ids: &self.id_words,
         }
     }
@@ -319,6 +361,10 @@ struct Stored {
     name_len: u8,
     address_len: u8,
     ids_len: u8,
+    /// Words of the street form (`Parts::street`) in the arena, after the ids.
+    street_len: u8,
+    /// Words of the locality form, after the street.
+    locality_len: u8,
     postcode_outward_len: u8,
     postcode_len: u8,
     /// [`WEB_PRESENT`], [`WEB_PATH_EMPTY`], [`WEB_SHARED_HOST`].
@@ -376,6 +422,30 @@ impl Stored {
         let s = self.arena_start as usize + usize::from(self.address_len);
         &arena[s..s + 2 * usize::from(self.ids_len)]
     }
+
+    /// The compact name's hash: one word after the ids, always there.
+    fn compact(&self, arena: &[u32]) -> u32 {
+        arena[self.arena_start as usize
+            + usize::from(self.address_len)
+            + 2 * usize::from(self.ids_len)]
+    }
+
+    fn street<'a>(&self, arena: &'a [u32]) -> &'a [u32] {
+        let s = self.arena_start as usize
+            + usize::from(self.address_len)
+            + 2 * usize::from(self.ids_len)
+            + 1;
+        &arena[s..s + usize::from(self.street_len)]
+    }
+
+    fn locality<'a>(&self, arena: &'a [u32]) -> &'a [u32] {
+        let s = self.arena_start as usize
+            + usize::from(self.address_len)
+            + 2 * usize::from(self.ids_len)
+            + 1
+            + usize::from(self.street_len);
+        &arena[s..s + usize::from(self.locality_len)]
+    }
 }
 
 /// The candidates attached to entities, and the maps that find the ones worth comparing.
@@ -415,6 +485,9 @@ pub struct IdentityIndex {
     block_postcode: BlockMap,
     block_postcode_no_coord: BlockMap,
     block_id: BlockMap,
+    block_street: BlockMap,
+    block_street_no_coord: BlockMap,
+    block_locality_token: BlockMap,
     lists: Lists,
     /// Attached candidates that name another record in `external_ids`.
     n_cross_references: usize,
@@ -461,6 +534,9 @@ impl IdentityIndex {
             block_postcode: BlockMap::default(),
             block_postcode_no_coord: BlockMap::default(),
             block_id: BlockMap::default(),
+            block_street: BlockMap::default(),
+            block_street_no_coord: BlockMap::default(),
+            block_locality_token: BlockMap::default(),
             lists: Lists::default(),
             n_cross_references: 0,
             n_with_coordinates: 0,
@@ -708,8 +784,13 @@ impl IdentityIndex {
             self.names.extend(tokens);
         }
         let arena_start = self.arena.len() as u32;
+        // Each list is bounded far below 255 (`LIST_ITEMS_MAX`, `HOUSE_NUMBERS_MAX`,
+        // `LOCALITY_WORDS_MAX`), so the u8 lengths below hold them.
         self.arena.extend_from_slice(&p.address);
         self.arena.extend_from_slice(&p.id_words);
+        self.arena.push(p.compact);
+        self.arena.extend_from_slice(&p.street);
+        self.arena.extend_from_slice(&p.locality);
 
         let (lat, lon) = p
             .coord
@@ -733,6 +814,8 @@ impl IdentityIndex {
             name_len: p.name.len() as u8,
             address_len: p.address.len() as u8,
             ids_len: p.ids.len() as u8,
+            street_len: p.street.len() as u8,
+            locality_len: p.locality.len() as u8,
             postcode_outward_len: pc.map_or(0, |pc| pc.outward_len),
             postcode_len: pc.map_or(0, |pc| pc.len),
             web_flags: web.map_or(0, |w| {
@@ -741,7 +824,7 @@ impl IdentityIndex {
                     | if w.shared_host { WEB_SHARED_HOST } else { 0 }
             }),
         });
-        self.order_keys.push(normalize::hash_str(candidate_id));
+        self.order_keys.push(vocab::hash_str(candidate_id));
         self.candidate_ids.push(candidate_id);
     }
 
@@ -803,6 +886,9 @@ impl IdentityIndex {
             BlockKind::NameKeyNoCoord => &mut self.block_name_key_no_coord,
             BlockKind::CellToken => &mut self.block_cell_token,
             BlockKind::Cell => &mut self.block_cell,
+            BlockKind::Street => &mut self.block_street,
+            BlockKind::StreetNoCoord => &mut self.block_street_no_coord,
+            BlockKind::LocalityToken => &mut self.block_locality_token,
             BlockKind::Record | BlockKind::Token => return None,
         };
         Some((map, &mut self.lists))
@@ -820,6 +906,9 @@ impl IdentityIndex {
             BlockKind::NameKeyNoCoord => &self.block_name_key_no_coord,
             BlockKind::CellToken => &self.block_cell_token,
             BlockKind::Cell => &self.block_cell,
+            BlockKind::Street => &self.block_street,
+            BlockKind::StreetNoCoord => &self.block_street_no_coord,
+            BlockKind::LocalityToken => &self.block_locality_token,
             BlockKind::Record | BlockKind::Token => return None,
         })
     }
@@ -876,7 +965,7 @@ impl IdentityIndex {
         let q = Prepared::new(c.fields, c.source, c.external_id, |key, _| {
             self.vocab.get(key)
         });
-        let can_found = q.coord.is_some() || q.postcode.is_some();
+        let can_found = q.can_found();
         let compared = if q.name_weight > 0.0 {
             self.block(&q)
         } else {
@@ -913,6 +1002,9 @@ impl IdentityIndex {
                 website: s.website(),
                 postcode: s.postcode(),
                 address: s.address(&self.arena),
+                compact: s.compact(&self.arena),
+                street: s.street(&self.arena),
+                locality: s.locality(&self.arena),
                 ids: s.ids(&self.arena),
             };
             let f = score::score_pair(name, &q_side, &a_side, self.config.distance_zero_m);
@@ -1093,6 +1185,13 @@ impl IdentityIndex {
                         priority::POSTCODE,
                     );
                 }
+                for &street in &q.street_keys {
+                    take(
+                        &mut hits,
+                        self.read_block(BlockKind::StreetNoCoord, street),
+                        priority::STREET,
+                    );
+                }
                 // Nothing shares a word, a phone, a website or a postcode: look at whatever
                 // is near by, where few enough places are (typos in every shared word).
                 if hits.is_empty() && self.sparse() {
@@ -1124,6 +1223,17 @@ impl IdentityIndex {
                     if let Some(pairs) = token_list(t).usable(common_max, lists) {
                         shared.extend(pairs.chunks_exact(2).map(|pair| (pair[0], p)));
                     }
+                    // Within the record's own locality one shared word is enough.
+                    if let Some(locality) = q.locality_key {
+                        take(
+                            &mut hits,
+                            self.read_block(
+                                BlockKind::LocalityToken,
+                                locality_token_key(locality, t.hash),
+                            ),
+                            weight_priority(priority::LOCALITY_TOKEN_PER_WEIGHT, t.weight),
+                        );
+                    }
                 }
                 let required = looked_up.min(2);
                 shared.sort_unstable();
@@ -1137,6 +1247,13 @@ impl IdentityIndex {
                         &mut hits,
                         self.read_block(BlockKind::Postcode, pc.full),
                         priority::POSTCODE,
+                    );
+                }
+                for &street in &q.street_keys {
+                    take(
+                        &mut hits,
+                        self.read_block(BlockKind::Street, street),
+                        priority::STREET,
                     );
                 }
             }
@@ -1225,7 +1342,7 @@ fn rare_token_max(common_token_max: usize) -> usize {
 /// fingerprints mean the same matching form (up to a 1 in 10^25 collision).
 fn fingerprint(c: &CandidateRef<'_>) -> (u64, u64) {
     let f = c.fields;
-    let mut h = normalize::Hash128::default();
+    let mut h = vocab::Hash128::default();
     for part in [c.candidate_id, c.source, c.external_id] {
         h.part(part.as_bytes());
     }
@@ -1259,7 +1376,7 @@ fn fingerprint(c: &CandidateRef<'_>) -> (u64, u64) {
 
 /// The map key of a candidate or entity id (128 bits of hash, as [`record_key`]).
 fn id_key(id: &str) -> (u64, u64) {
-    let mut h = normalize::Hash128::default();
+    let mut h = vocab::Hash128::default();
     h.tag(5);
     h.part(id.as_bytes());
     h.finish()

@@ -8,7 +8,7 @@
 //! (see `IdentityIndex::note_read`).
 
 use super::index::Prepared;
-use super::normalize::{self, TokenClass};
+use super::vocab::{self, TokenClass};
 
 /// Metres per degree of latitude (and of longitude at the equator) on the sphere of
 /// `haversine_km` (mean radius 6371.0088 km).
@@ -38,11 +38,21 @@ pub(crate) enum BlockKind {
     CellToken = 10,
     /// A grid cell ([`cell_key`]).
     Cell = 11,
+    /// A house number on a street (`vocab::street_keys`): read by candidates without
+    /// coordinates, which no cell finds.
+    Street = 12,
+    /// A house number on a street, of a candidate without coordinates: what a candidate
+    /// with coordinates reads (the cells find the others).
+    StreetNoCoord = 13,
+    /// A distinctive or brand name word within a locality ([`locality_token_key`]): read
+    /// by candidates without coordinates, for which a single shared word city-wide is too
+    /// weak but within one town worth a comparison.
+    LocalityToken = 14,
 }
 
 impl BlockKind {
     #[cfg(test)]
-    const ALL: [BlockKind; 11] = [
+    const ALL: [BlockKind; 14] = [
         BlockKind::Record,
         BlockKind::Id,
         BlockKind::Phone,
@@ -54,6 +64,9 @@ impl BlockKind {
         BlockKind::Token,
         BlockKind::CellToken,
         BlockKind::Cell,
+        BlockKind::Street,
+        BlockKind::StreetNoCoord,
+        BlockKind::LocalityToken,
     ];
 
     pub(crate) fn code(self) -> u8 {
@@ -133,6 +146,20 @@ pub(crate) fn filed_keys(p: &Prepared, own_id: bool, cell_m: f64) -> Vec<BlockKe
     if let Some(cell) = cell {
         keys.push(BlockKey::new(K::Cell, cell));
     }
+    for &street in &p.street_keys {
+        keys.push(BlockKey::new(K::Street, street));
+        if p.coord.is_none() {
+            keys.push(BlockKey::new(K::StreetNoCoord, street));
+        }
+    }
+    if let Some(locality) = p.locality_key {
+        for t in p.name.iter().filter(|t| indexed_globally(t.class)) {
+            keys.push(BlockKey::new(
+                K::LocalityToken,
+                locality_token_key(locality, t.hash),
+            ));
+        }
+    }
     // Distinct by construction but for 64-bit hash collisions (two named records, two
     // tokens): a block holds a candidate once.
     keys.sort_unstable();
@@ -201,6 +228,9 @@ pub(crate) fn lookups(q: &Prepared, own_id: bool, cell_m: f64) -> Lookups {
                 out.keys.push(BlockKey::new(K::Cell, cell));
                 out.near.push(cell_hash(cell));
             }
+            for &street in &q.street_keys {
+                out.keys.push(BlockKey::new(K::StreetNoCoord, street));
+            }
         }
         None => {
             if let Some(key) = q.name_key {
@@ -209,9 +239,18 @@ pub(crate) fn lookups(q: &Prepared, own_id: bool, cell_m: f64) -> Lookups {
             for t in looked_up.filter(|t| indexed_globally(t.class)) {
                 out.keys.push(BlockKey::new(K::Token, t.hash));
                 out.tokens.push((t.text.clone(), t.hash));
+                if let Some(locality) = q.locality_key {
+                    out.keys.push(BlockKey::new(
+                        K::LocalityToken,
+                        locality_token_key(locality, t.hash),
+                    ));
+                }
             }
             if let Some(pc) = q.postcode {
                 out.keys.push(BlockKey::new(K::Postcode, pc.full));
+            }
+            for &street in &q.street_keys {
+                out.keys.push(BlockKey::new(K::Street, street));
             }
         }
     }
@@ -249,32 +288,38 @@ pub(crate) fn indexed_globally(class: TokenClass) -> bool {
 /// The 128-bit key of a name token's text: the vocabulary's key, and (its first half) the
 /// token's block key. The same text has the same key in every process.
 pub(crate) fn token_key(text: &str) -> (u64, u64) {
-    let mut h = normalize::Hash128::default();
+    let mut h = vocab::Hash128::default();
     h.part(text.as_bytes());
     h.finish()
 }
 
+/// The key of a (locality, token) block, from the locality's key (`vocab::locality_key`)
+/// and the token's hash.
+pub(crate) fn locality_token_key(locality: u64, token_hash: u64) -> u64 {
+    vocab::fmix64(token_hash ^ vocab::fmix64(locality ^ 0x4c4f_4341_4c49_5459))
+}
+
 /// The key of a (cell, token) block, from the cell's hash and the token's hash.
 pub(crate) fn cell_token_key(cell_hash: u32, token_hash: u64) -> u64 {
-    normalize::fmix64(token_hash ^ normalize::fmix64(u64::from(cell_hash) | 1 << 32))
+    vocab::fmix64(token_hash ^ vocab::fmix64(u64::from(cell_hash) | 1 << 32))
 }
 
 /// A 32-bit hash of a cell key, never 0 (0 marks "no coordinates" in token lists). Two
 /// cells sharing one would only bring a far candidate into a block, where the distance
 /// keeps it apart.
 pub(crate) fn cell_hash(cell: u64) -> u32 {
-    ((normalize::fmix64(cell) >> 32) as u32).max(1)
+    ((vocab::fmix64(cell) >> 32) as u32).max(1)
 }
 
 /// The key of the same record at the same source: 128 bits of hash, so that a million
 /// records collide with odds of about 1 in 10^26. The maps keyed by hashes never read the
 /// keys' text, which at a million candidates would be a cache miss per lookup.
 pub(crate) fn record_key(source: &str, external_id: &str) -> (u64, u64) {
-    let mut h = normalize::Hash128::default();
+    let mut h = vocab::Hash128::default();
     h.tag(4);
     // "osm" and "openstreetmap" are one source (as in cross-references).
-    h.part(normalize::source_key(source).as_bytes());
-    h.part(normalize::clip(external_id.trim(), normalize::TEXT_BYTES_MAX).as_bytes());
+    h.part(vocab::source_key(source).as_bytes());
+    h.part(vocab::clip(external_id.trim(), vocab::TEXT_BYTES_MAX).as_bytes());
     h.finish()
 }
 

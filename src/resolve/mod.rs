@@ -48,8 +48,13 @@
 //!   At or above `match_threshold`: [`Outcome::Existing`] (the best entity). In
 //!   `[review_threshold, match_threshold)`: [`Outcome::Review`], the entities in the band,
 //!   best first (at most [`REVIEW_ENTITIES_MAX`]). Below: [`Outcome::NewEntity`], unless
-//!   the candidate has neither coordinates nor a postcode, which cannot found an entity
-//!   anyone could find again: [`Outcome::NoMatchCannotFound`], and the caller rejects it.
+//!   the candidate has nothing another record of the place could find it by:
+//!   [`Outcome::NoMatchCannotFound`], and the caller rejects it.
+//! * **Founding** (ADR 0007): a candidate may found an entity with a name and one of:
+//!   coordinates; a postcode; a valid phone number (E.164); a house number on a named
+//!   street together with a locality. Each is a block a later record of the place reads.
+//!   A street without a number is too vague a place (and too long a block); a number and
+//!   street without a town is in every town.
 //! * **Determinism**: the same attached set gives the same decision whatever the order it
 //!   was attached in. Ties are broken by entity id, then candidate id, never by arrival.
 //! * **Moving**: `attach` of an attached candidate to another entity moves it (a reviewer's
@@ -74,20 +79,20 @@
 //!   sparse: the whole of each cell holding at most [`CELL_ALONE_MAX`] candidates (names
 //!   that share only typos).
 //! * **The same phone, website host** (the whole URL on hosts such as facebook.com),
-//!   **postcode or name key** (the sorted most telling words). For a candidate with
-//!   coordinates, postcode and name key only look among candidates without coordinates:
-//!   the cells find the others.
+//!   **postcode, house number on a street, or name key** (the sorted most telling words).
+//!   For a candidate with coordinates, postcode, street and name key only look among
+//!   candidates without coordinates: the cells find the others.
 //! * **Without coordinates, the name's words city-wide**: candidates sharing at least two
 //!   of its distinctive or brand words (one, if it has one): a single shared word is weak
-//!   across a city.
+//!   across a city; **and within its locality**, any one of them.
 //! * **Cross-references**: the records it names in `external_ids`, those naming it, and
 //!   those naming the same records.
 //!
 //! A key filed under by more than `common_token_max` candidates ("tennis" city-wide, a
 //! chain's booking number, a chain's website) is too common to narrow anything down and is
 //! skipped. The union is ranked by how strongly each candidate was found (a shared record,
-//! then phone, name key, website, a word near by, a postcode, a word city-wide, the cell
-//! alone; integer weights in `index.rs`), and at most `block_candidates_max` are compared,
+//! then phone, name key and street, website, a word near by, a word in the locality, a
+//! postcode, a word city-wide, the cell alone; integer weights in `index.rs`), and at most `block_candidates_max` are compared,
 //! strongest first, ties by candidate id hash. Every step is bounded by these limits: there
 //! is no path whose cost grows with the index.
 //!
@@ -109,12 +114,13 @@
 //! 100k and 1M and reports time, comparisons and pairwise precision and recall.
 
 mod form;
+mod hash;
 mod index;
 mod keys;
-mod normalize;
 pub mod score;
 pub mod store;
 mod table;
+mod vocab;
 
 #[cfg(test)]
 mod tests;
@@ -130,7 +136,10 @@ pub use store::{IdentityReport, IdentityStore, IdentityStoreError, WorkingIndex}
 
 /// Recorded in every `MergeDecided`; bumped whenever a decision for the same inputs can
 /// change (a weight, a threshold default, a token list, the blocking rules).
-pub const MATCHER_VERSION: &str = "1";
+///
+/// 2: founding without coordinates; street, locality and compact-name evidence; street and
+/// (locality, word) blocks; phones compared as E.164 numbers (issue 13, ADR 0007).
+pub const MATCHER_VERSION: &str = "2";
 
 /// Most entities a `Review` outcome names.
 pub const REVIEW_ENTITIES_MAX: usize = 5;
@@ -275,9 +284,9 @@ pub enum Outcome {
     Existing(String),
     /// A person must decide between these entities (best first) and a new one.
     Review(Vec<String>),
-    /// Nothing matched and the candidate has neither coordinates nor a postcode: it may not
-    /// found an entity (nobody could find that entity again by place). The caller rejects
-    /// it; a later record of the same place with a location will found the entity.
+    /// Nothing matched and the candidate has nothing a later record could find it by (see
+    /// "Founding" in the module docs): it may not found an entity. The caller rejects it; a
+    /// later record of the same place that has such a thing will found the entity.
     NoMatchCannotFound,
 }
 

@@ -19,10 +19,12 @@
 //! |----------------|------------------------------------------------------------------------|------|------|
 //! | `name`         | weighted token similarity (below); **mandatory**                        | see below ||
 //! | `distance`     | 1 within [`NEAR_M`]; `e^(−(d − 100 m)/decay)` beyond; 0 from `distance_zero_m` | −4 | +3 |
-//! | `phone`        | 1 the same national number, else 0                                      | −1   | +3   |
+//! | `phone`        | 1 the same number (E.164), else 0; a number kept as written has none    | −1   | +3   |
 //! | `website`      | 1 same page; 0.7 same host, one a home page; 0.15 same host, other pages; 0 | −0.5 | +2.5 |
 //! | `postcode`     | 1 same; 0.6 same sector; 0.45 same district; 0                          | −2.5 | +2   |
-//! | `address`      | Dice overlap of the address tokens (house numbers and street words)     | −0.5 | +1.5 |
+//! | `street`       | 0 another street; the same street: by house numbers, the same 1, overlapping 0.87, one without 0.67, two apart 0.58, different 0.08 | −3 | +3 |
+//! | `address`      | Dice overlap of the address tokens, when one has no street `street` reads | −0.5 | +1.5 |
+//! | `locality`     | 1 the same; 0.7 one written at more detail ("Leith, Edinburgh"); 0 different ("Leith", "Edinburgh") | −1 | +0.5 |
 //! | `category`     | 1 a kind in common; 0.9 one hosts many kinds (school, leisure centre); 0.1 disjoint kinds (golf, bowling) | −2.5 | 0 |
 //! | `entity_class` | 1 the same class, 0 different                                           | −4   | 0    |
 //! | `brand`        | 1 the same brand word; 0 a brand on one side only, or two brands       | −2   | 0    |
@@ -30,10 +32,11 @@
 //!
 //! * `decay` is `(distance_zero_m − 100 m) / 3.5` (400 m by default): 165 m gives +2,
 //!   300 m +0.3, 500 m −1.4, 1 km −3.3, and beyond `distance_zero_m` the full −4.
-//! * When both candidates have coordinates, the `postcode` and `address` terms are halved:
+//! * When both candidates have coordinates, the `postcode`, `street`, `address` and
+//!   `locality` terms are halved:
 //!   they mostly repeat what the distance says (Wardie Primary School and Wardie Playing
 //!   Fields share a street, a postcode and a point within 200 m).
-//! * `category` compares the coarse kinds (`normalize::kind`) implied by the name, the
+//! * `category` compares the coarse kinds (`vocab::kind`) implied by the name, the
 //!   categories and the sports; it is present when both have one. Agreement adds nothing:
 //!   neighbours of one kind are common, so only disagreement is evidence.
 //! * `brand` is present when either name has a brand word ("Powerleague", "Nuffield"): a
@@ -61,10 +64,15 @@
 //! name 0.28 → −4.7, distance −4: score 0.00006 (0.003 even with one booking number).
 //! "Portobello Golf Course" and "Portobello Bowling Club", 300 m: name 0.56 → −1.9,
 //! distance +0.3, category 0.1 → −2.25: score 0.01.
+//! Without coordinates: "Bibi's Bakery, 37 Hanover Street" and "Bibi's Cake Boutique, 37
+//! Hanover St": name 0.92 (alike but for generic words) → +1.7, street 1 → +3: logit 3.7,
+//! score 0.98. "Best One, 187-189 Leith Walk" and "best-one, 301 Leith Walk": name 1 with
+//! two distinctive words → +3, street 0.08 (another number) → −2.5: logit −0.5, score
+//! 0.38, another branch.
 //!
 //! # Name similarity
 //!
-//! Each token has a weight by its class (`normalize::TokenClass`): distinctive words 1.0,
+//! Each token has a weight by its class (`vocab::TokenClass`): distinctive words 1.0,
 //! kind words ("tennis", "school", "course") 0.5, brand words ("powerleague") 0.4, generic
 //! words ("club", "centre", "edinburgh", "park") 0.2; articles and legal suffixes ("the",
 //! "ltd") are dropped. A stop-list rather than weights learned from the index's token
@@ -79,6 +87,11 @@
 //! s = (dice + containment) / 2
 //! ```
 //!
+//! Two rules lift `s`: names that differ only in generic words ("Tesco Metro" and "Tesco
+//! Express") score at least 0.92, and names that are the same letters run together ("Day
+//! To Day", "Day-Today"; recorded as `name` 1) score 1. Long words (9 bytes or more) may
+//! match with two typos, their first letters equal.
+//!
 //! Dice punishes words only one side has; containment forgives a name that is the other
 //! plus words ("Powerleague Portobello" in "Powerleague Edinburgh Portobello",
 //! "Corstorphine Tennis Club" in "Corstorphine Lawn Tennis Club"). The mean keeps either
@@ -86,7 +99,9 @@
 
 use std::collections::BTreeMap;
 
-use super::normalize::{self, kind, Postcode, TokenClass, Website};
+use trustfold_normalize::address::{compare_numbers, LocalityMatch, NumbersMatch};
+
+use super::vocab::{self, kind, Postcode, TokenClass, Website};
 
 /// Within this distance, coordinates agree fully (different sources put the pin on the
 /// entrance, the car park or the middle of the site).
@@ -109,6 +124,8 @@ const PHONE: (f64, f64) = (-1.0, 3.0);
 const WEBSITE: (f64, f64) = (-0.5, 2.5);
 const POSTCODE: (f64, f64) = (-2.5, 2.0);
 const ADDRESS: (f64, f64) = (-0.5, 1.5);
+const STREET: (f64, f64) = (-3.0, 3.0);
+const LOCALITY: (f64, f64) = (-1.0, 0.5);
 const CATEGORY: (f64, f64) = (-2.5, 0.0);
 const ENTITY_CLASS: (f64, f64) = (-4.0, 0.0);
 const BRAND: (f64, f64) = (-2.0, 0.0);
@@ -120,8 +137,17 @@ const EXTERNAL_ID: f64 = 4.0;
 /// Credit for a token matched with one edit, as a fraction of its weight.
 const TYPO_CREDIT: f32 = 0.8;
 
+/// The least similarity of two names whose words match but for generic ones (see
+/// `name_similarity`): name term +1.7.
+const CORE_SIMILARITY: f64 = 0.92;
+
 /// Shortest token (bytes) that may match with one edit: "gym" and "gyn" are different.
 const TYPO_BYTES_MIN: usize = 4;
+
+/// Shortest tokens (bytes, both) that may match with two edits, their first letters
+/// equal: long words are misspelt twice ("Croissantiere", "Croissanterie") and two long
+/// words two edits apart are rarely different words.
+const TWO_TYPOS_BYTES_MIN: usize = 9;
 
 /// Marks a query token that is not in the index's vocabulary (it can only match by typo).
 pub(crate) const NO_ID: u32 = u32::MAX;
@@ -133,7 +159,7 @@ pub(crate) struct QueryToken {
     /// The token's block key (`keys::token_hash` of its text).
     pub hash: u64,
     pub weight: f32,
-    pub class: normalize::TokenClass,
+    pub class: vocab::TokenClass,
     pub text: String,
 }
 
@@ -150,6 +176,12 @@ pub(crate) struct Side<'a> {
     pub website: Option<Website>,
     pub postcode: Option<Postcode>,
     pub address: &'a [u32],
+    /// The name run together (`vocab::compact_name`), 0 without a name.
+    pub compact: u32,
+    /// The street form (`vocab::street_form`), empty without a street.
+    pub street: &'a [u32],
+    /// The locality form (`vocab::locality_form`), empty without a locality.
+    pub locality: &'a [u32],
     /// The `(source, id)` hashes this candidate is or names, each as two u32 (low, high).
     pub ids: &'a [u32],
 }
@@ -164,7 +196,7 @@ pub(crate) trait Vocabulary {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct AttachedToken {
     pub id: u32,
-    pub class: normalize::TokenClass,
+    pub class: vocab::TokenClass,
     /// Length in bytes (tokens are at most 40), first and last byte.
     pub len: u8,
     pub first: u8,
@@ -175,7 +207,7 @@ impl Default for AttachedToken {
     fn default() -> Self {
         AttachedToken {
             id: NO_ID,
-            class: normalize::TokenClass::Generic,
+            class: vocab::TokenClass::Generic,
             len: 0,
             first: 0,
             last: 0,
@@ -194,6 +226,8 @@ pub(crate) struct PairFeatures {
     pub website: Option<f64>,
     pub postcode: Option<f64>,
     pub address: Option<f64>,
+    pub street: Option<f64>,
+    pub locality: Option<f64>,
     pub category: Option<f64>,
     pub entity_class: Option<f64>,
     pub brand: Option<f64>,
@@ -216,6 +250,8 @@ impl PairFeatures {
             ("website", self.website),
             ("postcode", self.postcode),
             ("address", self.address),
+            ("street", self.street),
+            ("locality", self.locality),
             ("category", self.category),
             ("entity_class", self.entity_class),
             ("brand", self.brand),
@@ -330,14 +366,19 @@ pub(crate) fn name_similarity(
                 // One edit keeps the length within 1 and the first or the last byte, so
                 // most pairs are ruled out without reading the other token's text.
                 let len = usize::from(a.len);
+                let long = len >= TWO_TYPOS_BYTES_MIN && q.text.len() >= TWO_TYPOS_BYTES_MIN;
                 if len < TYPO_BYTES_MIN
-                    || len.abs_diff(q.text.len()) > 1
-                    || (a.first != q_first && a.last != q_last)
+                    || len.abs_diff(q.text.len()) > if long { 2 } else { 1 }
+                    || (a.first != q_first && (long || a.last != q_last))
                 {
                     continue;
                 }
-                if normalize::one_edit_apart(&q.text, vocab.text(a.id)) {
+                let other = vocab.text(a.id);
+                let typo = vocab::one_edit_apart(&q.text, other)
+                    || (long && a.first == q_first && vocab::edits_at_most(&q.text, other, 2));
+                if typo {
                     used |= 1 << j;
+                    unmatched &= !(1 << i);
                     matched += TYPO_CREDIT * q.weight.min(a.class.weight());
                     if q.class == TokenClass::Distinctive && a.class == TokenClass::Distinctive {
                         words += TYPO_CREDIT;
@@ -361,8 +402,25 @@ pub(crate) fn name_similarity(
     let (wa, wb) = (f64::from(query_weight), f64::from(attached_weight));
     let dice = 2.0 * matched / (wa + wb);
     let containment = matched / wa.min(wb);
+    let mut similarity = ((dice + containment) / 2.0).clamp(0.0, 1.0);
+    // Names that differ only in generic words ("Tesco Metro" and "Tesco Express",
+    // "Sainsbury's Local" and "Sainsburys", "The Corner Shop" and "The Corner Store") are
+    // one name with another label: every other word of both is matched.
+    let core = |t: TokenClass| t != TokenClass::Generic;
+    let q_core_all = query
+        .iter()
+        .enumerate()
+        .all(|(i, q)| !core(q.class) || unmatched & (1 << i) == 0);
+    let a_core_all = attached
+        .iter()
+        .enumerate()
+        .all(|(j, a)| !core(a.class) || used & (1 << j) != 0);
+    let has_core = query.iter().any(|q| core(q.class)) && attached.iter().any(|a| core(a.class));
+    if has_core && q_core_all && a_core_all {
+        similarity = similarity.max(CORE_SIMILARITY);
+    }
     NameMatch {
-        similarity: ((dice + containment) / 2.0).clamp(0.0, 1.0),
+        similarity,
         words: f64::from(words),
         brand,
     }
@@ -401,9 +459,15 @@ pub(crate) fn score_pair(
         f.name = 0.0;
         return f;
     }
+    // One name written with other word breaks ("Day To Day", "Day-Today") is the same name.
+    let mut name = name;
+    if q.compact != 0 && q.compact == a.compact {
+        name.similarity = 1.0;
+        f.name = 1.0;
+    }
     let mut logit = BIAS + name_contribution(name.similarity, name.words);
     if let (Some(p), Some(r)) = (q.coord, a.coord) {
-        let d_m = crate::connectors::gazetteer::haversine_km(p, r) * 1000.0;
+        let d_m = trustfold_normalize::geo::haversine_km(p, r) * 1000.0;
         let d_m = if d_m.is_finite() { d_m } else { f64::MAX };
         let s = distance_similarity(d_m, distance_zero_m);
         f.distance_m = Some(d_m.min(1.0e8));
@@ -430,11 +494,24 @@ pub(crate) fn score_pair(
         f.postcode = Some(s);
         logit += repeat * lerp(POSTCODE, s);
     }
-    if !q.address.is_empty() && !a.address.is_empty() {
+    if let Some(s) = street_similarity(q.street, a.street) {
+        // The street and number say what the address words would, more precisely.
+        f.street = Some(s);
+        logit += repeat * lerp(STREET, s);
+    } else if !q.address.is_empty() && !a.address.is_empty() {
         let common = q.address.iter().filter(|t| a.address.contains(t)).count();
         let s = 2.0 * common as f64 / (q.address.len() + a.address.len()) as f64;
         f.address = Some(s);
         logit += repeat * lerp(ADDRESS, s);
+    }
+    if let Some(m) = vocab::compare_localities(q.locality, a.locality) {
+        let s = match m {
+            LocalityMatch::Same => 1.0,
+            LocalityMatch::Compatible => LOCALITY_COMPATIBLE,
+            LocalityMatch::Different => 0.0,
+        };
+        f.locality = Some(s);
+        logit += repeat * lerp(LOCALITY, s);
     }
     if let Some(s) = name.brand {
         f.brand = Some(s);
@@ -465,6 +542,40 @@ pub(crate) fn score_pair(
     f
 }
 
+/// The locality similarity of two names written at different detail ("Leith, Edinburgh"
+/// and "Edinburgh"): a little evidence for.
+const LOCALITY_COMPATIBLE: f64 = 0.7;
+
+/// The street similarity of two addresses on the same street, by their house numbers (with
+/// [`STREET`] from −3 to +3, the contributions are +2.2, +1, +0.5 and −2.5): sharing a
+/// street is evidence for by itself, a number on each side that differs is strong
+/// evidence against (another branch of a chain on the same street), numbers two apart are
+/// often one shop the listings number differently.
+const STREET_OVERLAP: f64 = 0.87;
+const STREET_UNKNOWN: f64 = 0.67;
+const STREET_NEAR: f64 = 0.58;
+const STREET_DIFFERENT_NUMBER: f64 = 0.08;
+
+/// How two street forms compare, `None` unless both have a street: 0 on different streets;
+/// on the same street by their house numbers: the same 1, overlapping (a range and a
+/// number in it, "21B" and "21"), unknown on one side, near (at most two apart), different
+/// (see the constants above).
+pub(crate) fn street_similarity(q: &[u32], a: &[u32]) -> Option<f64> {
+    let (qs, as_) = (q.first()?, a.first()?);
+    if qs != as_ {
+        return Some(0.0);
+    }
+    Some(
+        match compare_numbers(&vocab::street_numbers(q), &vocab::street_numbers(a)) {
+            NumbersMatch::Same => 1.0,
+            NumbersMatch::Overlap => STREET_OVERLAP,
+            NumbersMatch::Unknown => STREET_UNKNOWN,
+            NumbersMatch::Near => STREET_NEAR,
+            NumbersMatch::Different => STREET_DIFFERENT_NUMBER,
+        },
+    )
+}
+
 /// 1 / (1 + e^-x), in [0, 1] for every input (NaN gives 0).
 pub(crate) fn logistic(x: f64) -> f64 {
     let s = 1.0 / (1.0 + (-x).exp());
@@ -477,8 +588,8 @@ pub(crate) fn logistic(x: f64) -> f64 {
 
 /// The logit term of each feature a `MergeDecided` recorded, as [`score_pair`] added them:
 /// what a person reviewing a match is shown. `BIAS` plus the terms is the recorded
-/// `logit` (the name term is the non-linear one; `postcode` and `address` count half when
-/// a `distance` is present). `None` when the features carry no logit (a pair without a
+/// `logit` (the name term is the non-linear one; `postcode`, `address`, `street` and
+/// `locality` count half when a `distance` is present). `None` when the features carry no logit (a pair without a
 /// name, or a decision that was not scored).
 pub fn contributions(features: &BTreeMap<String, f64>) -> Option<Vec<(String, f64)>> {
     features.get("logit")?;
@@ -498,6 +609,8 @@ pub fn contributions(features: &BTreeMap<String, f64>) -> Option<Vec<(String, f6
         ("website", WEBSITE, 1.0),
         ("postcode", POSTCODE, repeat),
         ("address", ADDRESS, repeat),
+        ("street", STREET, repeat),
+        ("locality", LOCALITY, repeat),
         ("brand", BRAND, 1.0),
         ("category", CATEGORY, 1.0),
         ("entity_class", ENTITY_CLASS, 1.0),

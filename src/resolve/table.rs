@@ -17,7 +17,7 @@
 //! would only put unrelated candidates in one block, where scoring tells them apart; the
 //! identity maps ([`IdMap`]) check a second, independent 64-bit hash as well.
 
-use super::normalize::fmix64;
+use super::vocab::fmix64;
 
 /// Largest load factor of an [`OpenTable`], in tenths: linear probing stays short below it.
 const LOAD_TENTHS_MAX: usize = 7;

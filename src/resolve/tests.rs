@@ -235,12 +235,12 @@ fn the_same_name_2_km_away_is_another_place() {
 fn the_same_name_and_phone_2_km_away_is_still_another_place() {
     let here = (55.9302, -3.2101);
     let mut fields = at("Drumbrae Hollow Tennis Club", here);
-    fields.phone = Some("0131 496 0999".into());
+    fields.phone = Some("+441314960999".into());
     let index = given(&[("e_a", &Rec::new("openstreetmap", "node/1", fields))]);
 
     // A chain's central booking number finds the pair; the distance keeps them apart.
     let mut far = at("Drumbrae Hollow Tennis Club", offset(here, 2000.0, 0.0));
-    far.phone = Some("0131 496 0999".into());
+    far.phone = Some("+441314960999".into());
     let d = when(&index, &Rec::new("google_places", "ChIJfar", far));
 
     assert!(!matches!(d.outcome, Outcome::Existing(_)), "{d:?}");
@@ -248,14 +248,121 @@ fn the_same_name_and_phone_2_km_away_is_still_another_place() {
     assert_eq!(d.features["phone"], 1.0);
 }
 
+/// A directory's record: a name and address lines, no coordinates.
+fn listed(name: &str, lines: &[&str]) -> CandidateFields {
+    CandidateFields {
+        address_lines: lines.iter().map(|l| l.to_string()).collect(),
+        ..named(name)
+    }
+}
+
+#[test]
+fn without_coordinates_the_same_house_number_and_street_make_one_place() {
+    // The register's bakery and OpenStreetMap's "cake boutique" at 37 Hanover Street: the
+    // names differ only in what the shop sells; the address is the same.
+    let mut register = listed("Bibi's Bakery", &["37 Hanover Street", "Edinburgh"]);
+    register.postcode = Some("EH2 2PJ".into());
+    let index = given(&[(
+        "e_bibi",
+        &Rec::new("food_hygiene_register", "72204", register),
+    )]);
+    let osm = listed("Bibi's Cake Boutique", &["37", "Hanover St"]);
+    let d = when(&index, &Rec::new("openstreetmap", "node/2153099986", osm));
+    assert_eq!(d.outcome, Outcome::Existing("e_bibi".into()), "{d:?}");
+    assert_eq!(d.features["street"], 1.0);
+    assert!(d.features["name"] >= 0.92, "{d:?}");
+    assert!(
+        !d.features.contains_key("address"),
+        "the street replaces the address words"
+    );
+    // A reviewer is shown each term; they add up to the recorded logit.
+    let terms = score::contributions(&d.features).unwrap();
+    let sum: f64 = score::BIAS + terms.iter().map(|(_, v)| v).sum::<f64>();
+    assert!((sum - d.features["logit"]).abs() < 1e-9, "{terms:?} {d:?}");
+    assert!(terms.iter().any(|(k, _)| k == "street"));
+}
+
+#[test]
+fn without_coordinates_a_chain_on_the_same_street_is_another_branch() {
+    let index = given(&[(
+        "e_187",
+        &Rec::new(
+            "food_hygiene_register",
+            "662232",
+            listed("Best One", &["187-189 Leith Walk"]),
+        ),
+    )]);
+    // Another branch, further up the street: the same name, a different number.
+    let d = when(
+        &index,
+        &Rec::new(
+            "openstreetmap",
+            "node/1",
+            listed("best-one", &["301", "Leith Walk"]),
+        ),
+    );
+    assert!(!matches!(d.outcome, Outcome::Existing(_)), "{d:?}");
+    assert!(d.score < 0.5, "{d:?}");
+    assert_eq!(d.features["name"], 1.0);
+    // The same shop, numbered as one half of its range.
+    let d = when(
+        &index,
+        &Rec::new(
+            "openstreetmap",
+            "node/2",
+            listed("best-one", &["189", "Leith Walk"]),
+        ),
+    );
+    assert_eq!(d.outcome, Outcome::Existing("e_187".into()), "{d:?}");
+}
+
+#[test]
+fn founding_needs_something_a_later_record_can_find_it_by() {
+    let index = IdentityIndex::new(MatchConfig::default());
+    let founds = |f: CandidateFields| {
+        let rec = Rec::new("a_directory", "1", f);
+        !matches!(when(&index, &rec).outcome, Outcome::NoMatchCannotFound)
+    };
+    // A number on a street in a town; a valid phone number; a postcode: each founds.
+    let mut with_town = listed("Corner Shop", &["26 Spey Terrace"]);
+    with_town.locality = Some("Edinburgh".into());
+    assert!(founds(with_town));
+    let mut with_phone = named("Corner Shop");
+    with_phone.phone = Some("+441314960123".into());
+    assert!(founds(with_phone));
+    let mut with_postcode = named("Corner Shop");
+    with_postcode.postcode = Some("EH7 4PL".into());
+    assert!(founds(with_postcode));
+    // A street in every town, a street without a number, a number kept as written: none.
+    assert!(!founds(listed("Corner Shop", &["26 Spey Terrace"])));
+    let mut no_number = listed("Corner Shop", &["Spey Terrace"]);
+    no_number.locality = Some("Edinburgh".into());
+    assert!(!founds(no_number));
+    let mut kept = named("Corner Shop");
+    kept.phone = Some("0131 496 012".into());
+    assert!(!founds(kept));
+}
+
+#[test]
+fn a_district_and_its_city_are_weak_evidence_against_not_a_veto() {
+    let mut register = listed("Leith Fruit Market", &["12 Great Junction Street"]);
+    register.locality = Some("Leith".into());
+    let index = given(&[("e_lfm", &Rec::new("a_register", "1", register))]);
+    let mut guide = listed("Leith Fruit Market", &["12 Great Junction St"]);
+    guide.locality = Some("Edinburgh".into());
+    let d = when(&index, &Rec::new("a_guide", "g1", guide));
+    assert_eq!(d.outcome, Outcome::Existing("e_lfm".into()), "{d:?}");
+    assert_eq!(d.features["locality"], 0.0);
+}
+
 #[test]
 fn a_record_without_coordinates_matches_on_phone_and_a_similar_name() {
     let mut fields = at("Meadowbank Sports Centre", (55.9564715, -3.15813));
-    fields.phone = Some("0131 496 0173".into());
+    fields.phone = Some("+441314960173".into());
     let index = given(&[("e_mb", &Rec::new("google_places", "ChIJmb", fields))]);
 
     let mut sheet = named("Meadowbank Sports Centre & Stadium");
-    sheet.phone = Some("+44 131 4960173".into());
+    sheet.phone = Some("+441314960173".into());
     let d = when(&index, &Rec::new("spreadsheet", "row-12", sheet));
 
     assert_eq!(d.outcome, Outcome::Existing("e_mb".into()), "{d:?}");
@@ -280,7 +387,7 @@ fn a_record_without_coordinates_matches_on_postcode_and_name() {
 
     assert_eq!(d.outcome, Outcome::Existing("e_pbc".into()), "{d:?}");
     assert_eq!(d.features["postcode"], 1.0);
-    assert_eq!(d.features["address"], 1.0);
+    assert_eq!(d.features["street"], 1.0);
 }
 
 #[test]
@@ -357,7 +464,7 @@ fn the_same_record_from_the_same_source_is_the_same_candidate() {
         "Powerleague Portobello (new)",
         offset(PORTOBELLO_POWERLEAGUE, 5000.0, 0.0),
     );
-    moved.phone = Some("0131 000 0000".into());
+    moved.phone = Some("+441310000000".into());
     let d = when(&index, &Rec::new("google_places", "ChIJpp", moved));
 
     assert_eq!(d.outcome, Outcome::Existing("e_pp".into()));
@@ -513,7 +620,7 @@ fn a_missing_feature_neither_helps_nor_hurts() {
     );
 
     let mut with_phone = at("Corstorphine Tennis Club", offset(here, 150.0, 0.0));
-    with_phone.phone = Some("0131 334 0000".into());
+    with_phone.phone = Some("+441313340000".into());
     with_phone.website = Some("https://corstorphinetennis.example".into());
     let one_sided = when(&index, &Rec::new("openstreetmap", "way/2", with_phone));
 
@@ -525,7 +632,7 @@ fn a_missing_feature_neither_helps_nor_hurts() {
 fn without_a_name_nothing_matches() {
     let here = (55.9402, -3.2826);
     let mut fields = at("Corstorphine Tennis Club", here);
-    fields.phone = Some("0131 334 0000".into());
+    fields.phone = Some("+441313340000".into());
     let index = given(&[("e", &Rec::new("google_places", "ChIJ1", fields))]);
 
     let mut nameless = CandidateFields {
@@ -533,7 +640,7 @@ fn without_a_name_nothing_matches() {
         lon: Some(here.1),
         ..Default::default()
     };
-    nameless.phone = Some("0131 334 0000".into());
+    nameless.phone = Some("+441313340000".into());
     let d = when(&index, &Rec::new("openstreetmap", "node/3", nameless));
 
     assert_eq!(d.outcome, Outcome::NewEntity);
@@ -730,10 +837,10 @@ fn edinburgh_sample() -> Vec<Rec> {
     let mb = (55.9564715, -3.15813);
     let ctc = (55.9402, -3.2826);
     let mut mb_phone = at("Meadowbank Sports Centre", mb);
-    mb_phone.phone = Some("0131 496 0173".into());
+    mb_phone.phone = Some("+441314960173".into());
     mb_phone.postcode = Some("EH7 6AE".into());
     let mut mb_sheet = named("Meadowbank Sports Centre");
-    mb_sheet.phone = Some("01314960173".into());
+    mb_sheet.phone = Some("+441314960173".into());
     let mut mb_ss = at("MEADOWBANK SPORTS CENTRE", offset(mb, -60.0, 30.0));
     mb_ss.sports = vec!["Athletics".into()];
     let mut pp_google = at("Powerleague Edinburgh Portobello", pp);
@@ -883,10 +990,10 @@ fn the_worked_examples_of_the_scoring_docs_hold() {
 
     // Far apart, found through a shared phone so that the pair is scored at all.
     let mut a = at("Powerleague Edinburgh Portobello", pp);
-    a.phone = Some("0330 000 0000".into());
+    a.phone = Some("+443300000000".into());
     let index = given(&[("e_pp", &Rec::new("google_places", "ChIJpp", a))]);
     let mut b = at("Powerleague Sighthill", SIGHTHILL_POWERLEAGUE);
-    b.phone = Some("0330 000 0000".into());
+    b.phone = Some("+443300000000".into());
     let far = when(&index, &Rec::new("google_places", "ChIJps", b));
     assert!(far.score < 0.01, "{far:?}");
 

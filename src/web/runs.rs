@@ -241,7 +241,7 @@ pub fn start(state: &AppState, req: StartRun) -> Result<Uuid, ApiError> {
         connectors: req.connectors.clone(),
     };
     let plan = plan_args.plan()?;
-    let prepared = query::prepare(&plan, req.offline)?;
+    let prepared = query::prepare(&plan, req.offline, Some(state.policy()))?;
     let manager = state.runs();
     let permit = manager.permits.clone().try_acquire_owned().map_err(|_| {
         ApiError::new(

@@ -62,7 +62,7 @@ pub(crate) fn build_data_dir(dir: &Path) -> Template {
         }
         .plan()
         .unwrap();
-        let prepared = crate::ingest::query::prepare(&plan, true).unwrap();
+        let prepared = crate::ingest::query::prepare(&plan, true, None).unwrap();
         let store = data.write_log().unwrap();
         let blobs = data.blobs().unwrap();
         let driver = crate::ingest::query::Driver {
@@ -85,6 +85,7 @@ pub(crate) fn build_data_dir(dir: &Path) -> Template {
                 format,
                 map: Some(map.into()),
                 on_duplicate: cmd::import::OnDuplicate::Refuse,
+                region: None,
                 file: file.clone(),
                 json: true,
             },
@@ -105,7 +106,8 @@ pub(crate) fn build_data_dir(dir: &Path) -> Template {
         "second.csv",
         cmd::import::Format::Csv,
         MAP,
-        "id,name,addr,city,pc,phone,lat,lon\nC-7,Quarrymill Tennis Club,,Edinburgh,EH9 9ZY,,,\n",
+        // No town: the same one would take the pair past the review band (matcher 2).
+        "id,name,addr,city,pc,phone,lat,lon\nC-7,Quarrymill Tennis Club,,,EH9 9ZY,,,\n",
     );
     let hostile = json!({
         "id": "H-1", "name": HOSTILE_NAME, "addr": "1 <b>Bold</b> Street", "city": "Edinburgh",
@@ -1385,7 +1387,7 @@ async fn hostile_text_from_a_source_renders_escaped_isolated_and_whole() {
     let description = doc["fields"]["description"].as_str().unwrap();
     assert_eq!(
         description.chars().count(),
-        crate::extract::normalize::TEXT_CHARS_MAX
+        trustfold_normalize::text::TEXT_CHARS_MAX
     );
     assert!(html.contains(&maud::html! { (description) }.into_string()));
     // The raw payload keeps all 10,000 characters; its event page shows them whole.

@@ -129,6 +129,52 @@ fn runs_decide_against_the_persisted_index_as_against_a_full_scan() {
     assert_eq!(dir.identity_checkpoint(), dir.head());
 }
 
+/// The coordinate-free directories set (`fixtures/matching/directories/`: the hygiene
+/// register and OpenStreetMap shops, no coordinate in either), imported as its bench
+/// does, twice over: decisions made on the street, (locality, word) and phone blocks from
+/// the persisted index equal those from a full scan of the log.
+#[test]
+fn coordinate_free_directories_decide_against_the_persisted_index_as_against_a_full_scan() {
+    let dir = setup();
+    let fhrs = matching_fixture("directories/fhrs_edinburgh.csv");
+    let osm = matching_fixture("directories/osm_edinburgh.csv");
+    let fhrs_map = "FHRSID=external_id,BusinessName=name,AddressLine1=address,\
+                    AddressLine2=address2,PostCode=postcode,BusinessType=categories";
+    let osm_map = "id=external_id,name=name,addr:housenumber=address,addr:street=address2,\
+                   addr:city=locality,addr:postcode=postcode,phone=phone,website=website,\
+                   shop=categories,amenity=categories";
+    for (source, map, file) in [
+        ("openstreetmap", osm_map, &osm),
+        ("food_hygiene_register", fhrs_map, &fhrs),
+        ("openstreetmap", osm_map, &osm),
+    ] {
+        let out = dir.checked(&[
+            "import",
+            "--source",
+            source,
+            "--format",
+            "csv",
+            "--map",
+            map,
+            file.to_str().unwrap(),
+        ]);
+        assert_success(&out);
+    }
+    let decided = dir.events_of_kind("MergeDecided");
+    assert!(
+        decided.len() > 500,
+        "the set was decided: {}",
+        decided.len()
+    );
+    assert!(
+        decided
+            .iter()
+            .any(|e| e["payload"]["features"].get("street").is_some()),
+        "pairs were found and scored on their streets"
+    );
+    assert_eq!(dir.identity_checkpoint(), dir.head());
+}
+
 #[test]
 fn rebuild_projections_full_rebuilds_the_identity_index_to_the_same_tables() {
     let dir = setup();

@@ -35,8 +35,8 @@ use super::{Checkpoint, Counters, IdentityReport, IdentityStoreError, Progress, 
 use crate::resolve::form;
 use crate::resolve::index::Prepared;
 use crate::resolve::keys::{filed_keys, BlockKey, BlockKind};
-use crate::resolve::normalize::fmix64;
 use crate::resolve::score::NO_ID;
+use crate::resolve::vocab::fmix64;
 use crate::resolve::MatchConfig;
 
 /// Extractions whose blocks a fold keeps in memory, so that the `MergeDecided` following

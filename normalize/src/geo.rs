@@ -1,12 +1,37 @@
-//! The small amount of geodesy the connectors, the fixture world and the relevance check
-//! need: great-circle distance, bounding boxes, British National Grid to WGS84. (The
-//! places themselves, and their centres, are the planner's: `src/planner/areas.rs`.)
-//!
-//! Everything here is pure arithmetic on `(lat, lon)` pairs in decimal degrees (WGS84),
-//! with no I/O and no allocation beyond the lookup.
+//! Geodesy on `(lat, lon)` pairs in decimal degrees (WGS84): checking coordinates,
+//! great-circle distance, bounding boxes, British National Grid to WGS84. Pure arithmetic,
+//! no I/O and no allocation.
 
-/// The centre of Edinburgh (the east end of Princes Street), `(lat, lon)`.
-pub const EDINBURGH_CENTRE: (f64, f64) = crate::planner::areas::EDINBURGH_CENTRE;
+/// Decimal places kept for coordinates: 1e-7 degrees is about 1 cm, finer than any
+/// source's precision, so rounding only removes float noise and makes output stable.
+pub const COORDINATE_DECIMALS: i32 = 7;
+
+/// Valid WGS84 `(lat, lon)`, rounded to [`COORDINATE_DECIMALS`] places. Rejected, with
+/// the reason: non-finite values, |lat| > 90, |lon| > 180, and (0, 0) — "null island",
+/// where a missing coordinate pair written as zeros lands.
+pub fn coordinates(lat: f64, lon: f64) -> Result<(f64, f64), String> {
+    if !lat.is_finite() || !lon.is_finite() {
+        return Err(format!("coordinates not finite ({lat}, {lon})"));
+    }
+    if lat.abs() > 90.0 || lon.abs() > 180.0 {
+        return Err(format!("coordinates out of range ({lat}, {lon})"));
+    }
+    let scale = 10f64.powi(COORDINATE_DECIMALS);
+    let round = |v: f64| {
+        let r = (v * scale).round() / scale;
+        // -0.0 and 0.0 compare equal but print differently; keep the output stable.
+        if r == 0.0 {
+            0.0
+        } else {
+            r
+        }
+    };
+    let (lat, lon) = (round(lat), round(lon));
+    if lat == 0.0 && lon == 0.0 {
+        return Err("coordinates (0, 0): null island, a missing location".to_string());
+    }
+    Ok((lat, lon))
+}
 
 /// Mean Earth radius in km (IUGG), used for haversine distances and bounding boxes.
 pub const EARTH_RADIUS_KM: f64 = 6371.0088;
@@ -176,6 +201,9 @@ fn from_cartesian((x, y, z): (f64, f64, f64), ell: Ellipsoid) -> (f64, f64) {
 mod tests {
     use super::*;
 
+    /// The east end of Princes Street.
+    const EDINBURGH: (f64, f64) = (55.9533, -3.1883);
+
     fn metres_apart(a: (f64, f64), b: (f64, f64)) -> f64 {
         haversine_km(a, b) * 1000.0
     }
@@ -241,13 +269,33 @@ mod tests {
     }
 
     #[test]
+    fn coordinates_are_checked_and_rounded() {
+        let ok = |lat: f64, lon: f64| coordinates(lat, lon).ok();
+        assert_eq!(
+            ok(55.95655889562928, -3.1193233798286606),
+            Some((55.9565589, -3.1193234))
+        );
+        assert_eq!(ok(90.0, 180.0), Some((90.0, 180.0)));
+        assert_eq!(ok(-90.0, -180.0), Some((-90.0, -180.0)));
+        assert_eq!(ok(0.0, 1.0), Some((0.0, 1.0)));
+        assert_eq!(ok(-0.00000001, 1.0), Some((0.0, 1.0)));
+        assert_eq!(ok(0.0, 0.0), None);
+        assert_eq!(ok(90.0001, 0.0), None);
+        assert_eq!(ok(0.0, -180.5), None);
+        assert_eq!(ok(f64::NAN, 1.0), None);
+        assert_eq!(ok(1.0, f64::INFINITY), None);
+        assert_eq!(ok(330210.0, 674292.0), None);
+        assert!(coordinates(0.0, 0.0).unwrap_err().contains("null island"));
+    }
+
+    #[test]
     fn haversine_matches_known_distances() {
-        assert_eq!(haversine_km(EDINBURGH_CENTRE, EDINBURGH_CENTRE), 0.0);
+        assert_eq!(haversine_km(EDINBURGH, EDINBURGH), 0.0);
         // One degree of latitude is 111.2 km on this sphere.
         let d = haversine_km((55.0, -3.0), (56.0, -3.0));
         assert!((d - 111.195).abs() < 0.01, "{d}");
         // Edinburgh to Glasgow city centres: about 67 km.
-        let d = haversine_km(EDINBURGH_CENTRE, (55.8617, -4.2583));
+        let d = haversine_km(EDINBURGH, (55.8617, -4.2583));
         assert!((66.0..69.0).contains(&d), "{d}");
     }
 

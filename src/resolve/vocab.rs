@@ -1,20 +1,29 @@
-//! The small amount of text normalisation matching needs: name folding and token classes,
-//! phone numbers, postcodes, website hosts, address tokens and the coarse kind of a place.
+//! The matcher's vocabulary: how much each word of a name tells about identity (token
+//! classes), the coarse kind of a place, and the matching forms of a record's phone,
+//! website, postcode, address and locality, derived with `trustfold-normalize` (which
+//! does all folding and parsing: this module only decides what matching keeps of it).
 //!
-//! These helpers are private to `resolve` on purpose. They answer "are these two records
-//! the same place?", not "how should this value be displayed?", so they may throw away
-//! things a display form keeps (case, accents, "The", "Ltd", the URL scheme). Every function
-//! is total: any input, however long or odd, gives an answer without panicking, and input
-//! is cut at a named limit before any work is done on it.
+//! These forms answer "are these two records the same place?", not "how should this
+//! value be displayed?", so they may throw away things a display form keeps (case, accents,
+//! "The", "Ltd", the URL scheme, a suite number). Every function is total: any input gives
+//! an answer without panicking, and input is cut at a named limit before any work is done.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
+
+use trustfold_normalize::address::{self, HouseNumber, StreetAddress};
+use trustfold_normalize::{phone, postcode, text, web};
+
+pub(crate) use super::hash::{fmix64, hash_parts, hash_str, FastMap, Hash128};
+pub(crate) use trustfold_normalize::postcode::PostcodeKey as Postcode;
+pub(crate) use trustfold_normalize::text::clip;
 
 /// Longest name, address line or category read, in bytes; the rest is ignored (cut at a
 /// character boundary). No real place name comes near it; it bounds the work per record.
-pub(crate) const TEXT_BYTES_MAX: usize = 256;
+pub(crate) const TEXT_BYTES_MAX: usize = text::FOLD_BYTES_MAX;
+
+/// Most words of a locality kept for comparing two (word hashes).
+pub(crate) const LOCALITY_WORDS_MAX: usize = 4;
 
 /// Most name tokens kept per name (after folding and dropping stop words). The token
 /// matcher tracks used tokens in a `u32` bit set, so this must stay at or below 32.
@@ -28,10 +37,6 @@ pub(crate) const LIST_ITEMS_MAX: usize = 16;
 
 /// Longest token kept, in bytes; longer tokens are cut (a 10 kB "word" is noise).
 pub(crate) const TOKEN_BYTES_MAX: usize = 40;
-
-/// Fewest digits of a phone number worth comparing: shorter strings are extensions,
-/// fragments or placeholders, and would make unrelated records agree.
-const PHONE_DIGITS_MIN: usize = 7;
 
 /// How much a name token tells about identity. Distinctive words (place names, proper
 /// names: "portobello", "drumbrae") decide; the rest only support them.
@@ -126,6 +131,60 @@ const GENERIC_WORDS: &[&str] = &[
     "local",
     "site",
     "unit",
+    // What a shop or food business is, not which one: directories add or drop these
+    // freely ("Bibi's Bakery" and "Bibi's Cake Boutique", "The Corner Shop" and "The Corner
+    // Store", "Oriental Mkt" and "Oriental Supermarket").
+    "shop",
+    "shops",
+    "store",
+    "stores",
+    "supermarket",
+    "superstore",
+    "minimarket",
+    "mini",
+    "market",
+    "mkt",
+    "mart",
+    "express",
+    "metro",
+    "extra",
+    "convenience",
+    "newsagent",
+    "newsagents",
+    "news",
+    "grocer",
+    "grocers",
+    "grocery",
+    "groceries",
+    "food",
+    "foods",
+    "fine",
+    "deli",
+    "delicatessen",
+    "bakery",
+    "bakers",
+    "baker",
+    "butcher",
+    "butchers",
+    "cafe",
+    "coffee",
+    "kitchen",
+    "takeaway",
+    "licence",
+    "wines",
+    "trading",
+    "traders",
+    "boutique",
+    "emporium",
+    "company",
+    "sons",
+    "bros",
+    "brothers",
+    "retail",
+    "catering",
+    "outlet",
+    "cake",
+    "cakes",
     // Page-title filler of search results ("... | Home", "Book Online").
     "home",
     "book",
@@ -190,10 +249,14 @@ const JOINS: &[(&str, &str, &str)] = &[
     ("gym", "group", "gymgroup"),
     ("pod", "point", "podpoint"),
     ("charge", "place", "chargeplace"),
+    // The co-operative societies' shops: "Co-op", "Co-operative Food", "Cooperative".
+    ("co", "op", "coop"),
+    ("co", "operative", "coop"),
 ];
 
 /// Spelling variants and plurals folded to one form before classing.
 const SYNONYMS: &[(&str, &str)] = &[
+    ("cooperative", "coop"),
     ("center", "centre"),
     ("centres", "centre"),
     ("centers", "centre"),
@@ -421,82 +484,16 @@ fn class_of(token: &str, info: WordInfo) -> TokenClass {
     }
 }
 
-/// `s` cut to at most `max` bytes, at a character boundary.
-pub(crate) fn clip(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-/// Folds text for matching: lowercase, Latin accents stripped (the extractors' table) ("Café" -> "cafe"),
-/// `&` -> " and ", apostrophes removed ("Queen's" -> "queens"), every other character that
-/// is not a letter or digit -> space. Input is cut at [`TEXT_BYTES_MAX`] first.
-pub(crate) fn fold(text: &str) -> String {
-    let mut out = String::new();
-    fold_into(text, &mut out);
-    out
+/// Folds text for matching (`trustfold_normalize::text::fold`: lowercase ASCII, every
+/// script transliterated, `&` and `+` as "and", apostrophes removed, punctuation a space).
+pub(crate) fn fold(s: &str) -> String {
+    text::fold(s)
 }
 
 /// [`fold`] into a buffer the caller reuses.
-pub(crate) fn fold_into(text: &str, out: &mut String) {
-    out.clear();
-    let text = clip(text, TEXT_BYTES_MAX);
-    if text.is_ascii() {
-        // Most names are ASCII: fold byte by byte (same rules as below), through a table
-        // when no byte needs more than a one-for-one replacement.
-        let mut bytes = std::mem::take(out).into_bytes();
-        bytes.reserve(text.len() + 8);
-        if text
-            .bytes()
-            .any(|b| matches!(b, b'&' | b'+' | b'\'' | b'`'))
-        {
-            for &b in text.as_bytes() {
-                match b {
-                    b'&' | b'+' => bytes.extend_from_slice(b" and "),
-                    b'\'' | b'`' => {}
-                    _ => bytes.push(ASCII_FOLD[usize::from(b)]),
-                }
-            }
-        } else {
-            bytes.extend(text.bytes().map(|b| ASCII_FOLD[usize::from(b)]));
-        }
-        // Only ASCII bytes were written, so this cannot fail.
-        *out = String::from_utf8(bytes).unwrap_or_default();
-        return;
-    }
-    for c in text.chars() {
-        match c {
-            '&' | '+' => out.push_str(" and "),
-            '\'' | '\u{2019}' | '\u{2018}' | '`' => {}
-            _ if c.is_ascii_alphanumeric() => out.push(c.to_ascii_lowercase()),
-            _ if c.is_ascii() => out.push(' '),
-            _ => match crate::extract::normalize::fold_char(c) {
-                Some(base) => out.push_str(base),
-                None if c.is_alphanumeric() => out.extend(c.to_lowercase()),
-                None => out.push(' '),
-            },
-        }
-    }
+pub(crate) fn fold_into(s: &str, out: &mut String) {
+    text::fold_into(s, out)
 }
-
-/// ASCII folding: letters lowercased, digits kept, everything else a space.
-const ASCII_FOLD: [u8; 128] = {
-    let mut t = [b' '; 128];
-    let mut i = 0;
-    while i < 128 {
-        let b = i as u8;
-        if b.is_ascii_alphanumeric() {
-            t[i] = b.to_ascii_lowercase();
-        }
-        i += 1;
-    }
-    t
-};
 
 /// The tokens of a folded string, each cut at [`TOKEN_BYTES_MAX`].
 fn raw_tokens(folded: &str) -> impl Iterator<Item = &str> {
@@ -515,8 +512,16 @@ pub(crate) struct NameToken {
 /// Folded ([`fold`]), stop words dropped, abbreviations expanded ("FC"), brand word pairs
 /// joined ("power league"), synonyms mapped ("center" -> "centre"), duplicates dropped
 /// (first kept), at most [`NAME_TOKENS_MAX`].
+#[cfg(test)]
 pub(crate) fn name_tokens(name: &str) -> (Vec<NameToken>, u32) {
-    let folded = fold(name);
+    let (tokens, kinds, _) = name_form(name);
+    (tokens, kinds)
+}
+
+/// [`name_tokens`] and [`compact_name`] from one fold of the name.
+pub(crate) fn name_form(name: &str) -> (Vec<NameToken>, u32, u32) {
+    let folded = fold(business_part(name));
+    let compact = compact_of(&folded);
     let mut words: Vec<&str> = Vec::new();
     for raw in raw_tokens(&folded) {
         if words.len() >= NAME_TOKENS_MAX * 2 {
@@ -563,7 +568,43 @@ pub(crate) fn name_tokens(name: &str) -> (Vec<NameToken>, u32) {
             });
         }
     }
-    (tokens, kinds)
+    (tokens, kinds, compact)
+}
+
+/// The part of a name that names the business: after "T/A" ("trading as": "Smith
+/// Retail Ltd T/A Corner Shop" is the Corner Shop), and before an "@" ("Costa Coffee @
+/// Tesco" is Costa Coffee, trading inside Tesco), when a name is left; else the name.
+pub(crate) fn business_part(name: &str) -> &str {
+    let mut name = clip(name, TEXT_BYTES_MAX);
+    // ASCII lowercasing keeps every byte where it was, so positions carry over.
+    let lower = name.to_ascii_lowercase();
+    if let Some(i) = lower.find(" t/a ") {
+        let after = &name[i + 5..];
+        if after.chars().any(char::is_alphanumeric) {
+            name = after;
+        }
+    }
+    match name.split_once('@') {
+        Some((before, _)) if before.chars().any(char::is_alphanumeric) => before,
+        _ => name,
+    }
+}
+
+/// A name's letters and digits run together, stop words left out, as a 32-bit hash (0 for
+/// a name without a letter or digit): "Day To Day" and "Day-Today", "Mini Market" and
+/// "Minimarket" are one name written with other word breaks.
+#[cfg(test)]
+pub(crate) fn compact_name(name: &str) -> u32 {
+    compact_of(&fold(business_part(name)))
+}
+
+/// [`compact_name`] of a folded name.
+fn compact_of(folded: &str) -> u32 {
+    let joined: String = raw_tokens(folded).filter(|w| !word_info(w).stop).collect();
+    if joined.is_empty() {
+        return 0;
+    }
+    ((hash_str(&joined) >> 32) as u32).max(1)
 }
 
 /// The kind bits of a list of categories or sports ("tennis", "sports_complex",
@@ -597,99 +638,17 @@ fn pair_kinds(previous: &str, word: &str) -> u32 {
     }
 }
 
-/// The national significant number of a phone number as an integer: digits only, an
-/// international prefix (`+44`, `0044`, `44`) or trunk `0` removed, so "0131 496 0173",
-/// "+44 131 496 0173" and "(0131) 4960173" agree. `None` for fewer than
-/// [`PHONE_DIGITS_MIN`] digits or more than 15 (the E.164 maximum).
+/// The number a phone value names (E.164 text, as extraction writes a valid number), as an
+/// integer; `None` for a number kept as written because it is not valid. Reads the text
+/// alone (`trustfold_normalize::phone::key`): which records are one place must not change
+/// with libphonenumber's metadata.
 pub(crate) fn phone_key(phone: &str) -> Option<u64> {
-    let phone = clip(phone, TEXT_BYTES_MAX);
-    // An extension ("... ext 204", "x204") is not part of the number.
-    let cut = phone
-        .find(|c: char| c.is_ascii_alphabetic())
-        .unwrap_or(phone.len());
-    let digits: String = phone[..cut].chars().filter(char::is_ascii_digit).collect();
-    let mut d = digits.as_str();
-    if let Some(rest) = d.strip_prefix("00") {
-        d = rest;
-    }
-    if d.len() >= 11 && d.starts_with("44") {
-        d = &d[2..];
-    }
-    let d = d.trim_start_matches('0');
-    if d.len() < PHONE_DIGITS_MIN || d.len() > 15 {
-        return None;
-    }
-    d.parse().ok()
+    phone::key(clip(phone.trim(), TEXT_BYTES_MAX))
 }
 
-/// A postcode packed into a `u64`: uppercase letters and digits only (at most 8 of them),
-/// so "eh15 1lw" and "EH151LW" agree. `None` for fewer than 4 or more than 8 characters.
+/// A postcode packed for comparison (`trustfold_normalize::postcode::PostcodeKey`).
 pub(crate) fn postcode_key(postcode: &str) -> Option<Postcode> {
-    let postcode = clip(postcode, TEXT_BYTES_MAX);
-    let chars: Vec<u8> = postcode
-        .bytes()
-        .filter(u8::is_ascii_alphanumeric)
-        .map(|b| b.to_ascii_uppercase())
-        .take(9)
-        .collect();
-    if chars.len() < 4 || chars.len() > 8 {
-        return None;
-    }
-    let mut packed = 0u64;
-    for &b in &chars {
-        packed = (packed << 8) | u64::from(b);
-    }
-    // A UK postcode ends in its inward code, digit letter letter ("1LW"); everything before
-    // it is the outward code ("EH15"), and the outward code plus the inward digit is the
-    // sector ("EH15 1"). Other postcodes only compare whole.
-    let n = chars.len();
-    let uk = n >= 5
-        && chars[n - 3].is_ascii_digit()
-        && chars[n - 2].is_ascii_alphabetic()
-        && chars[n - 1].is_ascii_alphabetic()
-        && chars[0].is_ascii_alphabetic();
-    Some(Postcode {
-        full: packed,
-        outward_len: if uk { (n - 3) as u8 } else { 0 },
-        len: n as u8,
-    })
-}
-
-/// A packed postcode (see [`postcode_key`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Postcode {
-    /// The characters, 8 bits each, first character highest.
-    pub full: u64,
-    /// Length of the outward code, 0 when the postcode is not UK-shaped.
-    pub outward_len: u8,
-    /// Number of characters.
-    pub len: u8,
-}
-
-impl Postcode {
-    /// The first `k` characters, packed.
-    fn prefix(self, k: u8) -> u64 {
-        self.full >> (8 * u32::from(self.len - k))
-    }
-
-    /// How close two postcodes are: 1 the same, 0.6 the same sector ("EH15 1"), 0.45 the
-    /// same outward code ("EH15"), 0 different (or not comparable beyond equality).
-    pub(crate) fn similarity(self, other: Postcode) -> f64 {
-        if self == other {
-            return 1.0;
-        }
-        if self.outward_len == 0 || self.outward_len != other.outward_len {
-            return 0.0;
-        }
-        let out = self.outward_len;
-        if self.prefix(out + 1) == other.prefix(out + 1) {
-            0.6
-        } else if self.prefix(out) == other.prefix(out) {
-            0.45
-        } else {
-            0.0
-        }
-    }
+    Postcode::of(clip(postcode, TEXT_BYTES_MAX))
 }
 
 /// Hosts shared by many unrelated places (social networks, site builders, maps): on these
@@ -766,34 +725,7 @@ impl Website {
 /// The matching form of a website URL ("https://www.Powerleague.com/club/x/?utm=1" ->
 /// host "powerleague.com", path "/club/x"). `None` when there is no host.
 pub(crate) fn website_key(url: &str) -> Option<Website> {
-    let url = clip(url.trim(), TEXT_BYTES_MAX).to_ascii_lowercase();
-    let rest = match url.find("://") {
-        Some(i) => &url[i + 3..],
-        None => url.as_str(),
-    };
-    let rest = rest.split(['?', '#']).next().unwrap_or("");
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
-    // Drop credentials and port.
-    let host = authority.rsplit('@').next().unwrap_or("");
-    let host = host.split(':').next().unwrap_or("");
-    let host = host.trim_end_matches('.');
-    let host = host
-        .strip_prefix("www.")
-        .or_else(|| host.strip_prefix("m."))
-        .unwrap_or(host);
-    if host.is_empty() || !host.contains('.') || host.contains(char::is_whitespace) {
-        return None;
-    }
-    let mut path = path.trim_end_matches('/');
-    for index in ["/index.html", "/index.htm", "/index.php", "/home"] {
-        if let Some(p) = path.strip_suffix(index) {
-            path = p;
-        }
-    }
-    let path = path.trim_end_matches('/');
+    let (host, path) = web::host_and_path(url)?;
     let shared_host = SHARED_HOSTS.iter().any(|s| {
         host == *s
             || (host.len() > s.len()
@@ -801,34 +733,12 @@ pub(crate) fn website_key(url: &str) -> Option<Website> {
                 && host.as_bytes()[host.len() - s.len() - 1] == b'.')
     });
     Some(Website {
-        host: (hash_str(host) >> 32) as u32,
-        full: (hash_parts(0, [host, path]) >> 32) as u32,
+        host: (hash_str(&host) >> 32) as u32,
+        full: (hash_parts(0, [host.as_str(), path.as_str()]) >> 32) as u32,
         path_empty: path.is_empty(),
         shared_host,
     })
 }
-
-/// Street-word abbreviations expanded in addresses.
-const ADDRESS_ABBREVIATIONS: &[(&str, &str)] = &[
-    ("rd", "road"),
-    ("st", "street"),
-    ("ave", "avenue"),
-    ("av", "avenue"),
-    ("cres", "crescent"),
-    ("dr", "drive"),
-    ("pl", "place"),
-    ("ter", "terrace"),
-    ("terr", "terrace"),
-    ("gdns", "gardens"),
-    ("sq", "square"),
-    ("ln", "lane"),
-    ("ct", "court"),
-    ("pk", "park"),
-    ("gr", "grove"),
-    ("cl", "close"),
-    ("hwy", "highway"),
-    ("bldgs", "buildings"),
-];
 
 /// Address words that identify nothing: the city, the country, "unit".
 const ADDRESS_NOISE: &[&str] = &[
@@ -880,13 +790,10 @@ fn for_each_address_token<'a>(
     for line in lines.take(LIST_ITEMS_MAX) {
         fold_into(line, &mut folded);
         for raw in raw_tokens(&folded) {
-            if ADDRESS_NOISE.contains(&raw) || looks_like_postcode_part(raw) {
+            if ADDRESS_NOISE.contains(&raw) || postcode::is_postcode_part(raw) {
                 continue;
             }
-            let word = ADDRESS_ABBREVIATIONS
-                .iter()
-                .find(|(a, _)| *a == raw)
-                .map_or(raw, |(_, e)| *e);
+            let word = address::street_type(raw).unwrap_or(raw);
             if !f(word) {
                 return;
             }
@@ -894,20 +801,101 @@ fn for_each_address_token<'a>(
     }
 }
 
-/// "eh15", "1lw", "eh151lw": tokens of a postcode inside an address line (the postcode is
-/// compared on its own).
-fn looks_like_postcode_part(token: &str) -> bool {
-    let b = token.as_bytes();
-    let letters = b.iter().take_while(|c| c.is_ascii_alphabetic()).count();
-    let outward = (1..=2).contains(&letters)
-        && b.len() > letters
-        && b.len() <= letters + 2
-        && b[letters..].iter().all(u8::is_ascii_digit);
-    let inward =
-        b.len() == 3 && b[0].is_ascii_digit() && b[1..].iter().all(u8::is_ascii_alphabetic);
-    let whole =
-        b.len() >= 5 && b.len() <= 7 && postcode_key(token).is_some_and(|p| p.outward_len > 0);
-    (outward && letters == 2) || inward || (whole && letters == 2)
+/// The street form of a record's address lines: the street's hash, then each house number
+/// as two words (`lo` with its letter in the top byte, `hi`); empty when no line names a
+/// street (`trustfold_normalize::address::street_address`).
+pub(crate) fn street_form<'a>(lines: impl Iterator<Item = &'a String>) -> Vec<u32> {
+    let lines: Vec<&str> = lines
+        .take(LIST_ITEMS_MAX)
+        .map(|l| clip(l, TEXT_BYTES_MAX))
+        .collect();
+    let Some(s) = address::street_address(lines) else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(1 + 2 * s.numbers.len());
+    out.push(((hash_str(&s.street) >> 32) as u32).max(1));
+    for n in &s.numbers {
+        out.push(n.lo | u32::from(n.suffix.unwrap_or(0)) << 24);
+        out.push(n.hi);
+    }
+    out
+}
+
+/// The house numbers of a street form (see [`street_form`]).
+pub(crate) fn street_numbers(form: &[u32]) -> Vec<HouseNumber> {
+    form.get(1..)
+        .unwrap_or_default()
+        .chunks_exact(2)
+        .map(|w| HouseNumber {
+            lo: w[0] & 0x00ff_ffff,
+            hi: w[1],
+            suffix: match (w[0] >> 24) as u8 {
+                0 => None,
+                b => Some(b),
+            },
+        })
+        .collect()
+}
+
+/// The keys a street form is blocked under: one per house number it stands at (ranges
+/// expanded, at most `address::HOUSE_NUMBERS_MAX`), each the street's hash with the
+/// number; none without a number (a whole street is too long a block).
+pub(crate) fn street_keys(form: &[u32]) -> Vec<u64> {
+    let Some(&street) = form.first() else {
+        return Vec::new();
+    };
+    let numbers = StreetAddress {
+        street: String::new(),
+        numbers: street_numbers(form),
+    }
+    .house_numbers();
+    numbers
+        .into_iter()
+        .map(|n| fmix64(u64::from(street) << 32 | u64::from(n) ^ 0x5757_0000_0000_0000))
+        .collect()
+}
+
+/// The locality form of a record: the hashes of its locality's words
+/// (`trustfold_normalize::address::locality_key`), at most [`LOCALITY_WORDS_MAX`].
+pub(crate) fn locality_form(locality: Option<&str>) -> Vec<u32> {
+    let Some(raw) = locality else {
+        return Vec::new();
+    };
+    let key = address::locality_key(clip(raw, TEXT_BYTES_MAX));
+    key.split_whitespace()
+        .take(LOCALITY_WORDS_MAX)
+        .map(|w| ((hash_str(w) >> 32) as u32).max(1))
+        .collect()
+}
+
+/// The key of a locality form as a whole (for blocks within a locality).
+pub(crate) fn locality_key(form: &[u32]) -> Option<u64> {
+    if form.is_empty() {
+        return None;
+    }
+    let mut h = Hash128::default();
+    h.tag(7);
+    for w in form {
+        h.part(&w.to_le_bytes());
+    }
+    Some(h.finish().0)
+}
+
+/// How two locality forms compare (`trustfold_normalize::address::compare_localities`,
+/// on word hashes): `None` unless both have one.
+pub(crate) fn compare_localities(a: &[u32], b: &[u32]) -> Option<address::LocalityMatch> {
+    if a.is_empty() || b.is_empty() {
+        return None;
+    }
+    if a == b {
+        return Some(address::LocalityMatch::Same);
+    }
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    Some(if short.iter().all(|w| long.contains(w)) {
+        address::LocalityMatch::Compatible
+    } else {
+        address::LocalityMatch::Different
+    })
 }
 
 /// Normalised source name for cross-references ("osm" and "openstreetmap" are one source).
@@ -932,6 +920,45 @@ pub(crate) fn source_key(source: &str) -> Cow<'_, str> {
 /// Folded words joined by `_` ("Sport Scotland" -> "sport_scotland").
 pub(crate) fn snake(text: &str) -> String {
     fold(text).split_whitespace().collect::<Vec<_>>().join("_")
+}
+
+/// Whether two tokens are at most `max` edits apart (substitutions, insertions, deletions
+/// and swaps of two adjacent bytes: the optimal string alignment distance), compared byte
+/// by byte. Tokens are at most [`TOKEN_BYTES_MAX`] bytes; the work is a band of
+/// `2·max + 1` cells per byte, stopped as soon as every cell of a row exceeds `max`.
+pub(crate) fn edits_at_most(a: &str, b: &str, max: usize) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len().abs_diff(b.len()) > max {
+        return false;
+    }
+    let n = b.len();
+    let big = max + 1;
+    // Three rows of the distance table: two back (for swaps), one back, current.
+    let mut prev2 = vec![big; n + 1];
+    let mut prev: Vec<usize> = (0..=n).map(|j| j.min(big)).collect();
+    let mut cur = vec![big; n + 1];
+    for i in 1..=a.len() {
+        cur.fill(big);
+        cur[0] = i.min(big);
+        let lo = i.saturating_sub(max).max(1);
+        let hi = (i + max).min(n);
+        let mut row_min = cur[0];
+        for j in lo..=hi {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (prev[j - 1] + cost).min(prev[j] + 1).min(cur[j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(prev2[j - 2] + 1);
+            }
+            cur[j] = d.min(big);
+            row_min = row_min.min(cur[j]);
+        }
+        if row_min > max {
+            return false;
+        }
+        std::mem::swap(&mut prev2, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[n] <= max
 }
 
 /// Whether two tokens are one edit apart (a substitution, insertion, deletion or swap of
@@ -964,129 +991,6 @@ pub(crate) fn one_edit_apart(a: &str, b: &str) -> bool {
     }
 }
 
-/// A fast 64-bit hash of a string (FNV-1a then a finaliser): keys of the blocking maps.
-/// Not cryptographic and not persisted: it only has to be the same within one process.
-pub(crate) fn hash_str(s: &str) -> u64 {
-    hash_parts(0, [s])
-}
-
-/// [`hash_str`] of several strings at once, as if joined by a separator that cannot occur
-/// in them, without building the joined string. `seed` gives independent hashes.
-pub(crate) fn hash_parts<'a>(seed: u64, parts: impl IntoIterator<Item = &'a str>) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    for (i, part) in parts.into_iter().enumerate() {
-        if i > 0 {
-            h ^= 0x1f_u64 | 0x100;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        for b in part.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    fmix64(h)
-}
-
-/// A tiny multiplicative hasher for the matcher's maps (keys are integers and short strings
-/// made by this module, not chosen by an attacker), finished with a full avalanche so that
-/// the low bits a table indexes by depend on every input bit.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct FastHasher(u64);
-
-impl FastHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl Hasher for FastHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-    fn finish(&self) -> u64 {
-        fmix64(self.0)
-    }
-}
-
-pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
-
-/// A streaming 128-bit hash (two independent multiplicative lanes, each finished with
-/// [`fmix64`]) of a sequence of byte strings; each part is length-prefixed, so the parts
-/// ("ab", "c") and ("a", "bc") differ. For fingerprints and map keys within one process.
-#[derive(Clone, Copy)]
-pub(crate) struct Hash128 {
-    a: u64,
-    b: u64,
-}
-
-impl Default for Hash128 {
-    fn default() -> Self {
-        Hash128 {
-            a: 0x243f_6a88_85a3_08d3,
-            b: 0x1319_8a2e_0370_7344,
-        }
-    }
-}
-
-impl Hash128 {
-    fn word(&mut self, w: u64) {
-        self.a = (self.a.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
-        self.b = (self.b.rotate_left(23) ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-
-    /// Adds one part.
-    pub(crate) fn part(&mut self, bytes: &[u8]) {
-        self.word(bytes.len() as u64);
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(chunk);
-            self.word(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.word(u64::from_le_bytes(w));
-        }
-    }
-
-    /// Adds a marker that no part can produce (parts start with their length).
-    pub(crate) fn tag(&mut self, tag: u8) {
-        self.word(u64::MAX - u64::from(tag));
-    }
-
-    pub(crate) fn finish(self) -> (u64, u64) {
-        (fmix64(self.a), fmix64(self.b ^ 0x5851_f42d_4c95_7f2d))
-    }
-}
-
-/// MurmurHash3's 64-bit finaliser: spreads every input bit over the whole word.
-pub(crate) fn fmix64(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^= h >> 33;
-    h
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1115,6 +1019,20 @@ mod tests {
     }
 
     #[test]
+    fn the_business_is_named_after_trading_as_and_before_an_at() {
+        assert_eq!(business_part("Costa Coffee @ Tesco"), "Costa Coffee ");
+        assert_eq!(
+            business_part("Smith Retail Ltd T/A Corner Shop"),
+            "Corner Shop"
+        );
+        assert_eq!(business_part("@ home"), "@ home");
+        assert_eq!(business_part("Plain Name"), "Plain Name");
+        assert_eq!(compact_name("Day To Day"), compact_name("Day-Today"));
+        assert_ne!(compact_name("Day To Day"), compact_name("Day To Night"));
+        assert_eq!(compact_name("🎾"), 0);
+    }
+
+    #[test]
     fn token_classes_weigh_place_names_above_filler() {
         assert_eq!(token_class("portobello"), TokenClass::Distinctive);
         assert_eq!(token_class("tennis"), TokenClass::Kind);
@@ -1124,30 +1042,53 @@ mod tests {
     }
 
     #[test]
-    fn phones_agree_across_formats() {
-        let k = phone_key("0131 496 0173");
-        assert!(k.is_some());
-        for other in [
-            "+44 131 496 0173",
-            "(0131) 4960173",
-            "0044 131 496 0173",
-            "+441314960173",
-            "0131-496-0173 ext 2",
-        ] {
-            assert_eq!(phone_key(other), k, "{other}");
+    fn phones_compare_by_their_e164_text_alone() {
+        // Extraction writes every valid number in E.164; a number kept as written (not
+        // valid in its source's region) is no key, whatever it looks like.
+        assert_eq!(phone_key("+441314960173"), Some(441_314_960_173));
+        assert_eq!(phone_key(" +12125550100 "), Some(12_125_550_100));
+        for kept in ["0131 496 0173", "+44 131 496 0173", "212/555-01", "123", ""] {
+            assert_eq!(phone_key(kept), None, "{kept:?}");
         }
-        assert_eq!(phone_key("123"), None);
-        assert_eq!(phone_key(""), None);
     }
 
     #[test]
-    fn postcodes_compare_by_unit_sector_and_district() {
-        let a = postcode_key("EH15 1LW").unwrap();
-        assert_eq!(postcode_key("eh151lw"), Some(a));
-        assert_eq!(a.similarity(postcode_key("EH15 1XX").unwrap()), 0.6);
-        assert_eq!(a.similarity(postcode_key("EH15 2AB").unwrap()), 0.45);
-        assert_eq!(a.similarity(postcode_key("EH1 1LW").unwrap()), 0.0);
-        assert_eq!(postcode_key("x"), None);
+    fn streets_and_localities_have_matching_forms() {
+        let lines = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let a = street_form(lines(&["32", "Earl Grey Street"]).iter());
+        let b = street_form(lines(&["32 Earl Grey St, Edinburgh"]).iter());
+        assert_eq!(a, b);
+        assert_eq!(street_keys(&a).len(), 1);
+        let range = street_form(lines(&["155-159 Bruntsfield Place"]).iter());
+        let one = street_form(lines(&["157 Bruntsfield Pl"]).iter());
+        assert_eq!(street_keys(&range).len(), 3);
+        assert!(street_keys(&range).contains(&street_keys(&one)[0]));
+        assert_eq!(
+            street_numbers(&street_form(lines(&["21B Castle St"]).iter()))[0].suffix,
+            Some(b'b')
+        );
+        assert!(street_form(lines(&["Edinburgh"]).iter()).is_empty());
+        assert!(street_keys(&street_form(lines(&["George Square"]).iter())).is_empty());
+
+        use trustfold_normalize::address::LocalityMatch::*;
+        let l = |s: &str| locality_form(Some(s));
+        assert_eq!(
+            compare_localities(&l("EDINBURGH"), &l("City of Edinburgh")),
+            Some(Same)
+        );
+        assert_eq!(
+            compare_localities(&l("Leith, Edinburgh"), &l("Edinburgh")),
+            Some(Compatible)
+        );
+        assert_eq!(
+            compare_localities(&l("Leith"), &l("Edinburgh")),
+            Some(Different)
+        );
+        assert_eq!(compare_localities(&l(""), &l("Edinburgh")), None);
+        assert_eq!(
+            locality_key(&l("Edinburgh")),
+            locality_key(&l("EDINBURGH, Scotland"))
+        );
     }
 
     #[test]
@@ -1174,6 +1115,22 @@ mod tests {
         assert!(one_edit_apart("drumbrae", "drumbrac"));
         assert!(!one_edit_apart("drumbrae", "drumbeer"));
         assert!(!one_edit_apart("sighthill", "portobello"));
+        for (a, b, two) in [
+            ("croissantiere", "croissanterie", true),
+            ("bruntsfield", "brunstfeild", true),
+            ("drumbrae", "drumbrea", true),
+            ("morningside", "morningside", true),
+            ("morningside", "mornngsde", true),
+            ("morningside", "mrnngsde", false),
+            ("portobello", "sighthill", false),
+            ("", "ab", true),
+            ("", "abc", false),
+        ] {
+            assert_eq!(edits_at_most(a, b, 2), two, "{a} {b}");
+            assert_eq!(edits_at_most(b, a, 2), two, "{b} {a}");
+        }
+        assert!(edits_at_most("drumbrae", "drumbrea", 1));
+        assert!(!edits_at_most("croissantiere", "croissanterie", 1));
     }
 
     #[test]

@@ -1,0 +1,321 @@
+//! Records without coordinates, from any country (issue 13): two directories of the same
+//! places, with neither a point nor (in one of them) a postcode, import into one data dir
+//! as one entity per place with both sources; phone numbers are read in the import's
+//! region and come out in E.164, and one that is not a valid number is kept as written
+//! with the reason in provenance.
+
+use super::*;
+
+/// A city guide's export: `id,name,address,city,phone,type`, American spellings, no
+/// coordinates and no postcode. Five places, and a second branch of one of them.
+const GUIDE: &str = "\
+id,name,address,city,phone,type
+g1,Joe's Pizza,7 Carmine St,New York,(212) 555-0101,restaurant
+g2,The Strand,828 Broadway,New York,212/555-0102,bookshop
+g3,Katz's Delicatessen,205 E Houston St,New York,212.555.0103,deli
+g4,Russ & Daughters,179 E. Houston St.,New York,(212) 555-0104,deli
+g5,Veselka,144 Second Ave,New York,212-555-0105,restaurant
+g6,Joe's Pizza,1435 Broadway,New York,(212) 555-0106,restaurant
+";
+
+/// Another listing of the same places: other spellings of the names and streets, a unit
+/// number, numbers with their country code or none at all.
+const LISTING: &str = "\
+ref,title,street,town,tel
+L-10,Joes Pizza,\"7 Carmine Street, Suite 1\",New York,+1 212 555 0101
+L-11,Strand Book Store,828 Broadway,New York,
+L-12,Katz's Deli,205 East Houston Street,New York,(212) 555-0103
+L-13,Russ and Daughters,179 East Houston Street,New York,
+L-14,Veselka Restaurant,144 2nd Avenue,New York,+1-212-555-0105
+";
+
+const GUIDE_MAP: &str =
+    "id=external_id,name=name,address=address,city=locality,phone=phone,type=categories";
+const LISTING_MAP: &str = "ref=external_id,title=name,street=address,town=locality,tel=phone";
+
+impl Scratch {
+    /// Imports `text` (CSV) as `source` with `map` and the extra arguments; the run must
+    /// succeed.
+    fn import_csv(&self, source: &str, name: &str, text: &str, map: &str, extra: &[&str]) {
+        let path = self.data.with_file_name(name);
+        std::fs::write(&path, text).unwrap();
+        let mut args = vec![
+            "import", "--source", source, "--format", "csv", "--map", map,
+        ];
+        args.extend_from_slice(extra);
+        args.push(path.to_str().unwrap());
+        assert_success(&self.tf(&args));
+    }
+
+    /// Each entity's name and the sources of its records, sorted by name.
+    fn entity_sources(&self) -> Vec<(String, BTreeSet<String>)> {
+        let mut out: Vec<(String, BTreeSet<String>)> = self
+            .entities()
+            .iter()
+            .map(|e| {
+                let sources = e["sources"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.as_str().unwrap().to_string())
+                    .collect();
+                (e["name"].as_str().unwrap_or("").to_string(), sources)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The phone of every `CandidateExtracted`, by external id.
+    fn extracted_phones(&self) -> BTreeMap<String, Option<String>> {
+        self.events_of_kind("CandidateExtracted")
+            .iter()
+            .map(|e| {
+                let p = &e["payload"];
+                (
+                    p["external_id"].as_str().unwrap().to_string(),
+                    p["fields"]["phone"].as_str().map(str::to_string),
+                )
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn two_coordinate_free_directories_of_the_same_places_make_one_entity_per_place_with_both_sources()
+{
+    let dir = setup();
+    dir.import_csv(
+        "city_guide",
+        "guide.csv",
+        GUIDE,
+        GUIDE_MAP,
+        &["--region", "US"],
+    );
+    dir.import_csv(
+        "listing",
+        "listing.csv",
+        LISTING,
+        LISTING_MAP,
+        &["--region", "us"],
+    );
+
+    let both: BTreeSet<String> = ["city_guide", "listing"].map(String::from).into();
+    let entities = dir.entity_sources();
+    assert_eq!(
+        entities.len(),
+        6,
+        "five places and a second branch: {entities:#?}"
+    );
+    let joined: Vec<&(String, BTreeSet<String>)> =
+        entities.iter().filter(|(_, s)| *s == both).collect();
+    assert_eq!(
+        joined.len(),
+        5,
+        "every place of both listings is one entity: {entities:#?}"
+    );
+    let branches = entities.iter().filter(|(n, _)| n.contains("Pizza")).count();
+    assert_eq!(
+        branches, 2,
+        "the branch on Broadway is another place: {entities:#?}"
+    );
+
+    // Every decision that joined a listing record to a guide record says why: the street
+    // and house number, the locality, and the phone where both have one.
+    let joins: Vec<Value> = dir
+        .events_of_kind("MergeDecided")
+        .into_iter()
+        .filter(|e| e["payload"]["decision"]["outcome"] == "existing_entity")
+        .collect();
+    assert_eq!(joins.len(), 5);
+    for j in &joins {
+        let f = &j["payload"]["features"];
+        assert!(f["street"].as_f64().unwrap() > 0.8, "{f}");
+        assert_eq!(f["locality"], 1.0, "{f}");
+        assert_eq!(j["payload"]["matcher_version"], "2");
+    }
+    assert!(joins
+        .iter()
+        .any(|j| j["payload"]["features"]["phone"] == 1.0));
+}
+
+#[test]
+fn a_directory_imported_twice_in_either_order_gives_the_same_places() {
+    let one = setup();
+    one.import_csv(
+        "city_guide",
+        "guide.csv",
+        GUIDE,
+        GUIDE_MAP,
+        &["--region", "US"],
+    );
+    one.import_csv(
+        "listing",
+        "listing.csv",
+        LISTING,
+        LISTING_MAP,
+        &["--region", "US"],
+    );
+    let other = setup();
+    other.import_csv(
+        "listing",
+        "listing.csv",
+        LISTING,
+        LISTING_MAP,
+        &["--region", "US"],
+    );
+    other.import_csv(
+        "city_guide",
+        "guide.csv",
+        GUIDE,
+        GUIDE_MAP,
+        &["--region", "US"],
+    );
+    let sources = |d: &Scratch| {
+        let mut s: Vec<BTreeSet<String>> = d.entity_sources().into_iter().map(|(_, s)| s).collect();
+        s.sort();
+        s
+    };
+    assert_eq!(sources(&one), sources(&other));
+}
+
+#[test]
+fn phones_from_any_country_become_e164_and_an_invalid_one_is_kept_with_its_reason() {
+    let dir = setup();
+    let text = "\
+id,name,address,city,phone
+p1,Corner Bistro,331 W 4th St,New York,(212) 555-0110
+p2,Cafe de Flore,172 Boulevard Saint-Germain,Paris,+33 1 45 48 55 26
+p3,Bar Italia,22 Frith Street,London,+44 20 7437 4520
+p4,Mystery Diner,1 Main St,Springfield,555-01
+p5,Nowhere Cafe,2 Main St,Springfield,n/a
+";
+    let map = "id=external_id,name=name,address=address,city=locality,phone=phone";
+    dir.import_csv("world_guide", "world.csv", text, map, &["--region", "US"]);
+    let phones = dir.extracted_phones();
+    assert_eq!(phones["p1"].as_deref(), Some("+12125550110"));
+    assert_eq!(phones["p2"].as_deref(), Some("+33145485526"));
+    assert_eq!(phones["p3"].as_deref(), Some("+442074374520"));
+    // Not a valid number: kept as written, never dropped; a placeholder is no number.
+    assert_eq!(phones["p4"].as_deref(), Some("555-01"));
+    assert_eq!(phones["p5"], None);
+
+    // The entity's phone is only ever a valid number; provenance shows the one kept as
+    // written, and why it lost.
+    let doc = dir.tf_json(&["provenance", "mystery-diner", "--field", "phone", "--json"]);
+    let text = doc.to_string();
+    assert!(text.contains("555-01"), "{text}");
+    assert!(text.contains("\"loss\":\"invalid\""), "{text}");
+    assert!(text.contains("not valid in the region"), "{text}");
+    let out = dir.tf(&["provenance", "mystery-diner", "--field", "phone"]);
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains("not a valid value"),
+        "{}",
+        stdout(&out)
+    );
+    let diner = dir
+        .entities()
+        .into_iter()
+        .find(|e| e["name"] == "Mystery Diner")
+        .unwrap();
+    assert!(diner["fields"].get("phone").is_none(), "{diner}");
+}
+
+#[test]
+fn the_region_comes_from_the_flag_else_the_trust_policy_else_the_connector() {
+    let text = "id,name,address,city,phone\nf1,Chez Nous,12 Rue de Rivoli,Paris,01 42 68 53 00\n";
+    let map = "id=external_id,name=name,address=address,city=locality,phone=phone";
+
+    // The shipped policy reads an imported source's numbers as British: a French national
+    // number is not valid there, and is kept as written.
+    let none = setup();
+    none.import_csv("annuaire", "a.csv", text, map, &[]);
+    assert_eq!(
+        none.extracted_phones()["f1"].as_deref(),
+        Some("01 42 68 53 00")
+    );
+
+    // The policy's [default] region reads every source it does not list.
+    let policy = setup();
+    std::fs::create_dir_all(&policy.data).unwrap();
+    let shipped =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/trust.toml"))
+            .unwrap();
+    let with_region = shipped.replace("region = \"GB\"", "region = \"FR\"");
+    assert_ne!(
+        with_region, shipped,
+        "the shipped policy has a [default] region"
+    );
+    std::fs::write(policy.data.join("trust.toml"), with_region).unwrap();
+    policy.import_csv("annuaire", "a.csv", text, map, &[]);
+    assert_eq!(
+        policy.extracted_phones()["f1"].as_deref(),
+        Some("+33142685300")
+    );
+
+    // The flag wins over the policy; a connector's own source reads British numbers.
+    let flag = setup();
+    flag.import_csv("annuaire", "a.csv", text, map, &["--region", "FR"]);
+    assert_eq!(
+        flag.extracted_phones()["f1"].as_deref(),
+        Some("+33142685300")
+    );
+    let osm = setup();
+    let gb = "id,name,address,city,phone\nn1,Shop,1 Leith Walk,Edinburgh,0131 496 0123\n";
+    osm.import_csv("openstreetmap", "o.csv", gb, map, &[]);
+    assert_eq!(
+        osm.extracted_phones()["n1"].as_deref(),
+        Some("+441314960123")
+    );
+
+    // A region that is not a country is bad input, before anything is recorded.
+    let bad = setup();
+    let path = bad.data.with_file_name("a.csv");
+    std::fs::write(&path, text).unwrap();
+    let out = bad.tf(&[
+        "import",
+        "--source",
+        "annuaire",
+        "--format",
+        "csv",
+        "--map",
+        map,
+        "--region",
+        "XX",
+        path.to_str().unwrap(),
+    ]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("unknown region 'XX'"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!bad.log().exists());
+}
+
+#[test]
+fn a_record_that_nothing_could_find_again_is_rejected_with_the_founding_minimum() {
+    let dir = setup();
+    // A name and a street without a number, no locality, phone or postcode: nothing a
+    // later record of the same place could find it by.
+    let text = "id,name,address\nx1,Somewhere Shop,High Street\nx2,Numbered Shop,12 High Street\n";
+    dir.import_csv(
+        "scraps",
+        "s.csv",
+        text,
+        "id=external_id,name=name,address=address",
+        &[],
+    );
+    let rejected = dir.events_of_kind("CandidateRejected");
+    assert_eq!(rejected.len(), 2, "{rejected:#?}");
+    for r in &rejected {
+        assert!(
+            r["payload"]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("nor a house number and street with a locality"),
+            "{r}"
+        );
+    }
+}
