@@ -212,11 +212,6 @@ pub fn split_uk_address(s: &str) -> (Vec<String>, Option<String>, Option<String>
 }
 
 // ---------------------------------------------------------------------------------------
-// Categories and sports
-// ---------------------------------------------------------------------------------------
-
-/// The controlled vocabulary of place categories. Every extractor maps its source's own
-// ---------------------------------------------------------------------------------------
 // Streets and house numbers, for matching
 // ---------------------------------------------------------------------------------------
 
