@@ -51,6 +51,16 @@ pub const PG_STATEMENT_TIMEOUT_MS: u64 = 300_000;
 /// this covers one that hangs).
 pub const PG_IDLE_IN_TRANSACTION_MS: u64 = 60_000;
 
+/// The server's TCP keepalives on every connection: a client host that vanishes (not
+/// a process that dies, whose socket closes at once) has its session ended, and the
+/// advisory locks it held (a run's, a writer's) released, after about
+/// idle + interval × count seconds rather than the system's default of hours.
+pub const PG_KEEPALIVE_IDLE_S: u64 = 30;
+/// See [`PG_KEEPALIVE_IDLE_S`].
+pub const PG_KEEPALIVE_INTERVAL_S: u64 = 10;
+/// See [`PG_KEEPALIVE_IDLE_S`].
+pub const PG_KEEPALIVE_COUNT: u64 = 3;
+
 /// How long connecting may take.
 pub const PG_CONNECT_TIMEOUT_S: u64 = 10;
 
@@ -188,6 +198,13 @@ impl StoreUrl {
                  SET idle_in_transaction_session_timeout = {PG_IDLE_IN_TRANSACTION_MS};"
             ))
             .map_err(|e| pg_error(&self.path(), e))?;
+        // Best effort: a server on a system without per-socket keepalive settings
+        // refuses non-zero values, and a Unix socket ignores them.
+        let _ = client.batch_execute(&format!(
+            "SET tcp_keepalives_idle = {PG_KEEPALIVE_IDLE_S};
+             SET tcp_keepalives_interval = {PG_KEEPALIVE_INTERVAL_S};
+             SET tcp_keepalives_count = {PG_KEEPALIVE_COUNT};"
+        ));
         Ok(client)
     }
 }

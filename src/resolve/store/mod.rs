@@ -648,11 +648,7 @@ impl PgResolveLock {
         let location = PathBuf::from(format!("the resolve lock of {}", url.redacted()));
         let conn = PgConn::new(url.connect()?, location.clone());
         // A host that vanishes without closing the connection releases the lock once
-        // the server notices (TCP keepalives: about a minute, not the system's hours).
-        // Best effort: some systems allow no per-connection settings.
-        let _ = conn.batch(
-            "SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10;              SET tcp_keepalives_count = 3",
-        );
+        // the server notices: `StoreUrl::connect` sets the server's TCP keepalives.
         let wait_ms = wait.as_millis().clamp(1, i32::MAX as u128 / 2) as u64;
         conn.batch(&format!(
             "SET lock_timeout = {wait_ms}; SET statement_timeout = {}",
