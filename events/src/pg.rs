@@ -191,9 +191,11 @@ impl StoreUrl {
             .config
             .connect(NoTls)
             .map_err(|e| connect_error(&self.path(), e))?;
+        // Notices (of `CREATE … IF NOT EXISTS`) stay on the server: they are not ours to log.
         client
             .batch_execute(&format!(
-                "SET lock_timeout = {PG_LOCK_TIMEOUT_MS};
+                "SET client_min_messages = warning;
+                 SET lock_timeout = {PG_LOCK_TIMEOUT_MS};
                  SET statement_timeout = {PG_STATEMENT_TIMEOUT_MS};
                  SET idle_in_transaction_session_timeout = {PG_IDLE_IN_TRANSACTION_MS};"
             ))
@@ -1366,12 +1368,15 @@ pub mod testing {
                 return None;
             };
             let name = format!("tf_test_{}", uuid::Uuid::new_v4().simple());
-            let mut client = StoreUrl::parse(&admin)
-                .and_then(|u| u.connect())
-                .unwrap_or_else(|e| panic!("{TEST_URL_ENV}: {e}"));
-            client
-                .batch_execute(&format!("CREATE DATABASE {name}"))
-                .unwrap_or_else(|e| panic!("creating a test database: {e}"));
+            let create = format!("CREATE DATABASE {name}");
+            off_runtime(|| {
+                let mut client = StoreUrl::parse(&admin)
+                    .and_then(|u| u.connect())
+                    .unwrap_or_else(|e| panic!("{TEST_URL_ENV}: {e}"));
+                client
+                    .batch_execute(&create)
+                    .unwrap_or_else(|e| panic!("creating a test database: {e}"));
+            });
             let url = match admin.rfind('/') {
                 Some(i) => {
                     let (base, rest) = admin.split_at(i);
@@ -1396,12 +1401,22 @@ pub mod testing {
 
     impl Drop for TestDb {
         fn drop(&mut self) {
-            if let Ok(mut c) = StoreUrl::parse(&self.admin).and_then(|u| u.connect()) {
-                let _ = c.batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    self.name
-                ));
-            }
+            let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+            off_runtime(|| {
+                if let Ok(mut c) = StoreUrl::parse(&self.admin).and_then(|u| u.connect()) {
+                    let _ = c.batch_execute(&drop);
+                }
+            });
         }
+    }
+
+    /// Runs `f` on a thread of its own: the synchronous client starts a runtime of its
+    /// own, which it cannot do on a thread of an async test's runtime.
+    fn off_runtime<F: FnOnce() + Send>(f: F) {
+        std::thread::scope(|s| {
+            if let Err(panic) = s.spawn(f).join() {
+                std::panic::resume_unwind(panic);
+            }
+        });
     }
 }

@@ -38,7 +38,7 @@ fn plan_json_for_the_seed_query() {
         .unwrap()
         .iter()
         .any(|b| b == "powerleague"));
-    assert!(!dir.data.exists(), "plan calls nothing and writes nothing");
+    assert!(dir.wrote_nothing(), "plan calls nothing and writes nothing");
 
     assert_exit(&dir.run(&["plan", "x", "--budget", "-1"]), 2);
     assert_exit(&dir.run(&["plan", "x", "--connectors", "serper,nope"]), 2);
@@ -172,6 +172,25 @@ fn ingest_over_http_sends_keys_but_never_records_them() {
             "{} contains the key",
             entry.display()
         );
+    }
+    if let Some(url) = dir.store_url() {
+        // On PostgreSQL the log and the payloads are rows: none holds the key either.
+        let mut db = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+        let rows = db
+            .query(
+                "SELECT 'event ' || seq, payload FROM trustfold.events \
+                 UNION ALL SELECT 'blob ' || encode(hash, 'hex'), bytes FROM trustfold.blobs",
+                &[],
+            )
+            .unwrap();
+        assert!(rows.len() > 10, "the log and payloads are there to search");
+        for row in rows {
+            let (what, bytes): (String, Vec<u8>) = (row.get(0), row.get(1));
+            assert!(
+                !contains(&bytes, planted.as_bytes()),
+                "{what} contains the key"
+            );
+        }
     }
     let responded = dir.events_of_kind("ConnectorResponded");
     assert!(responded

@@ -84,6 +84,9 @@ impl Scratch {
 /// events from the persisted index equal those from a full scan of the log.
 #[test]
 fn runs_decide_against_the_persisted_index_as_against_a_full_scan() {
+    if embedded_only("the identity index file (postgres: src/resolve/store/tests.rs)") {
+        return;
+    }
     let dir = setup();
     for query in [
         "powerleague portobello",
@@ -135,6 +138,9 @@ fn runs_decide_against_the_persisted_index_as_against_a_full_scan() {
 /// the persisted index equal those from a full scan of the log.
 #[test]
 fn coordinate_free_directories_decide_against_the_persisted_index_as_against_a_full_scan() {
+    if embedded_only("the identity index file (postgres: src/resolve/store/tests.rs)") {
+        return;
+    }
     let dir = setup();
     let fhrs = matching_fixture("directories/fhrs_edinburgh.csv");
     let osm = matching_fixture("directories/osm_edinburgh.csv");
@@ -177,6 +183,9 @@ fn coordinate_free_directories_decide_against_the_persisted_index_as_against_a_f
 
 #[test]
 fn rebuild_projections_full_rebuilds_the_identity_index_to_the_same_tables() {
+    if embedded_only("the identity index file (postgres: src/resolve/store/tests.rs)") {
+        return;
+    }
     let dir = setup();
     ingest_offline(&dir, "powerleague portobello");
     ingest_offline(&dir, "tennis edinburgh");
@@ -207,6 +216,9 @@ fn rebuild_projections_full_rebuilds_the_identity_index_to_the_same_tables() {
 
 #[test]
 fn a_damaged_identity_index_is_rebuilt_by_the_next_run() {
+    if embedded_only("the identity index file (postgres: src/resolve/store/tests.rs)") {
+        return;
+    }
     let dir = setup();
     ingest_offline(&dir, "powerleague portobello");
     let good = dir.identity_dump();
@@ -237,6 +249,9 @@ fn a_damaged_identity_index_is_rebuilt_by_the_next_run() {
 
 #[test]
 fn another_cell_size_rebuilds_the_index_and_other_thresholds_keep_it() {
+    if embedded_only("the identity index file (postgres: src/resolve/store/tests.rs)") {
+        return;
+    }
     let dir = setup();
     ingest_offline(&dir, "powerleague portobello");
     let first = dir.identity_store();

@@ -779,14 +779,7 @@ fn projections_caught_up_run_by_run_equal_a_rebuild_from_the_log() {
 
     // Reading catches the projections up; then compare with a rebuild of the whole log.
     assert!(dir.entities().len() > 10);
-    let dump = || {
-        trustfold_projections::Projections::new(&dir.data)
-            .open_read()
-            .unwrap()
-            .expect("projections exist")
-            .dump()
-            .unwrap()
-    };
+    let dump = || dir.projection_dump();
     let incremental = dump();
     assert!(
         incremental.contains("example.org/portobello"),
@@ -796,10 +789,10 @@ fn projections_caught_up_run_by_run_equal_a_rebuild_from_the_log() {
         incremental.contains("ambiguous_match"),
         "the review is folded"
     );
-    let current = std::fs::read_to_string(dir.projections().join("CURRENT")).unwrap();
+    let current = dir.projection_pointer();
     assert_success(&dir.tf(&["rebuild-projections", "--full"]));
     assert_ne!(
-        std::fs::read_to_string(dir.projections().join("CURRENT")).unwrap(),
+        dir.projection_pointer(),
         current,
         "a fresh database was built"
     );

@@ -148,6 +148,9 @@ fn a_writer_killed_mid_stream_leaves_no_partial_batch() {
 
 #[test]
 fn verify_names_the_seq_of_a_changed_payload_byte() {
+    if embedded_only("rows of log.sqlite3 altered (postgres: migrate.rs tampering test)") {
+        return;
+    }
     let dir = setup();
     dir.append(20, 4);
     assert_success(&dir.run(&["verify"]));
@@ -172,6 +175,9 @@ fn verify_names_the_seq_of_a_changed_payload_byte() {
 
 #[test]
 fn verify_names_the_seq_of_a_deleted_row() {
+    if embedded_only("rows of log.sqlite3 altered (postgres: migrate.rs tampering test)") {
+        return;
+    }
     let dir = setup();
     dir.append(20, 4);
     sqlite(&dir.log())
@@ -182,6 +188,9 @@ fn verify_names_the_seq_of_a_deleted_row() {
 
 #[test]
 fn verify_names_the_seq_of_two_swapped_rows() {
+    if embedded_only("rows of log.sqlite3 altered (postgres: migrate.rs tampering test)") {
+        return;
+    }
     let dir = setup();
     dir.append(20, 4);
     sqlite(&dir.log())
@@ -192,6 +201,9 @@ fn verify_names_the_seq_of_two_swapped_rows() {
 
 #[test]
 fn verify_detects_a_corrupted_blob() {
+    if embedded_only("a blob file altered on disk") {
+        return;
+    }
     let dir = setup();
     let out = dir.run(&[
         "dev",
@@ -228,6 +240,9 @@ fn verify_detects_a_corrupted_blob() {
 
 #[test]
 fn a_garbage_or_truncated_log_is_a_clear_error_not_a_panic() {
+    if embedded_only("a damaged log.sqlite3") {
+        return;
+    }
     let dir = setup();
     std::fs::create_dir_all(&dir.data).unwrap();
     std::fs::write(
@@ -265,6 +280,9 @@ fn a_garbage_or_truncated_log_is_a_clear_error_not_a_panic() {
 
 #[test]
 fn a_data_dir_that_is_a_file_is_refused() {
+    if embedded_only("the data dir as a file") {
+        return;
+    }
     let dir = setup();
     std::fs::write(&dir.data, b"not a directory").unwrap();
     for args in [
@@ -285,6 +303,9 @@ fn a_data_dir_that_is_a_file_is_refused() {
 
 #[test]
 fn a_read_only_data_dir_refuses_writes_and_still_verifies() {
+    if embedded_only("a read-only data dir") {
+        return;
+    }
     use std::os::unix::fs::PermissionsExt;
     let dir = setup();
     dir.append(5, 5);
@@ -300,6 +321,9 @@ fn a_read_only_data_dir_refuses_writes_and_still_verifies() {
 
 #[test]
 fn a_missing_data_dir_is_a_clear_error() {
+    if embedded_only("a missing data dir") {
+        return;
+    }
     let dir = setup();
     let out = dir.run(&["events"]);
     assert_exit(&out, 2);

@@ -60,6 +60,10 @@ fn setup() -> Scratch {
                 .unwrap_or_else(|| panic!("{BACKEND_ENV}=postgres needs TRUSTFOLD_TEST_PG_URL")),
         )
     });
+    if pg.is_some() {
+        // Where a worker on PostgreSQL keeps its settings (trust.toml, matching.toml).
+        std::fs::create_dir_all(&data).unwrap();
+    }
     Scratch {
         _tmp: tmp,
         data,
@@ -275,8 +279,13 @@ fn clean_env(cmd: &mut Command) -> &mut Command {
     cmd
 }
 
+/// Every file under `root` (none when it does not exist: a worker on PostgreSQL may have
+/// written no file at all).
 fn walk(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
+    if !root.exists() {
+        return out;
+    }
     let mut stack = vec![root.to_path_buf()];
     while let Some(p) = stack.pop() {
         for e in std::fs::read_dir(&p).unwrap() {
@@ -396,12 +405,54 @@ impl Scratch {
 
     /// Every projection table as text (for comparing an incremental fold with a rebuild).
     fn projection_dump(&self) -> String {
-        trustfold_projections::Projections::new(&self.data)
+        let store = match self.store_url() {
+            Some(url) => trustfold_projections::ProjectionStore::Postgres(Box::new(
+                trustfold_projections::PgProjections::new(
+                    &trustfold_events::StoreUrl::parse(url).unwrap(),
+                ),
+            )),
+            None => trustfold_projections::ProjectionStore::Embedded(
+                trustfold_projections::Projections::new(&self.data),
+            ),
+        };
+        store
             .open_read()
             .unwrap()
             .expect("projections exist")
             .dump()
             .unwrap()
+    }
+
+    /// Whether nothing was stored: no file in the data dir and, on PostgreSQL, no schema
+    /// of trustfold's in the database.
+    fn wrote_nothing(&self) -> bool {
+        let no_files = walk(&self.data).is_empty();
+        let no_schemas = self.store_url().is_none_or(|url| {
+            let n: i64 = ::postgres::Client::connect(url, ::postgres::NoTls)
+                .unwrap()
+                .query_one(
+                    "SELECT count(*) FROM pg_namespace \
+                     WHERE nspname = 'trustfold' OR nspname LIKE 'tf%\\_%'",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            n == 0
+        });
+        no_files && no_schemas
+    }
+
+    /// Which projections build is live: `projections/CURRENT`, or the schema PostgreSQL's
+    /// pointer row names (a rebuild changes it; a catch-up does not).
+    fn projection_pointer(&self) -> String {
+        match self.store_url() {
+            Some(url) => ::postgres::Client::connect(url, ::postgres::NoTls)
+                .unwrap()
+                .query_one("SELECT schema_name FROM trustfold.projection_current", &[])
+                .unwrap()
+                .get(0),
+            None => std::fs::read_to_string(self.projections().join("CURRENT")).unwrap(),
+        }
     }
 
     /// The live projection database, as `projections/CURRENT` names it.

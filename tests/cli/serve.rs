@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::{
-    assert_exit, assert_success, clean_env, embedded_only, setup, stderr, write, Scratch,
-    CLUB_FOUNDING, CLUB_IN_REVIEW, MAP,
+    assert_exit, assert_success, clean_env, setup, stderr, write, Scratch, CLUB_FOUNDING,
+    CLUB_IN_REVIEW, MAP,
 };
 
 const TOKEN: &str = "e2e-token-0123456789abcdef";
@@ -20,9 +20,6 @@ const TOKEN: &str = "e2e-token-0123456789abcdef";
 /// ingest on PostgreSQL waits for the identity index there (`resolve::store`). The server
 /// opens its stores through `DataDir` like every command, so they should run on both once
 /// ingests do.
-const ON_POSTGRES_LATER: &str =
-    "serve (its tests ingest; the identity index on PostgreSQL is not built yet)";
-
 /// A hostile name from a source: a script, quotes, an ampersand, a right-to-left override.
 const HOSTILE_NAME: &str =
     "<script>window.__pwned=1</script> \"Quoted\" 'single' & \u{202e}gnirts-LTR\u{202c} Café שלום";
@@ -206,9 +203,6 @@ async fn wait_until_ended(http: &reqwest::Client, server: &Server, run_id: &str)
 
 #[test]
 fn serve_refuses_bad_arguments_and_warns_loudly_off_loopback() {
-    if embedded_only(ON_POSTGRES_LATER) {
-        return;
-    }
     let dir = setup();
     // No log yet: nothing to serve, and it says how to make one.
     let out = dir.tf(&["serve", "--token", TOKEN]);
@@ -242,9 +236,6 @@ fn serve_refuses_bad_arguments_and_warns_loudly_off_loopback() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_entities_filters_and_the_api_list_the_same_documents() {
-    if embedded_only(ON_POSTGRES_LATER) {
-        return;
-    }
     let dir = setup();
     populate(&dir);
     let server = Server::start(&dir, &["--token", TOKEN], &[]);
@@ -279,9 +270,6 @@ async fn the_cli_entities_filters_and_the_api_list_the_same_documents() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_is_printed_once_in_the_login_url_and_never_reaches_the_logs() {
-    if embedded_only(ON_POSTGRES_LATER) {
-        return;
-    }
     let dir = setup();
     populate(&dir);
     let mut child = clean_env(&mut dir.cmd())
@@ -349,9 +337,6 @@ async fn the_token_is_printed_once_in_the_login_url_and_never_reaches_the_logs()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_over_http_are_bounded_and_a_cancel_records_run_cancelled_with_who_asked() {
-    if embedded_only(ON_POSTGRES_LATER) {
-        return;
-    }
     let dir = setup();
     populate(&dir);
     // Each run sleeps after fetching, long enough to be cancelled there.
@@ -441,9 +426,6 @@ async fn runs_over_http_are_bounded_and_a_cancel_records_run_cancelled_with_who_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_clients_read_entity_pages_while_a_run_ingests_and_none_sees_an_error() {
-    if embedded_only(ON_POSTGRES_LATER) {
-        return;
-    }
     let dir = setup();
     populate(&dir);
     let server = Server::start(&dir, &["--token", TOKEN], &[]);
@@ -684,9 +666,6 @@ impl Browser {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_provenance_flow_in_a_real_browser() {
-    if embedded_only(ON_POSTGRES_LATER) {
-        return;
-    }
     let driver = match start_driver() {
         Ok(d) => d,
         Err(why) => return browser_unavailable(&why),

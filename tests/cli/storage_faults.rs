@@ -251,6 +251,9 @@ fn a_full_disk_ends_an_import_with_run_failed_within_seconds_and_the_import_succ
 
 #[test]
 fn a_disk_that_fills_during_the_stages_rolls_the_batch_back_and_records_run_failed() {
+    if embedded_only("storage faults of the data dir's files") {
+        return;
+    }
     let Some((fs, dir)) = on_tmpfs("8m") else {
         return;
     };
@@ -291,6 +294,9 @@ fn a_disk_that_fills_during_the_stages_rolls_the_batch_back_and_records_run_fail
 
 #[test]
 fn commands_run_while_the_disk_is_full_say_disk_full_and_leave_every_store_openable() {
+    if embedded_only("storage faults of the data dir's files") {
+        return;
+    }
     let Some((fs, dir)) = on_tmpfs("6m") else {
         return;
     };
@@ -341,6 +347,9 @@ fn commands_run_while_the_disk_is_full_say_disk_full_and_leave_every_store_opena
 
 #[test]
 fn an_old_sled_blob_store_with_an_unfinished_snapshot_is_migrated_not_refused() {
+    if embedded_only("storage faults of the data dir's files") {
+        return;
+    }
     let dir = setup();
     assert_success(&dir.tf(&["ingest", SEED]));
     let entities = dir.entities();
@@ -389,6 +398,9 @@ fn an_old_sled_blob_store_with_an_unfinished_snapshot_is_migrated_not_refused() 
 
 #[test]
 fn a_deleted_or_emptied_log_beside_blobs_and_projections_is_refused_with_exit_3() {
+    if embedded_only("storage faults of the data dir's files") {
+        return;
+    }
     let dir = setup();
     assert_success(&dir.tf(&["ingest", SEED]));
     let n = dir.event_count();
@@ -447,6 +459,9 @@ fn a_deleted_or_emptied_log_beside_blobs_and_projections_is_refused_with_exit_3(
 
 #[test]
 fn one_corrupt_blob_is_named_with_every_event_naming_it_and_ingests_keep_working() {
+    if embedded_only("storage faults of the data dir's files") {
+        return;
+    }
     let dir = setup();
     assert_success(&dir.tf(&["ingest", SEED]));
     let csv = venues_csv("CB", 12, 0);
@@ -500,6 +515,9 @@ fn one_corrupt_blob_is_named_with_every_event_naming_it_and_ingests_keep_working
 
 #[test]
 fn a_data_dir_on_read_only_media_verifies_and_reads_and_writers_fail_with_exit_1() {
+    if embedded_only("storage faults of the data dir's files") {
+        return;
+    }
     let Some((fs, dir)) = on_tmpfs("16m") else {
         return;
     };
@@ -573,6 +591,9 @@ fn a_data_dir_on_read_only_media_verifies_and_reads_and_writers_fail_with_exit_1
 
 #[test]
 fn orphans_of_killed_or_failed_rebuilds_are_removed_but_not_the_live_database_or_a_live_rebuild() {
+    if embedded_only("storage faults of the data dir's files") {
+        return;
+    }
     let dir = setup();
     assert_success(&dir.tf(&["ingest", SEED]));
     let live = dir.live_projection();
@@ -650,6 +671,9 @@ fn orphans_of_killed_or_failed_rebuilds_are_removed_but_not_the_live_database_or
 
 #[test]
 fn a_rebuild_that_runs_out_of_space_leaves_no_partial_file_and_the_old_projections_in_place() {
+    if embedded_only("storage faults of the data dir's files") {
+        return;
+    }
     let Some((fs, dir)) = on_tmpfs("16m") else {
         return;
     };
@@ -689,6 +713,9 @@ fn a_rebuild_that_runs_out_of_space_leaves_no_partial_file_and_the_old_projectio
 
 #[test]
 fn sigint_in_the_extract_resolve_or_identity_stage_cancels_the_run_with_exit_130() {
+    if embedded_only("storage faults of the data dir's files") {
+        return;
+    }
     for (stage, recorded_stage) in [
         ("extract", "extract"),
         ("resolve", "resolve"),
@@ -738,6 +765,9 @@ fn sigint_in_the_extract_resolve_or_identity_stage_cancels_the_run_with_exit_130
 
 #[test]
 fn an_import_stopped_by_sigint_is_cancelled_and_one_killed_with_sigkill_is_resumed_or_closed() {
+    if embedded_only("storage faults of the data dir's files") {
+        return;
+    }
     let csv = venues_csv("IMP", 40, 0);
     let reference = setup();
     assert_success(&import_csv(&reference, "imp.csv", &csv, &[]));
@@ -871,6 +901,9 @@ fn reference_responses() -> usize {
 
 #[test]
 fn an_import_with_one_id_on_rows_that_disagree_is_refused_unless_told_which_row_wins() {
+    if embedded_only("storage faults of the data dir's files") {
+        return;
+    }
     let csv = "id,name,addr,city,pc,phone,lat,lon\n\
         D-1,Meadowbank Sports Centre,139 London Road,Edinburgh,EH7 6AE,,55.9581,-3.1529\n\
         D-2,Leith Victoria Pool,Junction Place,Edinburgh,EH6 5JA,,55.9700,-3.1740\n\
@@ -924,6 +957,9 @@ fn an_import_with_one_id_on_rows_that_disagree_is_refused_unless_told_which_row_
 
 #[test]
 fn a_name_over_the_limit_is_skipped_as_too_long_with_its_length_and_the_limit() {
+    if embedded_only("storage faults of the data dir's files") {
+        return;
+    }
     let long = format!("The {}Sports Ground", "Very ".repeat(60));
     let csv = format!(
         "id,name,addr,city,pc,phone,lat,lon\n\
@@ -951,6 +987,9 @@ fn a_name_over_the_limit_is_skipped_as_too_long_with_its_length_and_the_limit() 
 
 #[test]
 fn verify_names_a_row_added_by_hand_as_added_outside_trustfold() {
+    if embedded_only("storage faults of the data dir's files") {
+        return;
+    }
     let dir = setup();
     assert_success(&dir.tf(&["ingest", SEED]));
     let n = dir.event_count() as i64;
@@ -988,6 +1027,9 @@ fn verify_names_a_row_added_by_hand_as_added_outside_trustfold() {
 
 #[test]
 fn storage_faults_exit_1_and_no_process_waits_for_another_to_release_the_blob_store() {
+    if embedded_only("storage faults of the data dir's files") {
+        return;
+    }
     let dir = setup();
     let mut cmd = dir.tf_cmd(&["ingest", SEED]);
     cmd.env("TRUSTFOLD_FAILPOINT", "sleep:identity:30000");
@@ -1024,6 +1066,9 @@ fn storage_faults_exit_1_and_no_process_waits_for_another_to_release_the_blob_st
 
 #[test]
 fn head_prints_an_anchor_that_verify_expect_holds_the_log_to() {
+    if embedded_only("storage faults of the data dir's files") {
+        return;
+    }
     let dir = setup();
     assert_success(&dir.tf(&["ingest", SEED]));
     assert_success(&dir.tf(&["ingest", "tennis edinburgh"]));
@@ -1082,6 +1127,9 @@ fn head_prints_an_anchor_that_verify_expect_holds_the_log_to() {
 
 #[test]
 fn ingest_and_rebuild_stop_at_a_tampered_event_instead_of_folding_it() {
+    if embedded_only("storage faults of the data dir's files") {
+        return;
+    }
     let tamper = |dir: &Scratch, seq: u64| {
         sqlite(&dir.log())
             .execute(
