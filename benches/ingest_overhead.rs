@@ -32,6 +32,12 @@
 //! - re-observations: some register files imported again with a tenth of their rows
 //!   changed (a new phone, a moved pin, a longer name).
 //!
+//! 3. With `TRUSTFOLD_BENCH_PG_URL=postgres://…/postgres` (a server whose user may create
+//!    databases): the large data dir is migrated once into a database of its own
+//!    (`trustfold migrate`), and the same ingest runs with `--store` on a fresh copy of it
+//!    per repeat (`CREATE DATABASE … TEMPLATE`, not timed), printed beside the embedded
+//!    large-dir ingest of the same run. Goal: <= 2x the embedded store.
+//!
 //! It is generated once per size and kept under
 //! `target/bench-data/ingest-overhead/<generator version>-<events>/` (delete it to make a
 //! new one); generation prints its own timings. Before timing anything, a reading command
@@ -841,7 +847,14 @@ fn main() {
             .push((ran.wall.as_secs_f64(), ran.max_rss_mb));
         let _ = std::fs::remove_dir_all(&copy);
     }
+
+    let on_pg = std::env::var("TRUSTFOLD_BENCH_PG_URL")
+        .ok()
+        .map(|admin| pg_ingests(&bin, &large, &scratch, &admin, repeats));
     let _ = std::fs::remove_dir_all(&scratch);
+    if let Some(runs) = on_pg {
+        figures.insert("ingest, large pg", runs);
+    }
 
     println!();
     println!(
@@ -881,4 +894,65 @@ fn main() {
         "import of the register: large / empty = {import_ratio:.2} (goal <= {GOAL_IMPORT_RATIO}: {})",
         verdict(import_ratio <= GOAL_IMPORT_RATIO)
     );
+    if let Some((pg, _)) = med.get("ingest, large pg") {
+        let ratio = pg / med["ingest, large"].0;
+        println!(
+            "ingest \"{QUERY}\" on the large log: PostgreSQL / embedded = {ratio:.2} (goal <= {GOAL_PG_RATIO}: {})",
+            verdict(ratio <= GOAL_PG_RATIO)
+        );
+    }
+}
+
+/// The ingest on PostgreSQL is at most this many times the embedded one (issue 12).
+const GOAL_PG_RATIO: f64 = 2.0;
+
+/// `url` naming database `db` instead.
+fn with_database(url: &str, db: &str) -> String {
+    let (base, rest) = url
+        .rsplit_once('/')
+        .unwrap_or_else(|| fail("the URL needs /DATABASE"));
+    let query = rest.find('?').map(|q| &rest[q..]).unwrap_or("");
+    format!("{base}/{db}{query}")
+}
+
+/// Migrates the large dir into a database once, then times the ingest on a fresh copy of
+/// it per repeat. Databases are dropped at the end.
+fn pg_ingests(
+    bin: &Path,
+    large: &Path,
+    scratch: &Path,
+    admin: &str,
+    repeats: usize,
+) -> Vec<(f64, f64)> {
+    let mut db = postgres::Client::connect(admin, postgres::NoTls)
+        .unwrap_or_else(|e| fail(&format!("TRUSTFOLD_BENCH_PG_URL: {e}")));
+    let base = format!("tf_bench_ingest_{}", std::process::id());
+    db.batch_execute(&format!("CREATE DATABASE {base}"))
+        .unwrap_or_else(|e| fail(&format!("creating {base}: {e}")));
+    let copy = scratch.join("large-migrated");
+    copy_dir(large, &copy);
+    let t = Instant::now();
+    run(
+        bin,
+        &copy,
+        &["migrate", "--to", &with_database(admin, &base)],
+    );
+    let _ = std::fs::remove_dir_all(&copy);
+    println!(
+        "large data dir migrated to PostgreSQL in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let mut runs = Vec::new();
+    for r in 0..repeats {
+        let name = format!("{base}_{r}");
+        db.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {base}"))
+            .unwrap_or_else(|e| fail(&format!("copying {base}: {e}")));
+        let settings = scratch.join(format!("pg-settings-{r}"));
+        let url = with_database(admin, &name);
+        let ran = run(bin, &settings, &["--store", &url, "ingest", QUERY]);
+        runs.push((ran.wall.as_secs_f64(), ran.max_rss_mb));
+        let _ = db.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    }
+    let _ = db.batch_execute(&format!("DROP DATABASE IF EXISTS {base} WITH (FORCE)"));
+    runs
 }
