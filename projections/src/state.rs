@@ -702,7 +702,11 @@ pub fn apply(state: &mut State, ev: ProjectionEvent) {
                     reason: p.reason.clone(),
                 },
             );
-            mark(state.untracked, &mut state.dirty_merged, &p.merged_entity_id);
+            mark(
+                state.untracked,
+                &mut state.dirty_merged,
+                &p.merged_entity_id,
+            );
             // Dirty and absent: the writer deletes its row.
             mark(
                 state.untracked,

@@ -345,7 +345,13 @@ pub fn merge(db: &ProjectionDb, store: &dyn EventStore, req: &MergeRequest) -> R
                 entity_id: keep.entity_id.clone(),
             },
             &decided_by,
-            &["MergeDecided", &m.candidate_id, "merge", &gone.entity_id, &version],
+            &[
+                "MergeDecided",
+                &m.candidate_id,
+                "merge",
+                &gone.entity_id,
+                &version,
+            ],
         ));
     }
     let moved: Vec<String> = members.iter().map(|m| m.candidate_id.clone()).collect();
@@ -496,7 +502,11 @@ pub fn run_split(data_dir: &Place, trust: Option<&Path>, args: SplitArgs) -> Res
             if done.moved.len() == 1 { "" } else { "s" },
             text("into_slug"),
             done.into_entity_id,
-            if done.new_entity { ", a new entity" } else { "" }
+            if done.new_entity {
+                ", a new entity"
+            } else {
+                ""
+            }
         );
     }
     Ok(ExitCode::SUCCESS)

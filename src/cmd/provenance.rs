@@ -180,7 +180,9 @@ pub fn corrections(store: &dyn EventStore, identity: &[RecordedEvent]) -> Result
                 // The correction itself, in the stream of the entity the record left.
                 let doc = stream.iter().find_map(|c| match &c.payload {
                     EventPayload::EntitySplit(p)
-                        if kind == "split" && p.candidate_id == m.candidate_id && c.seq > ev.seq =>
+                        if kind == "split"
+                            && p.candidate_id == m.candidate_id
+                            && c.seq > ev.seq =>
                     {
                         Some(json!({
                             "kind": "split",
@@ -436,13 +438,21 @@ fn render_corrections(c: &Corrections) -> String {
                 s(v, "candidate_id"),
                 s(v, "from"),
                 s(v, "into"),
-                if v["new_entity"] == true { " (new)" } else { "" }
+                if v["new_entity"] == true {
+                    " (new)"
+                } else {
+                    ""
+                }
             );
             vec![s(v, "candidate_id")]
         } else {
             let ids: Vec<String> = v["candidate_ids"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
