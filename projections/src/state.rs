@@ -578,6 +578,14 @@ pub fn apply(state: &mut State, ev: ProjectionEvent) {
             }
         }
         EventPayload::MergeDecided(p) => match &p.decision {
+            MergeOutcome::NewEntity { entity_id } if state.merged.contains_key(entity_id) => {
+                // Ids are never reused: an entity merged away is not founded again (no
+                // command writes this; a hand-made log might), its survivor takes the record.
+                let into = state.merged[entity_id].into.clone();
+                if state.entities.contains_key(&into) {
+                    state.attach(&p.candidate_id, &into, seq, &p.decided_by);
+                }
+            }
             MergeOutcome::NewEntity { entity_id } => {
                 if !state.entities.contains_key(entity_id) {
                     let base = state.founding_slug_base(&p.candidate_id, entity_id);

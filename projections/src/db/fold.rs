@@ -501,6 +501,10 @@ impl Loader<'_> {
                 self.load_candidate(state, &p.candidate_id)?;
                 match &p.decision {
                     MergeOutcome::NewEntity { entity_id } => {
+                        self.load_merged(state, entity_id)?;
+                        if let Some(into) = state.merged.get(entity_id).map(|m| m.into.clone()) {
+                            self.load_entity(state, &into)?;
+                        }
                         self.load_entity(state, entity_id)?;
                         // The slug comes from the founding record's name.
                         let base = state.founding_slug_base(&p.candidate_id, entity_id);
@@ -526,7 +530,16 @@ impl Loader<'_> {
                     .map_or(p.entity_id.clone(), |m| m.into.clone());
                 self.load_entity(state, &into)?;
                 self.load_entity(state, &p.merged_entity_id)?;
-                self.load_members(state, &p.merged_entity_id)?;
+                // Its members with the records that repeat them: any left join the
+                // survivor, their repeats with them.
+                let members: Vec<String> = state
+                    .entities
+                    .get(&p.merged_entity_id)
+                    .map(|e| e.members.iter().cloned().collect())
+                    .unwrap_or_default();
+                for cid in members {
+                    self.load_candidate(state, &cid)?;
+                }
                 self.load_aliases_of(state, &p.merged_entity_id)?;
             }
             EventPayload::ReviewRequested(p) => self.load_review(state, &p.review_id)?,
