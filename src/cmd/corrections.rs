@@ -390,16 +390,15 @@ pub fn merge(db: &ProjectionDb, store: &dyn EventStore, req: &MergeRequest) -> R
     })
 }
 
-/// The `split --json` document (also the server's answer).
+/// The `split --json` document (also the server's answer). It names only entities that
+/// existed before the split, so it is the same before and after the catch-up.
 pub fn split_document(db: &ProjectionDb, s: &Split) -> Result<Value> {
-    let slug = |eid: &str| -> Result<Option<String>> { Ok(db.entity(eid)?.map(|(m, _)| m.slug)) };
     Ok(json!({
         "entity_id": s.entity_id,
-        "slug": slug(&s.entity_id)?,
+        "slug": db.entity(&s.entity_id)?.map(|(m, _)| m.slug),
         "candidate_id": s.candidate_id,
         "moved": s.moved,
         "into_entity_id": s.into_entity_id,
-        "into_slug": slug(&s.into_entity_id)?,
         "new_entity": s.new_entity,
         "seqs": s.seqs,
     }))
@@ -486,21 +485,25 @@ pub fn run_split(data_dir: &Place, trust: Option<&Path>, args: SplitArgs) -> Res
             by,
         },
     )?;
+    let doc = split_document(&db, &done)?;
     drop(db);
     project::catch_up(&dir, &*store, &policy, false)?;
-    let db = project::open_for_reading(data_dir, &policy)?;
-    let doc = split_document(&db, &done)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        let text = |k: &str| doc[k].as_str().unwrap_or("?").to_string();
+        let db = project::open_for_reading(data_dir, &policy)?;
+        let slug = |eid: &str| -> Result<String> {
+            Ok(db
+                .entity(eid)?
+                .map_or_else(|| eid.to_string(), |(m, _)| m.slug))
+        };
         println!(
             "{} left {} ({} record{}); it is now part of {} ({}){}",
             done.candidate_id,
-            text("slug"),
+            slug(&done.entity_id)?,
             done.moved.len(),
             if done.moved.len() == 1 { "" } else { "s" },
-            text("into_slug"),
+            slug(&done.into_entity_id)?,
             done.into_entity_id,
             if done.new_entity {
                 ", a new entity"
@@ -527,10 +530,9 @@ pub fn run_merge(data_dir: &Place, trust: Option<&Path>, args: MergeArgs) -> Res
             by,
         },
     )?;
+    let doc = merge_document(&db, &done)?;
     drop(db);
     project::catch_up(&dir, &*store, &policy, false)?;
-    let db = project::open_for_reading(data_dir, &policy)?;
-    let doc = merge_document(&db, &done)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
@@ -546,4 +548,50 @@ pub fn run_merge(data_dir: &Place, trust: Option<&Path>, args: MergeArgs) -> Res
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The server's identity corrections: the same functions as the commands
+/// (`web::identity::IdentityCorrections`, passed to `AppState::new` by `serve`).
+#[derive(Debug, Default)]
+pub struct Corrections;
+
+impl crate::web::identity::IdentityCorrections for Corrections {
+    fn split(
+        &self,
+        db: &ProjectionDb,
+        store: &dyn EventStore,
+        req: &crate::web::identity::SplitRequest,
+    ) -> Result<Value> {
+        let done = split(
+            db,
+            store,
+            &SplitRequest {
+                entity: req.entity.clone(),
+                candidate: req.candidate_id.clone(),
+                into: req.into.clone(),
+                reason: req.reason.clone(),
+                by: req.by.clone(),
+            },
+        )?;
+        split_document(db, &done)
+    }
+
+    fn merge(
+        &self,
+        db: &ProjectionDb,
+        store: &dyn EventStore,
+        req: &crate::web::identity::MergeRequest,
+    ) -> Result<Value> {
+        let done = merge(
+            db,
+            store,
+            &MergeRequest {
+                entity: req.entity.clone(),
+                other: req.other.clone(),
+                reason: req.reason.clone(),
+                by: req.by.clone(),
+            },
+        )?;
+        merge_document(db, &done)
+    }
 }

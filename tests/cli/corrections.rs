@@ -86,8 +86,11 @@ fn a_split_record_stays_out_on_reingest_and_a_merged_entity_answers_to_its_old_s
     let done: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(done["new_entity"], true);
     assert_eq!(done["entity_id"], seed_id.as_str());
-    let new_slug = done["into_slug"].as_str().unwrap().to_string();
     let new_id = done["into_entity_id"].as_str().unwrap().to_string();
+    let new_slug = dir.tf_json(&["provenance", &new_id, "--json"])["slug"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let after_split = slugs(&dir);
     eprintln!("counts: after split {} entities", after_split.len());
     assert_eq!(after_split.len(), before.len() + 1);
