@@ -432,6 +432,7 @@ pub struct SplitArgs {
     /// Who (default: $USER).
     #[arg(long)]
     pub by: Option<String>,
+    /// Print what was recorded as JSON (the server's answer).
     #[arg(long)]
     pub json: bool,
 }
@@ -448,6 +449,7 @@ pub struct MergeArgs {
     /// Who (default: $USER).
     #[arg(long)]
     pub by: Option<String>,
+    /// Print what was recorded as JSON (the server's answer).
     #[arg(long)]
     pub json: bool,
 }

@@ -146,6 +146,7 @@ fn a_split_record_stays_out_on_reingest_and_a_merged_entity_answers_to_its_old_s
         .find(|s| **s != seed_slug)
         .expect("the fixture has a second entity")
         .clone();
+    let merge_at = dir.event_count();
     let out = dir.tf(&[
         "merge", &other, &new_slug, "--reason", "one site", "--by", "bob",
     ]);
@@ -180,6 +181,19 @@ fn a_split_record_stays_out_on_reingest_and_a_merged_entity_answers_to_its_old_s
         assert!(stderr(&out).contains("was merged into"), "{}", stderr(&out));
     }
     assert_eq!(holder(&dir, &osm), other);
+    // The old slug as of before the merge is the entity it named then.
+    let then = dir.tf_json(&[
+        "provenance",
+        &new_slug,
+        "--as-of",
+        &merge_at.to_string(),
+        "--json",
+    ]);
+    assert_eq!(then["entity_id"], new_id.as_str());
+    assert_eq!(
+        sources_of(&then),
+        BTreeSet::from(["openstreetmap".to_string()])
+    );
     let survivor = dir.tf_json(&["provenance", &other, "--json"]);
     let merge = survivor["corrections"]
         .as_array()
@@ -354,5 +368,70 @@ fn bad_corrections_exit_2_name_the_input_and_append_nothing() {
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line: {err}");
     }
     assert_eq!(dir.event_count(), events, "nothing appended");
+    assert_success(&dir.tf(&["verify"]));
+}
+
+#[test]
+fn a_split_into_an_alias_joins_the_survivor() {
+    let dir = setup();
+    ingest_offline(&dir, SEED);
+    let seed = portobello(&dir);
+    let slug = seed["slug"].as_str().unwrap().to_string();
+    let seed_id = seed["entity_id"].as_str().unwrap().to_string();
+    let osm = member_of(&dir, &slug, "openstreetmap");
+    let all = slugs(&dir);
+    let mut others = all.iter().filter(|s| **s != slug);
+    let (keep, gone) = (
+        others.next().unwrap().clone(),
+        others.next().unwrap().clone(),
+    );
+    assert_success(&dir.tf(&["merge", &keep, &gone, "--reason", "one club"]));
+    let keep_id = dir.tf_json(&["provenance", &keep, "--json"])["entity_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = dir.tf(&[
+        "split",
+        &slug,
+        "--candidate",
+        &osm,
+        "--into",
+        &gone,
+        "--reason",
+        "their pitch",
+        "--json",
+    ]);
+    assert_success(&out);
+    let done: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(done["new_entity"], false);
+    assert_eq!(done["into_entity_id"], keep_id.as_str());
+    assert_eq!(holder(&dir, &osm), keep);
+    let doc = dir.tf_json(&["provenance", &keep, "--json"]);
+    let moved = doc["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["candidate_id"] == osm.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        moved["decision"]["decided_by"],
+        format!("split:{seed_id}").as_str()
+    );
+    assert_eq!(moved["original_decision"]["decided_by"], "matcher");
+    // The alias of an alias: merging the survivor moves the old alias on.
+    assert_success(&dir.tf(&["merge", &slug, &keep, "--reason", "all one site"]));
+    let doc = dir.tf_json(&["provenance", &gone, "--json"]);
+    assert_eq!(
+        doc["slug"],
+        slug.as_str(),
+        "{gone} resolves to the last survivor"
+    );
+    assert_eq!(slugs(&dir).len(), all.len() - 2);
+    if !on_postgres() {
+        let incremental = dir.projection_dump();
+        assert_success(&dir.tf(&["rebuild-projections", "--full"]));
+        assert_eq!(incremental, dir.projection_dump());
+    }
     assert_success(&dir.tf(&["verify"]));
 }
