@@ -106,8 +106,8 @@ fn stream_version(db: &ProjectionDb, store: &dyn EventStore, entity_id: &str) ->
     let folded = db.meta()?.checkpoint_seq;
     if events.last().is_some_and(|ev| ev.seq > folded) {
         return Err(conflict(format!(
-            "entity {entity_id} changed since the projections were last caught up; \
-             look at it again and retry"
+            "entity {entity_id} was changed by someone else just now; nothing was \
+             recorded: look at it again (`trustfold provenance`) and retry"
         )));
     }
     Ok(events.len() as u64)
@@ -158,6 +158,13 @@ fn append(store: &dyn EventStore, batch: AppendBatch, what: &str) -> Result<Vec<
         ) => Err(retry()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The resolve lock the runs decide identity under (`projections/RESOLVE.LOCK`, or its
+/// PostgreSQL advisory lock), held from a correction's reading of the stream versions to
+/// its append.
+fn resolve_turn(store: &dyn EventStore) -> Result<crate::resolve::store::ResolveGuard> {
+    Ok(crate::resolve::store::IdentityStore::of_log(store).resolve_lock()?)
 }
 
 fn move_event(stream: &str, cid: &str, outcome: MergeOutcome, by: &str, id: &[&str]) -> NewEvent {
@@ -226,6 +233,10 @@ pub fn split(db: &ProjectionDb, store: &dyn EventStore, req: &SplitRequest) -> R
         }
         None => None,
     };
+    // Corrections and runs' identity decisions take turns: a run decides from an index
+    // that includes every correction before it, and no correction lands between a run's
+    // reading of the index and the append of its decisions.
+    let _turn = resolve_turn(store)?;
     let v_from = stream_version(db, store, &from.entity_id)?;
     let decided_by = format!("split:{}", from.entity_id);
     let version = v_from.to_string();
@@ -330,6 +341,7 @@ pub fn merge(db: &ProjectionDb, store: &dyn EventStore, req: &MergeRequest) -> R
         .iter()
         .filter(|m| m.follows.as_deref().is_none_or(|l| !ids.contains(l)))
         .collect();
+    let _turn = resolve_turn(store)?;
     let v_keep = stream_version(db, store, &keep.entity_id)?;
     let v_gone = stream_version(db, store, &gone.entity_id)?;
     let keep_stream = format!("entity/{}", keep.entity_id);

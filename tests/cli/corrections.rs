@@ -231,58 +231,93 @@ fn a_split_record_stays_out_on_reingest_and_a_merged_entity_answers_to_its_old_s
     assert_success(&dir.tf(&["verify"]));
 }
 
+/// Starts `args` with a pause between its check and its append, and waits until it is
+/// there (it then holds the resolve lock corrections and runs take turns on).
+fn paused(dir: &Scratch, args: &[&str], tag: &str) -> Spawned {
+    let mut cmd = dir.tf_cmd(args);
+    cmd.env("TRUSTFOLD_FAILPOINT", "sleep:correction:4000");
+    let slow = dir.spawn(cmd, tag);
+    let err_file = slow.err.clone();
+    wait_until(
+        &format!("{tag} has checked and sleeps before appending"),
+        Duration::from_secs(30),
+        || std::fs::read_to_string(&err_file).is_ok_and(|e| e.contains("failpoint: sleeping")),
+    );
+    slow
+}
+
 #[test]
-fn of_two_corrections_of_one_entity_at_once_the_second_exits_2_and_appends_nothing() {
+fn of_two_corrections_of_one_entity_at_once_one_wins_and_the_other_exits_2_appending_nothing() {
     let dir = setup();
     ingest_offline(&dir, SEED);
     let seed = portobello(&dir);
     let slug = seed["slug"].as_str().unwrap().to_string();
     let osm = member_of(&dir, &slug, "openstreetmap");
     let serper = member_of(&dir, &slug, "serper");
-    let mut slow = dir.tf_cmd(&["split", &slug, "--candidate", &osm, "--reason", "first"]);
-    slow.env("TRUSTFOLD_FAILPOINT", "sleep:correction:5000");
-    let slow = dir.spawn(slow, "slow-split");
-    let err_file = slow.err.clone();
-    wait_until(
-        "the first split has checked and sleeps before appending",
-        Duration::from_secs(30),
-        || std::fs::read_to_string(&err_file).is_ok_and(|e| e.contains("failpoint: sleeping")),
+
+    // Two splits: the second, checked while the first was being recorded, loses.
+    let before = dir.event_count();
+    let first = paused(
+        &dir,
+        &["split", &slug, "--candidate", &osm, "--reason", "first"],
+        "split-1",
     );
-    // A second person splits another record of the same entity meanwhile.
-    assert_success(&dir.tf(&["split", &slug, "--candidate", &serper, "--reason", "second"]));
-    let events = dir.event_count();
-    let out = slow.wait_for_exit(Duration::from_secs(30));
+    let second = dir.tf(&["split", &slug, "--candidate", &serper, "--reason", "second"]);
+    assert_exit(&second, 2);
+    assert!(
+        stderr(&second).contains("changed by someone else"),
+        "{}",
+        stderr(&second)
+    );
+    assert_success(&first.wait_for_exit(Duration::from_secs(30)));
+    assert_eq!(
+        dir.event_count(),
+        before + 2,
+        "the first split's move and record only"
+    );
+    assert_ne!(holder(&dir, &osm), slug, "the winner's record moved");
+    assert_eq!(holder(&dir, &serper), slug, "the loser's record did not");
+
+    // A change to the entity's stream between the check and the append (an override,
+    // which takes no turn): the stream's expected version stops the split.
+    let before = dir.event_count();
+    let split = paused(
+        &dir,
+        &["split", &slug, "--candidate", &serper, "--reason", "again"],
+        "split-2",
+    );
+    assert_success(&dir.tf(&[
+        "override",
+        &slug,
+        "name",
+        "Powerleague Portobello",
+        "--reason",
+        "sign",
+    ]));
+    let out = split.wait_for_exit(Duration::from_secs(30));
     assert_exit(&out, 2);
     assert!(
         stderr(&out).contains("changed by someone else"),
         "{}",
         stderr(&out)
     );
-    assert_eq!(dir.event_count(), events, "the loser appended nothing");
-    assert_eq!(holder(&dir, &osm), slug, "the loser's record did not move");
-    assert_ne!(holder(&dir, &serper), slug);
+    assert_eq!(dir.event_count(), before + 1, "the override only");
+    assert_eq!(holder(&dir, &serper), slug);
 
-    // Two merges of one entity: the second finds it merged already.
+    // Two merges of one entity into two others: one wins.
     let all = slugs(&dir);
     let mut others = all.iter().filter(|s| **s != slug);
     let (a, b) = (
         others.next().unwrap().clone(),
         others.next().unwrap().clone(),
     );
-    let mut slow = dir.tf_cmd(&["merge", &slug, &a, "--reason", "first"]);
-    slow.env("TRUSTFOLD_FAILPOINT", "sleep:correction:5000");
-    let slow = dir.spawn(slow, "slow-merge");
-    let err_file = slow.err.clone();
-    wait_until(
-        "the first merge sleeps before appending",
-        Duration::from_secs(30),
-        || std::fs::read_to_string(&err_file).is_ok_and(|e| e.contains("failpoint: sleeping")),
-    );
-    assert_success(&dir.tf(&["merge", &b, &a, "--reason", "second"]));
-    let events = dir.event_count();
-    let out = slow.wait_for_exit(Duration::from_secs(30));
-    assert_exit(&out, 2);
-    assert_eq!(dir.event_count(), events);
+    let before = dir.event_count();
+    let first = paused(&dir, &["merge", &slug, &a, "--reason", "first"], "merge-1");
+    assert_exit(&dir.tf(&["merge", &b, &a, "--reason", "second"]), 2);
+    assert_success(&first.wait_for_exit(Duration::from_secs(30)));
+    assert!(dir.event_count() > before);
+    let doc = dir.tf_json(&["provenance", &a, "--json"]);
+    assert_eq!(doc["slug"], slug.as_str(), "{a} went to the winner");
     assert_success(&dir.tf(&["verify"]));
 }
 
