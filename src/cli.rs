@@ -80,6 +80,12 @@ pub enum Command {
     Resume(cmd::resume::Args),
     /// Set (or --clear) an admin value for one field of an entity, above every source.
     Override(cmd::overrides::Args),
+    /// Take a record out of an entity it was wrongly put in: it founds a new entity (or
+    /// joins --into). Recorded with who and why; the matcher never undoes it.
+    Split(cmd::corrections::SplitArgs),
+    /// Join OTHER into ENTITY: every record of OTHER joins ENTITY, and OTHER's id and slug
+    /// name ENTITY from then on. Recorded with who and why; the matcher never undoes it.
+    Merge(cmd::corrections::MergeArgs),
     /// Show the log, filtered (NDJSON with --json).
     Events(cmd::events::Args),
     /// Check the hash chain, sequence contiguity and blob integrity; exit 3 if broken.
@@ -127,6 +133,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Review(c) => cmd::review::run(data_dir, trust, c),
         Command::Resume(args) => cmd::resume::run(data_dir, trust, args),
         Command::Override(args) => cmd::overrides::run(data_dir, trust, args),
+        Command::Split(args) => cmd::corrections::run_split(data_dir, trust, args),
+        Command::Merge(args) => cmd::corrections::run_merge(data_dir, trust, args),
         Command::Report(args) => cmd::runs::report(data_dir, trust, args),
         Command::Events(args) => cmd::events::run(data_dir, args),
         Command::Verify(args) => cmd::verify::run(data_dir, args),

@@ -557,6 +557,40 @@ pub struct FieldOverridden {
     pub by: String,
 }
 
+/// A person took a record out of an entity the matcher had wrongly put it in (`split`).
+/// The move itself is the `MergeDecided` just before it in the same batch (its
+/// `decided_by` is `split:<entity_id>`), so every reader of identity folds it like any
+/// other decision; this event says who corrected what and why. It lives in the stream
+/// of the entity the record left, appended with that stream's expected version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EntitySplit {
+    /// The entity the record left; it keeps its id (also when the record founded it).
+    pub entity_id: String,
+    pub candidate_id: String,
+    /// Where the record went: a new entity, or an existing one (`--into`).
+    pub into_entity_id: String,
+    /// The split founded `into_entity_id`.
+    pub new_entity: bool,
+    pub reason: String,
+    pub by: String,
+}
+
+/// A person joined two entities the matcher had left apart (`merge`). The members'
+/// moves are the `MergeDecided` events just before it in the same batch (`decided_by`
+/// `merge:<merged_entity_id>`); this event ends `merged_entity_id`, whose id and slug
+/// from then on name `entity_id`. It lives in the stream of the entity that ends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EntitiesMerged {
+    /// The survivor: it keeps its id and slug.
+    pub entity_id: String,
+    /// The entity that ends: every member joined `entity_id`.
+    pub merged_entity_id: String,
+    /// The members that moved.
+    pub candidate_ids: Vec<String>,
+    pub reason: String,
+    pub by: String,
+}
+
 /// Figures of one connector within a run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ConnectorFigures {
@@ -724,6 +758,8 @@ catalogue! {
     ReviewRequested => 1,
     ReviewResolved => 1,
     FieldOverridden => 1,
+    EntitySplit => 1,
+    EntitiesMerged => 1,
     RunCompleted => 1,
     RunFailed => 1,
     RunCancelled => 1,

@@ -57,4 +57,4 @@ pub use db::{
 pub use fields::Field;
 pub use merge::{merge_entity, LossReason, MergedEntity, ProvenanceRow};
 pub use policy::{PolicyError, Rank, SourcePolicy, Tier, TrustPolicy};
-pub use state::{apply, ProjectionEvent, RunRow, State};
+pub use state::{apply, MergedAway, ProjectionEvent, RunRow, State};

@@ -193,6 +193,21 @@ pub struct EntityState {
     pub updated_seq: u64,
 }
 
+/// An entity that a person merged into another (`EntitiesMerged`): its id and slug are
+/// aliases of `into`, and are never given to another entity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MergedAway {
+    pub entity_id: String,
+    pub slug: String,
+    /// The survivor, never itself merged away: merging the survivor later moves every
+    /// alias of it on to the new survivor, so an alias never points to another alias.
+    pub into: String,
+    pub seq: u64,
+    pub recorded_at: DateTime<Utc>,
+    pub by: String,
+    pub reason: String,
+}
+
 /// Counts of a run, folded from its events.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunCounts {
@@ -308,6 +323,10 @@ pub struct State {
     /// Candidates by the payload of their latest observation (all of them after a full
     /// fold; the payloads an event batch names otherwise).
     pub by_payload: HashMap<BlobHash, BTreeSet<String>>,
+    /// Entities merged into others, by their id (all of them after a full fold; the ones
+    /// an event batch names, and the aliases of the entities it merges, otherwise).
+    pub merged: HashMap<String, MergedAway>,
+    pub dirty_merged: BTreeSet<String>,
 }
 
 /// Marks a row as changed, unless the state does not track changes.
@@ -559,6 +578,14 @@ pub fn apply(state: &mut State, ev: ProjectionEvent) {
             }
         }
         EventPayload::MergeDecided(p) => match &p.decision {
+            MergeOutcome::NewEntity { entity_id } if state.merged.contains_key(entity_id) => {
+                // Ids are never reused: an entity merged away is not founded again (no
+                // command writes this; a hand-made log might), its survivor takes the record.
+                let into = state.merged[entity_id].into.clone();
+                if state.entities.contains_key(&into) {
+                    state.attach(&p.candidate_id, &into, seq, &p.decided_by);
+                }
+            }
             MergeOutcome::NewEntity { entity_id } => {
                 if !state.entities.contains_key(entity_id) {
                     let base = state.founding_slug_base(&p.candidate_id, entity_id);
@@ -589,8 +616,16 @@ pub fn apply(state: &mut State, ev: ProjectionEvent) {
                 state.attach(&p.candidate_id, entity_id, seq, &p.decided_by);
             }
             MergeOutcome::ExistingEntity { entity_id } => {
-                if state.entities.contains_key(entity_id) {
-                    state.attach(&p.candidate_id, entity_id, seq, &p.decided_by);
+                // An entity merged away is an alias of its survivor: a record decided
+                // to match it (a run matching a member it still remembers there, a
+                // review answered late) joins the survivor.
+                let entity_id = state
+                    .merged
+                    .get(entity_id)
+                    .map_or(entity_id.as_str(), |m| m.into.as_str())
+                    .to_string();
+                if state.entities.contains_key(&entity_id) {
+                    state.attach(&p.candidate_id, &entity_id, seq, &p.decided_by);
                 }
             }
             MergeOutcome::NeedsReview { .. } => {}
@@ -629,6 +664,67 @@ pub fn apply(state: &mut State, ev: ProjectionEvent) {
                     mark(state.untracked, &mut state.dirty_reviews, &p.review_id);
                 }
             }
+        }
+        EventPayload::EntitySplit(p) => {
+            // The record moved with the `MergeDecided` before this event; the entity it
+            // left was corrected now.
+            if let Some(e) = state.entities.get_mut(&p.entity_id) {
+                e.updated_seq = seq;
+                mark(state.untracked, &mut state.dirty_entities, &p.entity_id);
+            }
+        }
+        EventPayload::EntitiesMerged(p) => {
+            // The survivor named may itself have been merged away since (a hand-made log:
+            // the command names the survivor's survivor): follow it, once.
+            let into = state
+                .merged
+                .get(&p.entity_id)
+                .map_or(p.entity_id.clone(), |m| m.into.clone());
+            if into == p.merged_entity_id || !state.entities.contains_key(&into) {
+                return;
+            }
+            let Some(gone) = state.entities.remove(&p.merged_entity_id) else {
+                return;
+            };
+            // Its members moved with the `MergeDecided` events before this one; any left
+            // (none, unless the log was made by hand) join the survivor here.
+            let by = format!("merge:{}", p.merged_entity_id);
+            for cid in &gone.members {
+                state.attach(cid, &into, seq, &by);
+            }
+            for alias in state.merged.values_mut() {
+                if alias.into == p.merged_entity_id {
+                    alias.into = into.clone();
+                    mark(state.untracked, &mut state.dirty_merged, &alias.entity_id);
+                }
+            }
+            state.merged.insert(
+                p.merged_entity_id.clone(),
+                MergedAway {
+                    entity_id: p.merged_entity_id.clone(),
+                    slug: gone.slug,
+                    into: into.clone(),
+                    seq,
+                    recorded_at,
+                    by: p.by.clone(),
+                    reason: p.reason.clone(),
+                },
+            );
+            mark(
+                state.untracked,
+                &mut state.dirty_merged,
+                &p.merged_entity_id,
+            );
+            // Dirty and absent: the writer deletes its row.
+            mark(
+                state.untracked,
+                &mut state.dirty_entities,
+                &p.merged_entity_id,
+            );
+            if let Some(e) = state.entities.get_mut(&into) {
+                e.updated_seq = seq;
+            }
+            mark(state.untracked, &mut state.dirty_entities, &into);
         }
         EventPayload::FieldOverridden(p) => {
             let (Ok(field), Some(entity)) = (

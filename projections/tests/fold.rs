@@ -2,7 +2,8 @@
 //!
 //! Random event sequences (extractions, re-extractions, records seen again from shared
 //! payloads, merges into new and existing entities, repeats within a source, overrides
-//! and their clearing, reviews, runs that start and end) are appended to a real SQLite log one event at a time; one projection database is
+//! and their clearing, reviews, runs that start and end, people's splits and merges)
+//! are appended to a real SQLite log one event at a time; one projection database is
 //! caught up after each append, another is rebuilt once at the end, and every table of
 //! the two must be identical row for row.
 
@@ -26,8 +27,11 @@ proptest! {
         let rebuilt = Projections::new(&dir.path().join("full")).with_rebuild_slice(7);
         let mut run = None;
         for (n, op) in ops.iter().enumerate() {
-            let ev = to_event(op, &mut run, n);
-            store.append(AppendBatch::new().push(ev)).unwrap();
+            let mut batch = AppendBatch::new();
+            for ev in to_events(op, &mut run, n) {
+                batch = batch.push(ev);
+            }
+            store.append(batch).unwrap();
             incremental.catch_up(&store, &policy, SOURCES, &mut |_, _| {}).unwrap();
         }
         rebuilt.rebuild(&store, &policy, &mut |_, _| {}).unwrap();
@@ -134,9 +138,11 @@ fn incremental_on_postgres_equals_a_rebuild_on_sqlite() {
             let policy = policy();
             let mut run = None;
             for (n, op) in ops.iter().enumerate() {
-                store
-                    .append(AppendBatch::new().push(to_event(op, &mut run, n)))
-                    .unwrap();
+                let mut batch = AppendBatch::new();
+                for ev in to_events(op, &mut run, n) {
+                    batch = batch.push(ev);
+                }
+                store.append(batch).unwrap();
                 pg.catch_up(&store, &policy, SOURCES, &mut |_, _| {})
                     .unwrap();
             }

@@ -130,7 +130,7 @@ proptest! {
         let store = SqliteEventStore::open(dir.path().join("log.sqlite3"), OpenMode::ReadWrite).unwrap();
         let mut run = None;
         for (n, op) in ops.iter().enumerate() {
-            store.append(AppendBatch::new().push(to_event(op, &mut run, n))).unwrap();
+            store.append(to_events(op, &mut run, n).into_iter().fold(AppendBatch::new(), AppendBatch::push)).unwrap();
         }
         let old = policy();
         let new = TrustPolicy::parse(&policy_text(&changes, gap), "new.toml", SOURCES).unwrap();
@@ -212,7 +212,11 @@ fn a_change_to_one_source_remerges_only_the_entities_it_has_records_in() {
     ];
     for (n, op) in ops.iter().enumerate() {
         store
-            .append(AppendBatch::new().push(to_event(op, &mut run, n)))
+            .append(
+                to_events(op, &mut run, n)
+                    .into_iter()
+                    .fold(AppendBatch::new(), AppendBatch::push),
+            )
             .unwrap();
     }
     let p = Projections::new(&dir.path().join("p"));
@@ -284,7 +288,11 @@ fn remerge_on_postgres_equals_a_full_rebuild_on_sqlite() {
                 let mut run = None;
                 for (n, op) in ops.iter().enumerate() {
                     store
-                        .append(AppendBatch::new().push(to_event(op, &mut run, n)))
+                        .append(
+                            to_events(op, &mut run, n)
+                                .into_iter()
+                                .fold(AppendBatch::new(), AppendBatch::push),
+                        )
                         .unwrap();
                 }
                 let mut c = url.connect().unwrap();

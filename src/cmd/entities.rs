@@ -181,7 +181,19 @@ pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCod
     )?;
     let policy = project::load_policy(trust, data_dir)?;
     let db = project::open_for_reading(data_dir, &policy)?;
-    let (entities, _) = list_entities(&db, &filter, None, usize::MAX)?;
+    let (mut entities, _) = list_entities(&db, &filter, None, usize::MAX)?;
+    // The id or slug of an entity merged away finds its survivor, saying so.
+    if let Some(key) = args.search.as_deref().map(str::trim) {
+        if let (Some(alias), Some((survivor, _))) = (db.alias(key)?, db.entity(key)?) {
+            eprintln!(
+                "{}",
+                crate::cmd::provenance::alias_note(key, &alias, &survivor.slug)
+            );
+            if !entities.iter().any(|e| e.entity_id == survivor.entity_id) {
+                entities.insert(0, survivor);
+            }
+        }
+    }
     let format = if args.json { Format::Json } else { args.format };
     match format {
         Format::Json => {

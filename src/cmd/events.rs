@@ -456,6 +456,13 @@ fn touched(
         Some(EventPayload::FieldOverridden(p)) => {
             push(&mut out, entity(&p.entity_id)?);
         }
+        Some(EventPayload::EntitySplit(p)) => {
+            push(&mut out, entity(&p.entity_id)?);
+            push(&mut out, entity(&p.into_entity_id)?);
+        }
+        Some(EventPayload::EntitiesMerged(p)) => {
+            push(&mut out, entity(&p.entity_id)?);
+        }
         Some(EventPayload::ConnectorResponded(p)) => {
             if let Some(db) = db {
                 for cid in db.candidates_of_payload(&p.payload_hash)? {
@@ -559,6 +566,23 @@ fn summary(ev: &StoredEvent) -> String {
             p.entity_id,
             p.field,
             p.value.map_or("<cleared>".to_string(), |v| v.to_string()),
+            p.by,
+            p.reason
+        ),
+        EventPayload::EntitySplit(p) => format!(
+            "{} left {} for {}{} by {}: {}",
+            p.candidate_id,
+            p.entity_id,
+            p.into_entity_id,
+            if p.new_entity { " (new)" } else { "" },
+            p.by,
+            p.reason
+        ),
+        EventPayload::EntitiesMerged(p) => format!(
+            "{} merged into {} ({} records) by {}: {}",
+            p.merged_entity_id,
+            p.entity_id,
+            p.candidate_ids.len(),
             p.by,
             p.reason
         ),

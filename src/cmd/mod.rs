@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod corrections;
 pub mod dev;
 pub mod dlq;
 pub mod entities;

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use trustfold_events::{EventPayload, EventStore, MergeDecided, MergeOutcome, RecordedEvent};
 use trustfold_projections::asof::{entity_as_of, AsOf};
 use trustfold_projections::{
-    Field, LossReason, MergedEntity, ProjectionDb, ProvenanceRow, TrustPolicy,
+    Field, LossReason, MergedAway, MergedEntity, ProjectionDb, ProvenanceRow, TrustPolicy,
 };
 
 use crate::cmd::entities::{clip, entity_json};
@@ -35,6 +35,9 @@ pub struct Args {
 const AS_OF_ECHO_CHARS_MAX: usize = 60;
 /// Most points on an entity's map (distinct source and position); the rest are counted.
 pub const MAP_POINTS_MAX: usize = 24;
+/// Most other entity streams read to show an entity's identity corrections (the stream
+/// each moved record came from, and the one before that...); the rest are counted.
+pub const CORRECTION_STREAMS_MAX: usize = 64;
 
 /// Parses `--as-of` (or `?as_of=`): a seq, an RFC 3339 time, or a date (its end, UTC).
 pub fn parse_as_of(text: &str) -> Result<AsOf> {
@@ -104,6 +107,148 @@ pub struct Provenance {
     pub now: Option<MergedEntity>,
     /// With an as-of point: every event of the entity's stream (for what changed since).
     pub identity_now: Vec<RecordedEvent>,
+    /// The key asked for named an entity merged into this one (an alias).
+    pub alias: Option<MergedAway>,
+    /// The identity corrections of this entity (splits and merges), up to `folded_to`,
+    /// each with who, when and why (see [`corrections`]).
+    pub corrections: Corrections,
+}
+
+/// A person's identity corrections of one entity, beside the matcher's decisions they
+/// overrode.
+#[derive(Clone, Debug, Default)]
+pub struct Corrections {
+    /// One document per correction, in log order.
+    pub list: Vec<Value>,
+    /// Per record moved here by a correction: the matcher's (or a reviewer's) decision
+    /// that had placed it before, with its evidence.
+    pub original: std::collections::BTreeMap<String, Value>,
+    /// Streams not read past [`CORRECTION_STREAMS_MAX`].
+    pub left_out: usize,
+}
+
+/// The correction a `MergeDecided` carries out, from its `decided_by`: `split:<entity>`
+/// or `merge:<entity>`, the entity the record came from.
+fn correction_source(decided_by: &str) -> Option<(&'static str, &str)> {
+    if let Some(e) = decided_by.strip_prefix("split:") {
+        Some(("split", e))
+    } else {
+        decided_by.strip_prefix("merge:").map(|e| ("merge", e))
+    }
+}
+
+/// The corrections in `identity` (an entity's stream up to a point): the splits that
+/// took records out, and for the records a split or merge brought in, the correction
+/// (read from the stream of the entity they came from) and the decision that had placed
+/// them before (followed back through earlier corrections).
+pub fn corrections(store: &dyn EventStore, identity: &[RecordedEvent]) -> Result<Corrections> {
+    let mut out = Corrections::default();
+    let mut streams: std::collections::HashMap<String, Vec<RecordedEvent>> = Default::default();
+    let mut read = |eid: &str, out: &mut Corrections| -> Result<Option<Vec<RecordedEvent>>> {
+        if let Some(s) = streams.get(eid) {
+            return Ok(Some(s.clone()));
+        }
+        if streams.len() >= CORRECTION_STREAMS_MAX {
+            out.left_out += 1;
+            return Ok(None);
+        }
+        let s = store.read_stream(&format!("entity/{eid}"))?;
+        streams.insert(eid.to_string(), s.clone());
+        Ok(Some(s))
+    };
+    let mut merges_seen = std::collections::BTreeSet::new();
+    for ev in identity {
+        match &ev.payload {
+            EventPayload::EntitySplit(p) => out.list.push(json!({
+                "kind": "split",
+                "seq": ev.seq,
+                "recorded_at": trustfold_events::format_time(&ev.recorded_at),
+                "by": p.by,
+                "reason": p.reason,
+                "candidate_id": p.candidate_id,
+                "from": p.entity_id,
+                "into": p.into_entity_id,
+                "new_entity": p.new_entity,
+            })),
+            EventPayload::MergeDecided(m) => {
+                let Some((kind, from)) = correction_source(&m.decided_by) else {
+                    continue;
+                };
+                let Some(stream) = read(from, &mut out)? else {
+                    continue;
+                };
+                // The correction itself, in the stream of the entity the record left.
+                let doc = stream.iter().find_map(|c| match &c.payload {
+                    EventPayload::EntitySplit(p)
+                        if kind == "split"
+                            && p.candidate_id == m.candidate_id
+                            && c.seq > ev.seq =>
+                    {
+                        Some(json!({
+                            "kind": "split",
+                            "seq": c.seq,
+                            "recorded_at": trustfold_events::format_time(&c.recorded_at),
+                            "by": p.by,
+                            "reason": p.reason,
+                            "candidate_id": p.candidate_id,
+                            "from": p.entity_id,
+                            "into": p.into_entity_id,
+                            "new_entity": p.new_entity,
+                        }))
+                    }
+                    EventPayload::EntitiesMerged(p)
+                        if kind == "merge" && merges_seen.insert(c.seq) =>
+                    {
+                        Some(json!({
+                            "kind": "merge",
+                            "seq": c.seq,
+                            "recorded_at": trustfold_events::format_time(&c.recorded_at),
+                            "by": p.by,
+                            "reason": p.reason,
+                            "merged_entity_id": p.merged_entity_id,
+                            "into": p.entity_id,
+                            "candidate_ids": p.candidate_ids,
+                        }))
+                    }
+                    _ => None,
+                });
+                out.list.extend(doc);
+                // The decision before: the latest for this record in the stream it left,
+                // followed back while that too was a correction.
+                let mut stream = Some(stream);
+                let mut before = ev.seq;
+                let mut original = None;
+                for _ in 0..CORRECTION_STREAMS_MAX {
+                    let Some(s) = stream.take() else { break };
+                    let Some((d, dm)) = s.iter().rev().find_map(|d| match &d.payload {
+                        EventPayload::MergeDecided(dm)
+                            if dm.candidate_id == m.candidate_id && d.seq < before =>
+                        {
+                            Some((d.clone(), dm.clone()))
+                        }
+                        _ => None,
+                    }) else {
+                        break;
+                    };
+                    original = Some(decision_json(d.seq, &dm));
+                    match correction_source(&dm.decided_by) {
+                        Some((_, older)) => {
+                            before = d.seq;
+                            stream = read(older, &mut out)?;
+                        }
+                        None => break,
+                    }
+                }
+                if let Some(o) = original {
+                    out.original.insert(m.candidate_id.clone(), o);
+                }
+            }
+            _ => {}
+        }
+    }
+    out.list.sort_by_key(|c| c["seq"].as_u64());
+    out.list.dedup();
+    Ok(out)
 }
 
 /// Folds and merges what `query` asks for. A missing entity is [`NotFound`](crate::exit::NotFound).
@@ -115,6 +260,7 @@ pub fn provenance(db: &ProjectionDb, store: &dyn EventStore, query: &Query) -> R
         ))
     };
     let (current, _) = db.entity(&query.entity)?.ok_or_else(not_found)?;
+    let alias = db.alias(&query.entity)?;
     // The values are those of the policy the projection was folded with (which may be
     // stale: the reader warns); --as-of folds with that same policy, so the two agree at
     // the checkpoint.
@@ -133,30 +279,47 @@ pub fn provenance(db: &ProjectionDb, store: &dyn EventStore, query: &Query) -> R
             folded_to: db.meta()?.checkpoint_seq,
             policy,
             fields,
+            corrections: corrections(store, &stream)?,
             identity: stream,
             now: None,
             identity_now: Vec::new(),
+            alias,
         }),
         Some((point, text)) => {
-            let (e, last) = entity_as_of(store, &current.entity_id, *point, &policy)?;
+            // An alias asked as of before its merge is the entity it was then.
+            let before_merge = alias.as_ref().is_some_and(|a| match point {
+                AsOf::Seq(s) => *s < a.seq,
+                AsOf::Time(t) => *t < a.recorded_at,
+            });
+            let (shown_id, stream) = match &alias {
+                Some(a) if before_merge => (
+                    a.entity_id.clone(),
+                    store.read_stream(&format!("entity/{}", a.entity_id))?,
+                ),
+                _ => (current.entity_id.clone(), stream),
+            };
+            let (e, last) = entity_as_of(store, &shown_id, *point, &policy)?;
             let e = e.ok_or_else(|| {
                 crate::exit::not_found(format!(
                     "entity {} did not exist yet at {} (the log up to seq {last}); it was \
                      founded at seq {}",
-                    current.entity_id,
+                    shown_id,
                     text.chars().take(AS_OF_ECHO_CHARS_MAX).collect::<String>(),
                     current.founded_seq
                 ))
             })?;
-            let identity = stream.iter().filter(|ev| ev.seq <= last).cloned().collect();
+            let identity: Vec<RecordedEvent> =
+                stream.iter().filter(|ev| ev.seq <= last).cloned().collect();
             Ok(Provenance {
                 entity: e,
                 folded_to: last,
                 policy,
                 fields,
+                corrections: corrections(store, &identity)?,
                 identity,
                 now: Some(now),
                 identity_now: stream,
+                alias,
             })
         }
     }
@@ -179,7 +342,23 @@ pub fn provenance_document(p: &Provenance) -> Value {
     doc["as_of_seq"] = json!(p.folded_to);
     doc["as_of"] = json!(p.now.is_some());
     doc["policy"] = json!({"origin": p.policy.origin(), "hash": p.policy.hash()});
-    doc["members"] = members_json(entity, &p.identity);
+    doc["members"] = members_json(entity, &p.identity, &p.corrections.original);
+    doc["corrections"] = Value::Array(p.corrections.list.clone());
+    if p.corrections.left_out > 0 {
+        doc["corrections_left_out"] = json!(p.corrections.left_out);
+    }
+    doc["alias"] = match &p.alias {
+        Some(a) => json!({
+            "entity_id": a.entity_id,
+            "slug": a.slug,
+            "merged_into": a.into,
+            "seq": a.seq,
+            "recorded_at": trustfold_events::format_time(&a.recorded_at),
+            "by": a.by,
+            "reason": a.reason,
+        }),
+        None => Value::Null,
+    };
     doc["overrides"] = overrides_json(entity, &p.identity);
     doc["map"] = map_json(entity);
     if let Some(now) = &p.now {
@@ -194,6 +373,10 @@ pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCod
     let db = project::open_for_reading(data_dir, &policy)?;
     let store = project::log_for_reading(data_dir)?;
     let p = provenance(&db, &*store, &query)?;
+    if let Some(a) = &p.alias {
+        let survivor = p.now.as_ref().unwrap_or(&p.entity);
+        eprintln!("{}", alias_note(&args.entity, a, &survivor.slug));
+    }
     if args.json {
         println!(
             "{}",
@@ -210,8 +393,92 @@ pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCod
                 &p.policy
             )
         );
+        print!("{}", render_corrections(&p.corrections));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The line saying that `key` named an entity merged into `slug`.
+pub fn alias_note(key: &str, a: &MergedAway, slug: &str) -> String {
+    format!(
+        "note: {} ({}) was merged into {slug} ({}) at seq {} by {}: {}",
+        clip(key, 80),
+        a.entity_id,
+        a.into,
+        a.seq,
+        a.by,
+        clip(&a.reason, 200)
+    )
+}
+
+/// The corrections as text: who corrected what, when and why, and the decision each
+/// moved record had before.
+fn render_corrections(c: &Corrections) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if c.list.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "\nidentity corrections:");
+    let s = |v: &Value, k: &str| v[k].as_str().unwrap_or("").to_string();
+    for v in &c.list {
+        let head = format!(
+            "  seq {} {} {} by {}: {}",
+            v["seq"],
+            s(v, "recorded_at"),
+            s(v, "kind"),
+            s(v, "by"),
+            clip(&s(v, "reason"), 200)
+        );
+        let _ = writeln!(out, "{head}");
+        let moved: Vec<String> = if s(v, "kind") == "split" {
+            let _ = writeln!(
+                out,
+                "      record {} left {} for {}{}",
+                s(v, "candidate_id"),
+                s(v, "from"),
+                s(v, "into"),
+                if v["new_entity"] == true {
+                    " (new)"
+                } else {
+                    ""
+                }
+            );
+            vec![s(v, "candidate_id")]
+        } else {
+            let ids: Vec<String> = v["candidate_ids"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "      {} merged into {} ({} records)",
+                s(v, "merged_entity_id"),
+                s(v, "into"),
+                ids.len()
+            );
+            ids
+        };
+        for cid in moved {
+            if let Some(o) = c.original.get(&cid) {
+                let _ = writeln!(
+                    out,
+                    "      before: {cid} placed by {} at seq {} (score {:.3})",
+                    s(o, "decided_by"),
+                    o["seq"],
+                    o["score"].as_f64().unwrap_or(0.0)
+                );
+            }
+        }
+    }
+    if c.left_out > 0 {
+        let _ = writeln!(out, "  ({} more streams not read)", c.left_out);
+    }
+    out
 }
 
 fn rows_of(entity: &MergedEntity, field: Field) -> Vec<&ProvenanceRow> {
@@ -280,7 +547,11 @@ pub fn decision_json(seq: u64, m: &MergeDecided) -> Value {
 
 /// The entity's member records: source, name, the observation its values come from, who
 /// put it here and the decision's evidence.
-fn members_json(entity: &MergedEntity, identity: &[RecordedEvent]) -> Value {
+fn members_json(
+    entity: &MergedEntity,
+    identity: &[RecordedEvent],
+    original: &std::collections::BTreeMap<String, Value>,
+) -> Value {
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::new();
     for r in &entity.provenance {
@@ -304,6 +575,7 @@ fn members_json(entity: &MergedEntity, identity: &[RecordedEvent]) -> Value {
             "payload_hash": r.payload_hash,
             "decided_by": r.decided_by,
             "decision": decision,
+            "original_decision": original.get(&r.candidate_id),
         }));
     }
     Value::Array(out)
@@ -556,7 +828,13 @@ fn render(
                 None => String::new(),
             };
             let why = match r.decided_by.as_deref() {
-                Some(by) if by.starts_with("review:") => format!("{why} [joined by {by}]"),
+                Some(by)
+                    if by.starts_with("review:")
+                        || by.starts_with("split:")
+                        || by.starts_with("merge:") =>
+                {
+                    format!("{why} [joined by {by}]")
+                }
                 _ => why,
             };
             let value = if r.winner && !field.is_multi_valued() {

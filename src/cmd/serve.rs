@@ -51,7 +51,7 @@ pub fn run(place: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCode> 
         read_only: args.read_only,
         bind,
     };
-    let state = AppState::new(config, Arc::new(web::identity::NotYetAvailable))?;
+    let state = AppState::new(config, Arc::new(crate::cmd::corrections::Corrections))?;
     // Build the projections before the first request if there are none yet.
     state.stores().catch_up(state.policy())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

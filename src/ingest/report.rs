@@ -155,9 +155,17 @@ impl RunReport {
         let notes = run_notes(run, &figures);
         let mut entities = Vec::new();
         for (eid, created) in &run.entities {
+            // An entity merged away since is reported as its survivor, once.
             let Some((m, _)) = db.entity(eid)? else {
                 continue;
             };
+            if let Some(seen) = entities
+                .iter_mut()
+                .find(|e: &&mut ReportEntity| e.entity_id == m.entity_id)
+            {
+                seen.created |= *created;
+                continue;
+            }
             entities.push(ReportEntity {
                 entity_id: m.entity_id.clone(),
                 slug: Some(m.slug.clone()),

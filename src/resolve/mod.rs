@@ -166,6 +166,22 @@ pub fn entity_id_for(founding_candidate_id: &str) -> String {
     prefixed_hash("e_", &["trustfold/entity/v1", founding_candidate_id])
 }
 
+/// The id of the entity a person's split founds for `candidate_id`, taken out of
+/// `from_entity` when its stream was at `from_version`: never an id used before (the
+/// candidate's own `entity_id_for` may be the entity it leaves, when it founded it), and
+/// the same if the same split is retried.
+pub fn entity_id_for_split(candidate_id: &str, from_entity: &str, from_version: u64) -> String {
+    prefixed_hash(
+        "e_",
+        &[
+            "trustfold/entity/split/v1",
+            candidate_id,
+            from_entity,
+            &from_version.to_string(),
+        ],
+    )
+}
+
 /// `prefix` + the first [`ID_HEX_CHARS`] hex digits of blake3 over the parts, each
 /// length-prefixed so ("ab", "c") and ("a", "bc") differ.
 fn prefixed_hash(prefix: &str, parts: &[&str]) -> String {

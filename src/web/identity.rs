@@ -1,10 +1,10 @@
 //! The plug for identity corrections (`trustfold split` / `trustfold merge`, issue 14):
 //! splitting a member record out of an entity, and merging another entity into one. The
 //! routes (`POST /api/splits`, `POST /api/merges`) and the entity page's controls are
-//! built against [`IdentityCorrections`]; until the commands land, [`NotYetAvailable`]
-//! answers 501 `{"error": "not available in this build yet"}`. Wiring them is one
-//! `impl IdentityCorrections` that calls the same functions as the commands, passed to
-//! [`AppState::new`](super::AppState::new) in `cmd/serve.rs`.
+//! built against [`IdentityCorrections`]; `cmd::corrections::Corrections` implements it
+//! with the functions the commands call, and `cmd/serve.rs` passes it to
+//! [`AppState::new`](super::AppState::new). [`NotYetAvailable`] (501, `{"error": "not
+//! available in this build yet"}`) remains for embedders that leave corrections out.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -13,7 +13,8 @@ use trustfold_projections::ProjectionDb;
 
 use super::error::NotAvailable;
 
-/// `POST /api/splits`: take one member record out of an entity (it founds its own).
+/// `POST /api/splits`: take one member record out of an entity (it founds its own, or
+/// joins `into`).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SplitRequest {
@@ -21,6 +22,9 @@ pub struct SplitRequest {
     pub entity: String,
     /// The member record to take out.
     pub candidate_id: String,
+    /// The entity it joins instead of founding its own (`split --into`).
+    #[serde(default)]
+    pub into: Option<String>,
     pub reason: String,
     pub by: String,
 }

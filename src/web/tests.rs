@@ -207,6 +207,13 @@ struct Scratch {
 }
 
 fn scratch_with(read_only: bool) -> Scratch {
+    scratch_full(read_only, Arc::new(NotYetAvailable))
+}
+
+fn scratch_full(
+    read_only: bool,
+    identity: Arc<dyn super::identity::IdentityCorrections>,
+) -> Scratch {
     let t = template();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
@@ -219,7 +226,7 @@ fn scratch_with(read_only: bool) -> Scratch {
             read_only,
             bind: HOST.parse().unwrap(),
         },
-        Arc::new(NotYetAvailable),
+        identity,
     )
     .unwrap();
     Scratch {
@@ -1057,7 +1064,7 @@ async fn an_override_over_http_is_the_cli_override_and_bad_ones_say_why() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn splits_and_merges_are_routed_and_answer_501_until_identity_corrections_land() {
+async fn splits_and_merges_are_routed_and_answer_501_without_identity_corrections() {
     let s = scratch();
     let before = s.event_count();
     for uri in ["/api/splits", "/api/merges"] {
@@ -1080,6 +1087,56 @@ async fn splits_and_merges_are_routed_and_answer_501_until_identity_corrections_
     let page = s.get(&format!("/entities/{}", seed())).await.text();
     assert!(page.contains("hx-post=\"/api/splits\""));
     assert!(page.contains("hx-post=\"/api/merges\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn splits_and_merges_call_the_commands_functions_and_answer_their_documents() {
+    let s = scratch_full(false, Arc::new(crate::cmd::corrections::Corrections));
+    let before = s.event_count();
+    let doc = s.get_json(&format!("/api/entities/{}", seed())).await;
+    let seed_id = doc["entity_id"].as_str().unwrap().to_string();
+    let cid = doc["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|m| m["decided_by"] == "matcher")
+        .expect("a member the matcher placed")["candidate_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Bad input: an unknown record (404), merging into itself (400); nothing appended.
+    let split = |candidate: &str| json!({"entity": seed(), "candidate_id": candidate, "reason": "two places", "by": "alice"});
+    s.call(Method::POST, "/api/splits", split("c_x"))
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+    let itself = json!({"entity": seed(), "other": seed(), "reason": "r", "by": "alice"});
+    s.call(Method::POST, "/api/merges", itself)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+    assert_eq!(s.event_count(), before);
+    // A split: the record founds an entity of its own.
+    let a = s.call(Method::POST, "/api/splits", split(&cid)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    let done = a.json();
+    assert_eq!(done["entity_id"], seed_id.as_str());
+    assert_eq!(done["new_entity"], true);
+    let new_id = done["into_entity_id"].as_str().unwrap().to_string();
+    let new_doc = s.get_json(&format!("/api/entities/{new_id}")).await;
+    assert_eq!(new_doc["members"][0]["candidate_id"], cid.as_str());
+    assert_eq!(new_doc["corrections"][0]["by"], "alice");
+    // A merge back: the split-out entity's id now names the seed entity.
+    let merge = json!({"entity": seed(), "other": new_id, "reason": "one place", "by": "bob"});
+    let a = s.call(Method::POST, "/api/merges", merge.clone()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert_eq!(a.json()["merged_entity_id"], new_id.as_str());
+    let aliased = s.get_json(&format!("/api/entities/{new_id}")).await;
+    assert_eq!(aliased["entity_id"], seed_id.as_str());
+    assert_eq!(aliased["alias"]["entity_id"], new_id.as_str());
+    // The same merge again: that entity is the seed entity now.
+    s.call(Method::POST, "/api/merges", merge)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
 }
 
 // ----------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ use serde_json::Value;
 use support::{Fault, FaultServer};
 
 mod connectors;
+mod corrections;
 mod directories;
 mod history;
 mod identity;

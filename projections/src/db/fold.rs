@@ -399,6 +399,12 @@ impl ProjectionDb {
             &state.dirty_reviews.iter().collect::<Vec<_>>(),
         )?;
         let ids: Vec<&String> = state.dirty_entities.iter().collect();
+        write_merged(
+            conn,
+            &state,
+            &state.dirty_merged.iter().collect::<Vec<_>>(),
+            &ids,
+        )?;
         report.entities_written = write_entities(conn, store, policy, &state, &ids, merge)?;
         ProjectionDb::put_meta(
             conn,
@@ -495,18 +501,47 @@ impl Loader<'_> {
                 self.load_candidate(state, &p.candidate_id)?;
                 match &p.decision {
                     MergeOutcome::NewEntity { entity_id } => {
+                        self.load_merged(state, entity_id)?;
+                        if let Some(into) = state.merged.get(entity_id).map(|m| m.into.clone()) {
+                            self.load_entity(state, &into)?;
+                        }
                         self.load_entity(state, entity_id)?;
                         // The slug comes from the founding record's name.
                         let base = state.founding_slug_base(&p.candidate_id, entity_id);
                         self.load_slugs(state, &base)?;
                     }
                     MergeOutcome::ExistingEntity { entity_id } => {
-                        self.load_entity(state, entity_id)?
+                        self.load_merged(state, entity_id)?;
+                        match state.merged.get(entity_id).map(|m| m.into.clone()) {
+                            Some(into) => self.load_entity(state, &into)?,
+                            None => self.load_entity(state, entity_id)?,
+                        }
                     }
                     MergeOutcome::NeedsReview { .. } => {}
                 }
             }
             EventPayload::FieldOverridden(p) => self.load_entity(state, &p.entity_id)?,
+            EventPayload::EntitySplit(p) => self.load_entity(state, &p.entity_id)?,
+            EventPayload::EntitiesMerged(p) => {
+                self.load_merged(state, &p.entity_id)?;
+                let into = state
+                    .merged
+                    .get(&p.entity_id)
+                    .map_or(p.entity_id.clone(), |m| m.into.clone());
+                self.load_entity(state, &into)?;
+                self.load_entity(state, &p.merged_entity_id)?;
+                // Its members with the records that repeat them: any left join the
+                // survivor, their repeats with them.
+                let members: Vec<String> = state
+                    .entities
+                    .get(&p.merged_entity_id)
+                    .map(|e| e.members.iter().cloned().collect())
+                    .unwrap_or_default();
+                for cid in members {
+                    self.load_candidate(state, &cid)?;
+                }
+                self.load_aliases_of(state, &p.merged_entity_id)?;
+            }
             EventPayload::ReviewRequested(p) => self.load_review(state, &p.review_id)?,
             EventPayload::ReviewResolved(p) => self.load_review(state, &p.review_id)?,
             _ => {}
@@ -670,13 +705,67 @@ impl Loader<'_> {
         }
         let slugs = all(
             self.conn,
-            "SELECT slug FROM entities WHERE slug = ?1 OR (slug > ?1 || '-' AND slug < ?1 || '.')",
+            "SELECT slug FROM entities WHERE slug = ?1 OR (slug > ?1 || '-' AND slug < ?1 || '.')
+             UNION ALL
+             SELECT slug FROM merged_entities
+             WHERE slug = ?1 OR (slug > ?1 || '-' AND slug < ?1 || '.')",
             params![base],
             |r| r.req_text(0),
         )?;
         state.slugs.extend(slugs);
         Ok(())
     }
+
+    /// Loads the alias row of `eid`, if it was merged away.
+    fn load_merged(&mut self, state: &mut State, eid: &str) -> Result<()> {
+        if state.merged.contains_key(eid) || !self.first_time(format!("a:{eid}")) {
+            return Ok(());
+        }
+        if let Some(m) = super::read::merged_by_id(self.conn, eid)? {
+            state.merged.insert(eid.to_string(), m);
+        }
+        Ok(())
+    }
+
+    /// Loads the aliases that name `eid` as their survivor (a merge of `eid` moves them).
+    fn load_aliases_of(&mut self, state: &mut State, eid: &str) -> Result<()> {
+        if !self.first_time(format!("i:{eid}")) {
+            return Ok(());
+        }
+        for m in super::read::merged_into(self.conn, eid)? {
+            state.merged.entry(m.entity_id.clone()).or_insert(m);
+        }
+        Ok(())
+    }
+}
+
+/// Writes the named aliases, and deletes the rows of the entities among `entities` that
+/// were merged away (dirty and no longer entities).
+fn write_merged(
+    conn: &dyn Conn,
+    state: &State,
+    merged: &[&String],
+    entities: &[&String],
+) -> Result<()> {
+    for &eid in merged {
+        let Some(m) = state.merged.get(eid) else {
+            continue;
+        };
+        conn.execute(
+            "INSERT INTO merged_entities(entity_id, slug, into_id, merged_seq, row)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(entity_id) DO UPDATE SET slug = excluded.slug,
+                into_id = excluded.into_id, merged_seq = excluded.merged_seq,
+                row = excluded.row",
+            params![eid, &m.slug, &m.into, m.seq, to_json(m).as_str()],
+        )?;
+    }
+    for &eid in entities {
+        if !state.entities.contains_key(eid) && state.merged.contains_key(eid) {
+            conn.execute("DELETE FROM entities WHERE entity_id = ?1", params![eid])?;
+        }
+    }
+    Ok(())
 }
 
 /// The stored row of an entity as text, for telling whether merging again changed it

@@ -48,7 +48,8 @@ pub use read::{review_status, ConflictRow, ProjectionDb};
 pub const PROJECTIONS_DIR: &str = "projections";
 /// The schema this build writes; a database of another version is rebuilt, not read.
 /// 4: candidates as columns, compact entity rows, `run_entities`, records seen again.
-pub const FORMAT_VERSION: i64 = 4;
+/// 5: `merged_entities` (the aliases a person's merge leaves).
+pub const FORMAT_VERSION: i64 = 5;
 /// How long a writer waits for another writer's lock on the projections.
 pub const LOCK_WAIT_MS_MAX: u64 = 120_000;
 /// How long a reader waits on SQLite's busy lock.

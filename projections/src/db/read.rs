@@ -17,7 +17,9 @@ use super::{
 };
 use crate::merge::{merge_entity, LossReason, MergedEntity};
 use crate::policy::TrustPolicy;
-use crate::state::{Candidate, EntityState, Observation, ProjectionEvent, ReviewRow, RunRow, Seen};
+use crate::state::{
+    Candidate, EntityState, MergedAway, Observation, ProjectionEvent, ReviewRow, RunRow, Seen,
+};
 
 /// One conflicting pair of values, as `trustfold conflicts` lists it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -320,7 +322,28 @@ impl ProjectionDb {
         Ok(Some((m, state)))
     }
 
-    /// One entity with its provenance left out, by id, slug or a unique id prefix.
+    /// The alias `key` is, if it is the id or slug of an entity merged into another (its
+    /// `into` is the survivor). `None` for a live entity's key or an unknown one.
+    pub fn alias(&self, key: &str) -> Result<Option<MergedAway>> {
+        let exact = text_by_key(
+            &*self.conn,
+            "SELECT entity_id FROM entities WHERE entity_id = ?1 OR slug = ?1",
+            key,
+        )?;
+        if exact.is_some() {
+            return Ok(None);
+        }
+        let row = text_by_key(
+            &*self.conn,
+            "SELECT row FROM merged_entities WHERE entity_id = ?1 OR slug = ?1",
+            key,
+        )?;
+        row.map(|r| from_json(&self.path, "merged entity", &r))
+            .transpose()
+    }
+
+    /// One entity with its provenance left out, by id, slug or a unique id prefix; the id
+    /// or slug of an entity merged away names its survivor (see [`ProjectionDb::alias`]).
     pub fn entity(&self, key: &str) -> Result<Option<(MergedEntity, EntityState)>> {
         let exact = text_by_key(
             &*self.conn,
@@ -329,6 +352,7 @@ impl ProjectionDb {
         )?;
         let eid = match exact {
             Some(e) => Some(e),
+            None if self.alias(key)?.is_some() => self.alias(key)?.map(|m| m.into),
             None if key.len() >= 6 => {
                 // A unique prefix of an id, as git does for commits.
                 let rows = all(
@@ -610,6 +634,30 @@ pub fn review_status(r: &ReviewRow) -> &'static str {
 }
 
 /// One candidate row by id, on any connection.
+/// The alias row of an entity merged away, by its id.
+pub(super) fn merged_by_id(conn: &dyn Conn, eid: &str) -> Result<Option<MergedAway>> {
+    let row = text_by_key(
+        conn,
+        "SELECT row FROM merged_entities WHERE entity_id = ?1",
+        eid,
+    )?;
+    row.map(|r| from_json(conn.location(), "merged entity", &r))
+        .transpose()
+}
+
+/// The aliases whose survivor is `eid`.
+pub(super) fn merged_into(conn: &dyn Conn, eid: &str) -> Result<Vec<MergedAway>> {
+    let rows = all(
+        conn,
+        "SELECT row FROM merged_entities WHERE into_id = ?1",
+        params![eid],
+        |r| r.req_text(0),
+    )?;
+    rows.iter()
+        .map(|r| from_json(conn.location(), "merged entity", r))
+        .collect()
+}
+
 pub(super) fn candidate_by_id(conn: &dyn Conn, candidate_id: &str) -> Result<Option<Candidate>> {
     one(
         conn,

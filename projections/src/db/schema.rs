@@ -59,6 +59,13 @@ CREATE TABLE IF NOT EXISTS run_entities (
     created INTEGER NOT NULL,
     PRIMARY KEY (run_id, entity_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS merged_entities (
+    entity_id TEXT PRIMARY KEY,
+    slug TEXT NOT NULL,
+    into_id TEXT NOT NULL,
+    merged_seq INTEGER NOT NULL,
+    row TEXT NOT NULL
+);
 ";
 
 /// PostgreSQL's tables (created in the projection's own schema).
@@ -115,6 +122,13 @@ CREATE TABLE IF NOT EXISTS run_entities (
     created BIGINT NOT NULL,
     PRIMARY KEY (run_id, entity_id)
 );
+CREATE TABLE IF NOT EXISTS merged_entities (
+    entity_id TEXT COLLATE "C" PRIMARY KEY,
+    slug TEXT COLLATE "C" NOT NULL,
+    into_id TEXT COLLATE "C" NOT NULL,
+    merged_seq BIGINT NOT NULL,
+    row TEXT NOT NULL
+);
 "#;
 
 /// Indexes, the same on both engines.
@@ -126,6 +140,8 @@ CREATE INDEX IF NOT EXISTS candidates_follows ON candidates(follows) WHERE follo
 CREATE INDEX IF NOT EXISTS candidates_payload ON candidates(payload_hash) WHERE payload_hash IS NOT NULL;
 CREATE INDEX IF NOT EXISTS candidates_source ON candidates(source, entity_id) WHERE entity_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
+CREATE UNIQUE INDEX IF NOT EXISTS merged_entities_slug ON merged_entities(slug);
+CREATE INDEX IF NOT EXISTS merged_entities_into ON merged_entities(into_id);
 ";
 
 /// The type of a column, as `dump` writes it.
@@ -208,5 +224,16 @@ pub const DUMP: &[TableColumns] = &[
             ("row", Text),
         ],
         "review_id",
+    ),
+    (
+        "merged_entities",
+        &[
+            ("entity_id", Text),
+            ("slug", Text),
+            ("into_id", Text),
+            ("merged_seq", Int),
+            ("row", Text),
+        ],
+        "entity_id",
     ),
 ];

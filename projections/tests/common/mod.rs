@@ -75,6 +75,22 @@ pub enum Op {
     },
     StartRun,
     EndRun,
+    /// A person's split: `cand` leaves entity `from` for `to` (founded, or joined),
+    /// as `trustfold split` writes it (the move, then `EntitySplit`).
+    Split {
+        cand: u8,
+        from: u8,
+        to: u8,
+        new_entity: bool,
+    },
+    /// A person's merge of `gone` into `keep`, as `trustfold merge` writes it: the moves
+    /// (here of any candidates: the fold must not assume they were all of `gone`'s
+    /// members), then `EntitiesMerged`.
+    Merge {
+        keep: u8,
+        gone: u8,
+        moved: Vec<u8>,
+    },
 }
 
 pub fn op() -> impl Strategy<Value = Op> {
@@ -94,7 +110,105 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => (0..8u8, any::<bool>()).prop_map(|(cand, approve)| Op::Resolve { cand, approve }),
         1 => Just(Op::StartRun),
         1 => Just(Op::EndRun),
+        1 => (0..8u8, 0..6u8, 0..6u8, any::<bool>()).prop_map(|(cand, from, to, new_entity)| Op::Split { cand, from, to, new_entity }),
+        1 => (0..6u8, 0..6u8, prop::collection::vec(0..8u8, 0..3)).prop_map(|(keep, gone, moved)| Op::Merge { keep, gone, moved }),
     ]
+}
+
+/// The events of one op, appended as one batch (a correction is a move and its record).
+pub fn to_events(op: &Op, run: &mut Option<(uuid::Uuid, String)>, n: usize) -> Vec<NewEvent> {
+    let in_run = |ev: NewEvent, run: &Option<(uuid::Uuid, String)>| match run {
+        Some((id, trace)) => ev.in_run(*id, trace.clone()),
+        None => ev,
+    };
+    let moved = |cand: u8, to: u8, outcome: MergeOutcome, by: String| {
+        NewEvent::new(
+            format!("entity/{}", eid(to)),
+            MergeDecided {
+                candidate_id: cid(cand),
+                decision: outcome,
+                score: 1.0,
+                features: Default::default(),
+                matcher_version: "1".into(),
+                decided_by: by,
+            },
+        )
+    };
+    match op {
+        Op::Split {
+            cand,
+            from,
+            to,
+            new_entity,
+        } => {
+            let outcome = if *new_entity {
+                MergeOutcome::NewEntity {
+                    entity_id: eid(*to),
+                }
+            } else {
+                MergeOutcome::ExistingEntity {
+                    entity_id: eid(*to),
+                }
+            };
+            vec![
+                in_run(
+                    moved(*cand, *to, outcome, format!("split:{}", eid(*from))),
+                    run,
+                ),
+                in_run(
+                    NewEvent::new(
+                        format!("entity/{}", eid(*from)),
+                        EntitySplit {
+                            entity_id: eid(*from),
+                            candidate_id: cid(*cand),
+                            into_entity_id: eid(*to),
+                            new_entity: *new_entity,
+                            reason: "two places".into(),
+                            by: "ana".into(),
+                        },
+                    ),
+                    run,
+                ),
+            ]
+        }
+        Op::Merge {
+            keep,
+            gone,
+            moved: cands,
+        } => {
+            let mut out: Vec<NewEvent> = cands
+                .iter()
+                .map(|c| {
+                    in_run(
+                        moved(
+                            *c,
+                            *keep,
+                            MergeOutcome::ExistingEntity {
+                                entity_id: eid(*keep),
+                            },
+                            format!("merge:{}", eid(*gone)),
+                        ),
+                        run,
+                    )
+                })
+                .collect();
+            out.push(in_run(
+                NewEvent::new(
+                    format!("entity/{}", eid(*gone)),
+                    EntitiesMerged {
+                        entity_id: eid(*keep),
+                        merged_entity_id: eid(*gone),
+                        candidate_ids: cands.iter().map(|c| cid(*c)).collect(),
+                        reason: "one place".into(),
+                        by: "bo".into(),
+                    },
+                ),
+                run,
+            ));
+            out
+        }
+        _ => vec![to_event(op, run, n)],
+    }
 }
 
 const NAMES: &[&str] = &["Leith Links", "Meadowbank Stadium", "Leith Links"];
@@ -263,6 +377,9 @@ pub fn to_event(op: &Op, run: &mut Option<(uuid::Uuid, String)>, n: usize) -> Ne
                     keep_off_topic: false,
                 },
             )
+        }
+        Op::Split { .. } | Op::Merge { .. } => {
+            panic!("corrections are batches: use to_events")
         }
         Op::EndRun => {
             let stream = run

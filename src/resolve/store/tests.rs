@@ -43,6 +43,11 @@ enum Step {
     Move { candidate: usize, entity: usize },
     /// A candidate seen so far is sent to review.
     Review { candidate: usize },
+    /// A person's split: a candidate seen so far founds a new entity (`trustfold split`).
+    Split { candidate: usize },
+    /// A person's merge: every candidate attached to entity `from` joins `into`
+    /// (`trustfold merge`).
+    Merge { from: usize, into: usize },
     /// A decision about a record not extracted yet (it may be extracted later).
     Ghost { source: usize, ext: usize },
 }
@@ -142,6 +147,8 @@ fn step() -> impl Strategy<Value = Step> {
         6 => prop::collection::vec(rec, 1..10).prop_map(Step::Run),
         1 => (0..64usize, 0..64usize).prop_map(|(candidate, entity)| Step::Move { candidate, entity }),
         1 => (0..64usize).prop_map(|candidate| Step::Review { candidate }),
+        1 => (0..64usize).prop_map(|candidate| Step::Split { candidate }),
+        1 => (0..64usize, 0..64usize).prop_map(|(from, into)| Step::Merge { from, into }),
         1 => (0..SOURCES.len(), 0..EXT_IDS.len()).prop_map(|(source, ext)| Step::Ghost { source, ext }),
     ]
 }
@@ -388,6 +395,52 @@ fn play(log: &dyn EventStore, config: &MatchConfig, steps: &[Step]) -> usize {
                 );
                 log.append(trustfold_events::AppendBatch::new().push(ev))
                     .unwrap();
+            }
+            Step::Split { candidate } => {
+                if seen.is_empty() {
+                    continue;
+                }
+                let cid = &seen[candidate % seen.len()];
+                let eid = crate::resolve::entity_id_for_split(cid, "e_from", runs as u64);
+                let ev = merge_event(
+                    cid,
+                    MergeOutcome::NewEntity {
+                        entity_id: eid.clone(),
+                    },
+                    "split:e_from",
+                );
+                log.append(trustfold_events::AppendBatch::new().push(ev))
+                    .unwrap();
+                entities.push(eid);
+            }
+            Step::Merge { from, into } => {
+                if entities.is_empty() {
+                    continue;
+                }
+                let from = entities[from % entities.len()].clone();
+                let into = entities[into % entities.len()].clone();
+                if from == into {
+                    continue;
+                }
+                // The members as the full scan of the log has them, moved in one batch.
+                let (index, _) =
+                    crate::ingest::stages::identity_index(log, config.clone()).unwrap();
+                let mut batch = trustfold_events::AppendBatch::new();
+                for cid in seen
+                    .iter()
+                    .filter(|c| index.entity_of(c) == Some(from.as_str()))
+                {
+                    batch = batch.push(merge_event(
+                        cid,
+                        MergeOutcome::ExistingEntity {
+                            entity_id: into.clone(),
+                        },
+                        &format!("merge:{from}"),
+                    ));
+                }
+                if !batch.events.is_empty() {
+                    log.append(batch).unwrap();
+                }
             }
             Step::Review { candidate } => {
                 if seen.is_empty() {
