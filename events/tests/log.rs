@@ -209,6 +209,23 @@ fn samples() -> Vec<EventPayload> {
             by: "admin".into(),
         }
         .into(),
+        EntitySplit {
+            entity_id: "ent-1".into(),
+            candidate_id: "cand-2".into(),
+            into_entity_id: "ent-9".into(),
+            new_entity: true,
+            reason: "another club at the same school".into(),
+            by: "auditor".into(),
+        }
+        .into(),
+        EntitiesMerged {
+            entity_id: "ent-1".into(),
+            merged_entity_id: "ent-9".into(),
+            candidate_ids: vec!["cand-2".into(), "cand-3".into()],
+            reason: "one place after all".into(),
+            by: "auditor".into(),
+        }
+        .into(),
         RunCompleted { figures: figures() }.into(),
         RunFailed {
             stage: "fetch".into(),

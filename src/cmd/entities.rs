@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use trustfold_events::EventStore;
 use trustfold_projections::merge::COMPLETENESS_FIELDS_TOTAL;
 use trustfold_projections::{
-    ConflictRow, EntityCursor, EntityFilter, Field, MergedEntity, ProjectionDb,
+    ConflictRow, EntityCursor, EntityFilter, Field, MergedAway, MergedEntity, ProjectionDb,
 };
 
 use crate::datadir::Place;
@@ -156,19 +156,45 @@ pub fn list_entities(
 }
 
 /// `GET /api/entities`: a page of `entities --format json` documents and where the next
-/// page starts (`null` on the last).
+/// page starts (`null` on the last). A search for the id or slug of an entity merged
+/// away finds its survivor first on the first page, and `alias` says so.
 pub fn entities_page_document(
     db: &ProjectionDb,
     filter: &EntityFilter,
+    search: Option<&str>,
     cursor: Option<&str>,
     limit: usize,
 ) -> Result<Value> {
-    let (entities, next) = list_entities(db, filter, cursor, limit)?;
+    let (mut entities, next) = list_entities(db, filter, cursor, limit)?;
+    let alias = match cursor {
+        None => survivor_of(db, search, &mut entities)?,
+        Some(_) => None,
+    };
     Ok(json!({
         "entities": entities.iter().map(entity_json).collect::<Vec<_>>(),
         "next_cursor": next,
         "limit": limit,
+        "alias": alias.as_ref().map(crate::cmd::provenance::alias_json),
     }))
+}
+
+/// When `search` is the id or slug of an entity merged away: its survivor is put first
+/// in `entities` (unless listed already), and what was merged is returned.
+fn survivor_of(
+    db: &ProjectionDb,
+    search: Option<&str>,
+    entities: &mut Vec<MergedEntity>,
+) -> Result<Option<MergedAway>> {
+    let Some(key) = search.map(str::trim) else {
+        return Ok(None);
+    };
+    let (Some(alias), Some((survivor, _))) = (db.alias(key)?, db.entity(key)?) else {
+        return Ok(None);
+    };
+    if !entities.iter().any(|e| e.entity_id == survivor.entity_id) {
+        entities.insert(0, survivor);
+    }
+    Ok(Some(alias))
 }
 
 pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCode> {
@@ -183,16 +209,11 @@ pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCod
     let db = project::open_for_reading(data_dir, &policy)?;
     let (mut entities, _) = list_entities(&db, &filter, None, usize::MAX)?;
     // The id or slug of an entity merged away finds its survivor, saying so.
-    if let Some(key) = args.search.as_deref().map(str::trim) {
-        if let (Some(alias), Some((survivor, _))) = (db.alias(key)?, db.entity(key)?) {
-            eprintln!(
-                "{}",
-                crate::cmd::provenance::alias_note(key, &alias, &survivor.slug)
-            );
-            if !entities.iter().any(|e| e.entity_id == survivor.entity_id) {
-                entities.insert(0, survivor);
-            }
-        }
+    let search = args.search.as_deref();
+    if let Some(alias) = survivor_of(&db, search, &mut entities)? {
+        let key = search.unwrap_or_default().trim();
+        let slug = entities.first().map_or("", |e| e.slug.as_str());
+        eprintln!("{}", crate::cmd::provenance::alias_note(key, &alias, slug));
     }
     let format = if args.json { Format::Json } else { args.format };
     match format {

@@ -348,15 +348,7 @@ pub fn provenance_document(p: &Provenance) -> Value {
         doc["corrections_left_out"] = json!(p.corrections.left_out);
     }
     doc["alias"] = match &p.alias {
-        Some(a) => json!({
-            "entity_id": a.entity_id,
-            "slug": a.slug,
-            "merged_into": a.into,
-            "seq": a.seq,
-            "recorded_at": trustfold_events::format_time(&a.recorded_at),
-            "by": a.by,
-            "reason": a.reason,
-        }),
+        Some(a) => alias_json(a),
         None => Value::Null,
     };
     doc["overrides"] = overrides_json(entity, &p.identity);
@@ -396,6 +388,19 @@ pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCod
         print!("{}", render_corrections(&p.corrections));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An entity merged away, as the JSON documents show it (`provenance --json`'s `alias`).
+pub fn alias_json(a: &MergedAway) -> Value {
+    json!({
+        "entity_id": a.entity_id,
+        "slug": a.slug,
+        "merged_into": a.into,
+        "seq": a.seq,
+        "recorded_at": trustfold_events::format_time(&a.recorded_at),
+        "by": a.by,
+        "reason": a.reason,
+    })
 }
 
 /// The line saying that `key` named an entity merged into `slug`.

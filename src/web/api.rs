@@ -124,7 +124,13 @@ pub(super) fn entities_doc(state: &AppState, p: &EntitiesParams) -> anyhow::Resu
         completeness,
     )?;
     let db = state.stores().read_projections()?;
-    let mut doc = cmd::entities::entities_page_document(&db, &filter, p.cursor.as_deref(), limit)?;
+    let mut doc = cmd::entities::entities_page_document(
+        &db,
+        &filter,
+        p.search.as_deref(),
+        p.cursor.as_deref(),
+        limit,
+    )?;
     // What the page's filter controls offer.
     doc["classes"] = json!(db.entity_classes()?);
     doc["sources"] = json!(crate::project::known_sources());

@@ -1133,6 +1133,18 @@ async fn splits_and_merges_call_the_commands_functions_and_answer_their_document
     let aliased = s.get_json(&format!("/api/entities/{new_id}")).await;
     assert_eq!(aliased["entity_id"], seed_id.as_str());
     assert_eq!(aliased["alias"]["entity_id"], new_id.as_str());
+    // Searching the list by the old id finds the survivor, saying so (as `entities
+    // --search` does).
+    let found = s.get_json(&format!("/api/entities?search={new_id}")).await;
+    assert_eq!(
+        found["entities"][0]["entity_id"],
+        seed_id.as_str(),
+        "{found}"
+    );
+    assert_eq!(found["alias"]["entity_id"], new_id.as_str());
+    assert_eq!(found["alias"]["merged_into"], seed_id.as_str());
+    let plain = s.get_json("/api/entities?search=quarrymill").await;
+    assert!(plain["alias"].is_null(), "{plain}");
     // The same merge again: that entity is the seed entity now.
     s.call(Method::POST, "/api/merges", merge)
         .await
