@@ -44,7 +44,7 @@ fn echo(s: &str) -> String {
     s.chars().take(ECHO_CHARS_MAX).collect()
 }
 
-/// `split` as asked (`trustfold split`, `POST /api/entities/{key}/split`).
+/// `split` as asked (`trustfold split`, `POST /api/splits`).
 #[derive(Clone, Debug)]
 pub struct SplitRequest {
     /// The entity (id, unique prefix, slug, or an alias of it).
@@ -68,7 +68,7 @@ pub struct Split {
     pub seqs: Vec<u64>,
 }
 
-/// `merge` as asked (`trustfold merge`, `POST /api/entities/{key}/merge`).
+/// `merge` as asked (`trustfold merge`, `POST /api/merges`).
 #[derive(Clone, Debug)]
 pub struct MergeRequest {
     pub entity: String,
