@@ -61,6 +61,15 @@ pub const PG_KEEPALIVE_INTERVAL_S: u64 = 10;
 /// See [`PG_KEEPALIVE_IDLE_S`].
 pub const PG_KEEPALIVE_COUNT: u64 = 3;
 
+/// Idle connections a process keeps for reuse ([`StoreUrl::connect_pooled`]).
+pub const PG_POOL_IDLE_MAX: usize = 4;
+
+/// How long an idle connection may take to answer before it is given up for a new one.
+const PG_POOL_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The idle connections, by URL (kept whole: the pool is in memory only).
+static POOL: Mutex<Vec<(String, Client)>> = Mutex::new(Vec::new());
+
 /// How long connecting may take.
 pub const PG_CONNECT_TIMEOUT_S: u64 = 10;
 
@@ -191,6 +200,52 @@ impl StoreUrl {
             .config
             .connect(NoTls)
             .map_err(|e| connect_error(&self.path(), e))?;
+        self.apply_settings(&mut client)?;
+        Ok(client)
+    }
+
+    /// A connection with trustfold's session settings: one this process gave back
+    /// ([`StoreUrl::give_back`]) and that still answers, else a new one. Each new
+    /// connection costs the server a process and an authentication; an ingest's readers
+    /// and writers of the projections and the identity index open one after another.
+    pub fn connect_pooled(&self) -> Result<Client, StoreError> {
+        loop {
+            let idle = {
+                let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+                let at = pool.iter().position(|(url, _)| *url == self.url);
+                at.map(|i| pool.swap_remove(i).1)
+            };
+            match idle {
+                Some(mut client) => {
+                    if client.is_valid(PG_POOL_CHECK_TIMEOUT).is_ok() {
+                        return Ok(client);
+                    }
+                }
+                None => return self.connect(),
+            }
+        }
+    }
+
+    /// Keeps `client` for [`StoreUrl::connect_pooled`], its session reset to a new
+    /// one's: `DISCARD ALL` (settings, `search_path`, prepared statements, temporary
+    /// tables, and every advisory lock the session held, as closing it would) and
+    /// trustfold's settings again. A connection inside a transaction, closed, or that
+    /// cannot be reset is closed instead, as is one beyond [`PG_POOL_IDLE_MAX`].
+    pub fn give_back(&self, mut client: Client) {
+        if client.is_closed()
+            || client.batch_execute("DISCARD ALL").is_err()
+            || self.apply_settings(&mut client).is_err()
+        {
+            return;
+        }
+        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < PG_POOL_IDLE_MAX {
+            pool.push((self.url.clone(), client));
+        }
+    }
+
+    /// trustfold's session settings, on a new or reset connection.
+    fn apply_settings(&self, client: &mut Client) -> Result<(), StoreError> {
         // Notices (of `CREATE … IF NOT EXISTS`) stay on the server: they are not ours to log.
         client
             .batch_execute(&format!(
@@ -207,7 +262,7 @@ impl StoreUrl {
              SET tcp_keepalives_interval = {PG_KEEPALIVE_INTERVAL_S};
              SET tcp_keepalives_count = {PG_KEEPALIVE_COUNT};"
         ));
-        Ok(client)
+        Ok(())
     }
 }
 

@@ -280,6 +280,14 @@ async fn the_token_is_printed_once_in_the_login_url_and_never_reaches_the_logs()
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Drained as it comes: debug logs (a line per PostgreSQL statement, on that store)
+    // fill a pipe that nobody reads, and the server would block writing to it.
+    let mut err_pipe = child.stderr.take().unwrap();
+    let drained = std::thread::spawn(move || {
+        let mut logs = Vec::new();
+        std::io::Read::read_to_end(&mut err_pipe, &mut logs).unwrap();
+        logs
+    });
     let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = out.next().unwrap().unwrap();
     let base = first
@@ -321,9 +329,10 @@ async fn the_token_is_printed_once_in_the_login_url_and_never_reaches_the_logs()
     assert_eq!(wrong.status().as_u16(), 401);
     let pid = child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{:?}", output.status);
-    let logs = String::from_utf8_lossy(&output.stderr);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let logs = drained.join().unwrap();
+    let logs = String::from_utf8_lossy(&logs);
     assert!(
         logs.contains("\"route\":\"/login\""),
         "requests are logged: {logs}"

@@ -87,8 +87,7 @@ impl SchemaSet {
     }
 
     fn connect(&self, schema: &str) -> Result<PgConn> {
-        let client = self.url.connect()?;
-        let conn = PgConn::new(client, self.location(schema));
+        let conn = PgConn::pooled(&self.url, self.location(schema))?;
         // One statement batch is one transaction: the lock makes first connections of
         // several processes take turns, where `IF NOT EXISTS` alone lets them race into
         // a duplicate-key error on PostgreSQL's catalog.

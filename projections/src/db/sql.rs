@@ -246,13 +246,14 @@ impl Drop for Tx<'_> {
 
 /// The PostgreSQL connection.
 pub mod postgres {
-    use std::cell::RefCell;
+    use std::cell::{RefCell, RefMut};
     use std::collections::HashMap;
     use std::error::Error as StdError;
     use std::path::{Path, PathBuf};
 
     use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
     use postgres::{Client, Statement};
+    use trustfold_events::StoreUrl;
 
     use super::{Conn, Engine, Param, Row};
     use crate::db::{ProjectionError, Result};
@@ -296,19 +297,39 @@ pub mod postgres {
 
     /// A PostgreSQL connection whose `search_path` is one projection's schema.
     pub struct PgConn {
-        pub client: RefCell<Client>,
+        /// `Some` until dropped.
+        client: RefCell<Option<Client>>,
         prepared: RefCell<HashMap<String, Statement>>,
         /// `<redacted URL> schema <schema>`, for messages (never the URL's password).
         pub location: PathBuf,
+        /// Where the connection goes back to when dropped ([`PgConn::pooled`]).
+        pool: Option<StoreUrl>,
     }
 
     impl PgConn {
+        /// A connection closed when dropped (with every lock its session holds).
         pub fn new(client: Client, location: impl Into<PathBuf>) -> PgConn {
             PgConn {
-                client: RefCell::new(client),
+                client: RefCell::new(Some(client)),
                 prepared: RefCell::new(HashMap::new()),
                 location: location.into(),
+                pool: None,
             }
+        }
+
+        /// A connection of `url`'s pool ([`StoreUrl::connect_pooled`]), given back
+        /// when dropped: its session reset, which releases every lock it holds as
+        /// closing it would.
+        pub fn pooled(url: &StoreUrl, location: impl Into<PathBuf>) -> Result<PgConn> {
+            let mut conn = PgConn::new(url.connect_pooled()?, location);
+            conn.pool = Some(url.clone());
+            Ok(conn)
+        }
+
+        fn client(&self) -> RefMut<'_, Client> {
+            RefMut::map(self.client.borrow_mut(), |c| {
+                c.as_mut().expect("a PgConn holds its client until dropped")
+            })
         }
 
         fn err(&self, e: postgres::Error) -> ProjectionError {
@@ -334,8 +355,7 @@ pub mod postgres {
                 return Ok(s.clone());
             }
             let stmt = self
-                .client
-                .borrow_mut()
+                .client()
                 .prepare(&Self::dialect(sql))
                 .map_err(|e| self.err(e))?;
             let mut prepared = self.prepared.borrow_mut();
@@ -344,6 +364,16 @@ pub mod postgres {
             }
             prepared.insert(sql.to_string(), stmt.clone());
             Ok(stmt)
+        }
+    }
+
+    impl Drop for PgConn {
+        fn drop(&mut self) {
+            // Its statements first: dropping them closes them on the server.
+            self.prepared.get_mut().clear();
+            if let (Some(url), Some(client)) = (self.pool.take(), self.client.get_mut().take()) {
+                url.give_back(client);
+            }
         }
     }
 
@@ -411,8 +441,7 @@ pub mod postgres {
 
         fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
             let stmt = self.statement(sql)?;
-            self.client
-                .borrow_mut()
+            self.client()
                 .execute(&stmt, &refs(params))
                 .map_err(|e| self.err(e))
         }
@@ -425,7 +454,7 @@ pub mod postgres {
         ) -> Result<()> {
             use postgres::fallible_iterator::FallibleIterator;
             let stmt = self.statement(sql)?;
-            let mut client = self.client.borrow_mut();
+            let mut client = self.client();
             let mut rows = client
                 .query_raw(&stmt, params.iter())
                 .map_err(|e| error(&self.location, e))?;
@@ -439,10 +468,7 @@ pub mod postgres {
         }
 
         fn batch(&self, sql: &str) -> Result<()> {
-            self.client
-                .borrow_mut()
-                .batch_execute(sql)
-                .map_err(|e| self.err(e))
+            self.client().batch_execute(sql).map_err(|e| self.err(e))
         }
 
         fn begin(&self, _write: bool) -> Result<()> {
