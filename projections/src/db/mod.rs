@@ -530,28 +530,19 @@ impl Projections {
         known_sources: &[&str],
         progress: Progress<'_>,
     ) -> Result<RemergeReport> {
-        let started = Instant::now();
-        // A database that cannot be used (damaged, of another log, with a policy that no
-        // longer parses) is replaced by a full rebuild rather than left in the way.
-        let attempt = (|| -> Result<Option<RemergeReport>> {
-            let Some((mut db, _lock)) = self.open_write()? else {
-                return Ok(None);
-            };
-            let stored = db.stored_policy(known_sources)?;
-            db.catch_up(store, &stored, &mut |_, _| {})?;
-            db.remerge(store, &stored, policy, &mut *progress).map(Some)
-        })();
-        let reason = match attempt {
-            Ok(Some(mut report)) => {
-                report.elapsed_ms = started.elapsed().as_millis() as u64;
-                return Ok(report);
-            }
-            Ok(None) => "no projection database of this format yet".to_string(),
-            Err(e) if e.is_bad_input() => format!("the projection database is unusable: {e}"),
-            Err(e) => return Err(e),
-        };
-        let fold = self.rebuild(store, policy, progress)?;
-        Ok(RemergeReport::full(fold, &reason))
+        remerge_or_rebuild(
+            "database",
+            |progress| {
+                let Some((mut db, _lock)) = self.open_write()? else {
+                    return Ok(None);
+                };
+                let stored = db.stored_policy(known_sources)?;
+                db.catch_up(store, &stored, &mut |_, _| {})?;
+                db.remerge(store, &stored, policy, progress).map(Some)
+            },
+            |progress| self.rebuild(store, policy, progress),
+            progress,
+        )
     }
 
     /// What `policy` would change, entity by entity and field by field, against the live
@@ -579,6 +570,30 @@ impl Projections {
         summary.elapsed_ms = started.elapsed().as_millis() as u64;
         Ok(summary)
     }
+}
+
+/// Runs a re-merge (`attempt`: `None` when there are no projections of this format), or
+/// the full `rebuild` when there are none or they cannot be used (damaged, of another
+/// log, with a policy that no longer parses): those are replaced rather than left in the
+/// way, and the report says why. `kind` is what holds them on the engine ("database",
+/// "schema"). Both engines' `remerge`.
+fn remerge_or_rebuild(
+    kind: &str,
+    attempt: impl FnOnce(Progress<'_>) -> Result<Option<RemergeReport>>,
+    rebuild: impl FnOnce(Progress<'_>) -> Result<FoldReport>,
+    progress: Progress<'_>,
+) -> Result<RemergeReport> {
+    let started = Instant::now();
+    let reason = match attempt(&mut *progress) {
+        Ok(Some(mut report)) => {
+            report.elapsed_ms = started.elapsed().as_millis() as u64;
+            return Ok(report);
+        }
+        Ok(None) => format!("no projection {kind} of this format yet"),
+        Err(e) if e.is_bad_input() => format!("the projection {kind} is unusable: {e}"),
+        Err(e) => return Err(e),
+    };
+    Ok(RemergeReport::full(rebuild(progress)?, &reason))
 }
 
 fn rate(events: u64, elapsed: Duration) -> f64 {

@@ -372,26 +372,19 @@ impl PgProjections {
         known_sources: &[&str],
         progress: super::Progress<'_>,
     ) -> Result<RemergeReport> {
-        let started = Instant::now();
-        let attempt = (|| -> Result<Option<RemergeReport>> {
-            let Some(mut db) = self.open_write()? else {
-                return Ok(None);
-            };
-            let stored = db.stored_policy(known_sources)?;
-            db.catch_up(store, &stored, &mut |_, _| {})?;
-            db.remerge(store, &stored, policy, &mut *progress).map(Some)
-        })();
-        let reason = match attempt {
-            Ok(Some(mut report)) => {
-                report.elapsed_ms = started.elapsed().as_millis() as u64;
-                return Ok(report);
-            }
-            Ok(None) => "no projection schema of this format yet".to_string(),
-            Err(e) if e.is_bad_input() => format!("the projection schema is unusable: {e}"),
-            Err(e) => return Err(e),
-        };
-        let fold = self.rebuild(store, policy, progress)?;
-        Ok(RemergeReport::full(fold, &reason))
+        super::remerge_or_rebuild(
+            "schema",
+            |progress| {
+                let Some(mut db) = self.open_write()? else {
+                    return Ok(None);
+                };
+                let stored = db.stored_policy(known_sources)?;
+                db.catch_up(store, &stored, &mut |_, _| {})?;
+                db.remerge(store, &stored, policy, progress).map(Some)
+            },
+            |progress| self.rebuild(store, policy, progress),
+            progress,
+        )
     }
 
     /// What `policy` would change, without writing anything but the catch-up.
