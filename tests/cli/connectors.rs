@@ -173,9 +173,8 @@ fn ingest_over_http_sends_keys_but_never_records_them() {
             entry.display()
         );
     }
-    if let Some(url) = dir.store_url() {
+    if let Some(mut db) = dir.pg_client() {
         // On PostgreSQL the log and the payloads are rows: none holds the key either.
-        let mut db = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
         let rows = db
             .query(
                 "SELECT 'event ' || seq, payload FROM trustfold.events \

@@ -36,9 +36,8 @@ impl Scratch {
 
     /// (events, payload bytes) of the log, read with SQLite (or PostgreSQL) directly.
     fn log_size(&self) -> (u64, u64) {
-        if let Some(url) = self.store_url() {
-            let row = ::postgres::Client::connect(url, ::postgres::NoTls)
-                .unwrap()
+        if let Some(mut c) = self.pg_client() {
+            let row = c
                 .query_one(
                     "SELECT count(*), sum(length(payload))::BIGINT FROM trustfold.events",
                     &[],
@@ -157,17 +156,15 @@ fn a_changed_reimport_records_the_changed_rows_in_full_and_names_the_ones_gone()
     assert_eq!(absent.len(), 1, "{absent:?}");
     assert_eq!(report["figures"]["entities_created"], 1, "the new pitch");
     // The removed row's candidate is not marked as seen again.
-    let removed = match dir.store_url() {
-        Some(url) => {
+    let removed = match dir.pg_client() {
+        Some(mut c) => {
             let schema = dir.projection_pointer();
-            ::postgres::Client::connect(url, ::postgres::NoTls)
-                .unwrap()
-                .query_one(
-                    &format!("SELECT seen_seq FROM {schema}.candidates WHERE candidate_id = $1"),
-                    &[&absent[0]],
-                )
-                .unwrap()
-                .get::<_, Option<i64>>(0)
+            c.query_one(
+                &format!("SELECT seen_seq FROM {schema}.candidates WHERE candidate_id = $1"),
+                &[&absent[0]],
+            )
+            .unwrap()
+            .get::<_, Option<i64>>(0)
         }
         None => sqlite(&dir.live_projection())
             .query_row(

@@ -427,28 +427,34 @@ impl Scratch {
     /// Whether nothing was stored: no file in the data dir and, on PostgreSQL, no schema
     /// of trustfold's in the database.
     fn wrote_nothing(&self) -> bool {
-        let no_files = walk(&self.data).is_empty();
-        let no_schemas = self.store_url().is_none_or(|url| {
-            let n: i64 = ::postgres::Client::connect(url, ::postgres::NoTls)
-                .unwrap()
-                .query_one(
-                    "SELECT count(*) FROM pg_namespace \
-                     WHERE nspname = 'trustfold' OR nspname LIKE 'tf%\\_%'",
-                    &[],
-                )
-                .unwrap()
-                .get(0);
-            n == 0
-        });
-        no_files && no_schemas
+        walk(&self.data).is_empty() && self.trustfold_schemas() == 0
+    }
+
+    /// A client of the scratch's PostgreSQL database (to look behind trustfold's back),
+    /// when it has one.
+    fn pg_client(&self) -> Option<::postgres::Client> {
+        self.store_url()
+            .map(|url| ::postgres::Client::connect(url, ::postgres::NoTls).unwrap())
+    }
+
+    /// How many schemas of trustfold's the scratch's database holds (0 without one).
+    fn trustfold_schemas(&self) -> i64 {
+        self.pg_client().map_or(0, |mut c| {
+            c.query_one(
+                "SELECT count(*) FROM pg_namespace \
+                 WHERE nspname = 'trustfold' OR nspname LIKE 'tf%\\_%'",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+        })
     }
 
     /// Which projections build is live: `projections/CURRENT`, or the schema PostgreSQL's
     /// pointer row names (a rebuild changes it; a catch-up does not).
     fn projection_pointer(&self) -> String {
-        match self.store_url() {
-            Some(url) => ::postgres::Client::connect(url, ::postgres::NoTls)
-                .unwrap()
+        match self.pg_client() {
+            Some(mut c) => c
                 .query_one("SELECT schema_name FROM trustfold.projection_current", &[])
                 .unwrap()
                 .get(0),

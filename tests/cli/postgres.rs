@@ -22,10 +22,6 @@ fn setup_embedded() -> Scratch {
 }
 
 /// A connection to the scratch's database, to look behind trustfold's back.
-fn client(dir: &Scratch) -> ::postgres::Client {
-    ::postgres::Client::connect(dir.store_url().unwrap(), ::postgres::NoTls).unwrap()
-}
-
 /// `url` with its user, password and database replaced (for URLs that must fail).
 fn with_parts(url: &str, user: &str, password: &str, db: &str) -> String {
     let rest = url.split_once("://").unwrap().1;
@@ -104,7 +100,7 @@ fn store_urls_that_cannot_serve_exit_2_or_1_with_one_line_and_never_the_password
     );
 
     // A database of another program: refused, and left as it was.
-    let mut c = client(&dir);
+    let mut c = dir.pg_client().unwrap();
     c.batch_execute(
         "CREATE TABLE public.orders (id INT PRIMARY KEY); INSERT INTO public.orders VALUES (1)",
     )
@@ -113,14 +109,11 @@ fn store_urls_that_cannot_serve_exit_2_or_1_with_one_line_and_never_the_password
         let out = dir.tf(args);
         assert_one_line_error(&out, 2, &["another program", "public.orders"], "foreign");
     }
-    let schemas: i64 = c
-        .query_one(
-            "SELECT count(*) FROM pg_namespace WHERE nspname = 'trustfold' OR nspname LIKE 'tf%\\_%'",
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(schemas, 0, "nothing created in another program's database");
+    assert_eq!(
+        dir.trustfold_schemas(),
+        0,
+        "nothing created in another program's database"
+    );
     c.batch_execute("DROP TABLE public.orders").unwrap();
 
     // A log written by a newer trustfold: read by none of this one's commands.
@@ -474,7 +467,7 @@ fn sigkill_inside_appends_twenty_times_leaves_no_partial_batch_and_the_others_go
     background.signal("KILL");
     let _ = background.child.wait();
 
-    let mut c = client(&store);
+    let mut c = store.pg_client().unwrap();
     let streams = c
         .query(
             "SELECT stream, count(*) FROM trustfold.events
