@@ -618,7 +618,20 @@ fn part_words(part: &str) -> Vec<String> {
         let folded = fold(w);
         let key = folded.trim();
         if UNIT_WORDS.contains(&key) {
-            // The identifier follows ("Suite 200", "Flat 2").
+            // The identifier follows ("Suite 200", "Flat 2"). A unit's number that leads
+            // straight into the street, in a part with no other house number, is the
+            // number on that street: "Unit 54 Jane Street" is 54 Jane Street to a listing
+            // that leaves the word out.
+            let numbered_street = raw.get(i).is_some_and(|n| {
+                starts_with_digit(n) && house_numbers_of(n).is_some() && !is_ordinal(n)
+            }) && raw.len() > i + 1
+                && !words.iter().any(|w| house_numbers_of(w).is_some())
+                && !raw[i + 1..]
+                    .iter()
+                    .any(|w| starts_with_digit(w) && house_numbers_of(w).is_some());
+            if numbered_street {
+                words.push(raw[i].trim_end_matches(separator).to_string());
+            }
             i += 1;
             continue;
         }
@@ -969,7 +982,11 @@ mod tests {
                 "duddingston road west",
                 &[135],
             ),
-            (&["Unit 12 Princes Mall"], "princes mall", &[]),
+            // A unit's number that leads into the street is the number on it (unit 12 of
+            // the mall is not unit 40); beside another house number it is dropped.
+            (&["Unit 12 Princes Mall"], "princes mall", &[12]),
+            (&["Unit 54 Jane Street"], "jane street", &[54]),
+            (&["Unit 3 54 Jane Street"], "jane street", &[54]),
             (&["Flat 2, 10 Lee Crescent"], "lee crescent", &[10]),
             (&["St Andrew Square"], "saint andrew square", &[]),
             (
@@ -1006,6 +1023,7 @@ mod tests {
             assert_eq!(n, want_numbers.to_vec(), "{lines:?}");
         }
         // No street to read.
+        assert_eq!(street(&["Unit 3"]), None);
         assert_eq!(
             street(&["Princes Mall", "Princes Street"]),
             Some(("princes street".into(), vec![]))
