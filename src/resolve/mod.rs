@@ -139,7 +139,9 @@ pub use store::{IdentityReport, IdentityStore, IdentityStoreError, WorkingIndex}
 ///
 /// 2: founding without coordinates; street, locality and compact-name evidence; street and
 /// (locality, word) blocks; phones compared as E.164 numbers (issue 13, ADR 0007).
-pub const MATCHER_VERSION: &str = "2";
+/// 3: words in brackets weigh as generic words; more shop-kind words are generic; a shared
+/// phone or website adds nothing at another address (a chain's branches).
+pub const MATCHER_VERSION: &str = "3";
 
 /// Most entities a `Review` outcome names.
 pub const REVIEW_ENTITIES_MAX: usize = 5;

@@ -19,11 +19,11 @@
 //! |----------------|------------------------------------------------------------------------|------|------|
 //! | `name`         | weighted token similarity (below); **mandatory**                        | see below ||
 //! | `distance`     | 1 within [`NEAR_M`]; `e^(−(d − 100 m)/decay)` beyond; 0 from `distance_zero_m` | −4 | +3 |
-//! | `phone`        | 1 the same number (E.164), else 0; a number kept as written has none    | −1   | +3   |
-//! | `website`      | 1 same page; 0.7 same host, one a home page; 0.15 same host, other pages; 0 | −0.5 | +2.5 |
+//! | `phone`        | 1 the same number (E.164), else 0; a number kept as written has none; agreement counts 0 at other premises | −1   | +3   |
+//! | `website`      | 1 same page; 0.7 same host, one a home page; 0.15 same host, other pages; 0; agreement counts 0 at other premises | −0.5 | +2.5 |
 //! | `postcode`     | 1 same; 0.6 same sector; 0.45 same district; 0                          | −2.5 | +2   |
-//! | `street`       | 0 another street; the same street: by house numbers, the same 1, overlapping 0.87, one without 0.67, two apart 0.58, different 0.08 | −3 | +3 |
-//! | `address`      | Dice overlap of the address tokens, when one has no street `street` reads | −0.5 | +1.5 |
+//! | `street`       | 0 another street; the same street: by house numbers, the same 1, overlapping 0.87, one without 0.67, at most two apart 0.58, different 0.08 | −3 | +3 |
+//! | `address`      | Dice overlap of the address tokens, when one has no street `street` reads | −1.5 | +1.5 |
 //! | `locality`     | 1 the same; 0.7 one written at more detail ("Leith, Edinburgh"); 0 different ("Leith", "Edinburgh") | −1 | +0.5 |
 //! | `category`     | 1 a kind in common; 0.9 one hosts many kinds (school, leisure centre); 0.1 disjoint kinds (golf, bowling) | −2.5 | 0 |
 //! | `entity_class` | 1 the same class, 0 different                                           | −4   | 0    |
@@ -36,6 +36,13 @@
 //!   `locality` terms are halved:
 //!   they mostly repeat what the distance says (Wardie Primary School and Wardie Playing
 //!   Fields share a street, a postcode and a point within 200 m).
+//! * *Same premises*: when the `street` term says the same house number or overlapping
+//!   ones (`street` ≥ 0.87), an agreeing `postcode` or `locality` counts half: it repeats
+//!   what the street and number said. Disagreement counts in full.
+//! * *Other premises*: when the `street` term says another street or another house number
+//!   (`street` ≤ 0.08), a shared phone or website adds nothing (their disagreement still
+//!   counts): a chain's branches share both, and the address decides which branch a
+//!   record is.
 //! * `category` compares the coarse kinds (`vocab::kind`) implied by the name, the
 //!   categories and the sports; it is present when both have one. Agreement adds nothing:
 //!   neighbours of one kind are common, so only disagreement is evidence.
@@ -123,7 +130,10 @@ const DISTANCE: (f64, f64) = (-4.0, 3.0);
 const PHONE: (f64, f64) = (-1.0, 3.0);
 const WEBSITE: (f64, f64) = (-0.5, 2.5);
 const POSTCODE: (f64, f64) = (-2.5, 2.0);
-const ADDRESS: (f64, f64) = (-0.5, 1.5);
+/// Two addresses with no word in common (once house-number and unit noise is gone) are
+/// mostly two premises: "83 Princes Street" and "Unit 234-235 Edinburgh Airport", two
+/// branches of one chain, went to review at −0.5.
+const ADDRESS: (f64, f64) = (-1.5, 1.5);
 const STREET: (f64, f64) = (-3.0, 3.0);
 const LOCALITY: (f64, f64) = (-1.0, 0.5);
 const CATEGORY: (f64, f64) = (-2.5, 0.0);
@@ -474,27 +484,35 @@ pub(crate) fn score_pair(
         f.distance = Some(s);
         logit += lerp(DISTANCE, s);
     }
+    // Two addresses that disagree (another street, or another number on the same street)
+    // are two premises: a shared phone or website then says "the same business", which a
+    // chain's branches are, not "the same place" (see `business_term`).
+    let street = street_similarity(q.street, a.street);
+    let other_premises = street.is_some_and(address_conflict);
     if let (Some(p), Some(r)) = (q.phone, a.phone) {
         let s = if p == r { 1.0 } else { 0.0 };
         f.phone = Some(s);
-        logit += lerp(PHONE, s);
+        logit += business_term(PHONE, s, other_premises);
     }
     if let (Some(p), Some(r)) = (q.website, a.website) {
         let s = p.similarity(r);
         f.website = Some(s);
-        logit += lerp(WEBSITE, s);
+        logit += business_term(WEBSITE, s, other_premises);
     }
     let repeat = if f.distance.is_some() {
         LOCATION_REPEAT
     } else {
         1.0
     };
+    // The same house number on the same street says "the same premises"; a postcode or a
+    // locality that agrees too mostly repeats it (see `premises_repeat`).
+    let same_premises = street.is_some_and(|s| s >= STREET_OVERLAP);
     if let (Some(p), Some(r)) = (q.postcode, a.postcode) {
         let s = p.similarity(r);
         f.postcode = Some(s);
-        logit += repeat * lerp(POSTCODE, s);
+        logit += repeat * premises_repeat(lerp(POSTCODE, s), same_premises);
     }
-    if let Some(s) = street_similarity(q.street, a.street) {
+    if let Some(s) = street {
         // The street and number say what the address words would, more precisely.
         f.street = Some(s);
         logit += repeat * lerp(STREET, s);
@@ -511,7 +529,7 @@ pub(crate) fn score_pair(
             LocalityMatch::Different => 0.0,
         };
         f.locality = Some(s);
-        logit += repeat * lerp(LOCALITY, s);
+        logit += repeat * premises_repeat(lerp(LOCALITY, s), same_premises);
     }
     if let Some(s) = name.brand {
         f.brand = Some(s);
@@ -542,15 +560,50 @@ pub(crate) fn score_pair(
     f
 }
 
+/// Whether a `street` similarity says the two addresses are different premises: another
+/// street, or another house number on the same one.
+fn address_conflict(street: f64) -> bool {
+    street <= STREET_DIFFERENT_NUMBER
+}
+
+/// A postcode or locality term when the street and house number already agree
+/// (`same_premises`): agreement counts [`LOCATION_REPEAT`] of itself, disagreement in full.
+/// Counted whole, the three terms of one address (+3, +2, +0.5) outweighed names with one
+/// kind word in common: "Dome Cafe and Bar (EUSA)" and "Potterrow Venue Bar (EUSA)", two
+/// bars of one students' union at 5 Bristo Square, scored 0.88.
+fn premises_repeat(term: f64, same_premises: bool) -> f64 {
+    if same_premises && term > 0.0 {
+        term * LOCATION_REPEAT
+    } else {
+        term
+    }
+}
+
+/// The contribution of a phone or website similarity `s`: as any linear term, except that
+/// agreement counts for nothing at other premises (`other_premises`): every branch of a
+/// chain shares its website and often its phone (William Hill at 217 Leith Walk and at 22
+/// Crighton Place), and a business that moved is another place at each address.
+/// Disagreement still counts in full.
+fn business_term(range: (f64, f64), s: f64, other_premises: bool) -> f64 {
+    let term = lerp(range, s);
+    if other_premises {
+        term.min(0.0)
+    } else {
+        term
+    }
+}
+
 /// The locality similarity of two names written at different detail ("Leith, Edinburgh"
 /// and "Edinburgh"): a little evidence for.
 const LOCALITY_COMPATIBLE: f64 = 0.7;
 
 /// The street similarity of two addresses on the same street, by their house numbers (with
-/// [`STREET`] from −3 to +3, the contributions are +2.2, +1, +0.5 and −2.5): sharing a
+/// [`STREET`] from −3 to +3, the contributions are +3, +2.2, +1, +0.5 and −2.5): sharing a
 /// street is evidence for by itself, a number on each side that differs is strong
-/// evidence against (another branch of a chain on the same street), numbers two apart are
-/// often one shop the listings number differently.
+/// evidence against (another branch of a chain on the same street), numbers at most two
+/// apart are often one shop the listings number differently ("34" and "36 Blackford
+/// Avenue"), but as often the shop next door ("Welch Fish Processors" at 24 Pier Place,
+/// "Welch Fishmonger Retail Shop" at 23): a little evidence for.
 const STREET_OVERLAP: f64 = 0.87;
 const STREET_UNKNOWN: f64 = 0.67;
 const STREET_NEAR: f64 = 0.58;
@@ -615,9 +668,16 @@ pub fn contributions(features: &BTreeMap<String, f64>) -> Option<Vec<(String, f6
         ("category", CATEGORY, 1.0),
         ("entity_class", ENTITY_CLASS, 1.0),
     ];
+    let other_premises = get("street").is_some_and(address_conflict);
+    let same_premises = get("street").is_some_and(|s| s >= STREET_OVERLAP);
     for (name, range, weight) in linear {
         if let Some(f) = get(name) {
-            out.push((name.to_owned(), weight * lerp(range, f)));
+            let term = match name {
+                "phone" | "website" => business_term(range, f, other_premises),
+                "postcode" | "locality" => premises_repeat(lerp(range, f), same_premises),
+                _ => lerp(range, f),
+            };
+            out.push((name.to_owned(), weight * term));
         }
     }
     if get("external_id").is_some() {

@@ -430,6 +430,77 @@ fn a_chain_website_does_not_join_different_venues() {
     assert_eq!(d.outcome, Outcome::NoMatchCannotFound, "{d:?}");
 }
 
+/// From the development probe (`fixtures/matching/directories/probe.py`): OpenStreetMap
+/// lists every William Hill with the chain's website; one branch is not another.
+#[test]
+fn branches_of_a_chain_sharing_a_website_and_phone_at_other_addresses_stay_apart() {
+    let mut leith = listed("William Hill", &["217", "Leith Walk"]);
+    leith.website = Some("http://www.williamhill.com/".into());
+    leith.phone = Some("+44 870 518 1715".into());
+    leith.postcode = Some("EH6 8NY".into());
+    let index = given(&[("e_wh", &Rec::new("openstreetmap", "node/1", leith))]);
+
+    let mut crighton = listed("William Hill", &["22", "Crighton Place"]);
+    crighton.website = Some("www.williamhill.com".into());
+    crighton.phone = Some("+44 870 518 1715".into());
+    let d = when(&index, &Rec::new("openstreetmap", "node/2", crighton));
+    assert_eq!(d.outcome, Outcome::NoMatchCannotFound, "{d:?}");
+
+    // At the same address the same website and phone still count in full.
+    let mut again = listed("William Hill", &["217 Leith Walk"]);
+    again.website = Some("williamhill.com".into());
+    again.phone = Some("+44 870 518 1715".into());
+    let d = when(&index, &Rec::new("a_guide", "g1", again));
+    assert_eq!(d.outcome, Outcome::Existing("e_wh".into()), "{d:?}");
+    assert_eq!(d.features["website"], 1.0);
+}
+
+/// The register's words in brackets say what the business is or who runs it.
+#[test]
+fn words_in_brackets_weigh_as_generic_words() {
+    let register = listed("GOWANS (FISHMONGER)", &["26 Easter Drylaw Bank"]);
+    let index = given(&[("e_g", &Rec::new("a_register", "663436", register))]);
+    let d = when(
+        &index,
+        &Rec::new(
+            "openstreetmap",
+            "node/778778351",
+            listed("J. R. Gowans", &["26", "Easter Drylaw Bank"]),
+        ),
+    );
+    assert_eq!(d.outcome, Outcome::Existing("e_g".into()), "{d:?}");
+
+    // Two bars of one students' union at one address share the union's name in brackets
+    // and a kind word: the same premises, not the same business.
+    let mut dome = listed("Dome Cafe and Bar (EUSA)", &["5 Bristo Square"]);
+    dome.postcode = Some("EH8 9AL".into());
+    dome.locality = Some("Edinburgh".into());
+    let index = given(&[("e_d", &Rec::new("a_register", "522895", dome))]);
+    let mut potterrow = listed("Potterrow Venue Bar (EUSA)", &["5 Bristo Square"]);
+    potterrow.postcode = Some("EH8 9AL".into());
+    potterrow.locality = Some("Edinburgh".into());
+    let d = when(&index, &Rec::new("a_register", "523114", potterrow));
+    assert_eq!(d.outcome, Outcome::NewEntity, "{d:?}");
+}
+
+/// Branches whose addresses have no word in common ("Edinburgh Airport" has no street to
+/// compare) went to review on the name alone.
+#[test]
+fn addresses_with_no_word_in_common_keep_a_chain_apart() {
+    let mut airport = listed("Superdrug", &["Unit 234-235 Edinburgh Airport"]);
+    airport.postcode = Some("EH12 9DN".into());
+    let index = given(&[("e_s", &Rec::new("a_register", "1", airport))]);
+    let d = when(
+        &index,
+        &Rec::new(
+            "openstreetmap",
+            "node/1977957770",
+            listed("Superdrug", &["83", "Princes Street"]),
+        ),
+    );
+    assert_eq!(d.outcome, Outcome::NoMatchCannotFound, "{d:?}");
+}
+
 #[test]
 fn a_record_with_no_location_that_matches_nothing_cannot_found_an_entity() {
     let index = given(&[]);

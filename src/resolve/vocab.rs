@@ -185,6 +185,38 @@ const GENERIC_WORDS: &[&str] = &[
     "outlet",
     "cake",
     "cakes",
+    "fishmonger",
+    "fishmongers",
+    "greengrocer",
+    "greengrocers",
+    "confectioner",
+    "confectioners",
+    "confectionery",
+    "patisserie",
+    "chocolatier",
+    "chocolatiers",
+    "butchery",
+    "bakehouse",
+    "offlicence",
+    "minimart",
+    "wine",
+    // What kind of place serves the food, not which one ("Dome Cafe and Bar", "Potterrow
+    // Venue Bar").
+    "bar",
+    "bars",
+    "bistro",
+    "restaurant",
+    "restaurants",
+    "pub",
+    "grill",
+    "brasserie",
+    "canteen",
+    "eatery",
+    "diner",
+    "tavern",
+    // A petrol station's shop ("Tesco PFS", "Esso Forecourt").
+    "pfs",
+    "forecourt",
     // Page-title filler of search results ("... | Home", "Book Online").
     "home",
     "book",
@@ -520,28 +552,46 @@ pub(crate) fn name_tokens(name: &str) -> (Vec<NameToken>, u32) {
 
 /// [`name_tokens`] and [`compact_name`] from one fold of the name.
 pub(crate) fn name_form(name: &str) -> (Vec<NameToken>, u32, u32) {
-    let folded = fold(business_part(name));
+    let business = business_part(name);
+    let folded = fold(business);
     let compact = compact_of(&folded);
+    // Words in brackets qualify the name ("Gowans (Fishmonger)", "Dome Bar (EUSA)", "Tesco
+    // PFS (Esso)", "Jenners (Catering Facilities)"): what the business is, who runs it or
+    // which part of a venue; they weigh as generic words, after the name's own.
+    let (main, aside) = split_bracketed(business);
+    let (main, aside) = if main.chars().any(char::is_alphanumeric) && !aside.is_empty() {
+        (fold(&main), fold(&aside))
+    } else {
+        (folded, String::new())
+    };
     let mut words: Vec<&str> = Vec::new();
-    for raw in raw_tokens(&folded) {
-        if words.len() >= NAME_TOKENS_MAX * 2 {
-            break;
+    let mut aside_from = usize::MAX;
+    for (part, text) in [(0, &main), (1, &aside)] {
+        if part == 1 {
+            aside_from = words.len();
         }
-        let info = word_info(raw);
-        if info.stop {
-            continue;
-        }
-        match info.expansion {
-            Some(expanded) => words.extend_from_slice(expanded),
-            None => words.push(raw),
+        for raw in raw_tokens(text) {
+            if words.len() >= NAME_TOKENS_MAX * 2 {
+                break;
+            }
+            let info = word_info(raw);
+            if info.stop {
+                continue;
+            }
+            match info.expansion {
+                Some(expanded) => words.extend_from_slice(expanded),
+                None => words.push(raw),
+            }
         }
     }
     let mut tokens: Vec<NameToken> = Vec::with_capacity(words.len().min(NAME_TOKENS_MAX));
     let mut kinds = 0u32;
     let mut i = 0;
     while i < words.len() && tokens.len() < NAME_TOKENS_MAX {
+        let in_aside = i >= aside_from;
         let joined = words
             .get(i + 1)
+            .filter(|_| in_aside || i + 1 < aside_from)
             .and_then(|next| JOINS.iter().find(|(a, b, _)| *a == words[i] && b == next));
         let (word, step) = match joined {
             Some((_, _, j)) => (*j, 2),
@@ -564,11 +614,38 @@ pub(crate) fn name_form(name: &str) -> (Vec<NameToken>, u32, u32) {
         if tokens.iter().all(|t| t.text != word) {
             tokens.push(NameToken {
                 text: word.to_owned(),
-                class: class_of(word, info),
+                class: if in_aside {
+                    TokenClass::Generic
+                } else {
+                    class_of(word, info)
+                },
             });
         }
     }
     (tokens, kinds, compact)
+}
+
+/// A name's text outside brackets, and inside them (each part's pieces joined by spaces):
+/// "Gowans (Fishmonger) Ltd" gives ("Gowans   Ltd", "Fishmonger"). An unclosed bracket
+/// runs to the end of the name.
+fn split_bracketed(name: &str) -> (String, String) {
+    let (mut main, mut aside) = (String::with_capacity(name.len()), String::new());
+    let mut depth = 0u32;
+    for c in name.chars() {
+        match c {
+            '(' | '[' => {
+                depth += 1;
+                aside.push(' ');
+            }
+            ')' | ']' if depth > 0 => {
+                depth -= 1;
+                main.push(' ');
+            }
+            _ if depth > 0 => aside.push(c),
+            _ => main.push(c),
+        }
+    }
+    (main, aside)
 }
 
 /// The part of a name that names the business: after "T/A" ("trading as": "Smith
@@ -1039,6 +1116,43 @@ mod tests {
         assert_eq!(token_class("powerleague"), TokenClass::Brand);
         assert_eq!(token_class("club"), TokenClass::Generic);
         assert_eq!(token_class("edinburgh"), TokenClass::Generic);
+    }
+
+    #[test]
+    fn words_in_brackets_come_after_the_name_as_generic_words() {
+        let classes = |name: &str| -> Vec<(String, TokenClass)> {
+            name_tokens(name)
+                .0
+                .into_iter()
+                .map(|t| (t.text, t.class))
+                .collect()
+        };
+        let d = |t: &str| (t.to_owned(), TokenClass::Distinctive);
+        let g = |t: &str| (t.to_owned(), TokenClass::Generic);
+        assert_eq!(
+            classes("GOWANS (FISHMONGER)"),
+            vec![d("gowans"), g("fishmonger")]
+        );
+        assert_eq!(
+            classes("Tesco PFS (Esso) Willowbrae"),
+            vec![
+                ("tesco".to_owned(), TokenClass::Brand),
+                g("pfs"),
+                d("willowbrae"),
+                g("esso")
+            ]
+        );
+        assert_eq!(
+            classes("Dome Cafe [EUSA"),
+            vec![d("dome"), g("cafe"), g("eusa")]
+        );
+        // A name all in brackets is the name.
+        assert_eq!(classes("(Harvey Nichols)"), vec![d("harvey"), d("nichols")]);
+        // The name run together still reads every letter.
+        assert_eq!(
+            compact_name("Gowans (Fishmonger)"),
+            compact_name("gowans fishmonger")
+        );
     }
 
     #[test]
