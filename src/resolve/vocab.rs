@@ -1191,6 +1191,30 @@ mod tests {
     }
 
     #[test]
+    fn near_street_keys_are_the_neighbouring_numbers_blocks_and_never_its_own() {
+        let form = |line: &str| street_form([line.to_owned()].iter());
+        let keys = |line: &str| street_keys(&form(line));
+        let near = near_street_keys(&form("34 Blackford Avenue"));
+        let mut want: Vec<u64> = ["32", "33", "35", "36"]
+            .iter()
+            .flat_map(|n| keys(&format!("{n} Blackford Avenue")))
+            .collect();
+        want.sort_unstable();
+        let mut got = near.clone();
+        got.sort_unstable();
+        assert_eq!(got, want);
+        assert!(near
+            .iter()
+            .all(|k| !keys("34 Blackford Avenue").contains(k)));
+        // Another street's numbers are other blocks; number 1 has no 0 or -1.
+        assert!(near.iter().all(|k| !keys("36 Blackford Road").contains(k)));
+        assert_eq!(near_street_keys(&form("1 Blackford Avenue")).len(), 2);
+        // A range (more than two numbers) reads its own blocks only.
+        assert!(near_street_keys(&form("155-159 Bruntsfield Place")).is_empty());
+        assert!(near_street_keys(&form("Blackford Avenue")).is_empty());
+    }
+
+    #[test]
     fn words_in_brackets_come_after_the_name_as_generic_words() {
         let classes = |name: &str| -> Vec<(String, TokenClass)> {
             name_tokens(name)
