@@ -37,6 +37,8 @@ mod priority {
     pub const CELL: u32 = 5;
     /// The same house number on the same street.
     pub const STREET: u32 = 50;
+    /// A house number at most two from its own on the same street.
+    pub const NEAR_STREET: u32 = 25;
     /// A name token within the same locality: one and a half times the token's weight
     /// (distinctive: 30), between a word near by and a word city-wide.
     pub const LOCALITY_TOKEN_PER_WEIGHT: f32 = 30.0;
@@ -88,6 +90,8 @@ pub(crate) struct Prepared {
     pub(crate) name_key: Option<u64>,
     /// The (street, house number) blocks of its address (`vocab::street_keys`).
     pub(crate) street_keys: Vec<u64>,
+    /// The blocks of the house numbers near its own (`vocab::near_street_keys`): read only.
+    pub(crate) near_street_keys: Vec<u64>,
     /// The key of its locality as a whole (`vocab::locality_key`).
     pub(crate) locality_key: Option<u64>,
     pub(crate) kinds: u32,
@@ -133,11 +137,16 @@ pub(crate) struct Parts {
 impl Parts {
     /// Reads a candidate's fields.
     pub(crate) fn of(fields: &CandidateFields, source: &str, external_id: &str) -> Parts {
-        let (tokens, name_kinds, compact) = fields
+        let (mut tokens, name_kinds, compact) = fields
             .name
             .as_deref()
             .map(vocab::name_form)
             .unwrap_or_default();
+        vocab::demote_place_words(
+            &mut tokens,
+            fields.address_lines.iter(),
+            fields.locality.as_deref(),
+        );
         let kinds = name_kinds
             | vocab::category_kinds(fields.categories.iter().chain(fields.sports.iter()));
         let class = fields
@@ -238,6 +247,7 @@ impl Prepared {
         });
         Prepared {
             street_keys: vocab::street_keys(&parts.street),
+            near_street_keys: vocab::near_street_keys(&parts.street),
             locality_key: vocab::locality_key(&parts.locality),
             name,
             name_weight,
@@ -1192,6 +1202,13 @@ impl IdentityIndex {
                         priority::STREET,
                     );
                 }
+                for &street in &q.near_street_keys {
+                    take(
+                        &mut hits,
+                        self.read_block(BlockKind::StreetNoCoord, street),
+                        priority::NEAR_STREET,
+                    );
+                }
                 // Nothing shares a word, a phone, a website or a postcode: look at whatever
                 // is near by, where few enough places are (typos in every shared word).
                 if hits.is_empty() && self.sparse() {
@@ -1254,6 +1271,13 @@ impl IdentityIndex {
                         &mut hits,
                         self.read_block(BlockKind::Street, street),
                         priority::STREET,
+                    );
+                }
+                for &street in &q.near_street_keys {
+                    take(
+                        &mut hits,
+                        self.read_block(BlockKind::Street, street),
+                        priority::NEAR_STREET,
                     );
                 }
             }

@@ -228,7 +228,7 @@ pub(crate) fn lookups(q: &Prepared, own_id: bool, cell_m: f64) -> Lookups {
                 out.keys.push(BlockKey::new(K::Cell, cell));
                 out.near.push(cell_hash(cell));
             }
-            for &street in &q.street_keys {
+            for &street in q.street_keys.iter().chain(&q.near_street_keys) {
                 out.keys.push(BlockKey::new(K::StreetNoCoord, street));
             }
         }
@@ -249,7 +249,7 @@ pub(crate) fn lookups(q: &Prepared, own_id: bool, cell_m: f64) -> Lookups {
             if let Some(pc) = q.postcode {
                 out.keys.push(BlockKey::new(K::Postcode, pc.full));
             }
-            for &street in &q.street_keys {
+            for &street in q.street_keys.iter().chain(&q.near_street_keys) {
                 out.keys.push(BlockKey::new(K::Street, street));
             }
         }

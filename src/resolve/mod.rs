@@ -139,8 +139,11 @@ pub use store::{IdentityReport, IdentityStore, IdentityStoreError, WorkingIndex}
 ///
 /// 2: founding without coordinates; street, locality and compact-name evidence; street and
 /// (locality, word) blocks; phones compared as E.164 numbers (issue 13, ADR 0007).
-/// 3: words in brackets weigh as generic words; more shop-kind words are generic; a shared
-/// phone or website adds nothing at another address (a chain's branches).
+/// 3: words in brackets, and name words repeating the record's own street or locality,
+/// weigh as generic words; more shop-kind words are generic; a shared phone or website adds
+/// nothing at another address (a chain's branches); an agreeing postcode or locality counts
+/// half beside the same street and number; house numbers two apart count as one unknown
+/// (ADR 0007).
 pub const MATCHER_VERSION: &str = "3";
 
 /// Most entities a `Review` outcome names.

@@ -22,7 +22,7 @@
 //! | `phone`        | 1 the same number (E.164), else 0; a number kept as written has none; agreement counts 0 at other premises | −1   | +3   |
 //! | `website`      | 1 same page; 0.7 same host, one a home page; 0.15 same host, other pages; 0; agreement counts 0 at other premises | −0.5 | +2.5 |
 //! | `postcode`     | 1 same; 0.6 same sector; 0.45 same district; 0                          | −2.5 | +2   |
-//! | `street`       | 0 another street; the same street: by house numbers, the same 1, overlapping 0.87, one without 0.67, at most two apart 0.58, different 0.08 | −3 | +3 |
+//! | `street`       | 0 another street; the same street: by house numbers, the same 1, overlapping 0.87, one without 0.67, at most two apart 0.67, different 0.08 | −3 | +3 |
 //! | `address`      | Dice overlap of the address tokens, when one has no street `street` reads | −1.5 | +1.5 |
 //! | `locality`     | 1 the same; 0.7 one written at more detail ("Leith, Edinburgh"); 0 different ("Leith", "Edinburgh") | −1 | +0.5 |
 //! | `category`     | 1 a kind in common; 0.9 one hosts many kinds (school, leisure centre); 0.1 disjoint kinds (golf, bowling) | −2.5 | 0 |
@@ -598,15 +598,14 @@ fn business_term(range: (f64, f64), s: f64, other_premises: bool) -> f64 {
 const LOCALITY_COMPATIBLE: f64 = 0.7;
 
 /// The street similarity of two addresses on the same street, by their house numbers (with
-/// [`STREET`] from −3 to +3, the contributions are +3, +2.2, +1, +0.5 and −2.5): sharing a
+/// [`STREET`] from −3 to +3, the contributions are +3, +2.2, +1, +1 and −2.5): sharing a
 /// street is evidence for by itself, a number on each side that differs is strong
 /// evidence against (another branch of a chain on the same street), numbers at most two
 /// apart are often one shop the listings number differently ("34" and "36 Blackford
-/// Avenue"), but as often the shop next door ("Welch Fish Processors" at 24 Pier Place,
-/// "Welch Fishmonger Retail Shop" at 23): a little evidence for.
+/// Avenue"): as good as a number on one side only (matcher 3; it was +0.5).
 const STREET_OVERLAP: f64 = 0.87;
 const STREET_UNKNOWN: f64 = 0.67;
-const STREET_NEAR: f64 = 0.58;
+const STREET_NEAR: f64 = 0.67;
 const STREET_DIFFERENT_NUMBER: f64 = 0.08;
 
 /// How two street forms compare, `None` unless both have a street: 0 on different streets;

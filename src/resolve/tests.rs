@@ -483,6 +483,43 @@ fn words_in_brackets_weigh_as_generic_words() {
     assert_eq!(d.outcome, Outcome::NewEntity, "{d:?}");
 }
 
+/// A name word that repeats the record's own street says where, not who (a development
+/// pair of the directories set).
+#[test]
+fn a_name_word_that_repeats_its_own_street_weighs_as_a_generic_word() {
+    let mut register = listed("Tesco PFS (Esso) Willowbrae", &["226 Willowbrae Road"]);
+    register.postcode = Some("EH8 7NG".into());
+    let index = given(&[("e_t", &Rec::new("a_register", "663506", register))]);
+    let d = when(
+        &index,
+        &Rec::new(
+            "openstreetmap",
+            "node/1131225159",
+            listed("Tesco Express", &["226", "Willowbrae Road"]),
+        ),
+    );
+    assert_eq!(d.outcome, Outcome::Existing("e_t".into()), "{d:?}");
+
+    // Two businesses of one street that share only its name stay apart.
+    let index = given(&[(
+        "e_s",
+        &Rec::new(
+            "a_register",
+            "662886",
+            listed("Stenhouse Takeaway", &["12 Stenhouse Cross"]),
+        ),
+    )]);
+    let d = when(
+        &index,
+        &Rec::new(
+            "openstreetmap",
+            "node/4363185018",
+            listed("Stenhouse News", &["1", "Stenhouse Cross"]),
+        ),
+    );
+    assert_eq!(d.outcome, Outcome::NoMatchCannotFound, "{d:?}");
+}
+
 /// Branches whose addresses have no word in common ("Edinburgh Airport" has no street to
 /// compare) went to review on the name alone.
 #[test]

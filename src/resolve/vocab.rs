@@ -625,6 +625,41 @@ pub(crate) fn name_form(name: &str) -> (Vec<NameToken>, u32, u32) {
     (tokens, kinds, compact)
 }
 
+/// Weighs as generic the distinctive words of a name that repeat the record's own street
+/// or locality ("Tesco PFS Willowbrae" at 226 Willowbrae Road): they say where the
+/// business is, which the street term already weighs, not which business it is. Only
+/// beside another distinctive or brand word: in "S & J Albert Store" at 160 Albert Street
+/// the street's name is all there is to the name.
+pub(crate) fn demote_place_words<'a>(
+    tokens: &mut [NameToken],
+    address_lines: impl Iterator<Item = &'a String>,
+    locality: Option<&str>,
+) {
+    let telling = |t: &NameToken| matches!(t.class, TokenClass::Distinctive | TokenClass::Brand);
+    if tokens.iter().filter(|t| telling(t)).count() < 2 {
+        return;
+    }
+    let lines: Vec<&str> = address_lines
+        .take(LIST_ITEMS_MAX)
+        .map(|l| clip(l, TEXT_BYTES_MAX))
+        .collect();
+    let street = address::street_address(lines).map(|s| s.street);
+    let locality = locality.map(|l| address::locality_key(clip(l, TEXT_BYTES_MAX)));
+    let place = [street.as_deref(), locality.as_deref()];
+    let words = || place.iter().flatten().flat_map(|p| raw_tokens(p));
+    let is_place =
+        |t: &NameToken| t.class == TokenClass::Distinctive && words().any(|w| w == t.text);
+    if tokens.iter().all(|t| !telling(t) || is_place(t)) {
+        // Nothing but place words: they are the name.
+        return;
+    }
+    for t in tokens.iter_mut() {
+        if is_place(t) {
+            t.class = TokenClass::Generic;
+        }
+    }
+}
+
 /// A name's text outside brackets, and inside them (each part's pieces joined by spaces):
 /// "Gowans (Fishmonger) Ltd" gives ("Gowans   Ltd", "Fishmonger"). An unclosed bracket
 /// runs to the end of the name.
@@ -921,15 +956,52 @@ pub(crate) fn street_keys(form: &[u32]) -> Vec<u64> {
     let Some(&street) = form.first() else {
         return Vec::new();
     };
-    let numbers = StreetAddress {
+    form_house_numbers(form)
+        .into_iter()
+        .map(|n| street_key(street, n))
+        .collect()
+}
+
+/// The (street, house number) blocks of the numbers at most [`NEAR_NUMBERS`] from an
+/// address's own, which are not its own: read, never filed, by a record of at most
+/// [`NEAR_NUMBERS_FROM_MAX`] numbers. The scorer counts numbers two apart as evidence for
+/// ("34" and "36 Blackford Avenue", one shop numbered two ways), so the blocks must bring
+/// such pairs together when their names share no block.
+pub(crate) fn near_street_keys(form: &[u32]) -> Vec<u64> {
+    let Some(&street) = form.first() else {
+        return Vec::new();
+    };
+    let own = form_house_numbers(form);
+    if own.len() > NEAR_NUMBERS_FROM_MAX {
+        return Vec::new();
+    }
+    let mut near: Vec<u32> = own
+        .iter()
+        .flat_map(|&n| (1..=NEAR_NUMBERS).flat_map(move |d| [n.checked_sub(d), n.checked_add(d)]))
+        .flatten()
+        .filter(|m| *m > 0 && !own.contains(m))
+        .collect();
+    near.sort_unstable();
+    near.dedup();
+    near.into_iter().map(|n| street_key(street, n)).collect()
+}
+
+/// How far apart two house numbers may be for [`near_street_keys`] (as
+/// `NumbersMatch::Near`).
+const NEAR_NUMBERS: u32 = 2;
+/// A record with more house numbers than this (a range) has its neighbours in its own blocks.
+const NEAR_NUMBERS_FROM_MAX: usize = 2;
+
+fn form_house_numbers(form: &[u32]) -> Vec<u32> {
+    StreetAddress {
         street: String::new(),
         numbers: street_numbers(form),
     }
-    .house_numbers();
-    numbers
-        .into_iter()
-        .map(|n| fmix64(u64::from(street) << 32 | u64::from(n) ^ 0x5757_0000_0000_0000))
-        .collect()
+    .house_numbers()
+}
+
+fn street_key(street: u32, n: u32) -> u64 {
+    fmix64(u64::from(street) << 32 | u64::from(n) ^ 0x5757_0000_0000_0000)
 }
 
 /// The locality form of a record: the hashes of its locality's words
@@ -1116,6 +1188,30 @@ mod tests {
         assert_eq!(token_class("powerleague"), TokenClass::Brand);
         assert_eq!(token_class("club"), TokenClass::Generic);
         assert_eq!(token_class("edinburgh"), TokenClass::Generic);
+    }
+
+    #[test]
+    fn near_street_keys_are_the_neighbouring_numbers_blocks_and_never_its_own() {
+        let form = |line: &str| street_form([line.to_owned()].iter());
+        let keys = |line: &str| street_keys(&form(line));
+        let near = near_street_keys(&form("34 Blackford Avenue"));
+        let mut want: Vec<u64> = ["32", "33", "35", "36"]
+            .iter()
+            .flat_map(|n| keys(&format!("{n} Blackford Avenue")))
+            .collect();
+        want.sort_unstable();
+        let mut got = near.clone();
+        got.sort_unstable();
+        assert_eq!(got, want);
+        assert!(near
+            .iter()
+            .all(|k| !keys("34 Blackford Avenue").contains(k)));
+        // Another street's numbers are other blocks; number 1 has no 0 or -1.
+        assert!(near.iter().all(|k| !keys("36 Blackford Road").contains(k)));
+        assert_eq!(near_street_keys(&form("1 Blackford Avenue")).len(), 2);
+        // A range (more than two numbers) reads its own blocks only.
+        assert!(near_street_keys(&form("155-159 Bruntsfield Place")).is_empty());
+        assert!(near_street_keys(&form("Blackford Avenue")).is_empty());
     }
 
     #[test]
