@@ -98,13 +98,14 @@ fn entity_of(db: &ProjectionDb, key: &str, what: &str) -> Result<(MergedEntity, 
 }
 
 /// The version of `entity/<id>`, checked against the projections the correction was
-/// checked on: a stream with events the projections have not folded yet means the check
-/// read an older entity, and the caller should look again.
-fn stream_version(db: &ProjectionDb, store: &dyn EventStore, entity_id: &str) -> Result<u64> {
+/// checked on (`checked_at`: their checkpoint when the checks began, read before them): a
+/// stream with events past it means the check read an older entity (another correction
+/// landed meanwhile, and the projections may have caught up with it since), and the caller
+/// should look again.
+fn stream_version(store: &dyn EventStore, checked_at: u64, entity_id: &str) -> Result<u64> {
     let stream = format!("entity/{entity_id}");
     let events = store.read_stream(&stream)?;
-    let folded = db.meta()?.checkpoint_seq;
-    if events.last().is_some_and(|ev| ev.seq > folded) {
+    if events.last().is_some_and(|ev| ev.seq > checked_at) {
         return Err(conflict(format!(
             "entity {entity_id} was changed by someone else just now; nothing was \
              recorded: look at it again (`trustfold provenance`) and retry"
@@ -187,6 +188,7 @@ fn move_event(stream: &str, cid: &str, outcome: MergeOutcome, by: &str, id: &[&s
 pub fn split(db: &ProjectionDb, store: &dyn EventStore, req: &SplitRequest) -> Result<Split> {
     let why = reason(&req.reason)?;
     let by = actor(Some(&req.by))?;
+    let checked_at = db.meta()?.checkpoint_seq;
     let (from, state) = entity_of(db, &req.entity, "entity")?;
     let cand = db.candidate(&req.candidate)?.ok_or_else(|| {
         not_found(format!(
@@ -237,13 +239,13 @@ pub fn split(db: &ProjectionDb, store: &dyn EventStore, req: &SplitRequest) -> R
     // that includes every correction before it, and no correction lands between a run's
     // reading of the index and the append of its decisions.
     let _turn = resolve_turn(store)?;
-    let v_from = stream_version(db, store, &from.entity_id)?;
+    let v_from = stream_version(store, checked_at, &from.entity_id)?;
     let decided_by = format!("split:{}", from.entity_id);
     let version = v_from.to_string();
     let id_parts = ["MergeDecided", &cid, "split", &from.entity_id, &version];
     let (target, new_entity, expect, outcome) = match &into {
         Some(i) => {
-            let v = stream_version(db, store, &i.entity_id)?;
+            let v = stream_version(store, checked_at, &i.entity_id)?;
             (
                 i.entity_id.clone(),
                 false,
@@ -312,6 +314,7 @@ pub fn split(db: &ProjectionDb, store: &dyn EventStore, req: &SplitRequest) -> R
 pub fn merge(db: &ProjectionDb, store: &dyn EventStore, req: &MergeRequest) -> Result<Merged> {
     let why = reason(&req.reason)?;
     let by = actor(Some(&req.by))?;
+    let checked_at = db.meta()?.checkpoint_seq;
     let (keep, _) = entity_of(db, &req.entity, "entity")?;
     let (gone, gone_state) = entity_of(db, &req.other, "other entity")?;
     if keep.entity_id == gone.entity_id {
@@ -342,8 +345,8 @@ pub fn merge(db: &ProjectionDb, store: &dyn EventStore, req: &MergeRequest) -> R
         .filter(|m| m.follows.as_deref().is_none_or(|l| !ids.contains(l)))
         .collect();
     let _turn = resolve_turn(store)?;
-    let v_keep = stream_version(db, store, &keep.entity_id)?;
-    let v_gone = stream_version(db, store, &gone.entity_id)?;
+    let v_keep = stream_version(store, checked_at, &keep.entity_id)?;
+    let v_gone = stream_version(store, checked_at, &gone.entity_id)?;
     let keep_stream = format!("entity/{}", keep.entity_id);
     let gone_stream = format!("entity/{}", gone.entity_id);
     let decided_by = format!("merge:{}", gone.entity_id);

@@ -85,9 +85,12 @@
 //! "ltd") are dropped. A stop-list rather than weights learned from the index's token
 //! frequencies, so that a pair's score depends on the two candidates alone: the features in
 //! a `MergeDecided` can be recomputed from the two records, and ingesting unrelated places
-//! never changes a later decision. Tokens match exactly, or with one edit (a typo; tokens
-//! of at least 4 bytes) for 0.8 of the weight. With `M` the matched weight and `Wa`, `Wb`
-//! the two names' total weights:
+//! never changes a later decision. A word in brackets, or one that repeats the record's own
+//! street or locality beside another telling word, weighs as a generic word in that record
+//! (`vocab::name_form`, `vocab::demote_place_words`); a word matched across two weights
+//! counts at the lesser. Tokens match exactly, or with one edit (a typo; tokens of at least
+//! 4 bytes) for 0.8 of the weight. With `M` the matched weight and `Wa`, `Wb` the two
+//! names' total weights:
 //!
 //! ```text
 //! dice = 2M / (Wa + Wb)        containment = M / min(Wa, Wb)
@@ -355,8 +358,12 @@ pub(crate) fn name_similarity(
         match hit {
             Some(j) => {
                 used |= 1 << j;
-                matched += q.weight;
-                if q.class == TokenClass::Distinctive {
+                // One word may weigh differently on the two sides (in brackets, or the
+                // record's own street, on one side only): it counts at the lesser weight,
+                // so that no name matches more than its own weight.
+                let a = attached[j].class;
+                matched += q.weight.min(a.weight());
+                if q.class == TokenClass::Distinctive && a == TokenClass::Distinctive {
                     words += 1.0;
                 }
             }

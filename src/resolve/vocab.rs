@@ -557,7 +557,8 @@ pub(crate) fn name_form(name: &str) -> (Vec<NameToken>, u32, u32) {
     let compact = compact_of(&folded);
     // Words in brackets qualify the name ("Gowans (Fishmonger)", "Dome Bar (EUSA)", "Tesco
     // PFS (Esso)", "Jenners (Catering Facilities)"): what the business is, who runs it or
-    // which part of a venue; they weigh as generic words, after the name's own.
+    // which part of a venue; they come after the name's own words, and weigh as generic
+    // words beside a telling word of the name's own (below).
     let (main, aside) = split_bracketed(business);
     let (main, aside) = if main.chars().any(char::is_alphanumeric) && !aside.is_empty() {
         (fold(&main), fold(&aside))
@@ -586,6 +587,8 @@ pub(crate) fn name_form(name: &str) -> (Vec<NameToken>, u32, u32) {
     }
     let mut tokens: Vec<NameToken> = Vec::with_capacity(words.len().min(NAME_TOKENS_MAX));
     let mut kinds = 0u32;
+    // The first token from the brackets.
+    let mut aside_at = usize::MAX;
     let mut i = 0;
     while i < words.len() && tokens.len() < NAME_TOKENS_MAX {
         let in_aside = i >= aside_from;
@@ -612,14 +615,22 @@ pub(crate) fn name_form(name: &str) -> (Vec<NameToken>, u32, u32) {
                 word,
             );
         if tokens.iter().all(|t| t.text != word) {
+            if in_aside && aside_at == usize::MAX {
+                aside_at = tokens.len();
+            }
             tokens.push(NameToken {
                 text: word.to_owned(),
-                class: if in_aside {
-                    TokenClass::Generic
-                } else {
-                    class_of(word, info)
-                },
+                class: class_of(word, info),
             });
+        }
+    }
+    // The words in brackets weigh as generic words when the name outside them has a
+    // telling word of its own; else they are the name ("Edinburgh Trading Ltd (Oriental
+    // Mkt)" trades as the Oriental Mkt).
+    let telling = |t: &NameToken| matches!(t.class, TokenClass::Distinctive | TokenClass::Brand);
+    if aside_at < tokens.len() && tokens[..aside_at].iter().any(telling) {
+        for t in &mut tokens[aside_at..] {
+            t.class = TokenClass::Generic;
         }
     }
     (tokens, kinds, compact)
@@ -1241,6 +1252,11 @@ mod tests {
         assert_eq!(
             classes("Dome Cafe [EUSA"),
             vec![d("dome"), g("cafe"), g("eusa")]
+        );
+        // Brackets beside nothing telling are the name.
+        assert_eq!(
+            classes("Edinburgh Trading Ltd (Oriental Mkt)"),
+            vec![g("edinburgh"), g("trading"), d("oriental"), g("mkt")]
         );
         // A name all in brackets is the name.
         assert_eq!(classes("(Harvey Nichols)"), vec![d("harvey"), d("nichols")]);
