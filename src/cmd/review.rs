@@ -276,9 +276,18 @@ pub fn answer(db: &ProjectionDb, store: &dyn EventStore, answer: &Answer) -> Res
                             .ok_or_else(|| bad_input(format!("--entity {e:?}: no such entity")))?;
                         m.entity_id
                     }
-                    None => r.entity_ids.first().cloned().ok_or_else(|| {
-                        bad_input("the review names no candidate entity; pass --entity")
-                    })?,
+                    None => {
+                        let named = r.entity_ids.first().ok_or_else(|| {
+                            bad_input("the review names no candidate entity; pass --entity")
+                        })?;
+                        // An entity merged away since the review was opened answers to
+                        // its survivor: the record joins the entity its match is in now,
+                        // and the identity index files it there too (ADR 0009).
+                        match db.entity(named)? {
+                            Some((m, _)) => m.entity_id,
+                            None => named.clone(),
+                        }
+                    }
                 };
                 (
                     eid.clone(),

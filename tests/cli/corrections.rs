@@ -470,3 +470,34 @@ fn a_split_into_an_alias_joins_the_survivor() {
     }
     assert_success(&dir.tf(&["verify"]));
 }
+
+/// A review opened before its entity was merged away: approving it puts the record in
+/// the survivor, where the projections and the identity index both file it.
+#[test]
+fn a_review_approved_after_its_entity_was_merged_away_joins_the_survivor() {
+    let dir = setup();
+    ingest_offline(&dir, SEED);
+    let (review_id, entity, candidate) = a_record_in_review(&dir);
+    let survivor = portobello(&dir);
+    let survivor_id = survivor["entity_id"].as_str().unwrap().to_string();
+    let survivor_slug = survivor["slug"].as_str().unwrap().to_string();
+    assert_success(&dir.tf(&["merge", &survivor_slug, &entity, "--reason", "one venue"]));
+
+    assert_success(&dir.tf(&["review", "approve", &review_id, "--reason", "same club"]));
+    let approved = dir
+        .events_of_kind("MergeDecided")
+        .into_iter()
+        .rev()
+        .find(|e| e["payload"]["candidate_id"] == candidate.as_str())
+        .expect("the answer's MergeDecided");
+    assert_eq!(
+        approved["payload"]["decision"]["entity_id"], survivor_id,
+        "{approved}"
+    );
+    assert_eq!(holder(&dir, &candidate), survivor_slug);
+    // A later run decides against an identity index that agrees with a full scan.
+    let mut cmd = dir.tf_cmd(&["ingest", SEED]);
+    let out = cmd.env("TRUSTFOLD_IDENTITY_CHECK", "1").output().unwrap();
+    assert_success(&out);
+    assert_success(&dir.tf(&["verify"]));
+}
