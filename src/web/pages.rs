@@ -325,6 +325,15 @@ fn entity_page(doc: &Value, twin: &str, asked: &str, access: Access) -> Markup {
                 " · complete " (pct(n(&doc["completeness"], "pct")))
                 " · trust policy " (text(s(&doc["policy"], "origin"))) " (" (short(s(&doc["policy"], "hash"))) ")"
             }
+            @if let Some(alias) = doc["alias"].as_object() {
+                p #alias.banner.alias {
+                    code { (text(alias.get("slug").and_then(Value::as_str).unwrap_or(""))) }
+                    " (" code { (text(alias.get("entity_id").and_then(Value::as_str).unwrap_or(""))) } ")"
+                    " was merged into this entity at " (seq_link(alias.get("seq").and_then(Value::as_u64).unwrap_or(0)))
+                    " by " (text(alias.get("by").and_then(Value::as_str).unwrap_or("")))
+                    ": " (text(alias.get("reason").and_then(Value::as_str).unwrap_or("")))
+                }
+            }
             form #asof.asof method="get" action={ "/entities/" (slug) }
                 hx-get={ "/entities/" (slug) } hx-target="#entity" hx-select="#entity" hx-swap="outerHTML" hx-push-url="true" {
                 label { "Show as of " input #as-of-input type="text" name="as_of" value=(asked) placeholder="a seq (e.g. 120) or a time (2026-11-22T10:00:00Z)" maxlength="64"; }
@@ -477,6 +486,32 @@ fn entity_page(doc: &Value, twin: &str, asked: &str, access: Access) -> Markup {
                                         button type="submit" { "Split out" }
                                     }))
                                 }
+                            }
+                        }
+                    }
+                }
+            }
+            @let corrections = doc["corrections"].as_array().cloned().unwrap_or_default();
+            @if !corrections.is_empty() {
+                h2 { "Identity corrections" }
+                table #identity-corrections.corrections-history {
+                    thead { tr { th { "Event" } th { "When" } th { "What" } th { "By" } th { "Why" } } }
+                    tbody {
+                        @for c in &corrections {
+                            tr.correction data-kind=(s(c, "kind")) {
+                                td { (seq_link(u(c, "seq"))) }
+                                td { (s(c, "recorded_at")) }
+                                td {
+                                    @if s(c, "kind") == "split" {
+                                        "split: record " code { (s(c, "candidate_id")) } " left " code { (s(c, "from")) }
+                                        " for " code { (s(c, "into")) } @if c["new_entity"] == Value::Bool(true) { " (new)" }
+                                    } @else {
+                                        "merge: " code { (s(c, "merged_entity_id")) } " joined " code { (s(c, "into")) }
+                                        " (" (c["candidate_ids"].as_array().map_or(0, Vec::len)) " records)"
+                                    }
+                                }
+                                td { (text(s(c, "by"))) }
+                                td { (text(s(c, "reason"))) }
                             }
                         }
                     }

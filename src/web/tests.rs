@@ -1133,6 +1133,35 @@ async fn splits_and_merges_call_the_commands_functions_and_answer_their_document
     let aliased = s.get_json(&format!("/api/entities/{new_id}")).await;
     assert_eq!(aliased["entity_id"], seed_id.as_str());
     assert_eq!(aliased["alias"]["entity_id"], new_id.as_str());
+    // The page asked by the old id says so, and lists both corrections with who and why.
+    let page = s.get(&format!("/entities/{new_id}")).await.text();
+    let banner = page.split("id=\"alias\"").nth(1).expect("an alias banner");
+    assert!(
+        banner.contains(new_id.as_str()) && banner.contains("bob") && banner.contains("one place"),
+        "{banner:.600}"
+    );
+    let history = page
+        .split("id=\"identity-corrections\"")
+        .nth(1)
+        .expect("a corrections table")
+        .split("</table>")
+        .next()
+        .unwrap();
+    assert_eq!(
+        history.matches("class=\"correction\"").count(),
+        2,
+        "{history}"
+    );
+    assert!(
+        history.contains("split: record") && history.contains(cid.as_str()),
+        "{history}"
+    );
+    assert!(
+        history.contains("merge: ") && history.contains("two places"),
+        "{history}"
+    );
+    let plain_page = s.get(&format!("/entities/{}", seed())).await.text();
+    assert!(!plain_page.contains("id=\"alias\""));
     // Searching the list by the old id finds the survivor, saying so (as `entities
     // --search` does).
     let found = s.get_json(&format!("/api/entities?search={new_id}")).await;
