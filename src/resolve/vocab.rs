@@ -627,13 +627,17 @@ pub(crate) fn name_form(name: &str) -> (Vec<NameToken>, u32, u32) {
     // The words in brackets weigh as generic words when the name outside them has a
     // telling word of its own; else they are the name ("Edinburgh Trading Ltd (Oriental
     // Mkt)" trades as the Oriental Mkt).
-    let telling = |t: &NameToken| matches!(t.class, TokenClass::Distinctive | TokenClass::Brand);
     if aside_at < tokens.len() && tokens[..aside_at].iter().any(telling) {
         for t in &mut tokens[aside_at..] {
             t.class = TokenClass::Generic;
         }
     }
     (tokens, kinds, compact)
+}
+
+/// Whether a name token says which place it is: a distinctive or a brand word.
+fn telling(t: &NameToken) -> bool {
+    matches!(t.class, TokenClass::Distinctive | TokenClass::Brand)
 }
 
 /// Weighs as generic the distinctive words of a name that repeat the record's own street
@@ -646,7 +650,6 @@ pub(crate) fn demote_place_words<'a>(
     address_lines: impl Iterator<Item = &'a String>,
     locality: Option<&str>,
 ) {
-    let telling = |t: &NameToken| matches!(t.class, TokenClass::Distinctive | TokenClass::Brand);
     if tokens.iter().filter(|t| telling(t)).count() < 2 {
         return;
     }
