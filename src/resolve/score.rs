@@ -35,7 +35,10 @@
 //! * When both candidates have coordinates, the `postcode`, `street`, `address` and
 //!   `locality` terms are halved:
 //!   they mostly repeat what the distance says (Wardie Primary School and Wardie Playing
-//!   Fields share a street, a postcode and a point within 200 m).
+//!   Fields share a street, a postcode and a point within 200 m). Except "another street"
+//!   (`street` 0) when the points are over [`NEAR_M`] apart, which counts in full: two
+//!   premises on two streets a block apart are a chain's two branches, not one site whose
+//!   sources name different entrance streets.
 //! * *Same premises*: when the `street` term says the same house number or overlapping
 //!   ones (`street` ≥ 0.87), an agreeing `postcode` or `locality` counts half: it repeats
 //!   what the street and number said. Disagreement counts in full.
@@ -522,7 +525,7 @@ pub(crate) fn score_pair(
     if let Some(s) = street {
         // The street and number say what the address words would, more precisely.
         f.street = Some(s);
-        logit += repeat * lerp(STREET, s);
+        logit += street_repeat(repeat, s, f.distance) * lerp(STREET, s);
     } else if !q.address.is_empty() && !a.address.is_empty() {
         let common = q.address.iter().filter(|t| a.address.contains(t)).count();
         let s = 2.0 * common as f64 / (q.address.len() + a.address.len()) as f64;
@@ -571,6 +574,17 @@ pub(crate) fn score_pair(
 /// street, or another house number on the same one.
 fn address_conflict(street: f64) -> bool {
     street <= STREET_DIFFERENT_NUMBER
+}
+
+/// The share of the `street` term counted beside coordinates: half (the distance says
+/// most of it), but in full for another street when the points are not close either: two
+/// premises on two streets over [`NEAR_M`] apart (a chain's branches in one shopping
+/// district) are not one site whose sources name different entrance streets.
+fn street_repeat(repeat: f64, street: f64, distance: Option<f64>) -> f64 {
+    match distance {
+        Some(d) if street == 0.0 && d < 1.0 => 1.0,
+        _ => repeat,
+    }
 }
 
 /// A postcode or locality term when the street and house number already agree
@@ -668,7 +682,11 @@ pub fn contributions(features: &BTreeMap<String, f64>) -> Option<Vec<(String, f6
         ("website", WEBSITE, 1.0),
         ("postcode", POSTCODE, repeat),
         ("address", ADDRESS, repeat),
-        ("street", STREET, repeat),
+        (
+            "street",
+            STREET,
+            street_repeat(repeat, get("street").unwrap_or(1.0), get("distance")),
+        ),
         ("locality", LOCALITY, repeat),
         ("brand", BRAND, 1.0),
         ("category", CATEGORY, 1.0),

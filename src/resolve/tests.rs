@@ -455,6 +455,28 @@ fn branches_of_a_chain_sharing_a_website_and_phone_at_other_addresses_stay_apart
     assert_eq!(d.features["website"], 1.0);
 }
 
+/// From the probe with coordinates: branches of a chain a block apart on other streets
+/// went to review; one site whose sources name two entrance streets still matches.
+#[test]
+fn with_coordinates_another_street_a_block_away_is_another_branch() {
+    let centre = (55.9500, -3.1880);
+    let mut nero = at("Caffe Nero", centre);
+    nero.address_lines = vec!["30 North Bridge".into()];
+    let index = given(&[("e_n", &Rec::new("a_register", "1", nero))]);
+    let mut other = at("Caffe Nero", offset(centre, 250.0, 100.0));
+    other.address_lines = vec!["123".into(), "High Street".into()];
+    let d = when(&index, &Rec::new("openstreetmap", "node/1", other));
+    assert_eq!(d.outcome, Outcome::NewEntity, "{d:?}");
+
+    let mut centre_rec = at("Meadowbank Sports Centre", centre);
+    centre_rec.address_lines = vec!["139 London Road".into()];
+    let index = given(&[("e_m", &Rec::new("google_places", "ChIJm", centre_rec))]);
+    let mut entrance = at("Meadowbank Sports Centre", offset(centre, 60.0, 40.0));
+    entrance.address_lines = vec!["1".into(), "Clockmill Lane".into()];
+    let d = when(&index, &Rec::new("openstreetmap", "way/1", entrance));
+    assert_eq!(d.outcome, Outcome::Existing("e_m".into()), "{d:?}");
+}
+
 /// The register's words in brackets say what the business is or who runs it.
 #[test]
 fn words_in_brackets_weigh_as_generic_words() {
