@@ -137,6 +137,21 @@ fn correction_source(decided_by: &str) -> Option<(&'static str, &str)> {
     }
 }
 
+/// A split as the corrections list shows it, from its event.
+fn split_json(ev: &RecordedEvent, p: &trustfold_events::EntitySplit) -> Value {
+    json!({
+        "kind": "split",
+        "seq": ev.seq,
+        "recorded_at": trustfold_events::format_time(&ev.recorded_at),
+        "by": p.by,
+        "reason": p.reason,
+        "candidate_id": p.candidate_id,
+        "from": p.entity_id,
+        "into": p.into_entity_id,
+        "new_entity": p.new_entity,
+    })
+}
+
 /// The corrections in `identity` (an entity's stream up to a point): the splits that
 /// took records out, and for the records a split or merge brought in, the correction
 /// (read from the stream of the entity they came from) and the decision that had placed
@@ -159,17 +174,7 @@ pub fn corrections(store: &dyn EventStore, identity: &[RecordedEvent]) -> Result
     let mut merges_seen = std::collections::BTreeSet::new();
     for ev in identity {
         match &ev.payload {
-            EventPayload::EntitySplit(p) => out.list.push(json!({
-                "kind": "split",
-                "seq": ev.seq,
-                "recorded_at": trustfold_events::format_time(&ev.recorded_at),
-                "by": p.by,
-                "reason": p.reason,
-                "candidate_id": p.candidate_id,
-                "from": p.entity_id,
-                "into": p.into_entity_id,
-                "new_entity": p.new_entity,
-            })),
+            EventPayload::EntitySplit(p) => out.list.push(split_json(ev, p)),
             EventPayload::MergeDecided(m) => {
                 let Some((kind, from)) = correction_source(&m.decided_by) else {
                     continue;
@@ -184,17 +189,7 @@ pub fn corrections(store: &dyn EventStore, identity: &[RecordedEvent]) -> Result
                             && p.candidate_id == m.candidate_id
                             && c.seq > ev.seq =>
                     {
-                        Some(json!({
-                            "kind": "split",
-                            "seq": c.seq,
-                            "recorded_at": trustfold_events::format_time(&c.recorded_at),
-                            "by": p.by,
-                            "reason": p.reason,
-                            "candidate_id": p.candidate_id,
-                            "from": p.entity_id,
-                            "into": p.into_entity_id,
-                            "new_entity": p.new_entity,
-                        }))
+                        Some(split_json(c, p))
                     }
                     EventPayload::EntitiesMerged(p)
                         if kind == "merge" && merges_seen.insert(c.seq) =>
