@@ -142,10 +142,12 @@ impl Parts {
             .as_deref()
             .map(vocab::name_form)
             .unwrap_or_default();
+        let street_address = vocab::street_of(fields.address_lines.iter());
+        let locality_key = vocab::locality_of(fields.locality.as_deref());
         vocab::demote_place_words(
             &mut tokens,
-            fields.address_lines.iter(),
-            fields.locality.as_deref(),
+            street_address.as_ref(),
+            locality_key.as_deref(),
         );
         let kinds = name_kinds
             | vocab::category_kinds(fields.categories.iter().chain(fields.sports.iter()));
@@ -169,8 +171,8 @@ impl Parts {
             _ => None,
         };
         let address = vocab::address_token_hashes(fields.address_lines.iter());
-        let street = vocab::street_form(fields.address_lines.iter());
-        let locality = vocab::locality_form(fields.locality.as_deref());
+        let street = vocab::street_form_of(street_address.as_ref());
+        let locality = vocab::locality_form_of(locality_key.as_deref());
         // The candidate's own record first (always, even with an empty id: `ids[0]` is its
         // own), then the records it names; each as its `record_key`.
         let mut ids = vec![record_key(source, external_id)];

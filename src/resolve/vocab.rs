@@ -645,21 +645,16 @@ fn telling(t: &NameToken) -> bool {
 /// business is, which the street term already weighs, not which business it is. Only
 /// beside another distinctive or brand word: in "S & J Albert Store" at 160 Albert Street
 /// the street's name is all there is to the name.
-pub(crate) fn demote_place_words<'a>(
+/// `street` and `locality` as [`street_of`] and [`locality_of`] read them.
+pub(crate) fn demote_place_words(
     tokens: &mut [NameToken],
-    address_lines: impl Iterator<Item = &'a String>,
+    street: Option<&StreetAddress>,
     locality: Option<&str>,
 ) {
     if tokens.iter().filter(|t| telling(t)).count() < 2 {
         return;
     }
-    let lines: Vec<&str> = address_lines
-        .take(LIST_ITEMS_MAX)
-        .map(|l| clip(l, TEXT_BYTES_MAX))
-        .collect();
-    let street = address::street_address(lines).map(|s| s.street);
-    let locality = locality.map(|l| address::locality_key(clip(l, TEXT_BYTES_MAX)));
-    let place = [street.as_deref(), locality.as_deref()];
+    let place = [street.map(|s| s.street.as_str()), locality];
     let words = || place.iter().flatten().flat_map(|p| raw_tokens(p));
     let is_place =
         |t: &NameToken| t.class == TokenClass::Distinctive && words().any(|w| w == t.text);
@@ -930,12 +925,25 @@ fn for_each_address_token<'a>(
 /// The street form of a record's address lines: the street's hash, then each house number
 /// as two words (`lo` with its letter in the top byte, `hi`); empty when no line names a
 /// street (`trustfold_normalize::address::street_address`).
+#[cfg(test)]
 pub(crate) fn street_form<'a>(lines: impl Iterator<Item = &'a String>) -> Vec<u32> {
+    street_form_of(street_of(lines).as_ref())
+}
+
+/// The street and house numbers a record's address lines name
+/// (`trustfold_normalize::address::street_address`, each line clipped), read once per
+/// record for [`street_form_of`] and [`demote_place_words`].
+pub(crate) fn street_of<'a>(lines: impl Iterator<Item = &'a String>) -> Option<StreetAddress> {
     let lines: Vec<&str> = lines
         .take(LIST_ITEMS_MAX)
         .map(|l| clip(l, TEXT_BYTES_MAX))
         .collect();
-    let Some(s) = address::street_address(lines) else {
+    address::street_address(lines)
+}
+
+/// [`street_form`] of a street already read ([`street_of`]).
+pub(crate) fn street_form_of(street: Option<&StreetAddress>) -> Vec<u32> {
+    let Some(s) = street else {
         return Vec::new();
     };
     let mut out = Vec::with_capacity(1 + 2 * s.numbers.len());
@@ -1020,11 +1028,22 @@ fn street_key(street: u32, n: u32) -> u64 {
 
 /// The locality form of a record: the hashes of its locality's words
 /// (`trustfold_normalize::address::locality_key`), at most [`LOCALITY_WORDS_MAX`].
+#[cfg(test)]
 pub(crate) fn locality_form(locality: Option<&str>) -> Vec<u32> {
-    let Some(raw) = locality else {
+    locality_form_of(locality_of(locality).as_deref())
+}
+
+/// A record's locality as matching compares it (`address::locality_key`), read once per
+/// record for [`locality_form_of`] and [`demote_place_words`].
+pub(crate) fn locality_of(locality: Option<&str>) -> Option<String> {
+    locality.map(|raw| address::locality_key(clip(raw, TEXT_BYTES_MAX)))
+}
+
+/// [`locality_form`] of a locality already read ([`locality_of`]).
+pub(crate) fn locality_form_of(key: Option<&str>) -> Vec<u32> {
+    let Some(key) = key else {
         return Vec::new();
     };
-    let key = address::locality_key(clip(raw, TEXT_BYTES_MAX));
     key.split_whitespace()
         .take(LOCALITY_WORDS_MAX)
         .map(|w| ((hash_str(w) >> 32) as u32).max(1))
