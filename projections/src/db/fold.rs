@@ -615,6 +615,15 @@ impl Loader<'_> {
                 |r| r.req_text(0),
             )?;
             for f in followers {
+                // A follower this slice already pointed at another record follows that one
+                // now (its row in the database is older than the state's).
+                let moved = state
+                    .candidates
+                    .get(&f)
+                    .is_some_and(|k| k.follows.as_deref() != Some(c.as_str()));
+                if moved {
+                    continue;
+                }
                 state
                     .followers
                     .entry(c.clone())
