@@ -303,15 +303,46 @@ pub fn fold_into(text: &str, out: &mut String) {
     out.clear();
     let text = clip(text, FOLD_BYTES_MAX);
     out.reserve(text.len() + 8);
+    let mut before = ' ';
     for c in text.chars() {
         match c {
             '&' | '+' | '\u{FF06}' => out.push_str(" and "),
             _ if is_apostrophe(c) => {}
             _ if c.is_ascii_alphanumeric() => out.push(c.to_ascii_lowercase()),
             _ if c.is_ascii() => out.push(' '),
-            _ => push_folded(c, out),
+            _ => match misread_as_cp850(before, c) {
+                Some(read) => out.push_str(read),
+                None => push_folded(c, out),
+            },
         }
+        before = c;
     }
+}
+
+/// What a character stands for when it is a Windows-1252 byte that was read as code page
+/// 850 (a DOS export read back as Latin text): the register writes "CathÆs" for "Cath's",
+/// "CafÚ" for "Café", "S÷derberg" for "Söderberg". Only where no real word has it: a
+/// capital right after a lowercase ASCII letter, or a symbol right after an ASCII letter.
+/// "Ó Briain", "ÆRØ" and "MÆRSK" keep their letters, "10 ÷ 2" its sign. The answer is
+/// folded already (an apostrophe is dropped, as [`fold`] drops apostrophes).
+fn misread_as_cp850(before: char, c: char) -> Option<&'static str> {
+    let capital = match c {
+        'Æ' => Some(""),
+        'Ó' | 'Ô' | 'Ò' | 'Õ' => Some("a"),
+        'Þ' | 'Ú' | 'Û' | 'Ù' => Some("e"),
+        'Ý' => Some("i"),
+        _ => None,
+    };
+    if let Some(read) = capital {
+        return before.is_ascii_lowercase().then_some(read);
+    }
+    let symbol = match c {
+        '±' => "n",
+        '÷' | '¾' | '¶' | '°' => "o",
+        '·' | '¹' | '³' | '¨' => "u",
+        _ => return None,
+    };
+    before.is_ascii_alphabetic().then_some(symbol)
 }
 
 /// The words of a text for keys people see and type (sort names, slugs, search): folded
@@ -469,7 +500,14 @@ mod tests {
             ("Москва", "moskva"),
             ("Re\u{301}sume\u{301}", "resume"),
             ("☕ Joe's ☕", "  joes  "),
-            ("S÷derberg", "s derberg"),
+            // Windows-1252 read as code page 850, inside words only.
+            ("S÷derberg", "soderberg"),
+            ("CathÆs Takeaway", "caths takeaway"),
+            ("CafÚ Bellina", "cafe bellina"),
+            // A capital after a capital may be a real word's: left as it is.
+            ("Bun-sgoil Taobh na PÓirce", "bun sgoil taobh na poirce"),
+            ("Ó Briain ÆRØ MÆRSK", "o briain aero maersk"),
+            ("10 ÷ 2, 20°C", "10   2  20 c"),
             ("İstanbul", "istanbul"),
         ];
         for (raw, want) in rows {

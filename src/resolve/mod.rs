@@ -144,7 +144,10 @@ pub use store::{IdentityReport, IdentityStore, IdentityStoreError, WorkingIndex}
 /// nothing at another address (a chain's branches); an agreeing postcode or locality counts
 /// half beside the same street and number; house numbers two apart count as one unknown
 /// (ADR 0007).
-pub const MATCHER_VERSION: &str = "3";
+/// 4: a plural or possessive matches its word in full; a word written together matches the
+/// words it joins; "post" and "office" are generic words; the register's code-page-850
+/// misreadings fold to the letters they stand for (ADR 0007).
+pub const MATCHER_VERSION: &str = "4";
 
 /// Most entities a `Review` outcome names.
 pub const REVIEW_ENTITIES_MAX: usize = 5;

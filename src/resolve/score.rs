@@ -92,8 +92,12 @@
 //! street or locality beside another telling word, weighs as a generic word in that record
 //! (`vocab::name_form`, `vocab::demote_place_words`); a word matched across two weights
 //! counts at the lesser. Tokens match exactly, or with one edit (a typo; tokens of at least
-//! 4 bytes) for 0.8 of the weight. With `M` the matched weight and `Wa`, `Wb` the two
-//! names' total weights:
+//! 4 bytes) for 0.8 of the weight; a plural or possessive "s" on a stem of at least 4 bytes
+//! ("Bower's" and "Bower") is the same word, in full. A token that writes two or three
+//! consecutive unmatched words of the other name together ("Costcutter" and "Cost
+//! Cutters", "VietnamHouse" and "Viet Nam House"; tokens of 7 bytes or more, words of 3 or
+//! more) matches them at the lesser of its weight and theirs. With `M` the matched weight
+//! and `Wa`, `Wb` the two names' total weights:
 //!
 //! ```text
 //! dice = 2M / (Wa + Wb)        containment = M / min(Wa, Wb)
@@ -397,16 +401,33 @@ pub(crate) fn name_similarity(
                 let typo = vocab::one_edit_apart(&q.text, other)
                     || (long && a.first == q_first && vocab::edits_at_most(&q.text, other, 2));
                 if typo {
+                    // A plural or a possessive is the same word, not a misspelling.
+                    let credit = if vocab::plural_pair(&q.text, other) {
+                        1.0
+                    } else {
+                        TYPO_CREDIT
+                    };
                     used |= 1 << j;
                     unmatched &= !(1 << i);
-                    matched += TYPO_CREDIT * q.weight.min(a.class.weight());
+                    matched += credit * q.weight.min(a.class.weight());
                     if q.class == TokenClass::Distinctive && a.class == TokenClass::Distinctive {
-                        words += TYPO_CREDIT;
+                        words += credit;
                     }
                     break;
                 }
             }
         }
+    }
+    if unmatched != 0 && used.count_ones() < attached.len() as u32 {
+        joined_words(
+            query,
+            &mut unmatched,
+            attached,
+            &mut used,
+            vocab,
+            &mut matched,
+            &mut words,
+        );
     }
     let q_brand = query.iter().any(|t| t.class == TokenClass::Brand);
     let a_brand = attached.iter().any(|t| t.class == TokenClass::Brand);
@@ -444,6 +465,117 @@ pub(crate) fn name_similarity(
         words: f64::from(words),
         brand,
     }
+}
+
+/// Shortest token (bytes) read as words written together, and shortest such word.
+const JOINED_BYTES_MIN: usize = 7;
+const JOINED_PART_BYTES_MIN: usize = 3;
+/// Most words one token may be written together from.
+const JOINED_PARTS_MAX: usize = 3;
+
+/// Matches a token of either name with consecutive unmatched words of the other that it
+/// writes together ("Costcutter" and "Cost Cutters", "VietnamHouse" and "Viet Nam
+/// House"). The pair counts at the lesser of the token's weight and the words' summed
+/// weight, and as a distinctive word when the token and one of the words are distinctive.
+/// Lengths and first bytes rule out most runs before any text is read.
+fn joined_words(
+    query: &[QueryToken],
+    unmatched: &mut u32,
+    attached: &[AttachedToken],
+    used: &mut u32,
+    vocab: &impl Vocabulary,
+    matched: &mut f32,
+    words: &mut f32,
+) {
+    // A query token written together for attached words.
+    for (i, q) in query.iter().enumerate() {
+        if *unmatched & (1 << i) == 0 || q.text.len() < JOINED_BYTES_MIN {
+            continue;
+        }
+        let free = *used;
+        let word = |j: usize| {
+            let a = &attached[j];
+            (usize::from(a.len), a.first, free & (1 << j) == 0)
+        };
+        let found = joined_run(&q.text, attached.len(), word, |j| {
+            vocab.text(attached[j].id)
+        });
+        if let Some((start, end)) = found {
+            let run = &attached[start..end];
+            let run_weight: f32 = run.iter().map(|a| a.class.weight()).sum();
+            *matched += q.weight.min(run_weight);
+            if q.class == TokenClass::Distinctive
+                && run.iter().any(|a| a.class == TokenClass::Distinctive)
+            {
+                *words += 1.0;
+            }
+            *unmatched &= !(1 << i);
+            for j in start..end {
+                *used |= 1 << j;
+            }
+        }
+    }
+    // An attached token written together for query words.
+    for (j, a) in attached.iter().enumerate() {
+        if *used & (1 << j) != 0 || usize::from(a.len) < JOINED_BYTES_MIN {
+            continue;
+        }
+        let free = *unmatched;
+        let word = |i: usize| {
+            let q = &query[i];
+            let first = q.text.as_bytes().first().copied().unwrap_or(0);
+            (q.text.len(), first, free & (1 << i) != 0)
+        };
+        let text = vocab.text(a.id);
+        if let Some((start, end)) = joined_run(text, query.len(), word, |i| query[i].text.as_str())
+        {
+            let run = &query[start..end];
+            let run_weight: f32 = run.iter().map(|q| q.weight).sum();
+            *matched += a.class.weight().min(run_weight);
+            if a.class == TokenClass::Distinctive
+                && run.iter().any(|q| q.class == TokenClass::Distinctive)
+            {
+                *words += 1.0;
+            }
+            *used |= 1 << j;
+            for i in start..end {
+                *unmatched &= !(1 << i);
+            }
+        }
+    }
+}
+
+/// The first run `[start, end)` of two to [`JOINED_PARTS_MAX`] consecutive free words of
+/// the `n` (`word(k)` is a word's length, first byte and whether it is free) that `token`
+/// writes together; `text(k)` reads a word's text, only for runs whose lengths fit.
+fn joined_run<'t>(
+    token: &str,
+    n: usize,
+    word: impl Fn(usize) -> (usize, u8, bool),
+    text: impl Fn(usize) -> &'t str,
+) -> Option<(usize, usize)> {
+    let first = token.as_bytes()[0];
+    for start in 0..n {
+        let (len, byte, free) = word(start);
+        if !free || byte != first || len < JOINED_PART_BYTES_MIN || len >= token.len() {
+            continue;
+        }
+        let mut total = len;
+        for end in start + 1..n.min(start + JOINED_PARTS_MAX) {
+            let (len, _, free) = word(end);
+            if !free || len < JOINED_PART_BYTES_MIN {
+                break;
+            }
+            total += len;
+            if total > token.len() + 1 {
+                break;
+            }
+            if total + 1 >= token.len() && vocab::joined_pair(token, (start..=end).map(&text)) {
+                return Some((start, end + 1));
+            }
+        }
+    }
+    None
 }
 
 /// The category similarity of two kind sets, `None` unless both are known.

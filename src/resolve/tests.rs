@@ -542,6 +542,60 @@ fn a_name_word_that_repeats_its_own_street_weighs_as_a_generic_word() {
     assert_eq!(d.outcome, Outcome::NoMatchCannotFound, "{d:?}");
 }
 
+/// From the development probe: a possessive or a plural, words written together, and the
+/// register's garbled apostrophe ("CathÆs") are the same words at one address.
+#[test]
+fn possessives_joined_words_and_garbled_apostrophes_are_the_same_words() {
+    let pairs: &[(&str, &str, &str, &str)] = &[
+        ("Bower's Butchers", "75 Raeburn Place", "George Bower", "75"),
+        (
+            "Armstrong's Of Stockbridge",
+            "80 Raeburn Place",
+            "G Armstrong",
+            "80",
+        ),
+        (
+            "Cost Cutters / Post Office",
+            "70-72 Raeburn Place",
+            "Costcutter",
+            "70",
+        ),
+        ("CathÆs Takeaway", "12 Raeburn Place", "Cath's", "12"),
+    ];
+    for (register, address, osm, number) in pairs {
+        let mut rec = listed(register, &[address]);
+        rec.postcode = Some("EH4 1HH".into());
+        let index = given(&[("e_r", &Rec::new("a_register", "1", rec))]);
+        let other = listed(osm, &[number, "Raeburn Place"]);
+        let d = when(&index, &Rec::new("openstreetmap", "node/1", other));
+        assert_eq!(
+            d.outcome,
+            Outcome::Existing("e_r".into()),
+            "{register} / {osm}: {d:?}"
+        );
+    }
+
+    // A plural of a short word is another word, and neighbours sharing a district word
+    // stay apart however their words are written.
+    let index = given(&[(
+        "e_n",
+        &Rec::new(
+            "a_register",
+            "2",
+            listed("New Look", &["121 Princes Street"]),
+        ),
+    )]);
+    let d = when(
+        &index,
+        &Rec::new(
+            "openstreetmap",
+            "node/2",
+            listed("News Look", &["125", "Princes Street"]),
+        ),
+    );
+    assert_eq!(d.outcome, Outcome::NoMatchCannotFound, "{d:?}");
+}
+
 /// Branches whose addresses have no word in common ("Edinburgh Airport" has no street to
 /// compare) went to review on the name alone.
 #[test]

@@ -152,6 +152,9 @@ const GENERIC_WORDS: &[&str] = &[
     "newsagent",
     "newsagents",
     "news",
+    // A shop's post office counter: "Cost Cutters / Post Office".
+    "post",
+    "office",
     "grocer",
     "grocers",
     "grocery",
@@ -1143,6 +1146,40 @@ pub(crate) fn edits_at_most(a: &str, b: &str, max: usize) -> bool {
     prev[n] <= max
 }
 
+/// Shortest stem (bytes) whose plural or possessive ("armstrong", "armstrongs") is read as
+/// the same word: "new" and "news" are different words.
+const PLURAL_STEM_BYTES_MIN: usize = 4;
+
+/// Whether one token is the other with an "s" at its end: a plural or a possessive whose
+/// apostrophe folding dropped ("Bower's Butchers", "George Bower"; "Cost Cutters",
+/// "Costcutter"). The stem is at least [`PLURAL_STEM_BYTES_MIN`] bytes and does not itself
+/// end in "s" ("glass" is not the plural of "glas").
+pub(crate) fn plural_pair(a: &str, b: &str) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    long.len() == short.len() + 1
+        && short.len() >= PLURAL_STEM_BYTES_MIN
+        && long.ends_with('s')
+        && !short.ends_with('s')
+        && long.starts_with(short)
+}
+
+/// Whether `token` is `parts` written together ("costcutter" and "cost", "cutters";
+/// "vietnamhouse" and "viet", "nam", "house"), up to a plural's "s" on either side.
+pub(crate) fn joined_pair<'a>(token: &str, parts: impl IntoIterator<Item = &'a str>) -> bool {
+    let mut rest = token;
+    let mut parts = parts.into_iter().peekable();
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            return rest == part || plural_pair(rest, part);
+        }
+        match rest.strip_prefix(part) {
+            Some(r) if !r.is_empty() => rest = r,
+            _ => return false,
+        }
+    }
+    false
+}
+
 /// Whether two tokens are one edit apart (a substitution, insertion, deletion or swap of
 /// two adjacent characters), compared byte by byte.
 pub(crate) fn one_edit_apart(a: &str, b: &str) -> bool {
@@ -1179,6 +1216,39 @@ mod tests {
 
     fn texts(name: &str) -> Vec<String> {
         name_tokens(name).0.into_iter().map(|t| t.text).collect()
+    }
+
+    #[test]
+    fn plurals_and_words_written_together() {
+        let plurals: &[(&str, &str, bool)] = &[
+            ("armstrongs", "armstrong", true),
+            ("bower", "bowers", true),
+            ("cutters", "cutter", true),
+            ("news", "new", false),
+            ("glass", "glas", false),
+            ("bowers", "bowers", false),
+            ("armstrong", "armstrongx", false),
+        ];
+        for (a, b, want) in plurals {
+            assert_eq!(plural_pair(a, b), *want, "{a} / {b}");
+        }
+        let joins: &[(&str, &[&str], bool)] = &[
+            ("costcutter", &["cost", "cutters"], true),
+            ("costcutters", &["cost", "cutter"], true),
+            ("vietnamhouse", &["viet", "nam", "house"], true),
+            ("powerleague", &["power", "league"], true),
+            ("costcutter", &["cost"], false),
+            ("costcutter", &["cost", "cutter", "s"], false),
+            ("costcutter", &["cutter", "cost"], false),
+            ("vietnam", &["viet", "nam", "house"], false),
+        ];
+        for (token, parts, want) in joins {
+            assert_eq!(
+                joined_pair(token, parts.iter().copied()),
+                *want,
+                "{token} / {parts:?}"
+            );
+        }
     }
 
     #[test]

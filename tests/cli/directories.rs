@@ -132,7 +132,10 @@ fn two_coordinate_free_directories_of_the_same_places_make_one_entity_per_place_
         let f = &j["payload"]["features"];
         assert!(f["street"].as_f64().unwrap() > 0.8, "{f}");
         assert_eq!(f["locality"], 1.0, "{f}");
-        assert_eq!(j["payload"]["matcher_version"], "3");
+        assert_eq!(
+            j["payload"]["matcher_version"],
+            trustfold::resolve::MATCHER_VERSION
+        );
     }
     assert!(joins
         .iter()
