@@ -482,7 +482,8 @@ fn invalid_reason(f: &CandidateFields) -> Option<String> {
 /// Why a candidate that matches nothing founds no entity: it has nothing a later record of
 /// the same place could find it by (see `resolve`, "Founding").
 pub const CANNOT_FOUND: &str = "matches no known place, and cannot found one: it has no \
-     coordinates, postcode or valid phone number, nor a house number and street with a locality";
+     coordinates, postcode or valid phone number, nor a house number and street with a locality, \
+     nor a street or site with a locality and a distinctive name word";
 
 /// Whether two records of one source without coordinates, with one postcode, do not give
 /// different addresses: a postcode holds a street or two, and "27 Simpson Loan" and "33

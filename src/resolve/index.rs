@@ -298,12 +298,19 @@ impl Prepared {
 
     /// Whether a place could be found again by this record alone, so that it may found
     /// an entity (see the module docs of `resolve`): coordinates, a postcode, a valid phone
-    /// number, or a house number on a named street in a named locality.
+    /// number, a house number on a named street in a named locality, or a street or site
+    /// without a number in a named locality under a name with a distinctive word (found
+    /// again by its `LocalityToken` block: "Mortonhall Tennis Club, Hermitage Drive,
+    /// Edinburgh").
     pub(crate) fn can_found(&self) -> bool {
+        let located = !self.locality.is_empty();
         self.coord.is_some()
             || self.postcode.is_some()
             || self.phone.is_some()
-            || (self.street.len() > 1 && !self.locality.is_empty())
+            || (located && self.street.len() > 1)
+            || (located
+                && (!self.street.is_empty() || !self.address.is_empty())
+                && self.name.iter().any(|t| t.class == TokenClass::Distinctive))
     }
 
     fn side(&self) -> Side<'_> {

@@ -52,8 +52,10 @@
 //!   [`Outcome::NoMatchCannotFound`], and the caller rejects it.
 //! * **Founding** (ADR 0007): a candidate may found an entity with a name and one of:
 //!   coordinates; a postcode; a valid phone number (E.164); a house number on a named
-//!   street together with a locality. Each is a block a later record of the place reads.
-//!   A street without a number is too vague a place (and too long a block); a number and
+//!   street together with a locality; a street or site without a number, a locality and a
+//!   name with a distinctive word. Each is a block a later record of the place reads (the
+//!   last, the name's words in the locality). A street without a number under a name of
+//!   generic words is too vague a place (and a street too long a block); a number and
 //!   street without a town is in every town.
 //! * **Determinism**: the same attached set gives the same decision whatever the order it
 //!   was attached in. Ties are broken by entity id, then candidate id, never by arrival.
@@ -146,7 +148,8 @@ pub use store::{IdentityReport, IdentityStore, IdentityStoreError, WorkingIndex}
 /// (ADR 0007).
 /// 4: a plural or possessive matches its word in full; a word written together matches the
 /// words it joins; "post" and "office" are generic words; the register's code-page-850
-/// misreadings fold to the letters they stand for (ADR 0007).
+/// misreadings fold to the letters they stand for; a street or site without a number in a
+/// locality founds under a name with a distinctive word (ADR 0007).
 pub const MATCHER_VERSION: &str = "4";
 
 /// Most entities a `Review` outcome names.

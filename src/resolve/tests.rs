@@ -333,9 +333,11 @@ fn founding_needs_something_a_later_record_can_find_it_by() {
     let mut with_postcode = named("Corner Shop");
     with_postcode.postcode = Some("EH7 4PL".into());
     assert!(founds(with_postcode));
-    // A street in every town, a street without a number, a number kept as written: none.
+    // A street in every town, a street without a number under a name of generic words, a
+    // number kept as written: none. (A street without a number in a town under a name
+    // with a distinctive word founds: `a_street_without_a_number_in_a_town_founds_under_a_distinctive_name`.)
     assert!(!founds(listed("Corner Shop", &["26 Spey Terrace"])));
-    let mut no_number = listed("Corner Shop", &["Spey Terrace"]);
+    let mut no_number = listed("The Newsagent", &["Spey Terrace"]);
     no_number.locality = Some("Edinburgh".into());
     assert!(!founds(no_number));
     let mut kept = named("Corner Shop");
@@ -632,6 +634,55 @@ fn a_record_with_no_location_that_matches_nothing_cannot_found_an_entity() {
     with_postcode.postcode = Some("EH4 7QP".into());
     let d = when(&index, &Rec::new("spreadsheet", "row-1", with_postcode));
     assert_eq!(d.outcome, Outcome::NewEntity);
+}
+
+/// A site the register gives by its street (or its own name) and town alone, listed once
+/// per facility: the first record founds the place, found again by its name in the town;
+/// the next joins it. Without the town, or with a name of no distinctive word, nothing
+/// could find it again.
+#[test]
+fn a_street_without_a_number_in_a_town_founds_under_a_distinctive_name() {
+    let site = |name: &str, line: &str, town: Option<&str>| {
+        let mut f = listed(name, &[line]);
+        f.locality = town.map(str::to_string);
+        f
+    };
+    let mortonhall = || {
+        site(
+            "Mortonhall Tennis Club",
+            "Hermitage Drive",
+            Some("Edinburgh"),
+        )
+    };
+    let mut index = IdentityIndex::new(MatchConfig::default());
+    let outcomes = ingest(
+        &mut index,
+        &[
+            Rec::new("sport_scotland", "pub_spfotc.358", mortonhall()),
+            Rec::new("sport_scotland", "pub_spfotc.359", mortonhall()),
+        ],
+    );
+    assert_eq!(outcomes[0], Outcome::NewEntity, "{outcomes:?}");
+    assert!(matches!(outcomes[1], Outcome::Existing(_)), "{outcomes:?}");
+
+    let heriots = site(
+        "George Heriots School - Goldenacre Sportsfield",
+        "Goldenacre Sportsfield",
+        Some("Edinburgh"),
+    );
+    let d = when(
+        &given(&[]),
+        &Rec::new("sport_scotland", "pub_spfp.870", heriots),
+    );
+    assert_eq!(d.outcome, Outcome::NewEntity, "{d:?}");
+
+    for f in [
+        site("Mortonhall Tennis Club", "Hermitage Drive", None),
+        site("Tennis Club", "Hermitage Drive", Some("Edinburgh")),
+    ] {
+        let d = when(&given(&[]), &Rec::new("a_list", "1", f));
+        assert_eq!(d.outcome, Outcome::NoMatchCannotFound, "{d:?}");
+    }
 }
 
 #[test]
