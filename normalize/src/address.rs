@@ -468,6 +468,13 @@ fn house_numbers_of(token: &str) -> Option<Vec<HouseNumber>> {
     }
     let mut singles: Vec<(u32, Option<u8>)> = Vec::with_capacity(parts.len());
     for p in &parts {
+        // "119B-C": a letter alone after a lettered number is that number's next letter.
+        if let (&[letter], Some(&(n, Some(_)))) = (p.as_bytes(), singles.last()) {
+            if letter.is_ascii_alphabetic() {
+                singles.push((n, Some(letter.to_ascii_lowercase())));
+                continue;
+            }
+        }
         let digits = p.trim_end_matches(|c: char| c.is_ascii_alphabetic());
         let letters = &p[digits.len()..];
         if digits.is_empty() || letters.len() > 1 || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -599,6 +606,21 @@ fn part_words(part: &str) -> Vec<String> {
         }
         raw.push(t.to_string());
     }
+    // "27 A Station Road": a house number's letter written apart, before more words. Not
+    // a direction's initial ("12 E 42nd St", "5 N Main St").
+    let mut i = 1;
+    while i + 1 < raw.len() {
+        let letter = raw[i].as_bytes();
+        let detached = matches!(
+            letter,
+            &[b'A'..=b'D' | b'F'..=b'H' | b'a'..=b'd' | b'f'..=b'h']
+        ) && raw[i - 1].bytes().all(|b| b.is_ascii_digit());
+        if detached {
+            let letter = raw.remove(i);
+            raw[i - 1].push_str(&letter);
+        }
+        i += 1;
+    }
     let mut words: Vec<String> = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
@@ -633,6 +655,13 @@ fn part_words(part: &str) -> Vec<String> {
                 words.push(raw[i].trim_end_matches(separator).to_string());
             }
             i += 1;
+            // More units of one listing: "Unit L5 & L6", "Units 3 and 4".
+            while i + 1 < raw.len()
+                && matches!(fold(&raw[i]).trim(), "and" | "")
+                && raw[i + 1].bytes().any(|b| b.is_ascii_digit())
+            {
+                i += 2;
+            }
             continue;
         }
         if is_ordinal(key)
@@ -976,6 +1005,10 @@ mod tests {
             (&["25-28 Argyle Place"], "argyle place", &[25, 26, 27, 28]),
             (&["2-100 Long Road"], "long road", &[2, 100]),
             (&["30A Victoria Street"], "victoria street", &[30]),
+            (&["27 A Station Road"], "station road", &[27]),
+            (&["1 B Royal Terrace"], "royal terrace", &[1]),
+            (&["12 E 42nd St"], "east 42nd street", &[12]),
+            (&["119B-C", "St John's Road"], "saint johns road", &[119]),
             (&["3-5a Sciennes"], "sciennes", &[3, 5]),
             (
                 &["135/7 Duddingston Rd West"],
@@ -986,6 +1019,7 @@ mod tests {
             // the mall is not unit 40); beside another house number it is dropped.
             (&["Unit 12 Princes Mall"], "princes mall", &[12]),
             (&["Unit 54 Jane Street"], "jane street", &[54]),
+            (&["Unit L5 & L6 Princes Mall"], "princes mall", &[]),
             (&["Unit 3 54 Jane Street"], "jane street", &[54]),
             (&["Flat 2, 10 Lee Crescent"], "lee crescent", &[10]),
             (&["St Andrew Square"], "saint andrew square", &[]),
