@@ -317,6 +317,9 @@ const UNIT_WORDS: &[&str] = &[
     "lvl",
     "dept",
     "office",
+    "shop",
+    "kiosk",
+    "stall",
     "box",
     "pmb",
 ];
@@ -535,7 +538,7 @@ pub fn street_address<'a>(lines: impl IntoIterator<Item = &'a str>) -> Option<St
             if words.is_empty() {
                 continue;
             }
-            let (numbers, rest) = leading_numbers(&words);
+            let (numbers, rest) = leading_numbers(premises_dropped(&words));
             if rest.is_empty() {
                 if !numbers.is_empty() {
                     pending = numbers;
@@ -580,6 +583,27 @@ pub fn street_address<'a>(lines: impl IntoIterator<Item = &'a str>) -> Option<St
     unnumbered.map(|(_, s)| s)
 }
 
+/// The words of a part from its last run of house numbers with words after it, when the
+/// words before that run name no street: they say which premises ("Ground Floor 12 Leith
+/// Walk", "GF 12 ...", "No. 12 ...", "Basement 3 ..."). Else all the words.
+fn premises_dropped(words: &[String]) -> &[String] {
+    let is_number = |w: &String| house_numbers_of(w).is_some() && !is_ordinal(w);
+    let Some(last) = words.iter().rposition(is_number) else {
+        return words;
+    };
+    if last + 1 == words.len() {
+        return words;
+    }
+    let mut start = last;
+    while start > 0 && is_number(&words[start - 1]) {
+        start -= 1;
+    }
+    if start == 0 || words[..start].iter().any(|w| street_type(w).is_some()) {
+        return words;
+    }
+    &words[start..]
+}
+
 /// Street types that name a building or a precinct rather than a street: a part with one
 /// of these is the street only when no other part names one.
 const BUILDING_TYPES: &[&str] = &["mall", "arcade", "centre", "plaza", "park"];
@@ -588,13 +612,25 @@ const BUILDING_TYPES: &[&str] = &["mall", "arcade", "centre", "plaza", "park"];
 /// dropped; house-number tokens keep their separators ("47;49", "3-5a"), a list written
 /// with spaces ("47; 49; 51", "155 - 157") being joined into one token first.
 fn part_words(part: &str) -> Vec<String> {
-    let cleaned = clean_text(part);
+    // What brackets hold says which premises or who: "12 Leith Walk (Shop)", "12 (GF)".
+    let mut cleaned = clean_text(part);
+    while let (Some(open), Some(close)) = (cleaned.find('('), cleaned.find(')')) {
+        if close < open {
+            break;
+        }
+        cleaned.replace_range(open..=close, " ");
+    }
     let separator = |c: char| matches!(c, ';' | '&' | '-' | '\u{2013}');
     let starts_with_digit = |s: &str| s.as_bytes().first().is_some_and(u8::is_ascii_digit);
     let mut raw: Vec<String> = Vec::new();
     for t in cleaned.split_whitespace() {
         if let Some(last) = raw.last_mut() {
             let in_list = starts_with_digit(last) && house_numbers_of(last).is_some();
+            if in_list && t.eq_ignore_ascii_case("and") {
+                // "12 and 14 Leith Walk" is "12 & 14".
+                last.push('&');
+                continue;
+            }
             let joins = in_list
                 && ((last.ends_with(separator) && starts_with_digit(t))
                     || (t.chars().all(separator) && !t.is_empty())
@@ -1020,6 +1056,16 @@ mod tests {
             (&["Unit 12 Princes Mall"], "princes mall", &[12]),
             (&["Unit 54 Jane Street"], "jane street", &[54]),
             (&["Unit L5 & L6 Princes Mall"], "princes mall", &[]),
+            // Which premises, before or after the number.
+            (&["Ground Floor 12 Leith Walk"], "leith walk", &[12]),
+            (&["GF 12 Leith Walk"], "leith walk", &[12]),
+            (&["No. 12 Leith Walk"], "leith walk", &[12]),
+            (&["Shop 3, 12 Leith Walk"], "leith walk", &[12]),
+            (&["Kiosk 2 12 Leith Walk"], "leith walk", &[12]),
+            (&["12 Leith Walk (Shop)"], "leith walk", &[12]),
+            (&["12 (GF) Leith Walk"], "leith walk", &[12]),
+            (&["12 and 14 Leith Walk"], "leith walk", &[12, 14]),
+            (&["123 Highway 9 North"], "highway 9 north", &[123]),
             (&["Unit 3 54 Jane Street"], "jane street", &[54]),
             (&["Flat 2, 10 Lee Crescent"], "lee crescent", &[10]),
             (&["St Andrew Square"], "saint andrew square", &[]),
