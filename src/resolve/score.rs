@@ -96,8 +96,10 @@
 //! ("Bower's" and "Bower") is the same word, in full. A token that writes two or three
 //! consecutive unmatched words of the other name together ("Costcutter" and "Cost
 //! Cutters", "VietnamHouse" and "Viet Nam House"; tokens of 7 bytes or more, words of 3 or
-//! more) matches them at the lesser of its weight and theirs. With `M` the matched weight
-//! and `Wa`, `Wb` the two names' total weights:
+//! more) matches them at the lesser of its weight and theirs. Initials match the same
+//! letters written apart ("IJ", "I.J.") in full, and the words they may stand for ("M&S",
+//! "Marks & Spencer") at half the lesser weight, never as matched words for the rule below.
+//! With `M` the matched weight and `Wa`, `Wb` the two names' total weights:
 //!
 //! ```text
 //! dice = 2M / (Wa + Wb)        containment = M / min(Wa, Wb)
@@ -429,6 +431,9 @@ pub(crate) fn name_similarity(
             &mut words,
         );
     }
+    if unmatched != 0 && used.count_ones() < attached.len() as u32 {
+        matched += initials(query, &mut unmatched, attached, &mut used, vocab);
+    }
     let q_brand = query.iter().any(|t| t.class == TokenClass::Brand);
     let a_brand = attached.iter().any(|t| t.class == TokenClass::Brand);
     let brand = if !q_brand && !a_brand {
@@ -576,6 +581,147 @@ fn joined_run<'t>(
         }
     }
     None
+}
+
+/// Letters of initials or an acronym, at most.
+const INITIALS_MAX: usize = 4;
+
+/// One side's words as the initials pass reads them.
+#[derive(Clone, Copy, Default)]
+struct Word {
+    len: usize,
+    first: u8,
+    free: bool,
+    weight: f32,
+    /// Matched here with the same letters written apart.
+    strong: bool,
+}
+
+/// Credit for initials matched with the words they may stand for, as a fraction of the
+/// lesser weight: two letters are spelt by many pairs of words.
+const ACRONYM_CREDIT: f32 = 0.5;
+
+/// Matches initials with what they stand for, among the words still unmatched: a token of
+/// two to four letters with as many single letters of the other name ("IJ" and "I.J.",
+/// the same letters: in full, and matched as the core-words rule reads it); or with as
+/// many consecutive words of it that start with those letters ("MS" or "M&S" and "Marks &
+/// Spencer"), and single letters in a row with words: [`ACRONYM_CREDIT`], and left
+/// unmatched for the core-words rule ("AK Stores" is not "Alpha Kebabs"). Each pair counts
+/// at the lesser of the two sides' weights and adds no distinctive word. Returns the
+/// weight matched.
+fn initials(
+    query: &[QueryToken],
+    unmatched: &mut u32,
+    attached: &[AttachedToken],
+    used: &mut u32,
+    vocab: &impl Vocabulary,
+) -> f32 {
+    let mut q = [Word::default(); vocab::NAME_TOKENS_MAX];
+    for (i, t) in query.iter().enumerate().take(vocab::NAME_TOKENS_MAX) {
+        q[i] = Word {
+            len: t.text.len(),
+            first: t.text.as_bytes().first().copied().unwrap_or(0),
+            free: *unmatched & (1 << i) != 0,
+            weight: t.weight,
+            strong: false,
+        };
+    }
+    let mut a = [Word::default(); vocab::NAME_TOKENS_MAX];
+    for (j, t) in attached.iter().enumerate().take(vocab::NAME_TOKENS_MAX) {
+        a[j] = Word {
+            len: usize::from(t.len),
+            first: t.first,
+            free: *used & (1 << j) == 0,
+            weight: t.class.weight(),
+            strong: false,
+        };
+    }
+    let (nq, na) = (
+        query.len().min(vocab::NAME_TOKENS_MAX),
+        attached.len().min(vocab::NAME_TOKENS_MAX),
+    );
+    let mut matched = 0.0;
+    for query_is_x in [true, false] {
+        let (x, nx, y, ny) = if query_is_x {
+            (&mut q, nq, &mut a, na)
+        } else {
+            (&mut a, na, &mut q, nq)
+        };
+        let text = |k: usize, of_query: bool| -> &str {
+            if of_query {
+                query[k].text.as_str()
+            } else {
+                vocab.text(attached[k].id)
+            }
+        };
+        let mut start = 0;
+        while start < nx {
+            let w = x[start];
+            if !w.free {
+                start += 1;
+                continue;
+            }
+            // The letters: one short token's, or a run of single letters'.
+            let mut letters = [0u8; INITIALS_MAX];
+            let (count, end, apart_ok) = if (2..=INITIALS_MAX).contains(&w.len) {
+                let t = text(start, query_is_x).as_bytes();
+                if !t.iter().all(u8::is_ascii_alphabetic) {
+                    start += 1;
+                    continue;
+                }
+                letters[..t.len()].copy_from_slice(t);
+                (t.len(), start + 1, true)
+            } else if w.len == 1 {
+                let mut end = start;
+                while end < nx && end - start < INITIALS_MAX && x[end].free && x[end].len == 1 {
+                    letters[end - start] = x[end].first;
+                    end += 1;
+                }
+                (end - start, end, false)
+            } else {
+                start += 1;
+                continue;
+            };
+            if count < 2 {
+                start += 1;
+                continue;
+            }
+            // (start of the run, the same letters written apart)
+            let found = (0..(ny + 1).saturating_sub(count)).find_map(|ys| {
+                let run = &y[ys..ys + count];
+                let spelled = run
+                    .iter()
+                    .zip(&letters[..count])
+                    .all(|(v, l)| v.free && v.first == *l);
+                let apart = apart_ok && run.iter().all(|v| v.len == 1);
+                (spelled && (apart || run.iter().all(|v| v.len >= 2))).then_some((ys, apart))
+            });
+            let Some((ys, apart)) = found else {
+                start += 1;
+                continue;
+            };
+            let wx: f32 = x[start..end].iter().map(|v| v.weight).sum();
+            let wy: f32 = y[ys..ys + count].iter().map(|v| v.weight).sum();
+            let credit = if apart { 1.0 } else { ACRONYM_CREDIT };
+            matched += credit * wx.min(wy);
+            for v in x[start..end].iter_mut().chain(&mut y[ys..ys + count]) {
+                v.free = false;
+                v.strong = apart;
+            }
+            start = end;
+        }
+    }
+    for (i, w) in q.iter().enumerate().take(nq) {
+        if w.strong {
+            *unmatched &= !(1 << i);
+        }
+    }
+    for (j, w) in a.iter().enumerate().take(na) {
+        if w.strong {
+            *used |= 1 << j;
+        }
+    }
+    matched
 }
 
 /// The category similarity of two kind sets, `None` unless both are known.

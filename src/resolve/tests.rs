@@ -544,8 +544,9 @@ fn a_name_word_that_repeats_its_own_street_weighs_as_a_generic_word() {
     assert_eq!(d.outcome, Outcome::NoMatchCannotFound, "{d:?}");
 }
 
-/// From the development probe: a possessive or a plural, words written together, and the
-/// register's garbled apostrophe ("CathÆs") are the same words at one address.
+/// From the development probe: a possessive or a plural, words written together, the
+/// register's garbled apostrophe ("CathÆs") and initials are the same words at one
+/// address; a plural of a generic word is generic ("Supermarkets").
 #[test]
 fn possessives_joined_words_and_garbled_apostrophes_are_the_same_words() {
     let pairs: &[(&str, &str, &str, &str)] = &[
@@ -563,6 +564,24 @@ fn possessives_joined_words_and_garbled_apostrophes_are_the_same_words() {
             "70",
         ),
         ("CathÆs Takeaway", "12 Raeburn Place", "Cath's", "12"),
+        (
+            "I.J. Mellis Cheesemonger",
+            "30a Raeburn Place",
+            "IJ Mellis",
+            "30a",
+        ),
+        (
+            "Sainsbury's Supermarkets Ltd",
+            "9 Raeburn Place",
+            "Sainsbury's Local",
+            "9",
+        ),
+        (
+            "Marks & Spencer Simply Food",
+            "54 Raeburn Place",
+            "M&S Simply Food",
+            "54",
+        ),
     ];
     for (register, address, osm, number) in pairs {
         let mut rec = listed(register, &[address]);
@@ -576,6 +595,21 @@ fn possessives_joined_words_and_garbled_apostrophes_are_the_same_words() {
             "{register} / {osm}: {d:?}"
         );
     }
+
+    // Two letters that happen to start the other name's words are not its initials.
+    let index = given(&[(
+        "e_a",
+        &Rec::new("a_register", "3", listed("AK Stores", &["7 Raeburn Place"])),
+    )]);
+    let d = when(
+        &index,
+        &Rec::new(
+            "openstreetmap",
+            "node/3",
+            listed("Alpha Kebabs", &["7", "Raeburn Place"]),
+        ),
+    );
+    assert_eq!(d.outcome, Outcome::NoMatchCannotFound, "{d:?}");
 
     // A plural of a short word is another word, and neighbours sharing a district word
     // stay apart however their words are written.

@@ -190,6 +190,7 @@ const GENERIC_WORDS: &[&str] = &[
     "cakes",
     "fishmonger",
     "fishmongers",
+    "cheesemonger",
     "greengrocer",
     "greengrocers",
     "confectioner",
@@ -475,8 +476,25 @@ fn word_table() -> &'static FastMap<&'static str, WordInfo> {
     })
 }
 
+/// What the tables say about a word, or else about its singular ("supermarkets" is a
+/// generic word as "supermarket" is; see [`plural_pair`]).
 fn word_info(word: &str) -> WordInfo {
-    word_table().get(word).copied().unwrap_or_default()
+    let table = word_table();
+    if let Some(info) = table.get(word) {
+        return *info;
+    }
+    let singular = word
+        .strip_suffix('s')
+        .filter(|stem| stem.len() >= PLURAL_STEM_BYTES_MIN && !stem.ends_with('s'));
+    singular
+        .and_then(|stem| table.get(stem))
+        .map(|info| WordInfo {
+            // A plural is not an abbreviation to expand, nor a synonym's spelling.
+            expansion: None,
+            synonym: None,
+            ..*info
+        })
+        .unwrap_or_default()
 }
 
 /// Brands imply their sport.
@@ -1232,6 +1250,10 @@ mod tests {
         for (a, b, want) in plurals {
             assert_eq!(plural_pair(a, b), *want, "{a} / {b}");
         }
+        // A plural of a listed word is classed as the word.
+        assert_eq!(token_class("supermarkets"), TokenClass::Generic);
+        assert_eq!(token_class("cheesemongers"), TokenClass::Generic);
+        assert_eq!(token_class("glass"), TokenClass::Distinctive);
         let joins: &[(&str, &[&str], bool)] = &[
             ("costcutter", &["cost", "cutters"], true),
             ("costcutters", &["cost", "cutter"], true),
