@@ -1234,7 +1234,59 @@ proptest! {
         prop_assert!(d.features.values().all(|v| v.is_finite()), "{:?}", d.features);
         prop_assert!(d.comparisons <= MatchConfig::default().block_candidates_max);
     }
+
+    /// Names drawn from words that are plurals, joins and initials of each other: however
+    /// the passes pair them up, a name matches at most its own weight.
+    #[test]
+    fn a_name_similarity_stays_in_0_1_whatever_joins_plurals_and_initials_pair(
+        a in prop::collection::vec(prop::sample::select(TANGLED_WORDS), 1..7),
+        b in prop::collection::vec(prop::sample::select(TANGLED_WORDS), 1..7),
+    ) {
+        let index = given(&[(
+            "e",
+            &Rec::new("a_register", "1", listed(&a.join(" "), &["12 Leith Walk"])),
+        )]);
+        let d = when(
+            &index,
+            &Rec::new("openstreetmap", "node/1", listed(&b.join(" "), &["12", "Leith Walk"])),
+        );
+        if let Some(name) = d.features.get("name") {
+            prop_assert!((0.0..=1.0).contains(name), "{a:?} / {b:?}: {name}");
+        }
+        prop_assert!((0.0..=1.0).contains(&d.score), "{}", d.score);
+    }
 }
+
+/// Words that match one another by plural, join or initials.
+const TANGLED_WORDS: &[&str] = &[
+    "a",
+    "b",
+    "i",
+    "j",
+    "m",
+    "s",
+    "ab",
+    "ij",
+    "ms",
+    "cost",
+    "cutter",
+    "cutters",
+    "costcutter",
+    "costcutters",
+    "mellis",
+    "marks",
+    "spencer",
+    "viet",
+    "nam",
+    "house",
+    "vietnamhouse",
+    "armstrong",
+    "armstrongs",
+    "shop",
+    "shops",
+    "&",
+    "the",
+];
 
 #[test]
 fn the_worked_examples_of_the_scoring_docs_hold() {
