@@ -1,12 +1,13 @@
 //! Matching without coordinates, on real listings of the same places:
 //! `cargo bench --bench matching_directories`.
 //!
-//! Two labelled sets, both imported without a single coordinate:
+//! Labelled sets, all imported without a single coordinate:
 //! - `fixtures/matching/directories/` (see its SOURCE.md and LABELS.md): the Food Standards
 //!   Agency's hygiene register for Edinburgh (2020: name, address lines, postcode, kind; no phone)
 //!   against OpenStreetMap shops (2016: name, house number, street, sometimes a postcode, a phone,
 //!   a website), labelled by hand and split into a development part (matching rules may be
-//!   written from it) and a held-out evaluation part (scored here, never tuned on);
+//!   written from it) and a held-out evaluation part (scored here, never tuned on); and its
+//!   second development set `dev2/` (the same listings in four other districts, SOURCE.md);
 //! - the tennis set of `matching_quality` (`fixtures/matching/`), with the register's `lat`/`lng`
 //!   left unmapped and the OpenStreetMap features' tags imported as NDJSON without their geometry.
 //!
@@ -38,6 +39,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_trustfold");
 const FHRS_FILE: &str = "fhrs_edinburgh.csv";
 const OSM_FILE: &str = "osm_edinburgh.csv";
 const LABELS_FILE: &str = "labels.csv";
+/// The second development set's files, in `directories/dev2/`.
+const DEV2_FHRS_FILE: &str = "fhrs.csv";
+const DEV2_OSM_FILE: &str = "osm.csv";
 /// The `--source` of each import; candidates carry it.
 const FHRS_SOURCE: &str = "food_hygiene_register";
 const OSM_SOURCE: &str = "openstreetmap";
@@ -358,9 +362,32 @@ fn labelled(
 
 /// The register of food businesses against OpenStreetMap shops (`fixtures/matching/directories/`).
 fn directories_set(root: &Path) -> Result<Set, String> {
-    let dir = root.join("directories");
-    let fhrs = Table::read(&dir.join(FHRS_FILE))?;
-    let osm = Table::read(&dir.join(OSM_FILE))?;
+    register_and_osm(
+        &root.join("directories"),
+        [FHRS_FILE, OSM_FILE, LABELS_FILE],
+        "FSA food hygiene register 2020 x OpenStreetMap shops 2016, Edinburgh",
+    )
+}
+
+/// The second development set of the same listings, in four other districts
+/// (`fixtures/matching/directories/dev2/`, built by `build_dev2.py`).
+fn dev2_set(root: &Path) -> Result<Set, String> {
+    register_and_osm(
+        &root.join("directories").join("dev2"),
+        [DEV2_FHRS_FILE, DEV2_OSM_FILE, LABELS_FILE],
+        "the same listings in four other districts (dev2, a second development set)",
+    )
+}
+
+/// A set of register and OpenStreetMap rows from `dir`: its `[register, osm, labels]` files.
+fn register_and_osm(
+    dir: &Path,
+    files: [&'static str; 3],
+    title: &'static str,
+) -> Result<Set, String> {
+    let [fhrs_file, osm_file, labels_file] = files;
+    let fhrs = Table::read(&dir.join(fhrs_file))?;
+    let osm = Table::read(&dir.join(osm_file))?;
     let fhrs = fhrs.listing(
         "FHRSID",
         "BusinessName",
@@ -372,19 +399,19 @@ fn directories_set(root: &Path) -> Result<Set, String> {
         &["addr:housenumber", "addr:street", "addr:postcode"],
     )?;
     let records = labelled(
-        &dir.join(LABELS_FILE),
+        &dir.join(labels_file),
         ["fhrs", "openstreetmap"],
         [&fhrs.described, &osm.described],
     )?;
     Ok(Set {
-        title: "FSA food hygiene register 2020 x OpenStreetMap shops 2016, Edinburgh",
+        title,
         listings: [
             Listing {
                 label: "register",
                 source: FHRS_SOURCE,
                 format: "csv",
                 map: FHRS_MAP,
-                file_name: FHRS_FILE,
+                file_name: fhrs_file,
                 header: Some(fhrs.header),
                 lines: fhrs.lines,
             },
@@ -393,7 +420,7 @@ fn directories_set(root: &Path) -> Result<Set, String> {
                 source: OSM_SOURCE,
                 format: "csv",
                 map: OSM_MAP,
-                file_name: OSM_FILE,
+                file_name: osm_file,
                 header: Some(osm.header),
                 lines: osm.lines,
             },
@@ -946,8 +973,8 @@ fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join("matching");
-    let sets = directories_set(&root).and_then(|d| Ok((d, tennis_set(&root)?)));
-    let (directories, tennis) = match sets {
+    let sets = directories_set(&root).and_then(|d| Ok((d, dev2_set(&root)?, tennis_set(&root)?)));
+    let (directories, dev2, tennis) = match sets {
         Ok(x) => x,
         Err(e) => fail(&format!(
             "reading the labelled sets in {}: {e}",
@@ -966,6 +993,9 @@ fn main() {
         let (c, b) = report_part(&directories, part, held_out);
         summary.push((format!("directories {part}"), c, b));
     }
+    println!("\n== matching without coordinates: {} ==", dev2.title);
+    let (c, b) = report_part(&dev2, "dev2", false);
+    summary.push(("directories dev2".to_string(), c, b));
     println!("\n== matching without coordinates: {} ==", tennis.title);
     let (c, b) = report_part(&tennis, "all", false);
     summary.push(("tennis, no coordinates".to_string(), c, b));
