@@ -149,7 +149,7 @@ pub use store::{IdentityReport, IdentityStore, IdentityStoreError, WorkingIndex}
 /// 4: a plural or possessive matches its word in full; a word written together matches the
 /// words it joins; "post" and "office" are generic words; the register's code-page-850
 /// misreadings fold to the letters they stand for; initials match; a plural of a listed
-/// word is classed as the word; a street or site without a number in a
+/// word is classed as the word; a name's business ends at "at" or "within" as at "@"; a street or site without a number in a
 /// locality founds under a name with a distinctive word; addresses read a house number's
 /// letter written apart, letter ranges, and which premises ("Ground Floor", "Shop 3", "No.")
 /// before the number (ADR 0007).

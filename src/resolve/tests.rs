@@ -479,7 +479,8 @@ fn with_coordinates_another_street_a_block_away_is_another_branch() {
     assert_eq!(d.outcome, Outcome::Existing("e_m".into()), "{d:?}");
 }
 
-/// The register's words in brackets say what the business is or who runs it.
+/// The register's words in brackets say what the business is or who runs it; words after
+/// "at" name its host.
 #[test]
 fn words_in_brackets_weigh_as_generic_words() {
     let register = listed("GOWANS (FISHMONGER)", &["26 Easter Drylaw Bank"]);
@@ -505,6 +506,22 @@ fn words_in_brackets_weigh_as_generic_words() {
     potterrow.locality = Some("Edinburgh".into());
     let d = when(&index, &Rec::new("a_register", "523114", potterrow));
     assert_eq!(d.outcome, Outcome::NewEntity, "{d:?}");
+
+    // A caterer "at" its host is a concession in it, not the host (the second development
+    // set); the business before the "@" is still itself.
+    let mut brewery = listed("Caledonian Brewery", &["42A Slateford Road"]);
+    brewery.postcode = Some("EH11 1PH".into());
+    let index = given(&[("e_c", &Rec::new("a_register", "663260", brewery))]);
+    let mut sodexo = listed("Sodexo at Caledonian Brewery", &["42 Slateford Road"]);
+    sodexo.postcode = Some("EH11 1QB".into());
+    let d = when(&index, &Rec::new("a_register", "1006535", sodexo));
+    assert_eq!(d.outcome, Outcome::NewEntity, "{d:?}");
+    let mut pashas = listed("Pashas @ Balgreen", &["170 Balgreen Road"]);
+    pashas.postcode = Some("EH11 3AU".into());
+    let index = given(&[("e_p", &Rec::new("a_register", "737666", pashas))]);
+    let osm = listed("Pasha's Newsagent", &["170", "Balgreen Road"]);
+    let d = when(&index, &Rec::new("openstreetmap", "node/33775554", osm));
+    assert_eq!(d.outcome, Outcome::Existing("e_p".into()), "{d:?}");
 }
 
 /// A name word that repeats the record's own street says where, not who (a development

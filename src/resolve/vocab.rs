@@ -714,8 +714,10 @@ fn split_bracketed(name: &str) -> (String, String) {
 }
 
 /// The part of a name that names the business: after "T/A" ("trading as": "Smith
-/// Retail Ltd T/A Corner Shop" is the Corner Shop), and before an "@" ("Costa Coffee @
-/// Tesco" is Costa Coffee, trading inside Tesco), when a name is left; else the name.
+/// Retail Ltd T/A Corner Shop" is the Corner Shop), and before an "@", "at" or "within"
+/// that names its host ("Costa Coffee @ Tesco" is Costa Coffee, trading inside Tesco;
+/// "Sodexo at Caledonian Brewery" is the caterer's canteen in the brewery), when a name is
+/// left; else the name.
 pub(crate) fn business_part(name: &str) -> &str {
     let mut name = clip(name, TEXT_BYTES_MAX);
     // ASCII lowercasing keeps every byte where it was, so positions carry over.
@@ -726,8 +728,13 @@ pub(crate) fn business_part(name: &str) -> &str {
             name = after;
         }
     }
-    match name.split_once('@') {
-        Some((before, _)) if before.chars().any(char::is_alphanumeric) => before,
+    let lower = name.to_ascii_lowercase();
+    let host = ["@", " at ", " within "]
+        .iter()
+        .filter_map(|w| lower.find(w))
+        .min();
+    match host.map(|i| &name[..i]) {
+        Some(before) if before.chars().any(char::is_alphanumeric) => before,
         _ => name,
     }
 }
@@ -1300,6 +1307,10 @@ mod tests {
             "Corner Shop"
         );
         assert_eq!(business_part("@ home"), "@ home");
+        assert_eq!(business_part("Sodexo at Caledonian Brewery"), "Sodexo");
+        assert_eq!(business_part("Costa Coffee within Next"), "Costa Coffee");
+        assert_eq!(business_part("At The Market"), "At The Market");
+        assert_eq!(business_part("Seat Covers"), "Seat Covers");
         assert_eq!(business_part("Plain Name"), "Plain Name");
         assert_eq!(compact_name("Day To Day"), compact_name("Day-Today"));
         assert_ne!(compact_name("Day To Day"), compact_name("Day To Night"));
