@@ -147,12 +147,12 @@ pub use store::{IdentityReport, IdentityStore, IdentityStoreError, WorkingIndex}
 /// half beside the same street and number; house numbers two apart count as one unknown
 /// (ADR 0007).
 /// 4: a plural or possessive matches its word in full; a word written together matches the
-/// words it joins; "post" and "office" are generic words; the register's code-page-850
-/// misreadings fold to the letters they stand for; initials match; a plural of a listed
-/// word is classed as the word; a name's business ends at "at" or "within" as at "@"; a street or site without a number in a
-/// locality founds under a name with a distinctive word; addresses read a house number's
-/// letter written apart, letter ranges, and which premises ("Ground Floor", "Shop 3", "No.")
-/// before the number (ADR 0007).
+/// words it joins; "post", "office" and "staff" are generic words; the register's
+/// code-page-850 misreadings fold to the letters they stand for; initials match; a plural
+/// of a listed word is classed as the word; a name's business ends at "at" or "within" as
+/// at "@"; a street or site without a number in a locality founds under a name with a
+/// distinctive word; addresses read a house number's letter written apart, letter ranges,
+/// and which premises ("Ground Floor", "Shop 3", "No.") before the number (ADR 0007).
 pub const MATCHER_VERSION: &str = "4";
 
 /// Most entities a `Review` outcome names.

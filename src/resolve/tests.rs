@@ -522,6 +522,18 @@ fn words_in_brackets_weigh_as_generic_words() {
     let osm = listed("Pasha's Newsagent", &["170", "Balgreen Road"]);
     let d = when(&index, &Rec::new("openstreetmap", "node/33775554", osm));
     assert_eq!(d.outcome, Outcome::Existing("e_p".into()), "{d:?}");
+
+    // A venue's own staff canteen, under the venue's name, is the venue (rule "V").
+    let mut store = listed("Tesco Main Store", &["30 Meadow Place Road", "Edinburgh"]);
+    store.postcode = Some("EH12 7UQ".into());
+    let index = given(&[("e_t", &Rec::new("a_register", "662150", store))]);
+    let mut canteen = listed(
+        "Tesco Staff Restaurant",
+        &["30 Meadow Place Road", "Edinburgh"],
+    );
+    canteen.postcode = Some("EH12 7UQ".into());
+    let d = when(&index, &Rec::new("a_register", "1089382", canteen));
+    assert_eq!(d.outcome, Outcome::Existing("e_t".into()), "{d:?}");
 }
 
 /// A name word that repeats the record's own street says where, not who (a development

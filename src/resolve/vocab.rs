@@ -218,6 +218,8 @@ const GENERIC_WORDS: &[&str] = &[
     "eatery",
     "diner",
     "tavern",
+    // Whom a venue's own canteen serves: "Tesco Staff Restaurant" is the store's.
+    "staff",
     // A petrol station's shop ("Tesco PFS", "Esso Forecourt").
     "pfs",
     "forecourt",
