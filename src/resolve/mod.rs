@@ -153,7 +153,10 @@ pub use store::{IdentityReport, IdentityStore, IdentityStoreError, WorkingIndex}
 /// at "@"; a street or site without a number in a locality founds under a name with a
 /// distinctive word; addresses read a house number's letter written apart, letter ranges,
 /// and which premises ("Ground Floor", "Shop 3", "No.") before the number (ADR 0007).
-pub const MATCHER_VERSION: &str = "4";
+/// 5: words written together and initials written apart weigh once in the name weights;
+/// an owner's given name before a surname, and one or two words after a closing "of",
+/// weigh as generic words; "son" is generic (ADR 0007).
+pub const MATCHER_VERSION: &str = "5";
 
 /// Most entities a `Review` outcome names.
 pub const REVIEW_ENTITIES_MAX: usize = 5;

@@ -90,13 +90,17 @@
 //! a `MergeDecided` can be recomputed from the two records, and ingesting unrelated places
 //! never changes a later decision. A word in brackets, or one that repeats the record's own
 //! street or locality beside another telling word, weighs as a generic word in that record
-//! (`vocab::name_form`, `vocab::demote_place_words`); a word matched across two weights
+//! (`vocab::name_form`, `vocab::demote_place_words`), and so do an owner's given name before
+//! a surname ("George Bower") and the place after a closing "of" ("Armstrong's of
+//! Stockbridge"); a word matched across two weights
 //! counts at the lesser. Tokens match exactly, or with one edit (a typo; tokens of at least
 //! 4 bytes) for 0.8 of the weight; a plural or possessive "s" on a stem of at least 4 bytes
 //! ("Bower's" and "Bower") is the same word, in full. A token that writes two or three
 //! consecutive unmatched words of the other name together ("Costcutter" and "Cost
 //! Cutters", "VietnamHouse" and "Viet Nam House"; tokens of 7 bytes or more, words of 3 or
-//! more) matches them at the lesser of its weight and theirs. Initials match the same
+//! more) matches them at the lesser of its weight and theirs, and the side that weighs
+//! more drops the difference from its name weight: it is one word written two ways
+//! (likewise initials written apart, "IJ" and "I. J."). Initials match the same
 //! letters written apart ("IJ", "I.J.") in full, and the words they may stand for ("M&S",
 //! "Marks & Spencer") at half the lesser weight, never as matched words for the rule below.
 //! With `M` the matched weight and `Wa`, `Wb` the two names' total weights:
@@ -420,8 +424,11 @@ pub(crate) fn name_similarity(
             }
         }
     }
+    // Weight that joined words count twice on one side: "VietnamHouse" is one word of
+    // one name and three ("Viet Nam House") of the other; the pair is one word of both.
+    let mut surplus = Surplus::default();
     if unmatched != 0 && used.count_ones() < attached.len() as u32 {
-        joined_words(
+        surplus = joined_words(
             query,
             &mut unmatched,
             attached,
@@ -432,7 +439,10 @@ pub(crate) fn name_similarity(
         );
     }
     if unmatched != 0 && used.count_ones() < attached.len() as u32 {
-        matched += initials(query, &mut unmatched, attached, &mut used, vocab);
+        let (m, apart) = initials(query, &mut unmatched, attached, &mut used, vocab);
+        matched += m;
+        surplus.query += apart.query;
+        surplus.attached += apart.attached;
     }
     let q_brand = query.iter().any(|t| t.class == TokenClass::Brand);
     let a_brand = attached.iter().any(|t| t.class == TokenClass::Brand);
@@ -445,7 +455,10 @@ pub(crate) fn name_similarity(
         Some(if shared { 1.0 } else { 0.0 })
     };
     let matched = f64::from(matched);
-    let (wa, wb) = (f64::from(query_weight), f64::from(attached_weight));
+    let (wa, wb) = (
+        f64::from((query_weight - surplus.query).max(f32::EPSILON)),
+        f64::from((attached_weight - surplus.attached).max(f32::EPSILON)),
+    );
     let dice = 2.0 * matched / (wa + wb);
     let containment = matched / wa.min(wb);
     let mut similarity = ((dice + containment) / 2.0).clamp(0.0, 1.0);
@@ -478,11 +491,22 @@ const JOINED_PART_BYTES_MIN: usize = 3;
 /// Most words one token may be written together from.
 const JOINED_PARTS_MAX: usize = 3;
 
+/// Name weight that a side counts beyond what its matched words weigh on the other side,
+/// for words written together: see [`joined_words`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Surplus {
+    query: f32,
+    attached: f32,
+}
+
 /// Matches a token of either name with consecutive unmatched words of the other that it
 /// writes together ("Costcutter" and "Cost Cutters", "VietnamHouse" and "Viet Nam
 /// House"). The pair counts at the lesser of the token's weight and the words' summed
 /// weight, and as a distinctive word when the token and one of the words are distinctive.
-/// Lengths and first bytes rule out most runs before any text is read.
+/// It is one word written two ways, so what either side weighs beyond that lesser weight
+/// is returned as surplus, which the similarity takes off that side's name weight: "Viet
+/// Nam House" does not have two words more than "VietnamHouse". Lengths and first bytes
+/// rule out most runs before any text is read.
 fn joined_words(
     query: &[QueryToken],
     unmatched: &mut u32,
@@ -491,7 +515,8 @@ fn joined_words(
     vocab: &impl Vocabulary,
     matched: &mut f32,
     words: &mut f32,
-) {
+) -> Surplus {
+    let mut surplus = Surplus::default();
     // A query token written together for attached words.
     for (i, q) in query.iter().enumerate() {
         if *unmatched & (1 << i) == 0 || q.text.len() < JOINED_BYTES_MIN {
@@ -508,7 +533,10 @@ fn joined_words(
         if let Some((start, end)) = found {
             let run = &attached[start..end];
             let run_weight: f32 = run.iter().map(|a| a.class.weight()).sum();
-            *matched += q.weight.min(run_weight);
+            let pair = q.weight.min(run_weight);
+            *matched += pair;
+            surplus.query += q.weight - pair;
+            surplus.attached += run_weight - pair;
             if q.class == TokenClass::Distinctive
                 && run.iter().any(|a| a.class == TokenClass::Distinctive)
             {
@@ -536,7 +564,10 @@ fn joined_words(
         {
             let run = &query[start..end];
             let run_weight: f32 = run.iter().map(|q| q.weight).sum();
-            *matched += a.class.weight().min(run_weight);
+            let pair = a.class.weight().min(run_weight);
+            *matched += pair;
+            surplus.attached += a.class.weight() - pair;
+            surplus.query += run_weight - pair;
             if a.class == TokenClass::Distinctive
                 && run.iter().any(|q| q.class == TokenClass::Distinctive)
             {
@@ -548,6 +579,7 @@ fn joined_words(
             }
         }
     }
+    surplus
 }
 
 /// The first run `[start, end)` of two to [`JOINED_PARTS_MAX`] consecutive free words of
@@ -608,14 +640,17 @@ const ACRONYM_CREDIT: f32 = 0.5;
 /// Spencer"), and single letters in a row with words: [`ACRONYM_CREDIT`], and left
 /// unmatched for the core-words rule ("AK Stores" is not "Alpha Kebabs"). Each pair counts
 /// at the lesser of the two sides' weights and adds no distinctive word. Returns the
-/// weight matched.
+/// weight matched, and for the same letters written apart, the [`Surplus`] of the side
+/// that weighs more ("IJ" is one distinctive word, "I. J." two single letters: one
+/// word written two ways, as for words written together).
 fn initials(
     query: &[QueryToken],
     unmatched: &mut u32,
     attached: &[AttachedToken],
     used: &mut u32,
     vocab: &impl Vocabulary,
-) -> f32 {
+) -> (f32, Surplus) {
+    let mut surplus = Surplus::default();
     let mut q = [Word::default(); vocab::NAME_TOKENS_MAX];
     for (i, t) in query.iter().enumerate().take(vocab::NAME_TOKENS_MAX) {
         q[i] = Word {
@@ -704,6 +739,12 @@ fn initials(
             let wy: f32 = y[ys..ys + count].iter().map(|v| v.weight).sum();
             let credit = if apart { 1.0 } else { ACRONYM_CREDIT };
             matched += credit * wx.min(wy);
+            if apart {
+                let (sx, sy) = (wx - wx.min(wy), wy - wx.min(wy));
+                let (sq, sa) = if query_is_x { (sx, sy) } else { (sy, sx) };
+                surplus.query += sq;
+                surplus.attached += sa;
+            }
             for v in x[start..end].iter_mut().chain(&mut y[ys..ys + count]) {
                 v.free = false;
                 v.strong = apart;
@@ -721,7 +762,7 @@ fn initials(
             *used |= 1 << j;
         }
     }
-    matched
+    (matched, surplus)
 }
 
 /// The category similarity of two kind sets, `None` unless both are known.

@@ -1492,3 +1492,76 @@ fn a_name_of_generic_words_is_still_found_near_by_in_a_crowded_index() {
 
     assert_eq!(d.outcome, Outcome::Existing("e_esc".into()), "{d:?}");
 }
+
+/// From the development sets (matcher 5): a name that writes words together weighs them
+/// once ("VietnamHouse" is "Viet Nam House", not a word against three), an owner's given
+/// name before the surname and a place after a closing "of" weigh as generic words; two
+/// businesses that share only a given name stay apart.
+#[test]
+fn joined_words_count_once_and_owners_given_names_weigh_little() {
+    // The house numbers two apart (as good as a number on one side only) in all but the
+    // first: the name has to carry the match.
+    let pairs: &[(&str, &str, &str, &str)] = &[
+        (
+            "VietnamHouse ArtGallery",
+            "28 Raeburn Place",
+            "Viet Nam House",
+            "28",
+        ),
+        (
+            "Borthwick Newsagent",
+            "6 Raeburn Place",
+            "James Borthwick",
+            "8",
+        ),
+        (
+            "Iain Mellis Cheesemonger",
+            "30 Raeburn Place",
+            "I.J. Mellis Cheesemonger",
+            "28",
+        ),
+        (
+            "Armstrong's Of Stockbridge",
+            "80 Raeburn Place",
+            "G Armstrong",
+            "82",
+        ),
+        (
+            "Ali and Sons Newsagent",
+            "2-4A Raeburn Place",
+            "Ali & Son Newsagent",
+            "2-4",
+        ),
+    ];
+    for (register, address, osm, number) in pairs {
+        let index = given(&[(
+            "e_r",
+            &Rec::new("a_register", "1", listed(register, &[address])),
+        )]);
+        let other = listed(osm, &[number, "Raeburn Place"]);
+        let d = when(&index, &Rec::new("openstreetmap", "node/1", other));
+        assert_eq!(
+            d.outcome,
+            Outcome::Existing("e_r".into()),
+            "{register} / {osm}: {d:?}"
+        );
+    }
+    // Only the given name in common: another business at the same address.
+    let index = given(&[(
+        "e_a",
+        &Rec::new(
+            "a_register",
+            "2",
+            listed("Iain Smith Butchers", &["7 Raeburn Place"]),
+        ),
+    )]);
+    let d = when(
+        &index,
+        &Rec::new(
+            "openstreetmap",
+            "node/2",
+            listed("Iain Mellis Cheesemonger", &["7", "Raeburn Place"]),
+        ),
+    );
+    assert_eq!(d.outcome, Outcome::NoMatchCannotFound, "{d:?}");
+}

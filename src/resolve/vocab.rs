@@ -180,7 +180,10 @@ const GENERIC_WORDS: &[&str] = &[
     "boutique",
     "emporium",
     "company",
+    // "& Son" and "& Sons": a plural of a word this short is not read as the word.
+    "son",
     "sons",
+    "daughters",
     "bros",
     "brothers",
     "retail",
@@ -276,6 +279,140 @@ const BRAND_WORDS: &[&str] = &[
     "lidl",
     "aldi",
     "morrisons",
+];
+
+/// Given names, as owners' names in business names ("George Bower", "James Borthwick", "D
+/// McPherson Fruit & Fishmonger"): before a surname they say little about which business
+/// it is (see [`name_form`]). Names that are as often surnames ("Scott", "Lewis",
+/// "Graham", "Douglas", "Gordon") are left out: in "Robert Graham" or "John Lewis" they are
+/// the surname.
+const GIVEN_NAMES: &[&str] = &[
+    "adam",
+    "agnes",
+    "ahmed",
+    "alan",
+    "alastair",
+    "alex",
+    "alexander",
+    "ali",
+    "alison",
+    "alistair",
+    "andrew",
+    "andy",
+    "angela",
+    "angus",
+    "ann",
+    "anna",
+    "anne",
+    "anthony",
+    "archie",
+    "barbara",
+    "ben",
+    "bill",
+    "billy",
+    "bob",
+    "brian",
+    "callum",
+    "calum",
+    "carol",
+    "catherine",
+    "charles",
+    "charlie",
+    "chris",
+    "christine",
+    "christopher",
+    "colin",
+    "david",
+    "davie",
+    "derek",
+    "donald",
+    "duncan",
+    "eddie",
+    "edward",
+    "eileen",
+    "elizabeth",
+    "emma",
+    "eric",
+    "euan",
+    "ewan",
+    "fiona",
+    "frank",
+    "fraser",
+    "gary",
+    "gavin",
+    "george",
+    "gillian",
+    "hamish",
+    "harry",
+    "helen",
+    "hugh",
+    "iain",
+    "ian",
+    "isabel",
+    "jack",
+    "jackie",
+    "james",
+    "jamie",
+    "jane",
+    "janet",
+    "jean",
+    "jennifer",
+    "jim",
+    "jimmy",
+    "joe",
+    "john",
+    "johnny",
+    "joseph",
+    "kate",
+    "katherine",
+    "kenneth",
+    "kevin",
+    "laura",
+    "linda",
+    "lindsay",
+    "lorna",
+    "louise",
+    "malcolm",
+    "margaret",
+    "maria",
+    "mark",
+    "martin",
+    "mary",
+    "matthew",
+    "michael",
+    "mike",
+    "mohammed",
+    "muhammad",
+    "neil",
+    "nicola",
+    "norman",
+    "pat",
+    "patricia",
+    "patrick",
+    "paul",
+    "peter",
+    "rab",
+    "richard",
+    "rob",
+    "robbie",
+    "robert",
+    "sam",
+    "sandy",
+    "sarah",
+    "sean",
+    "sheila",
+    "simon",
+    "stephen",
+    "steve",
+    "steven",
+    "susan",
+    "tam",
+    "tom",
+    "tommy",
+    "tony",
+    "walter",
+    "william",
+    "willie",
 ];
 
 /// Pairs of words that are one brand, joined before classing so "Power League" and
@@ -590,6 +727,8 @@ pub(crate) fn name_form(name: &str) -> (Vec<NameToken>, u32, u32) {
     };
     let mut words: Vec<&str> = Vec::new();
     let mut aside_from = usize::MAX;
+    // The words after the name's last "of" ("Armstrong's of Stockbridge").
+    let mut of_from = usize::MAX;
     for (part, text) in [(0, &main), (1, &aside)] {
         if part == 1 {
             aside_from = words.len();
@@ -597,6 +736,9 @@ pub(crate) fn name_form(name: &str) -> (Vec<NameToken>, u32, u32) {
         for raw in raw_tokens(text) {
             if words.len() >= NAME_TOKENS_MAX * 2 {
                 break;
+            }
+            if part == 0 && raw == "of" {
+                of_from = words.len();
             }
             let info = word_info(raw);
             if info.stop {
@@ -610,11 +752,15 @@ pub(crate) fn name_form(name: &str) -> (Vec<NameToken>, u32, u32) {
     }
     let mut tokens: Vec<NameToken> = Vec::with_capacity(words.len().min(NAME_TOKENS_MAX));
     let mut kinds = 0u32;
-    // The first token from the brackets.
+    // The first token from the brackets, and after the last "of".
     let mut aside_at = usize::MAX;
+    let mut of_at = usize::MAX;
     let mut i = 0;
     while i < words.len() && tokens.len() < NAME_TOKENS_MAX {
         let in_aside = i >= aside_from;
+        if i >= of_from && of_at == usize::MAX {
+            of_at = tokens.len();
+        }
         let joined = words
             .get(i + 1)
             .filter(|_| in_aside || i + 1 < aside_from)
@@ -655,7 +801,60 @@ pub(crate) fn name_form(name: &str) -> (Vec<NameToken>, u32, u32) {
             t.class = TokenClass::Generic;
         }
     }
+    // A name that ends in "of" and one or two proper names says where the business is
+    // ("Armstrong's of Stockbridge", "Franco's of Stockbridge", "McRae of Gorgie"): those
+    // words weigh as generic words beside a telling word before the "of", as a record's own
+    // street does (`demote_place_words`). With no telling word before it ("House of
+    // Fraser", "Bank of Scotland") the words after it are the name.
+    let main_end = aside_at.min(tokens.len());
+    if of_at < main_end
+        && main_end - of_at <= OF_PLACE_WORDS_MAX
+        && tokens[of_at..main_end]
+            .iter()
+            .all(|t| t.class == TokenClass::Distinctive)
+        && tokens[..of_at].iter().any(telling)
+    {
+        for t in &mut tokens[of_at..main_end] {
+            t.class = TokenClass::Generic;
+        }
+    }
+    demote_given_names(&mut tokens);
     (tokens, kinds, compact)
+}
+
+/// Most words after a name's last "of" read as the place it is named after.
+const OF_PLACE_WORDS_MAX: usize = 2;
+
+/// Weighs as generic the given names ([`GIVEN_NAMES`], written as they are: "Sheila's" is
+/// the business's name) that stand before a surname in a name: the owner's name in
+/// "George Bower" or "Iain Mellis Cheesemonger" is found by the surname, and the register
+/// and the shop's sign often give one with the given name and the other without ("Bower's
+/// Butchers", "I.J. Mellis Cheesemonger"). A given name before nothing but generic words
+/// ("Maria Cafe") or alone ("Karine") is the name, and stays distinctive.
+fn demote_given_names(tokens: &mut [NameToken]) {
+    let given = |t: &NameToken| {
+        t.class == TokenClass::Distinctive && GIVEN_NAMES.binary_search(&t.text.as_str()).is_ok()
+    };
+    let mut i = 0;
+    while i < tokens.len() {
+        if !given(&tokens[i]) {
+            i += 1;
+            continue;
+        }
+        let mut end = i + 1;
+        while end < tokens.len() && given(&tokens[end]) {
+            end += 1;
+        }
+        if tokens
+            .get(end)
+            .is_some_and(|t| t.class == TokenClass::Distinctive)
+        {
+            for t in &mut tokens[i..end] {
+                t.class = TokenClass::Generic;
+            }
+        }
+        i = end;
+    }
 }
 
 /// Whether a name token says which place it is: a distinctive or a brand word.
@@ -1280,6 +1479,55 @@ mod tests {
                 "{token} / {parts:?}"
             );
         }
+    }
+
+    fn classes(name: &str) -> Vec<(String, TokenClass)> {
+        name_tokens(name)
+            .0
+            .into_iter()
+            .map(|t| (t.text, t.class))
+            .collect()
+    }
+
+    #[test]
+    fn owners_given_names_and_the_place_after_of_weigh_as_generic_words() {
+        use TokenClass::{Distinctive as D, Generic as G};
+        let cases: &[(&str, &[(&str, TokenClass)])] = &[
+            ("George Bower", &[("george", G), ("bower", D)]),
+            (
+                "Iain Mellis Cheesemonger",
+                &[("iain", G), ("mellis", D), ("cheesemonger", G)],
+            ),
+            ("John Paul Jones", &[("john", G), ("paul", G), ("jones", D)]),
+            // "Ali & Son" is "Ali and Sons": the given name before a generic word stays.
+            ("Ali & Son", &[("ali", D), ("son", G)]),
+            // Alone, before generic words, or possessive, a given name is the name.
+            ("Karine", &[("karine", D)]),
+            ("Maria Cafe", &[("maria", D), ("cafe", G)]),
+            ("Sheila's Fish", &[("sheilas", D), ("fish", D)]),
+            // Names that are as often surnames are not in the list.
+            ("Robert Graham", &[("robert", G), ("graham", D)]),
+            (
+                "Armstrong's Of Stockbridge",
+                &[("armstrongs", D), ("stockbridge", G)],
+            ),
+            ("McRae of Gorgie", &[("mcrae", D), ("gorgie", G)]),
+            // Nothing telling before the "of", or more than a place after it.
+            ("House of Fraser", &[("house", G), ("fraser", D)]),
+            (
+                "Friends of Dalry Dog Home",
+                &[("friends", D), ("dalry", D), ("dog", D), ("home", G)],
+            ),
+        ];
+        for (name, want) in cases {
+            let want: Vec<(String, TokenClass)> =
+                want.iter().map(|(t, c)| ((*t).to_owned(), *c)).collect();
+            assert_eq!(classes(name), want, "{name}");
+        }
+        assert!(
+            GIVEN_NAMES.windows(2).all(|w| w[0] < w[1]),
+            "GIVEN_NAMES is sorted, for binary_search"
+        );
     }
 
     #[test]
