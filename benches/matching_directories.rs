@@ -188,6 +188,9 @@ struct Listing {
     format: &'static str,
     map: &'static str,
     file_name: &'static str,
+    /// More arguments of its import: the food register's records are each one
+    /// establishment (`--distinct-records`: it lists every outlet of the airport apart).
+    extra: &'static [&'static str],
     header: Option<String>,
     lines: HashMap<String, String>,
 }
@@ -412,6 +415,7 @@ fn register_and_osm(
                 format: "csv",
                 map: FHRS_MAP,
                 file_name: fhrs_file,
+                extra: &["--distinct-records"],
                 header: Some(fhrs.header),
                 lines: fhrs.lines,
             },
@@ -421,6 +425,7 @@ fn register_and_osm(
                 format: "csv",
                 map: OSM_MAP,
                 file_name: osm_file,
+                extra: &[],
                 header: Some(osm.header),
                 lines: osm.lines,
             },
@@ -487,6 +492,7 @@ fn tennis_set(root: &Path) -> Result<Set, String> {
                 format: "csv",
                 map: TENNIS_REGISTER_MAP,
                 file_name: TENNIS_REGISTER_FILE,
+                extra: &[],
                 header: Some(register.header),
                 lines: register.lines,
             },
@@ -496,6 +502,7 @@ fn tennis_set(root: &Path) -> Result<Set, String> {
                 format: "ndjson",
                 map: TENNIS_OSM_MAP,
                 file_name: "osm_edinburgh_tennis.ndjson",
+                extra: &[],
                 header: None,
                 lines: osm_lines,
             },
@@ -698,7 +705,7 @@ fn run_part(tag: &str, set: &Set, records: &[&Record]) -> PartRun {
         if let Err(e) = written {
             scratch.fail(&format!("writing {}: {e}", path.display()));
         }
-        let (_, took) = scratch.trustfold(&[
+        let mut args = vec![
             "import",
             "--source",
             listing.source,
@@ -706,9 +713,10 @@ fn run_part(tag: &str, set: &Set, records: &[&Record]) -> PartRun {
             listing.format,
             "--map",
             listing.map,
-            path.to_str().unwrap_or_default(),
-            "--json",
-        ]);
+        ];
+        args.extend_from_slice(listing.extra);
+        args.extend([path.to_str().unwrap_or_default(), "--json"]);
+        let (_, took) = scratch.trustfold(&args);
         imports += took;
     }
 

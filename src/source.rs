@@ -11,6 +11,19 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use trustfold_normalize::phone::Region;
 
+/// Longest source name accepted.
+pub const SOURCE_NAME_CHARS_MAX: usize = 64;
+
+/// Whether `name` is a valid source name (`import --source`, `distinct_sources` in `matching.toml`):
+/// lowercase ASCII letters, digits and `_`, one to [`SOURCE_NAME_CHARS_MAX`] of them.
+pub fn valid_source(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().count() <= SOURCE_NAME_CHARS_MAX
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
 /// One of the six data sources trustfold knows how to call.
 ///
 /// Serialised in snake_case as the rest of the system (events, fixtures, `--connectors`)

@@ -31,8 +31,7 @@ use crate::ingest::lifecycle::{catch_panic, failpoint, Shutdown};
 use crate::ingest::{self, stages, RunHeader, RunRecorder};
 use trustfold_normalize::phone::Region;
 
-/// Longest source name accepted.
-pub const SOURCE_NAME_CHARS_MAX: usize = 64;
+use crate::source::{valid_source, SOURCE_NAME_CHARS_MAX};
 
 /// Most ids with disagreeing records named in the refusal of a file (the count covers
 /// the rest).
@@ -82,6 +81,12 @@ pub struct Args {
     /// region; with none, a number without its country code is kept as written.
     #[arg(long)]
     pub region: Option<String>,
+    /// Each record of the file is one establishment (a food hygiene register lists every
+    /// outlet of an airport apart, under one name): two records with the same name are
+    /// never made one place, nor dropped as one site listed twice. Adds the source to the
+    /// data dir's `matching.toml` `distinct_sources` for this run.
+    #[arg(long)]
+    pub distinct_records: bool,
     /// The file to import.
     pub file: PathBuf,
     /// Print the run report as one JSON document.
@@ -105,6 +110,9 @@ pub struct ImportSpec {
     /// recorded before regions existed read British numbers only: absent is GB.
     #[serde(default = "legacy_region")]
     pub region: String,
+    /// `--distinct-records`. Absent (false) in imports recorded before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub distinct_records: bool,
 }
 
 fn legacy_region() -> String {
@@ -116,14 +124,6 @@ impl ImportSpec {
     fn region(&self) -> Option<Region> {
         self.region.parse().ok()
     }
-}
-
-fn valid_source(name: &str) -> bool {
-    !name.is_empty()
-        && name.chars().count() <= SOURCE_NAME_CHARS_MAX
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {
@@ -353,6 +353,7 @@ pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCod
         map: args.map.clone(),
         on_duplicate: args.on_duplicate,
         region: region.map(|r| r.to_string()).unwrap_or_default(),
+        distinct_records: args.distinct_records,
     };
     let bytes = read_file(&args.file)?;
     let (extraction, extractor, version) =
@@ -466,16 +467,13 @@ fn process(
         extractor_version: version,
         extraction,
     };
+    // `--distinct-records` holds for this import (and its resume, which reads the spec).
+    let mut config = match_config.clone();
+    if spec.distinct_records && !config.distinct_sources.contains(&spec.source) {
+        config.distinct_sources.push(spec.source.clone());
+    }
     // An import answers no question: nothing to screen for relevance.
-    let st = ingest::process_payloads(
-        store,
-        rec,
-        vec![payload],
-        match_config,
-        known,
-        None,
-        shutdown,
-    )?;
+    let st = ingest::process_payloads(store, rec, vec![payload], &config, known, None, shutdown)?;
     let figures = ConnectorFigures {
         connector: spec.source.clone(),
         status: "ok".into(),

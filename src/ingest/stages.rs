@@ -650,7 +650,12 @@ pub(crate) fn decide_all(
     // Kept candidates by (source, name key): the same-site check only looks at records of
     // one source with one name, so a large import stays linear.
     let mut kept: HashMap<(&str, String), Vec<&RunCandidate>> = HashMap::new();
+    // For a source whose records are each one establishment (`MatchConfig::
+    // distinct_sources`): the entities its records decided in this run, by name key, which
+    // another record of it with that name may not join.
+    let mut establishments: HashMap<(&str, String), Vec<String>> = HashMap::new();
     for (i, c) in candidates.iter().enumerate() {
+        let distinct = config.distinct_sources.contains(&c.source);
         let idx = i.to_string();
         let stream = format!("candidate/{}", c.candidate_id);
         let reject = |reason, detail: String, duplicate_of: Option<String>| {
@@ -685,7 +690,7 @@ pub(crate) fn decide_all(
             c.source.as_str(),
             c.fields.name.as_deref().map(name_key).unwrap_or_default(),
         );
-        let same_site = kept.get(&key).and_then(|group| {
+        let same_site = kept.get(&key).filter(|_| !distinct).and_then(|group| {
             group
                 .iter()
                 .find(|k| match distance_m(&k.fields, &c.fields) {
@@ -729,11 +734,18 @@ pub(crate) fn decide_all(
             figures.accepted += 1;
             if let Some(eid) = already {
                 note_entity(figures, &eid, c.fields.name.as_deref(), &c.source);
+                if distinct {
+                    establishments.entry(key.clone()).or_default().push(eid);
+                }
             }
             kept.entry(key).or_default().push(c);
             continue;
         }
-        let decision = index.decide(&cref);
+        let others: Vec<&str> = establishments
+            .get(&key)
+            .map(|e| e.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        let decision = index.decide_excluding(&cref, &others);
         let (outcome, stream, stream_expect) = match &decision.outcome {
             Outcome::NoMatchCannotFound => {
                 events.push(reject(RejectReason::Invalid, CANNOT_FOUND.into(), None));
@@ -804,6 +816,12 @@ pub(crate) fn decide_all(
             MergeOutcome::NewEntity { entity_id } | MergeOutcome::ExistingEntity { entity_id } => {
                 index.attach(&cref, &entity_id);
                 note_entity(figures, &entity_id, c.fields.name.as_deref(), &c.source);
+                if distinct {
+                    establishments
+                        .entry(key.clone())
+                        .or_default()
+                        .push(entity_id.clone());
+                }
             }
             MergeOutcome::NeedsReview {
                 review_id,

@@ -962,6 +962,14 @@ impl IdentityIndex {
     /// `attach` of the same candidate (same ids and fields) uses instead of reading the
     /// fields again.
     pub fn decide(&self, c: &CandidateRef<'_>) -> Decision {
+        self.decide_excluding(c, &[])
+    }
+
+    /// [`Self::decide`], with the entities in `excluded` left out: neither joined, nor
+    /// offered for review, nor counted as compared (two records of a source whose records
+    /// are each one establishment, with one name, are not one place: see
+    /// [`MatchConfig::distinct_sources`]). The same record is still the same record.
+    pub fn decide_excluding(&self, c: &CandidateRef<'_>, excluded: &[&str]) -> Decision {
         // The same record (candidate ids are derived from it, so the same id too). A record
         // without an id at its source is never "the same record" as another.
         let same = if has_own_id(c) {
@@ -985,11 +993,18 @@ impl IdentityIndex {
             self.vocab.get(key)
         });
         let can_found = q.can_found();
-        let compared = if q.name_weight > 0.0 {
+        let excluded: Vec<u32> = excluded
+            .iter()
+            .filter_map(|e| self.entity_index.get(id_key(e)))
+            .collect();
+        let mut compared = if q.name_weight > 0.0 {
             self.block(&q)
         } else {
             Vec::new()
         };
+        if !excluded.is_empty() {
+            compared.retain(|&i| !excluded.contains(&self.candidates[i as usize].entity));
+        }
         let q_side = q.side();
 
         // Read every compared candidate's first line before scoring any: the loads are

@@ -211,7 +211,7 @@ fn prefixed_hash(prefix: &str, parts: &[&str]) -> String {
     format!("{prefix}{}", &hex.as_str()[..ID_HEX_CHARS])
 }
 
-/// The matcher's settings (the `[match]` table of the configuration). Every field has a
+/// The matcher's settings (`<data-dir>/matching.toml`). Every field has a
 /// default; [`MatchConfig::validate`] names the first one out of range.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -233,7 +233,19 @@ pub struct MatchConfig {
     /// A blocking key (token, cell, phone, host, postcode) filed under by more candidates
     /// than this is not used: it is too common to narrow anything down.
     pub common_token_max: usize,
+    /// Sources whose records are each one establishment (a food hygiene register lists
+    /// every outlet of an airport or a station apart, under one name and often one
+    /// postcode): two records of one of them with the same name, decided in one run, are
+    /// never made one place by the matcher, nor dropped as the same site listed twice (as
+    /// a register of sports facilities repeats a site per facility). Records of such a
+    /// source with other names still join ("Tesco" and its "Tesco Staff Restaurant").
+    /// `import --distinct-records` adds the imported source for its run. At most
+    /// [`DISTINCT_SOURCES_MAX`].
+    pub distinct_sources: Vec<String>,
 }
+
+/// Most sources `distinct_sources` (in `matching.toml`) may list.
+pub const DISTINCT_SOURCES_MAX: usize = 64;
 
 impl Default for MatchConfig {
     fn default() -> Self {
@@ -244,6 +256,7 @@ impl Default for MatchConfig {
             distance_zero_m: 1500.0,
             block_candidates_max: 64,
             common_token_max: 100,
+            distinct_sources: Vec::new(),
         }
     }
 }
@@ -293,6 +306,22 @@ impl MatchConfig {
             return Err(format!(
                 "match.common_token_max is {}: it must be between 1 and {COMMON_TOKEN_LIMIT}",
                 self.common_token_max
+            ));
+        }
+        if self.distinct_sources.len() > DISTINCT_SOURCES_MAX {
+            return Err(format!(
+                "match.distinct_sources lists {} sources: at most {DISTINCT_SOURCES_MAX}",
+                self.distinct_sources.len()
+            ));
+        }
+        if let Some(bad) = self
+            .distinct_sources
+            .iter()
+            .find(|s| !crate::source::valid_source(s))
+        {
+            return Err(format!(
+                "match.distinct_sources has {bad:?}: a source name is lowercase letters, digits and _ (at most {})",
+                crate::source::SOURCE_NAME_CHARS_MAX
             ));
         }
         Ok(())

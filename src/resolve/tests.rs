@@ -1565,3 +1565,23 @@ fn joined_words_count_once_and_owners_given_names_weigh_little() {
     );
     assert_eq!(d.outcome, Outcome::NoMatchCannotFound, "{d:?}");
 }
+
+/// An excluded entity is neither joined nor offered for review; the next best is decided
+/// as if it were not there, and the same record stays the same record.
+#[test]
+fn an_excluded_entity_is_passed_over() {
+    let mut outlet = listed("W H Smith", &["Edinburgh Airport"]);
+    outlet.postcode = Some("EH12 9DN".into());
+    let first = Rec::new("a_register", "1", outlet.clone());
+    let index = given(&[("e_1", &first)]);
+    let second = Rec::new("a_register", "2", outlet);
+    assert_eq!(
+        when(&index, &second).outcome,
+        Outcome::Existing("e_1".into())
+    );
+    let d = second.with(|c| index.decide_excluding(c, &["e_1"]));
+    assert_eq!(d.outcome, Outcome::NewEntity, "{d:?}");
+    assert_eq!(d.comparisons, 0);
+    let again = first.with(|c| index.decide_excluding(c, &["e_1"]));
+    assert_eq!(again.outcome, Outcome::Existing("e_1".into()));
+}

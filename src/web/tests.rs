@@ -86,6 +86,7 @@ pub(crate) fn build_data_dir(dir: &Path) -> Template {
                 map: Some(map.into()),
                 on_duplicate: cmd::import::OnDuplicate::Refuse,
                 region: None,
+                distinct_records: false,
                 file: file.clone(),
                 json: true,
             },

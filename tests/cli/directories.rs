@@ -322,3 +322,100 @@ fn a_record_that_nothing_could_find_again_is_rejected_with_the_founding_minimum(
         );
     }
 }
+
+/// A register that lists every outlet apart: six W H Smith shops in one airport terminal,
+/// under one name, three of them with one postcode and none with a street number.
+const REGISTER: &str = "\
+FHRSID,BusinessName,AddressLine1,PostCode
+522471,W H Smith,Edinburgh Airport,EH12 9DN
+522479,W H Smith,Edinburgh Airport,EH12 9DN
+522480,W H Smith,Edinburgh Airport,EH12 9DN
+522475,W H Smith,Edinburgh Airport,EH12 9HB
+661201,Tesco Main Store,30 Meadow Place Road,EH12 7UQ
+661202,Tesco Staff Restaurant,30 Meadow Place Road,EH12 7UQ
+";
+const REGISTER_MAP: &str =
+    "FHRSID=external_id,BusinessName=name,AddressLine1=address,PostCode=postcode";
+
+#[test]
+fn a_source_whose_records_are_each_one_establishment_keeps_same_named_outlets_apart() {
+    // As a sports register's repeated site: one place (three dropped as the same site,
+    // the fourth joined), and the store's canteen joins the store.
+    let dir = setup();
+    dir.import_csv("register", "r.csv", REGISTER, REGISTER_MAP, &[]);
+    let names: Vec<String> = dir.entity_sources().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names.iter().filter(|n| *n == "W H Smith").count(),
+        1,
+        "{names:?}"
+    );
+    assert_eq!(dir.events_of_kind("CandidateRejected").len(), 2);
+
+    // Each record one establishment: four outlets; the canteen still joins its store
+    // (another name), and importing the file again changes nothing.
+    let dir = setup();
+    for _ in 0..2 {
+        dir.import_csv(
+            "register",
+            "r.csv",
+            REGISTER,
+            REGISTER_MAP,
+            &["--distinct-records"],
+        );
+        let names: Vec<String> = dir.entity_sources().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names.iter().filter(|n| *n == "W H Smith").count(),
+            4,
+            "{names:?}"
+        );
+        assert_eq!(names.len(), 5, "{names:?}");
+        assert!(dir.events_of_kind("CandidateRejected").is_empty());
+    }
+    let started = dir.events_of_kind("RunStarted");
+    assert!(
+        started
+            .iter()
+            .all(|e| e["payload"]["features"]["distinct_records"] == true),
+        "{started:#?}"
+    );
+
+    // The same from the data dir's matching settings, for every run of the source.
+    let dir = setup();
+    std::fs::create_dir_all(&dir.data).unwrap();
+    std::fs::write(
+        dir.data.join("matching.toml"),
+        "distinct_sources = [\"register\"]\n",
+    )
+    .unwrap();
+    dir.import_csv("register", "r.csv", REGISTER, REGISTER_MAP, &[]);
+    let names: Vec<String> = dir.entity_sources().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names.iter().filter(|n| *n == "W H Smith").count(),
+        4,
+        "{names:?}"
+    );
+
+    // A source name that could not be one is refused, naming the setting.
+    std::fs::write(
+        dir.data.join("matching.toml"),
+        "distinct_sources = [\"Food Register\"]\n",
+    )
+    .unwrap();
+    let path = dir.data.with_file_name("r2.csv");
+    std::fs::write(&path, REGISTER).unwrap();
+    let out = dir.tf(&[
+        "import",
+        "--source",
+        "register",
+        "--format",
+        "csv",
+        "--map",
+        REGISTER_MAP,
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("match.distinct_sources"),
+        "{out:?}"
+    );
+}
