@@ -650,11 +650,9 @@ pub(crate) fn decide_all(
     // Kept candidates by (source, name key): the same-site check only looks at records of
     // one source with one name, so a large import stays linear.
     let mut kept: HashMap<(&str, String), Vec<&RunCandidate>> = HashMap::new();
-    // For a source whose records are each one establishment (`MatchConfig::
-    // distinct_sources`): the entities its records decided in this run, by name key, which
-    // another record of it with that name may not join.
-    let mut establishments: HashMap<(&str, String), Vec<String>> = HashMap::new();
     for (i, c) in candidates.iter().enumerate() {
+        // A source whose records are each one establishment lists no site twice (the
+        // matcher keeps its same-named records apart: `IdentityIndex::decide`).
         let distinct = config.distinct_sources.contains(&c.source);
         let idx = i.to_string();
         let stream = format!("candidate/{}", c.candidate_id);
@@ -734,18 +732,11 @@ pub(crate) fn decide_all(
             figures.accepted += 1;
             if let Some(eid) = already {
                 note_entity(figures, &eid, c.fields.name.as_deref(), &c.source);
-                if distinct {
-                    establishments.entry(key.clone()).or_default().push(eid);
-                }
             }
             kept.entry(key).or_default().push(c);
             continue;
         }
-        let others: Vec<&str> = establishments
-            .get(&key)
-            .map(|e| e.iter().map(String::as_str).collect())
-            .unwrap_or_default();
-        let decision = index.decide_excluding(&cref, &others);
+        let decision = index.decide(&cref);
         let (outcome, stream, stream_expect) = match &decision.outcome {
             Outcome::NoMatchCannotFound => {
                 events.push(reject(RejectReason::Invalid, CANNOT_FOUND.into(), None));
@@ -816,12 +807,6 @@ pub(crate) fn decide_all(
             MergeOutcome::NewEntity { entity_id } | MergeOutcome::ExistingEntity { entity_id } => {
                 index.attach(&cref, &entity_id);
                 note_entity(figures, &entity_id, c.fields.name.as_deref(), &c.source);
-                if distinct {
-                    establishments
-                        .entry(key.clone())
-                        .or_default()
-                        .push(entity_id.clone());
-                }
             }
             MergeOutcome::NeedsReview {
                 review_id,

@@ -13,15 +13,16 @@
 //! class), kinds u32, [class u32], [lat f64, lon f64], [phone u64], [website host u32,
 //! full u32, flags u8], [postcode u64, outward_len u8, len u8], tokens: n u8 then
 //! (class u8, len u8, bytes) each, address: n u8 then u32 each, ids: n u8 then (u64, u64)
-//! each, compact name u32, street: n u8 then u32 each, locality: n u8 then u32 each.
+//! each, compact name u32, street: n u8 then u32 each, locality: n u8 then u32 each,
+//! source u32.
 //!
-//! Version 2 added the compact name, the street and the locality.
+//! Version 2 added the compact name, the street and the locality; version 3 the source.
 
 use super::index::Parts;
 use super::vocab::{Postcode, TokenClass, Website};
 
 /// The encoding's version, its first byte.
-pub(crate) const FORM_VERSION: u8 = 2;
+pub(crate) const FORM_VERSION: u8 = 3;
 /// Longest list of any kind a form holds (tokens, address words, ids): what `Parts` can
 /// hold is far below it (16 tokens, `LIST_ITEMS_MAX` items).
 const ITEMS_MAX: usize = u8::MAX as usize;
@@ -123,6 +124,7 @@ pub(crate) fn encode(parts: &Parts, own_id: bool) -> Vec<u8> {
             out.extend_from_slice(&w.to_le_bytes());
         }
     }
+    out.extend_from_slice(&parts.source.to_le_bytes());
     out
 }
 
@@ -191,6 +193,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(Parts, bool), String> {
     let street = (0..n).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
     let n = r.u8()?;
     let locality = (0..n).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
+    let source = r.u32()?;
     if r.at != bytes.len() {
         return Err(format!(
             "{} bytes past the end of a matching form",
@@ -214,6 +217,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(Parts, bool), String> {
             street,
             locality,
             ids,
+            source,
         },
         flags & OWN_ID != 0,
     ))

@@ -112,6 +112,8 @@ pub(crate) struct Prepared {
     pub(crate) ids: Vec<(u64, u64)>,
     /// `ids` as pairs of u32 (low, high), the form the arena and the scorer use.
     pub(crate) id_words: Vec<u32>,
+    /// Its source's key ([`source_hash`]).
+    pub(crate) source: u32,
 }
 
 /// What [`Prepared`] is derived from, past the parsing of the fields: the form the
@@ -132,6 +134,14 @@ pub(crate) struct Parts {
     pub(crate) street: Vec<u32>,
     pub(crate) locality: Vec<u32>,
     pub(crate) ids: Vec<(u64, u64)>,
+    /// Its source's key ([`source_hash`]).
+    pub(crate) source: u32,
+}
+
+/// The 32-bit key of a source name (never 0): "osm" and "openstreetmap" are one source, as
+/// in record keys.
+pub(crate) fn source_hash(source: &str) -> u32 {
+    ((vocab::hash_str(&vocab::source_key(source)) >> 32) as u32).max(1)
 }
 
 impl Parts {
@@ -201,6 +211,7 @@ impl Parts {
             street,
             locality,
             ids,
+            source: source_hash(source),
         }
     }
 }
@@ -271,6 +282,7 @@ impl Prepared {
                 .flat_map(|&(id, _)| [id as u32, (id >> 32) as u32])
                 .collect(),
             ids: parts.ids,
+            source: parts.source,
         }
     }
 
@@ -293,6 +305,7 @@ impl Prepared {
             street: self.street.clone(),
             locality: self.locality.clone(),
             ids: self.ids.clone(),
+            source: self.source,
         }
     }
 
@@ -465,12 +478,24 @@ impl Stored {
             + usize::from(self.street_len);
         &arena[s..s + usize::from(self.locality_len)]
     }
+
+    /// Its source's key: one word after the locality, always there.
+    fn source(&self, arena: &[u32]) -> u32 {
+        arena[self.arena_start as usize
+            + usize::from(self.address_len)
+            + 2 * usize::from(self.ids_len)
+            + 1
+            + usize::from(self.street_len)
+            + usize::from(self.locality_len)]
+    }
 }
 
 /// The candidates attached to entities, and the maps that find the ones worth comparing.
 /// See the module docs of `resolve` for the rules.
 pub struct IdentityIndex {
     config: MatchConfig,
+    /// [`MatchConfig::distinct_sources`], as [`source_hash`] keys.
+    distinct_sources: Vec<u32>,
     vocab: Vocab,
     candidates: Vec<Stored>,
     /// Every attached candidate's id, end to end (one allocation, not one per candidate).
@@ -530,6 +555,11 @@ impl IdentityIndex {
     /// where it is read (an invalid one gives odd decisions, never a panic).
     pub fn new(config: MatchConfig) -> Self {
         IdentityIndex {
+            distinct_sources: config
+                .distinct_sources
+                .iter()
+                .map(|s| source_hash(s))
+                .collect(),
             config,
             vocab: Vocab::default(),
             candidates: Vec::new(),
@@ -810,6 +840,7 @@ impl IdentityIndex {
         self.arena.push(p.compact);
         self.arena.extend_from_slice(&p.street);
         self.arena.extend_from_slice(&p.locality);
+        self.arena.push(p.source);
 
         let (lat, lon) = p
             .coord
@@ -961,15 +992,12 @@ impl IdentityIndex {
     /// unchanged but for a one-candidate cache of the candidate's matching form, which
     /// `attach` of the same candidate (same ids and fields) uses instead of reading the
     /// fields again.
+    ///
+    /// For a source of [`MatchConfig::distinct_sources`] (its records are each one
+    /// establishment), the entities holding another record of that source with the same
+    /// name (run together: `vocab::compact_name`) are left out: neither joined, nor offered
+    /// for review, nor counted as compared. The same record is still the same record.
     pub fn decide(&self, c: &CandidateRef<'_>) -> Decision {
-        self.decide_excluding(c, &[])
-    }
-
-    /// [`Self::decide`], with the entities in `excluded` left out: neither joined, nor
-    /// offered for review, nor counted as compared (two records of a source whose records
-    /// are each one establishment, with one name, are not one place: see
-    /// [`MatchConfig::distinct_sources`]). The same record is still the same record.
-    pub fn decide_excluding(&self, c: &CandidateRef<'_>, excluded: &[&str]) -> Decision {
         // The same record (candidate ids are derived from it, so the same id too). A record
         // without an id at its source is never "the same record" as another.
         let same = if has_own_id(c) {
@@ -993,17 +1021,22 @@ impl IdentityIndex {
             self.vocab.get(key)
         });
         let can_found = q.can_found();
-        let excluded: Vec<u32> = excluded
-            .iter()
-            .filter_map(|e| self.entity_index.get(id_key(e)))
-            .collect();
         let mut compared = if q.name_weight > 0.0 {
             self.block(&q)
         } else {
             Vec::new()
         };
-        if !excluded.is_empty() {
-            compared.retain(|&i| !excluded.contains(&self.candidates[i as usize].entity));
+        if q.compact != 0 && self.distinct_sources.contains(&q.source) {
+            let arena = &self.arena;
+            let excluded: Vec<u32> = compared
+                .iter()
+                .map(|&i| &self.candidates[i as usize])
+                .filter(|s| s.source(arena) == q.source && s.compact(arena) == q.compact)
+                .map(|s| s.entity)
+                .collect();
+            if !excluded.is_empty() {
+                compared.retain(|&i| !excluded.contains(&self.candidates[i as usize].entity));
+            }
         }
         let q_side = q.side();
 

@@ -235,10 +235,10 @@ pub struct MatchConfig {
     pub common_token_max: usize,
     /// Sources whose records are each one establishment (a food hygiene register lists
     /// every outlet of an airport or a station apart, under one name and often one
-    /// postcode): two records of one of them with the same name, decided in one run, are
-    /// never made one place by the matcher, nor dropped as the same site listed twice (as
-    /// a register of sports facilities repeats a site per facility). Records of such a
-    /// source with other names still join ("Tesco" and its "Tesco Staff Restaurant").
+    /// postcode): two records of one of them with the same name are never made one place
+    /// by the matcher, nor dropped as the same site listed twice (as a register of sports
+    /// facilities repeats a site per facility). Records of such a source with other names
+    /// still join ("Tesco" and its "Tesco Staff Restaurant"), and so do other sources'.
     /// `import --distinct-records` adds the imported source for its run. At most
     /// [`DISTINCT_SOURCES_MAX`].
     pub distinct_sources: Vec<String>,

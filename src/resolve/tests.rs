@@ -1566,22 +1566,44 @@ fn joined_words_count_once_and_owners_given_names_weigh_little() {
     assert_eq!(d.outcome, Outcome::NoMatchCannotFound, "{d:?}");
 }
 
-/// An excluded entity is neither joined nor offered for review; the next best is decided
-/// as if it were not there, and the same record stays the same record.
+/// A source whose records are each one establishment: another of its records with the
+/// same name is another outlet (its entity is passed over, though it would have joined),
+/// a record of another source still joins, a record of it with another name still joins,
+/// and the same record stays the same record.
 #[test]
-fn an_excluded_entity_is_passed_over() {
-    let mut outlet = listed("W H Smith", &["Edinburgh Airport"]);
-    outlet.postcode = Some("EH12 9DN".into());
-    let first = Rec::new("a_register", "1", outlet.clone());
-    let index = given(&[("e_1", &first)]);
-    let second = Rec::new("a_register", "2", outlet);
+fn a_distinct_source_keeps_its_same_named_records_apart() {
+    let outlet = || {
+        let mut f = listed("W H Smith", &["Edinburgh Airport"]);
+        f.postcode = Some("EH12 9DN".into());
+        f
+    };
+    let first = Rec::new("a_register", "1", outlet());
+    let second = Rec::new("a_register", "2", outlet());
+    let config = MatchConfig {
+        distinct_sources: vec!["a_register".into()],
+        ..MatchConfig::default()
+    };
+    let mut index = IdentityIndex::new(config);
+    first.with(|c| index.attach(c, "e_1"));
     assert_eq!(
-        when(&index, &second).outcome,
-        Outcome::Existing("e_1".into())
+        when(&given(&[("e_1", &first)]), &second).outcome,
+        Outcome::Existing("e_1".into()),
+        "without the setting"
     );
-    let d = second.with(|c| index.decide_excluding(c, &["e_1"]));
+    let d = when(&index, &second);
     assert_eq!(d.outcome, Outcome::NewEntity, "{d:?}");
     assert_eq!(d.comparisons, 0);
-    let again = first.with(|c| index.decide_excluding(c, &["e_1"]));
-    assert_eq!(again.outcome, Outcome::Existing("e_1".into()));
+    assert_eq!(
+        when(&index, &first).outcome,
+        Outcome::Existing("e_1".into())
+    );
+    let elsewhere = Rec::new("openstreetmap", "node/1", outlet());
+    assert_eq!(
+        when(&index, &elsewhere).outcome,
+        Outcome::Existing("e_1".into())
+    );
+    let mut cafe = outlet();
+    cafe.name = Some("W H Smith Cafe".into());
+    let cafe = Rec::new("a_register", "3", cafe);
+    assert_eq!(when(&index, &cafe).outcome, Outcome::Existing("e_1".into()));
 }

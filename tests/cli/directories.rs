@@ -371,6 +371,20 @@ fn a_source_whose_records_are_each_one_establishment_keeps_same_named_outlets_ap
         assert_eq!(names.len(), 5, "{names:?}");
         assert!(dir.events_of_kind("CandidateRejected").is_empty());
     }
+    // One more outlet in a later import is one more place too.
+    dir.import_csv(
+        "register",
+        "r2.csv",
+        "FHRSID,BusinessName,AddressLine1,PostCode\n522473,W H Smith,Edinburgh Airport,EH12 9NA\n",
+        REGISTER_MAP,
+        &["--distinct-records"],
+    );
+    let names: Vec<String> = dir.entity_sources().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names.iter().filter(|n| *n == "W H Smith").count(),
+        5,
+        "{names:?}"
+    );
     let started = dir.events_of_kind("RunStarted");
     assert!(
         started

@@ -103,7 +103,8 @@ pub const PG_WRITER_LOCK: i64 = 0x5446_4944_454e;
 pub const PG_RESOLVE_LOCK: i64 = 0x5446_5245_534f;
 /// The schema this build writes; a store of another format is rebuilt.
 /// Format 3: the street, (street, number) and (locality, word) blocks, and form version 2.
-pub const FORMAT_VERSION: i64 = 3;
+/// Format 4: form version 3 (the record's source).
+pub const FORMAT_VERSION: i64 = 4;
 /// How long a writer waits for another writer's lock.
 pub const LOCK_WAIT_MS_MAX: u64 = 120_000;
 /// How long a run waits for the resolve lock while other runs resolve (each holds it for
