@@ -653,7 +653,7 @@ pub(crate) fn decide_all(
     for (i, c) in candidates.iter().enumerate() {
         // A source whose records are each one establishment lists no site twice (the
         // matcher keeps its same-named records apart: `IdentityIndex::decide`).
-        let distinct = config.distinct_sources.contains(&c.source);
+        let distinct = index.is_distinct_source(&c.source);
         let idx = i.to_string();
         let stream = format!("candidate/{}", c.candidate_id);
         let reject = |reason, detail: String, duplicate_of: Option<String>| {

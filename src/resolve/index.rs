@@ -470,23 +470,23 @@ impl Stored {
         &arena[s..s + usize::from(self.street_len)]
     }
 
-    fn locality<'a>(&self, arena: &'a [u32]) -> &'a [u32] {
-        let s = self.arena_start as usize
+    /// Where the locality starts in the arena (after the street).
+    fn locality_at(&self) -> usize {
+        self.arena_start as usize
             + usize::from(self.address_len)
             + 2 * usize::from(self.ids_len)
             + 1
-            + usize::from(self.street_len);
+            + usize::from(self.street_len)
+    }
+
+    fn locality<'a>(&self, arena: &'a [u32]) -> &'a [u32] {
+        let s = self.locality_at();
         &arena[s..s + usize::from(self.locality_len)]
     }
 
     /// Its source's key: one word after the locality, always there.
     fn source(&self, arena: &[u32]) -> u32 {
-        arena[self.arena_start as usize
-            + usize::from(self.address_len)
-            + 2 * usize::from(self.ids_len)
-            + 1
-            + usize::from(self.street_len)
-            + usize::from(self.locality_len)]
+        arena[self.locality_at() + usize::from(self.locality_len)]
     }
 }
 
@@ -742,6 +742,12 @@ impl IdentityIndex {
                  keys::lookups must list every block `block` reads"
             );
         }
+    }
+
+    /// Whether `source` is one of [`MatchConfig::distinct_sources`], as the index reads
+    /// source names ("osm" is "openstreetmap").
+    pub(crate) fn is_distinct_source(&self, source: &str) -> bool {
+        self.distinct_sources.contains(&source_hash(source))
     }
 
     /// The configuration decisions use.
