@@ -256,6 +256,13 @@ fn listed(name: &str, lines: &[&str]) -> CandidateFields {
     }
 }
 
+/// An OpenStreetMap record decided against a register's record, attached alone to entity
+/// `e_r`.
+fn osm_against_register(register: CandidateFields, osm: CandidateFields) -> Decision {
+    let index = given(&[("e_r", &Rec::new("a_register", "1", register))]);
+    when(&index, &Rec::new("openstreetmap", "node/1", osm))
+}
+
 #[test]
 fn without_coordinates_the_same_house_number_and_street_make_one_place() {
     // The register's bakery and OpenStreetMap's "cake boutique" at 37 Hanover Street: the
@@ -615,9 +622,7 @@ fn possessives_joined_words_and_garbled_apostrophes_are_the_same_words() {
     for (register, address, osm, number) in pairs {
         let mut rec = listed(register, &[address]);
         rec.postcode = Some("EH4 1HH".into());
-        let index = given(&[("e_r", &Rec::new("a_register", "1", rec))]);
-        let other = listed(osm, &[number, "Raeburn Place"]);
-        let d = when(&index, &Rec::new("openstreetmap", "node/1", other));
+        let d = osm_against_register(rec, listed(osm, &[number, "Raeburn Place"]));
         assert_eq!(
             d.outcome,
             Outcome::Existing("e_r".into()),
@@ -626,37 +631,17 @@ fn possessives_joined_words_and_garbled_apostrophes_are_the_same_words() {
     }
 
     // Two letters that happen to start the other name's words are not its initials.
-    let index = given(&[(
-        "e_a",
-        &Rec::new("a_register", "3", listed("AK Stores", &["7 Raeburn Place"])),
-    )]);
-    let d = when(
-        &index,
-        &Rec::new(
-            "openstreetmap",
-            "node/3",
-            listed("Alpha Kebabs", &["7", "Raeburn Place"]),
-        ),
+    let d = osm_against_register(
+        listed("AK Stores", &["7 Raeburn Place"]),
+        listed("Alpha Kebabs", &["7", "Raeburn Place"]),
     );
     assert_eq!(d.outcome, Outcome::NoMatchCannotFound, "{d:?}");
 
     // A plural of a short word is another word, and neighbours sharing a district word
     // stay apart however their words are written.
-    let index = given(&[(
-        "e_n",
-        &Rec::new(
-            "a_register",
-            "2",
-            listed("New Look", &["121 Princes Street"]),
-        ),
-    )]);
-    let d = when(
-        &index,
-        &Rec::new(
-            "openstreetmap",
-            "node/2",
-            listed("News Look", &["125", "Princes Street"]),
-        ),
+    let d = osm_against_register(
+        listed("New Look", &["121 Princes Street"]),
+        listed("News Look", &["125", "Princes Street"]),
     );
     assert_eq!(d.outcome, Outcome::NoMatchCannotFound, "{d:?}");
 }
@@ -1534,12 +1519,10 @@ fn joined_words_count_once_and_owners_given_names_weigh_little() {
         ),
     ];
     for (register, address, osm, number) in pairs {
-        let index = given(&[(
-            "e_r",
-            &Rec::new("a_register", "1", listed(register, &[address])),
-        )]);
-        let other = listed(osm, &[number, "Raeburn Place"]);
-        let d = when(&index, &Rec::new("openstreetmap", "node/1", other));
+        let d = osm_against_register(
+            listed(register, &[address]),
+            listed(osm, &[number, "Raeburn Place"]),
+        );
         assert_eq!(
             d.outcome,
             Outcome::Existing("e_r".into()),
@@ -1547,21 +1530,9 @@ fn joined_words_count_once_and_owners_given_names_weigh_little() {
         );
     }
     // Only the given name in common: another business at the same address.
-    let index = given(&[(
-        "e_a",
-        &Rec::new(
-            "a_register",
-            "2",
-            listed("Iain Smith Butchers", &["7 Raeburn Place"]),
-        ),
-    )]);
-    let d = when(
-        &index,
-        &Rec::new(
-            "openstreetmap",
-            "node/2",
-            listed("Iain Mellis Cheesemonger", &["7", "Raeburn Place"]),
-        ),
+    let d = osm_against_register(
+        listed("Iain Smith Butchers", &["7 Raeburn Place"]),
+        listed("Iain Mellis Cheesemonger", &["7", "Raeburn Place"]),
     );
     assert_eq!(d.outcome, Outcome::NoMatchCannotFound, "{d:?}");
 }

@@ -66,6 +66,11 @@ impl Scratch {
         out
     }
 
+    /// Every entity's name, sorted.
+    fn entity_names(&self) -> Vec<String> {
+        self.entity_sources().into_iter().map(|(n, _)| n).collect()
+    }
+
     /// The phone of every `CandidateExtracted`, by external id.
     fn extracted_phones(&self) -> BTreeMap<String, Option<String>> {
         self.events_of_kind("CandidateExtracted")
@@ -339,16 +344,13 @@ const REGISTER_MAP: &str =
 
 #[test]
 fn a_source_whose_records_are_each_one_establishment_keeps_same_named_outlets_apart() {
+    let outlets = |names: &[String]| names.iter().filter(|n| *n == "W H Smith").count();
     // As a sports register's repeated site: one place (three dropped as the same site,
     // the fourth joined), and the store's canteen joins the store.
     let dir = setup();
     dir.import_csv("register", "r.csv", REGISTER, REGISTER_MAP, &[]);
-    let names: Vec<String> = dir.entity_sources().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(
-        names.iter().filter(|n| *n == "W H Smith").count(),
-        1,
-        "{names:?}"
-    );
+    let names = dir.entity_names();
+    assert_eq!(outlets(&names), 1, "{names:?}");
     assert_eq!(dir.events_of_kind("CandidateRejected").len(), 2);
 
     // Each record one establishment: four outlets; the canteen still joins its store
@@ -362,12 +364,8 @@ fn a_source_whose_records_are_each_one_establishment_keeps_same_named_outlets_ap
             REGISTER_MAP,
             &["--distinct-records"],
         );
-        let names: Vec<String> = dir.entity_sources().into_iter().map(|(n, _)| n).collect();
-        assert_eq!(
-            names.iter().filter(|n| *n == "W H Smith").count(),
-            4,
-            "{names:?}"
-        );
+        let names = dir.entity_names();
+        assert_eq!(outlets(&names), 4, "{names:?}");
         assert_eq!(names.len(), 5, "{names:?}");
         assert!(dir.events_of_kind("CandidateRejected").is_empty());
     }
@@ -379,12 +377,8 @@ fn a_source_whose_records_are_each_one_establishment_keeps_same_named_outlets_ap
         REGISTER_MAP,
         &["--distinct-records"],
     );
-    let names: Vec<String> = dir.entity_sources().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(
-        names.iter().filter(|n| *n == "W H Smith").count(),
-        5,
-        "{names:?}"
-    );
+    let names = dir.entity_names();
+    assert_eq!(outlets(&names), 5, "{names:?}");
     let started = dir.events_of_kind("RunStarted");
     assert!(
         started
@@ -402,12 +396,8 @@ fn a_source_whose_records_are_each_one_establishment_keeps_same_named_outlets_ap
     )
     .unwrap();
     dir.import_csv("register", "r.csv", REGISTER, REGISTER_MAP, &[]);
-    let names: Vec<String> = dir.entity_sources().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(
-        names.iter().filter(|n| *n == "W H Smith").count(),
-        4,
-        "{names:?}"
-    );
+    let names = dir.entity_names();
+    assert_eq!(outlets(&names), 4, "{names:?}");
 
     // A source name that could not be one is refused, naming the setting.
     std::fs::write(
