@@ -502,7 +502,7 @@ fn tennis_set(root: &Path) -> Result<Set, String> {
                 format: "ndjson",
                 map: TENNIS_OSM_MAP,
                 file_name: "osm_edinburgh_tennis.ndjson",
-                extra: &[],
+                extra: &["--locality", "Edinburgh"],
                 header: None,
                 lines: osm_lines,
             },

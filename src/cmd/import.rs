@@ -37,6 +37,26 @@ use crate::source::{valid_source, SOURCE_NAME_CHARS_MAX};
 /// the rest).
 pub const DUPLICATE_IDS_LISTED_MAX: usize = 10;
 
+/// Longest `--locality`, in characters ("Llanfairpwllgwyngyll" is 20; a sentence is a
+/// mistake).
+pub const LOCALITY_CHARS_MAX: usize = 100;
+
+/// `--locality` checked: trimmed, not empty, at most [`LOCALITY_CHARS_MAX`] characters, no
+/// control characters.
+fn valid_locality(given: &str) -> std::result::Result<String, String> {
+    let name = given.trim();
+    if name.is_empty() {
+        return Err("is empty".into());
+    }
+    if name.chars().count() > LOCALITY_CHARS_MAX {
+        return Err(format!("is longer than {LOCALITY_CHARS_MAX} characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("holds a control character".into());
+    }
+    Ok(name.to_string())
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
@@ -87,6 +107,11 @@ pub struct Args {
     /// data dir's `matching.toml` `distinct_sources` for this run.
     #[arg(long)]
     pub distinct_records: bool,
+    /// The town or city of the file's records that name none, e.g. `Edinburgh` for an
+    /// extract of one city's features: such a record can then be found by its name in that
+    /// locality. Records that give a locality keep theirs.
+    #[arg(long, value_name = "NAME")]
+    pub locality: Option<String>,
     /// The file to import.
     pub file: PathBuf,
     /// Print the run report as one JSON document.
@@ -113,6 +138,9 @@ pub struct ImportSpec {
     /// `--distinct-records`. Absent (false) in imports recorded before it existed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub distinct_records: bool,
+    /// `--locality`, as given (trimmed). Absent in imports recorded before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locality: Option<String>,
 }
 
 fn legacy_region() -> String {
@@ -186,11 +214,20 @@ fn extract(spec: &ImportSpec, bytes: &[u8], file: &str) -> Result<(Extraction, S
             )
         }
     };
-    Ok((
-        settle_duplicates(extraction, spec.on_duplicate, file)?,
-        name,
-        version,
-    ))
+    let mut extraction = settle_duplicates(extraction, spec.on_duplicate, file)?;
+    if let Some(locality) = &spec.locality {
+        for record in &mut extraction.records {
+            let fields = &mut record.fields;
+            if fields
+                .locality
+                .as_deref()
+                .is_none_or(|l| l.trim().is_empty())
+            {
+                fields.locality = Some(locality.clone());
+            }
+        }
+    }
+    Ok((extraction, name, version))
 }
 
 /// Where a record is, for messages: its line, or its place among the records read.
@@ -346,6 +383,12 @@ pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCod
         None => None,
     };
     let region = crate::source::region_for(&args.source, given, Some(&trust_policy));
+    let locality = match &args.locality {
+        Some(given) => Some(
+            valid_locality(given).map_err(|e| bad_input(format!("--locality {given:?}: {e}")))?,
+        ),
+        None => None,
+    };
     let spec = ImportSpec {
         source: args.source.clone(),
         format: args.format,
@@ -354,6 +397,7 @@ pub fn run(data_dir: &Place, trust: Option<&Path>, args: Args) -> Result<ExitCod
         on_duplicate: args.on_duplicate,
         region: region.map(|r| r.to_string()).unwrap_or_default(),
         distinct_records: args.distinct_records,
+        locality,
     };
     let bytes = read_file(&args.file)?;
     let (extraction, extractor, version) =

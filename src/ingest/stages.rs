@@ -466,14 +466,18 @@ fn invalid_reason(f: &CandidateFields) -> Option<String> {
         (None, None) => {}
         _ => return Some("only one of latitude and longitude".into()),
     }
+    // A locality alone is enough to be decided: the name's words in the locality find
+    // the place's other records (it cannot found one, see `CANNOT_FOUND`).
     let locatable = f.lat.is_some()
         || f.postcode.is_some()
         || !f.address_lines.is_empty()
+        || f.locality.as_deref().is_some_and(|l| !l.trim().is_empty())
         || f.phone.is_some()
         || f.website.is_some();
     if !locatable {
         return Some(
-            "nothing to place it by (no coordinates, address, postcode, phone or website)".into(),
+            "nothing to place it by (no coordinates, address, locality, postcode, phone or website)"
+                .into(),
         );
     }
     None

@@ -309,6 +309,17 @@ impl Prepared {
         }
     }
 
+    /// Whether nothing but its name (and at most a locality or a website) says where this
+    /// record is: no coordinates, postcode, phone, street or address. Such a record cannot
+    /// tell apart two places that its name matches equally well (a chain's branches).
+    fn placed_by_name_only(&self) -> bool {
+        self.coord.is_none()
+            && self.postcode.is_none()
+            && self.phone.is_none()
+            && self.street.is_empty()
+            && self.address.is_empty()
+    }
+
     /// Whether a place could be found again by this record alone, so that it may found
     /// an entity (see the module docs of `resolve`): coordinates, a postcode, a valid phone
     /// number, a house number on a named street in a named locality, or a street or site
@@ -1027,6 +1038,7 @@ impl IdentityIndex {
             self.vocab.get(key)
         });
         let can_found = q.can_found();
+        let by_name_only = q.placed_by_name_only();
         let mut compared = if q.name_weight > 0.0 {
             self.block(&q)
         } else {
@@ -1120,7 +1132,14 @@ impl IdentityIndex {
             ),
             None => (0.0, Default::default(), None, None),
         };
-        let outcome = if score >= self.config.match_threshold && best_entity.is_some() {
+        // A record placed by its name alone that matches two entities cannot say which it
+        // is: "Tesco Express" in Edinburgh is every branch. A reviewer decides.
+        let ambiguous = by_name_only
+            && per_entity
+                .get(1)
+                .is_some_and(|(_, s)| *s >= self.config.match_threshold);
+        let outcome = if score >= self.config.match_threshold && best_entity.is_some() && !ambiguous
+        {
             Outcome::Existing(best_entity.clone().unwrap_or_default())
         } else if score >= self.config.review_threshold && best_entity.is_some() {
             Outcome::Review(

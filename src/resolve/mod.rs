@@ -49,7 +49,10 @@
 //!   `[review_threshold, match_threshold)`: [`Outcome::Review`], the entities in the band,
 //!   best first (at most [`REVIEW_ENTITIES_MAX`]). Below: [`Outcome::NewEntity`], unless
 //!   the candidate has nothing another record of the place could find it by:
-//!   [`Outcome::NoMatchCannotFound`], and the caller rejects it.
+//!   [`Outcome::NoMatchCannotFound`], and the caller rejects it. A candidate placed by its
+//!   name alone (no coordinates, postcode, phone, street or address; a locality or a
+//!   website at most) that reaches the match threshold with two entities is a
+//!   [`Outcome::Review`] of them: "Tesco Express" in Edinburgh names every branch.
 //! * **Founding** (ADR 0007): a candidate may found an entity with a name and one of:
 //!   coordinates; a postcode; a valid phone number (E.164); a house number on a named
 //!   street together with a locality; a street or site without a number, a locality and a
@@ -156,7 +159,11 @@ pub use store::{IdentityReport, IdentityStore, IdentityStoreError, WorkingIndex}
 /// 5: words written together and initials written apart weigh once in the name weights;
 /// an owner's given name before a surname, and one or two words after a closing "of",
 /// weigh as generic words; "son" is generic (ADR 0007).
-pub const MATCHER_VERSION: &str = "5";
+/// 6: a record whose only place is a locality (a map feature that gives a name, imported
+/// with `--locality`) is decided: it may join a place its name's words find in the
+/// locality, and never founds one; a record placed by its name alone that matches two
+/// entities goes to review (ADR 0007).
+pub const MATCHER_VERSION: &str = "6";
 
 /// Most entities a `Review` outcome names.
 pub const REVIEW_ENTITIES_MAX: usize = 5;

@@ -824,6 +824,79 @@ fn a_name_alone_asks_for_review() {
     assert!(d.score >= config.review_threshold && d.score < config.match_threshold);
 }
 
+/// A name and a town, nothing else: an extract of a city's map features imported with
+/// `--locality`.
+fn in_town(name: &str, town: &str) -> CandidateFields {
+    CandidateFields {
+        locality: Some(town.into()),
+        ..named(name)
+    }
+}
+
+#[test]
+fn a_name_in_a_town_joins_the_one_place_it_names_and_asks_when_it_names_two() {
+    let town = |f: CandidateFields| CandidateFields {
+        locality: Some("Edinburgh".into()),
+        ..f
+    };
+    let club = town(listed(
+        "Colinton Lawn Tennis Club",
+        &["10 Westgarth Avenue"],
+    ));
+    let express = |street: &str| town(listed("Tesco Express", &[street]));
+    let (a, b) = (express("3 Roseburn Terrace"), express("60 South Bridge"));
+    let index = given(&[
+        ("e_club", &Rec::new("register", "1", club)),
+        ("e_tesco_a", &Rec::new("register", "2", a)),
+        ("e_tesco_b", &Rec::new("register", "3", b)),
+    ]);
+
+    // The same name in the same town, and no other place by that name: the club.
+    let d = when(
+        &index,
+        &Rec::new(
+            "openstreetmap",
+            "way/1",
+            in_town("Colinton Lawn Tennis Club", "Edinburgh"),
+        ),
+    );
+    assert_eq!(d.outcome, Outcome::Existing("e_club".into()), "{d:?}");
+    assert_eq!(d.features["locality"], 1.0);
+
+    // A chain's name in the town is every branch: a reviewer says which.
+    let d = when(
+        &index,
+        &Rec::new(
+            "openstreetmap",
+            "way/2",
+            in_town("Tesco Express", "Edinburgh"),
+        ),
+    );
+    assert_eq!(
+        d.outcome,
+        Outcome::Review(vec!["e_tesco_a".into(), "e_tesco_b".into()]),
+        "{d:?}"
+    );
+    assert!(d.score >= MatchConfig::default().match_threshold, "{d:?}");
+
+    // With its street, the same record is one branch again.
+    let mut placed = in_town("Tesco Express", "Edinburgh");
+    placed.address_lines = vec!["60 South Bridge".into()];
+    let d = when(&index, &Rec::new("openstreetmap", "way/3", placed));
+    assert_eq!(d.outcome, Outcome::Existing("e_tesco_b".into()), "{d:?}");
+
+    // In another town, neither: a name and a town cannot found a place either.
+    let d = when(
+        &index,
+        &Rec::new(
+            "openstreetmap",
+            "way/4",
+            in_town("Colinton Lawn Tennis Club", "Glasgow"),
+        ),
+    );
+    assert_eq!(d.outcome, Outcome::NoMatchCannotFound, "{d:?}");
+}
+
 #[test]
 fn review_lists_every_entity_in_the_band_best_first() {
     let here = (55.95, -3.29);

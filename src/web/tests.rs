@@ -87,6 +87,7 @@ pub(crate) fn build_data_dir(dir: &Path) -> Template {
                 on_duplicate: cmd::import::OnDuplicate::Refuse,
                 region: None,
                 distinct_records: false,
+                locality: None,
                 file: file.clone(),
                 json: true,
             },

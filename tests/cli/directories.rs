@@ -423,3 +423,125 @@ fn a_source_whose_records_are_each_one_establishment_keeps_same_named_outlets_ap
         "{out:?}"
     );
 }
+
+/// A register of clubs with their streets and town, and a map's features of the same
+/// clubs that give nothing but a name (an extract of one city's features).
+const CLUBS: &str = "\
+id,name,address,town
+c1,Colinton Lawn Tennis Club,10 Westgarth Avenue,Edinburgh
+c2,Thistle Lawn Tennis Club,59 Katesmill Road,Edinburgh
+c3,Braid Tennis Club,58 Cluny Gardens,Edinburgh
+";
+const FEATURES: &str = "\
+id,name,city
+way/1,Colinton Lawn Tennis Club,
+way/2,Thistle Lawn Tennis Club,
+way/3,Braid Tennis Club,Glasgow
+way/4,Nowhere Racquet Club,
+";
+const FEATURES_MAP: &str = "id=external_id,name=name,city=locality";
+
+#[test]
+fn records_that_give_only_a_name_are_found_in_the_locality_the_import_gives() {
+    let dir = setup();
+    let clubs_map = "id=external_id,name=name,address=address,town=locality";
+    dir.import_csv("register", "clubs.csv", CLUBS, clubs_map, &[]);
+    assert_eq!(dir.entities().len(), 3);
+
+    // Without a locality, three features have nothing to place them by (the fourth
+    // gives its town, and is decided).
+    dir.import_csv("osm", "f.csv", FEATURES, FEATURES_MAP, &[]);
+    let rejected = dir.events_of_kind("CandidateRejected");
+    let unplaced = rejected
+        .iter()
+        .filter(|r| {
+            r["payload"]["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("nothing to place it by (no coordinates, address, locality,")
+        })
+        .count();
+    assert_eq!((rejected.len(), unplaced), (4, 3), "{rejected:#?}");
+
+    // A locality that could not be one is refused, naming the flag, and nothing is appended.
+    let before = dir.events_of_kind("RunStarted").len();
+    let path = dir.data.with_file_name("f2.csv");
+    std::fs::write(&path, FEATURES).unwrap();
+    for bad in ["  ", "Edin\u{7}burgh"] {
+        let out = dir.tf(&[
+            "import",
+            "--source",
+            "osm",
+            "--format",
+            "csv",
+            "--map",
+            FEATURES_MAP,
+            "--locality",
+            bad,
+            path.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(stderr(&out).contains("--locality"), "{}", stderr(&out));
+    }
+    assert_eq!(dir.events_of_kind("RunStarted").len(), before);
+
+    // With the city the features were taken from, each joins its club by name; the one
+    // that gives its own town keeps it, and the one that matches nothing founds nothing.
+    let dir = setup();
+    dir.import_csv("register", "clubs.csv", CLUBS, clubs_map, &[]);
+    dir.import_csv(
+        "osm",
+        "f.csv",
+        FEATURES,
+        FEATURES_MAP,
+        &["--locality", " Edinburgh "],
+    );
+    let both = dir
+        .entity_sources()
+        .into_iter()
+        .filter(|(_, s)| s.len() == 2)
+        .map(|(n, _)| n)
+        .collect::<Vec<_>>();
+    assert_eq!(
+        both,
+        ["Colinton Lawn Tennis Club", "Thistle Lawn Tennis Club"],
+        "{:?}",
+        dir.entity_sources()
+    );
+    assert_eq!(dir.entities().len(), 3);
+    let extracted = dir.events_of_kind("CandidateExtracted");
+    let field = |ext: &str, key: &str| {
+        let e = extracted
+            .iter()
+            .find(|e| e["payload"]["external_id"] == ext)
+            .unwrap_or_else(|| panic!("{ext} not extracted"));
+        e["payload"]["fields"][key].as_str().map(str::to_string)
+    };
+    assert_eq!(field("way/1", "locality").as_deref(), Some("Edinburgh"));
+    assert_eq!(field("way/3", "locality").as_deref(), Some("Glasgow"));
+    // Braid in Glasgow is not Edinburgh's Braid; neither it nor the club that matches
+    // nothing can found a place by a name and a town alone.
+    let mut rejected: Vec<String> = dir
+        .events_of_kind("CandidateRejected")
+        .iter()
+        .map(|r| {
+            let detail = r["payload"]["detail"].as_str().unwrap();
+            assert!(detail.contains("cannot found one"), "{r}");
+            let id = &r["payload"]["candidate_id"];
+            let e = extracted
+                .iter()
+                .find(|e| e["payload"]["candidate_id"] == *id)
+                .unwrap();
+            e["payload"]["external_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    rejected.sort();
+    assert_eq!(rejected, ["way/3", "way/4"]);
+    // The flag is part of how the import was read, so a resume reads it back.
+    let started = dir.events_of_kind("RunStarted");
+    assert_eq!(
+        started.last().unwrap()["payload"]["features"]["locality"],
+        "Edinburgh"
+    );
+    assert!(started[0]["payload"]["features"].get("locality").is_none());
+}
