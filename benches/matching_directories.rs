@@ -9,7 +9,9 @@
 //!   written from it) and a held-out evaluation part (scored here, never tuned on); and its
 //!   second development set `dev2/` (the same listings in four other districts, SOURCE.md);
 //! - the tennis set of `matching_quality` (`fixtures/matching/`), with the register's `lat`/`lng`
-//!   left unmapped and the OpenStreetMap features' tags imported as NDJSON without their geometry.
+//!   left unmapped and the OpenStreetMap features' tags imported as NDJSON without their geometry,
+//!   with `--locality Edinburgh` (the extract is the City of Edinburgh's, and most features give
+//!   no tag but their name). The whole set is development data: matcher 6 was written from it.
 //!
 //! For each part, in a fresh data dir, it drives the real `trustfold` binary:
 //!   1. `import --format csv|ndjson --map ...` of the part's records of the first listing (the
