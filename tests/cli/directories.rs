@@ -545,3 +545,54 @@ fn records_that_give_only_a_name_are_found_in_the_locality_the_import_gives() {
     );
     assert!(started[0]["payload"]["features"].get("locality").is_none());
 }
+
+#[test]
+fn an_import_with_a_locality_killed_before_its_decisions_resumes_with_that_locality() {
+    let clubs_map = "id=external_id,name=name,address=address,town=locality";
+    let reference = setup();
+    reference.import_csv("register", "clubs.csv", CLUBS, clubs_map, &[]);
+    let locality = ["--locality", "Edinburgh"];
+    reference.import_csv("osm", "f.csv", FEATURES, FEATURES_MAP, &locality);
+
+    let dir = setup();
+    dir.import_csv("register", "clubs.csv", CLUBS, clubs_map, &[]);
+    let path = dir.data.with_file_name("f.csv");
+    std::fs::write(&path, FEATURES).unwrap();
+    let mut cmd = dir.tf_cmd(&[
+        "import",
+        "--source",
+        "osm",
+        "--format",
+        "csv",
+        "--map",
+        FEATURES_MAP,
+        "--locality",
+        "Edinburgh",
+        path.to_str().unwrap(),
+    ]);
+    cmd.env("TRUSTFOLD_FAILPOINT", "sleep:import:30000");
+    let import = dir.spawn(cmd, "import-kill");
+    let err = import.err.clone();
+    wait_until("the import sleeps", Duration::from_secs(20), move || {
+        std::fs::read_to_string(&err).is_ok_and(|e| e.contains("failpoint: sleeping"))
+    });
+    import.kill_9();
+    let started = dir.events_of_kind("RunStarted");
+    let run_id = started.last().unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        dir.events_of_kind("MergeDecided").len() == 3,
+        "only the register's"
+    );
+
+    // The resumed import reads the stored file the way its RunStarted says: the features
+    // are in Edinburgh, and join their clubs as the uninterrupted import's did.
+    assert_success(&dir.tf(&["resume", &run_id]));
+    assert_eq!(dir.entity_sources(), reference.entity_sources());
+    assert_eq!(
+        dir.events_of_kind("CandidateRejected").len(),
+        reference.events_of_kind("CandidateRejected").len()
+    );
+}
