@@ -85,8 +85,9 @@ pub(crate) struct Prepared {
     pub(crate) name_weight: f32,
     /// The class of the name's most telling tokens: the ones looked up in the blocks.
     pub(crate) lookup_class: Option<TokenClass>,
-    /// Hash of the name's most telling tokens, sorted: "Powerleague Edinburgh Portobello"
-    /// and "Portobello Powerleague" share it.
+    /// Hash of the name's most telling tokens, sorted, each as the word its plural or
+    /// possessive is of: "Powerleague Edinburgh Portobello" and "Portobello Powerleague"
+    /// share it, and so do "Bower's Butchers" and "George Bower".
     pub(crate) name_key: Option<u64>,
     /// The (street, house number) blocks of its address (`vocab::street_keys`).
     pub(crate) street_keys: Vec<u64>,
@@ -250,10 +251,12 @@ impl Prepared {
         let name_weight = name.iter().map(|t| t.weight).sum();
         let lookup_class = name.iter().map(|t| t.class).min_by_key(|c| lookup_rank(*c));
         let name_key = lookup_class.map(|class| {
+            // A plural or possessive keys as its word: "Bower's Butchers" and "George
+            // Bower" share the key "bower", as the scorer reads them.
             let mut words: Vec<&str> = name
                 .iter()
                 .filter(|t| t.class == class)
-                .map(|t| t.text.as_str())
+                .map(|t| vocab::plural_stem(&t.text))
                 .collect();
             words.sort_unstable();
             vocab::hash_parts(0, words)

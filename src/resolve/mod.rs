@@ -162,7 +162,8 @@ pub use store::{IdentityReport, IdentityStore, IdentityStoreError, WorkingIndex}
 /// 6: a record whose only place is a locality (a map feature that gives a name, imported
 /// with `--locality`) is decided: it may join a place its name's words find in the
 /// locality, and never founds one; a record placed by its name alone that matches two
-/// entities goes to review (ADR 0007).
+/// entities goes to review; the name key reads a plural or possessive as its word
+/// ("Bower's Butchers" and "George Bower" share "bower") (ADR 0007).
 pub const MATCHER_VERSION: &str = "6";
 
 /// Most entities a `Review` outcome names.

@@ -824,6 +824,23 @@ fn a_name_alone_asks_for_review() {
     assert!(d.score >= config.review_threshold && d.score < config.match_threshold);
 }
 
+#[test]
+fn a_possessive_and_its_word_find_each_other_without_a_house_number() {
+    // OpenStreetMap names the street alone; the owner's given name and the register's
+    // possessive leave the two names no word spelled alike, so only the name key can
+    // bring them together: "bower" for both.
+    let town = |f: CandidateFields| CandidateFields {
+        locality: Some("Edinburgh".into()),
+        ..f
+    };
+    let d = osm_against_register(
+        town(listed("Bower's Butchers", &["75 Raeburn Place"])),
+        town(listed("George Bower", &["Raeburn Place"])),
+    );
+    assert_eq!(d.outcome, Outcome::Existing("e_r".into()), "{d:?}");
+    assert_eq!(d.comparisons, 1);
+}
+
 /// A name and a town, nothing else: an extract of a city's map features imported with
 /// `--locality`.
 fn in_town(name: &str, town: &str) -> CandidateFields {
