@@ -824,18 +824,22 @@ fn a_name_alone_asks_for_review() {
     assert!(d.score >= config.review_threshold && d.score < config.match_threshold);
 }
 
+/// `f` in Edinburgh, as its own locality.
+fn in_edinburgh(f: CandidateFields) -> CandidateFields {
+    CandidateFields {
+        locality: Some("Edinburgh".into()),
+        ..f
+    }
+}
+
 #[test]
 fn a_possessive_and_its_word_find_each_other_without_a_house_number() {
     // OpenStreetMap names the street alone; the owner's given name and the register's
     // possessive leave the two names no word spelled alike, so only the name key can
     // bring them together: "bower" for both.
-    let town = |f: CandidateFields| CandidateFields {
-        locality: Some("Edinburgh".into()),
-        ..f
-    };
     let d = osm_against_register(
-        town(listed("Bower's Butchers", &["75 Raeburn Place"])),
-        town(listed("George Bower", &["Raeburn Place"])),
+        in_edinburgh(listed("Bower's Butchers", &["75 Raeburn Place"])),
+        in_edinburgh(listed("George Bower", &["Raeburn Place"])),
     );
     assert_eq!(d.outcome, Outcome::Existing("e_r".into()), "{d:?}");
     assert_eq!(d.comparisons, 1);
@@ -852,15 +856,11 @@ fn in_town(name: &str, town: &str) -> CandidateFields {
 
 #[test]
 fn a_name_in_a_town_joins_the_one_place_it_names_and_asks_when_it_names_two() {
-    let town = |f: CandidateFields| CandidateFields {
-        locality: Some("Edinburgh".into()),
-        ..f
-    };
-    let club = town(listed(
+    let club = in_edinburgh(listed(
         "Colinton Lawn Tennis Club",
         &["10 Westgarth Avenue"],
     ));
-    let express = |street: &str| town(listed("Tesco Express", &[street]));
+    let express = |street: &str| in_edinburgh(listed("Tesco Express", &[street]));
     let (a, b) = (express("3 Roseburn Terrace"), express("60 South Bridge"));
     let index = given(&[
         ("e_club", &Rec::new("register", "1", club)),

@@ -440,12 +440,12 @@ way/3,Braid Tennis Club,Glasgow
 way/4,Nowhere Racquet Club,
 ";
 const FEATURES_MAP: &str = "id=external_id,name=name,city=locality";
+const CLUBS_MAP: &str = "id=external_id,name=name,address=address,town=locality";
 
 #[test]
 fn records_that_give_only_a_name_are_found_in_the_locality_the_import_gives() {
     let dir = setup();
-    let clubs_map = "id=external_id,name=name,address=address,town=locality";
-    dir.import_csv("register", "clubs.csv", CLUBS, clubs_map, &[]);
+    dir.import_csv("register", "clubs.csv", CLUBS, CLUBS_MAP, &[]);
     assert_eq!(dir.entities().len(), 3);
 
     // Without a locality, three features have nothing to place them by (the fourth
@@ -488,7 +488,7 @@ fn records_that_give_only_a_name_are_found_in_the_locality_the_import_gives() {
     // With the city the features were taken from, each joins its club by name; the one
     // that gives its own town keeps it, and the one that matches nothing founds nothing.
     let dir = setup();
-    dir.import_csv("register", "clubs.csv", CLUBS, clubs_map, &[]);
+    dir.import_csv("register", "clubs.csv", CLUBS, CLUBS_MAP, &[]);
     dir.import_csv(
         "osm",
         "f.csv",
@@ -548,14 +548,13 @@ fn records_that_give_only_a_name_are_found_in_the_locality_the_import_gives() {
 
 #[test]
 fn an_import_with_a_locality_killed_before_its_decisions_resumes_with_that_locality() {
-    let clubs_map = "id=external_id,name=name,address=address,town=locality";
     let reference = setup();
-    reference.import_csv("register", "clubs.csv", CLUBS, clubs_map, &[]);
+    reference.import_csv("register", "clubs.csv", CLUBS, CLUBS_MAP, &[]);
     let locality = ["--locality", "Edinburgh"];
     reference.import_csv("osm", "f.csv", FEATURES, FEATURES_MAP, &locality);
 
     let dir = setup();
-    dir.import_csv("register", "clubs.csv", CLUBS, clubs_map, &[]);
+    dir.import_csv("register", "clubs.csv", CLUBS, CLUBS_MAP, &[]);
     let path = dir.data.with_file_name("f.csv");
     std::fs::write(&path, FEATURES).unwrap();
     let mut cmd = dir.tf_cmd(&[
@@ -582,9 +581,10 @@ fn an_import_with_a_locality_killed_before_its_decisions_resumes_with_that_local
         .as_str()
         .unwrap()
         .to_string();
-    assert!(
-        dir.events_of_kind("MergeDecided").len() == 3,
-        "only the register's"
+    assert_eq!(
+        dir.events_of_kind("MergeDecided").len(),
+        3,
+        "the register's only"
     );
 
     // The resumed import reads the stored file the way its RunStarted says: the features
