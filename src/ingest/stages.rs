@@ -824,13 +824,26 @@ pub(crate) fn decide_all(
                             reason: ReviewReason::AmbiguousMatch,
                             candidate_id: Some(c.candidate_id.clone()),
                             entity_ids: entity_ids.clone(),
-                            detail: format!(
-                                "score {:.3} is in the review band [{:.2}, {:.2}) against {}",
-                                decision.score,
-                                config.review_threshold,
-                                config.match_threshold,
-                                entity_ids.first().map(String::as_str).unwrap_or("?")
-                            ),
+                            detail: if decision.score >= config.match_threshold {
+                                // Only a record placed by its name alone is sent to review
+                                // at the match threshold: it names several places equally.
+                                format!(
+                                    "score {:.3} reaches the match threshold {:.2}, as another \
+                                     entity's does, and nothing but its name places the record: \
+                                     a reviewer says which of the {} entities it is, if any",
+                                    decision.score,
+                                    config.match_threshold,
+                                    entity_ids.len()
+                                )
+                            } else {
+                                format!(
+                                    "score {:.3} is in the review band [{:.2}, {:.2}) against {}",
+                                    decision.score,
+                                    config.review_threshold,
+                                    config.match_threshold,
+                                    entity_ids.first().map(String::as_str).unwrap_or("?")
+                                )
+                            },
                         },
                     )
                     .with_id(derived_event_id(&["ReviewRequested", &review_id]))

@@ -596,3 +596,40 @@ fn an_import_with_a_locality_killed_before_its_decisions_resumes_with_that_local
         reference.events_of_kind("CandidateRejected").len()
     );
 }
+
+#[test]
+fn a_chains_name_alone_in_a_town_is_offered_for_review_with_every_branch() {
+    let dir = setup();
+    let branches = "\
+id,name,address,town
+t1,Tesco Express,3 Roseburn Terrace,Edinburgh
+t2,Tesco Express,60 South Bridge,Edinburgh
+";
+    dir.import_csv("register", "tesco.csv", branches, CLUBS_MAP, &[]);
+    let feature = "id,name\nnode/9,Tesco Express\n";
+    let map = "id=external_id,name=name";
+    dir.import_csv("osm", "t.csv", feature, map, &["--locality", "Edinburgh"]);
+
+    // Neither branch is chosen: both are offered, and the reason says why.
+    let open = dir.tf_json(&["review", "list", "--json"]);
+    let open = open.as_array().unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    let branch_ids: BTreeSet<String> = dir
+        .entities()
+        .iter()
+        .map(|e| e["entity_id"].as_str().unwrap().to_string())
+        .collect();
+    let offered: BTreeSet<String> = open[0]["entity_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(offered, branch_ids);
+    let detail = open[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("reaches the match threshold") && detail.contains("nothing but its name"),
+        "{detail}"
+    );
+    assert!(dir.entity_sources().iter().all(|(_, s)| s.len() == 1));
+}
