@@ -37,6 +37,20 @@ impl Scratch {
     /// Imports `text` (CSV) as `source` with `map` and the extra arguments; the run must
     /// succeed.
     fn import_csv(&self, source: &str, name: &str, text: &str, map: &str, extra: &[&str]) {
+        let mut cmd = self.import_csv_cmd(source, name, text, map, extra);
+        assert_success(&cmd.output().unwrap());
+    }
+
+    /// The command that imports `text` (CSV), written to `name` beside the data dir, as
+    /// `source` with `map` and the extra arguments: to run for its output, or to spawn.
+    fn import_csv_cmd(
+        &self,
+        source: &str,
+        name: &str,
+        text: &str,
+        map: &str,
+        extra: &[&str],
+    ) -> Command {
         let path = self.data.with_file_name(name);
         std::fs::write(&path, text).unwrap();
         let mut args = vec![
@@ -44,7 +58,7 @@ impl Scratch {
         ];
         args.extend_from_slice(extra);
         args.push(path.to_str().unwrap());
-        assert_success(&self.tf(&args));
+        self.tf_cmd(&args)
     }
 
     /// Each entity's name and the sources of its records, sorted by name.
@@ -279,20 +293,10 @@ fn the_region_comes_from_the_flag_else_the_trust_policy_else_the_connector() {
 
     // A region that is not a country is bad input, before anything is recorded.
     let bad = setup();
-    let path = bad.data.with_file_name("a.csv");
-    std::fs::write(&path, text).unwrap();
-    let out = bad.tf(&[
-        "import",
-        "--source",
-        "annuaire",
-        "--format",
-        "csv",
-        "--map",
-        map,
-        "--region",
-        "XX",
-        path.to_str().unwrap(),
-    ]);
+    let out = bad
+        .import_csv_cmd("annuaire", "a.csv", text, map, &["--region", "XX"])
+        .output()
+        .unwrap();
     assert_exit(&out, 2);
     assert!(
         stderr(&out).contains("unknown region 'XX'"),
@@ -405,18 +409,10 @@ fn a_source_whose_records_are_each_one_establishment_keeps_same_named_outlets_ap
         "distinct_sources = [\"Food Register\"]\n",
     )
     .unwrap();
-    let path = dir.data.with_file_name("r2.csv");
-    std::fs::write(&path, REGISTER).unwrap();
-    let out = dir.tf(&[
-        "import",
-        "--source",
-        "register",
-        "--format",
-        "csv",
-        "--map",
-        REGISTER_MAP,
-        path.to_str().unwrap(),
-    ]);
+    let out = dir
+        .import_csv_cmd("register", "r2.csv", REGISTER, REGISTER_MAP, &[])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("match.distinct_sources"),
@@ -465,21 +461,12 @@ fn records_that_give_only_a_name_are_found_in_the_locality_the_import_gives() {
 
     // A locality that could not be one is refused, naming the flag, and nothing is appended.
     let before = dir.events_of_kind("RunStarted").len();
-    let path = dir.data.with_file_name("f2.csv");
-    std::fs::write(&path, FEATURES).unwrap();
     for bad in ["  ", "Edin\u{7}burgh"] {
-        let out = dir.tf(&[
-            "import",
-            "--source",
-            "osm",
-            "--format",
-            "csv",
-            "--map",
-            FEATURES_MAP,
-            "--locality",
-            bad,
-            path.to_str().unwrap(),
-        ]);
+        let locality = ["--locality", bad];
+        let out = dir
+            .import_csv_cmd("osm", "f2.csv", FEATURES, FEATURES_MAP, &locality)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2), "{out:?}");
         assert!(stderr(&out).contains("--locality"), "{}", stderr(&out));
     }
@@ -555,20 +542,7 @@ fn an_import_with_a_locality_killed_before_its_decisions_resumes_with_that_local
 
     let dir = setup();
     dir.import_csv("register", "clubs.csv", CLUBS, CLUBS_MAP, &[]);
-    let path = dir.data.with_file_name("f.csv");
-    std::fs::write(&path, FEATURES).unwrap();
-    let mut cmd = dir.tf_cmd(&[
-        "import",
-        "--source",
-        "osm",
-        "--format",
-        "csv",
-        "--map",
-        FEATURES_MAP,
-        "--locality",
-        "Edinburgh",
-        path.to_str().unwrap(),
-    ]);
+    let mut cmd = dir.import_csv_cmd("osm", "f.csv", FEATURES, FEATURES_MAP, &locality);
     cmd.env("TRUSTFOLD_FAILPOINT", "sleep:import:30000");
     let import = dir.spawn(cmd, "import-kill");
     let err = import.err.clone();
