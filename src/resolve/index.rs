@@ -1041,7 +1041,6 @@ impl IdentityIndex {
             self.vocab.get(key)
         });
         let can_found = q.can_found();
-        let by_name_only = q.placed_by_name_only();
         let mut compared = if q.name_weight > 0.0 {
             self.block(&q)
         } else {
@@ -1137,7 +1136,7 @@ impl IdentityIndex {
         };
         // A record placed by its name alone that matches two entities cannot say which it
         // is: "Tesco Express" in Edinburgh is every branch. A reviewer decides.
-        let ambiguous = by_name_only
+        let ambiguous = q.placed_by_name_only()
             && per_entity
                 .get(1)
                 .is_some_and(|(_, s)| *s >= self.config.match_threshold);
